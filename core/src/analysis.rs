@@ -1,0 +1,599 @@
+//! The index over parsed resources for one Istio version, and the queries every front end uses.
+
+use crate::client::DestinationRuleIndex;
+use crate::diagnostic::{Code, Diagnostic, Severity};
+use crate::enforce::{InboundPolicy, OutboundPolicy};
+use crate::identity::{expand_with_aliases, spiffe_id};
+use crate::model::*;
+use crate::parse::{Parsed, parse_sources};
+use crate::report::{
+    AnalyzeReport, Explanation, ReachReport, ServicePortReport, ServiceReport, WorkloadReport,
+};
+use crate::server::ServerPolicy;
+use crate::source::{Location, Source};
+use crate::version::IstioVersion;
+use std::collections::BTreeMap;
+
+/// The DNS suffix of Kubernetes service hosts. Distinct from the trust domain, which only
+/// happens to share its default value.
+pub const DNS_DOMAIN: &str = "cluster.local";
+
+/// How to read the input.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `None`: the newest behaviour, except that input holding v1alpha1 MeshPolicy/Policy is
+    /// read with 1.5 semantics (both APIs), which an info diagnostic says.
+    pub istio_version: Option<IstioVersion>,
+}
+
+/// A query about something the input does not define.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    #[error(
+        "no workload `{0}` in the input (expected NAMESPACE/NAME of a Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod)"
+    )]
+    UnknownWorkload(String),
+    #[error("no service `{0}` in the input")]
+    UnknownService(String),
+    #[error("workload `{workload}` has no port {port}")]
+    UnknownPort { workload: String, port: u16 },
+}
+
+/// A workload with what the index derived for it.
+#[derive(Debug, Clone)]
+pub struct WorkloadView {
+    pub workload: Workload,
+    pub sidecar: bool,
+    pub sidecar_reason: String,
+    pub identity: String,
+    pub server: ServerPolicy,
+}
+
+impl WorkloadView {
+    pub fn key(&self) -> String {
+        format!(
+            "{}/{}",
+            self.workload.meta.namespace(),
+            self.workload.meta.name()
+        )
+    }
+    pub fn namespace(&self) -> &str {
+        self.workload.meta.namespace()
+    }
+    pub fn labels(&self) -> &Labels {
+        &self.workload.pod_labels
+    }
+}
+
+/// A destination service: a Kubernetes Service (or a ServiceEntry host) with its endpoints.
+#[derive(Debug, Clone)]
+pub struct ServiceView {
+    pub namespace: String,
+    pub name: String,
+    pub host: String,
+    pub ports: Vec<ServicePort>,
+    pub headless: bool,
+    pub mesh_external: bool,
+    /// Indexes into [`Analysis::workloads`].
+    pub endpoints: Vec<usize>,
+    /// Secure naming: the SPIFFE IDs a client accepts (alias-expanded).
+    pub identities: Vec<String>,
+    pub at: Location,
+}
+
+impl ServiceView {
+    pub fn port(&self, port: u16) -> Option<&ServicePort> {
+        self.ports.iter().find(|p| p.port == port)
+    }
+}
+
+/// The analysed input: every query reads from here.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    pub(crate) version: IstioVersion,
+    pub(crate) resources: Resources,
+    pub(crate) mesh: MeshConfig,
+    pub(crate) auto_mtls: bool,
+    pub(crate) read_alpha: bool,
+    pub(crate) read_beta: bool,
+    pub(crate) workloads: Vec<WorkloadView>,
+    pub(crate) services: Vec<ServiceView>,
+    pub(crate) namespaces: BTreeMap<String, Labels>,
+    pub(crate) destination_rules: DestinationRuleIndex,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+    pub(crate) unreadable: usize,
+}
+
+impl Analysis {
+    /// Parses and analyses the sources.
+    pub fn new(sources: &[Source], options: &Options) -> Self {
+        Self::from_parsed(parse_sources(sources), options)
+    }
+
+    pub fn from_parsed(parsed: Parsed, options: &Options) -> Self {
+        let Parsed {
+            resources,
+            mut diagnostics,
+            unreadable,
+        } = parsed;
+        let has_alpha = !resources.alpha_policies.is_empty();
+        let version = match options.istio_version {
+            Some(v) => v,
+            None if has_alpha => {
+                if let Some(first) = resources.alpha_policies.first() {
+                    let msg = "the input holds v1alpha1 MeshPolicy/Policy and no --istio-version: read with Istio 1.5 semantics \
+                               (both APIs; a PeerAuthentication wins per workload)";
+                    diagnostics.push(
+                        Diagnostic::new(Code::AlphaReadAs15, msg, &first.meta.at)
+                            .with_resource(first.meta.id.to_string()),
+                    );
+                }
+                IstioVersion::V1_5
+            }
+            None => IstioVersion::NEWEST,
+        };
+        let read_alpha = version.reads_v1alpha1();
+        let read_beta = version.reads_peer_authentication();
+        if !read_alpha {
+            for p in &resources.alpha_policies {
+                let msg = format!(
+                    "{} is v1alpha1, which Istio {version} no longer reads (removed in 1.6); it is ignored. \
+                     `meshlock convert` writes the equivalent PeerAuthentication",
+                    p.meta.id
+                );
+                diagnostics.push(
+                    Diagnostic::new(Code::AlphaIgnored, msg, &p.meta.at)
+                        .with_resource(p.meta.id.to_string()),
+                );
+            }
+        }
+        if !read_beta {
+            for pa in &resources.peer_authentications {
+                let msg = format!(
+                    "PeerAuthentication does not exist in Istio {version} (added in 1.5); it is ignored"
+                );
+                diagnostics.push(
+                    Diagnostic::new(Code::BetaBefore15, msg, &pa.meta.at)
+                        .with_resource(pa.meta.id.to_string()),
+                );
+            }
+        }
+        let mesh = resources.mesh_config.clone().unwrap_or_default();
+        let auto_mtls = mesh
+            .enable_auto_mtls
+            .unwrap_or_else(|| version.auto_mtls_default());
+        let namespaces = resources
+            .namespaces
+            .iter()
+            .map(|n| (n.meta.name().to_owned(), n.meta.labels.clone()))
+            .collect();
+        let mut analysis = Self {
+            version,
+            resources,
+            mesh,
+            auto_mtls,
+            read_alpha,
+            read_beta,
+            workloads: Vec::new(),
+            services: Vec::new(),
+            namespaces,
+            destination_rules: DestinationRuleIndex::default(),
+            diagnostics,
+            unreadable,
+        };
+        analysis.index_workloads();
+        analysis.index_services();
+        analysis.resolve_servers();
+        analysis.destination_rules = DestinationRuleIndex::build(
+            &analysis.resources.destination_rules,
+            &analysis.mesh.root_namespace,
+        );
+        crate::lint::run(&mut analysis);
+        analysis.diagnostics.sort_by(|a, b| {
+            (&a.file, a.line, a.column, a.code).cmp(&(&b.file, b.line, b.column, b.code))
+        });
+        analysis.diagnostics.dedup();
+        analysis
+    }
+
+    pub fn version(&self) -> IstioVersion {
+        self.version
+    }
+    pub fn mesh_config(&self) -> &MeshConfig {
+        &self.mesh
+    }
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+    pub fn auto_mtls(&self) -> bool {
+        self.auto_mtls
+    }
+    pub fn workloads(&self) -> &[WorkloadView] {
+        &self.workloads
+    }
+    pub fn services(&self) -> &[ServiceView] {
+        &self.services
+    }
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        &self.diagnostics
+    }
+    /// Documents that could not be parsed (the command "could not run": exit 2).
+    pub fn unreadable(&self) -> usize {
+        self.unreadable
+    }
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    /// The trust domains a sidecar accepts: the mesh's and its aliases
+    /// (`plugin/authn/util.go :: TrustDomainsForValidation`).
+    pub fn trust_domains(&self) -> Vec<String> {
+        let mut tds = vec![self.mesh.trust_domain.replace('@', ".")];
+        for a in &self.mesh.trust_domain_aliases {
+            if !tds.contains(a) {
+                tds.push(a.clone());
+            }
+        }
+        tds
+    }
+
+    pub fn workload(&self, key: &str) -> Result<(usize, &WorkloadView), QueryError> {
+        self.workloads
+            .iter()
+            .enumerate()
+            .find(|(_, w)| w.key() == key)
+            .ok_or_else(|| QueryError::UnknownWorkload(key.to_owned()))
+    }
+
+    pub(crate) fn namespace_labels(&self, ns: &str) -> Option<&Labels> {
+        self.namespaces.get(ns)
+    }
+
+    fn index_workloads(&mut self) {
+        let td = self.mesh.trust_domain.clone();
+        let mut views = Vec::with_capacity(self.resources.workloads.len());
+        for w in &self.resources.workloads {
+            let (sidecar, sidecar_reason) =
+                detect_sidecar(w, self.namespaces.get(w.meta.namespace()));
+            let identity = spiffe_id(&td, w.meta.namespace(), &w.service_account);
+            views.push(WorkloadView {
+                workload: w.clone(),
+                sidecar,
+                sidecar_reason,
+                identity,
+                server: ServerPolicy::default(),
+            });
+        }
+        self.workloads = views;
+    }
+
+    fn index_services(&mut self) {
+        let mut by_ns: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, w) in self.workloads.iter().enumerate() {
+            by_ns.entry(w.namespace()).or_default().push(i);
+        }
+        let aliases = self.mesh.trust_domain_aliases.clone();
+        let mut views = Vec::new();
+        for s in &self.resources.services {
+            let ns = s.meta.namespace();
+            let endpoints: Vec<usize> = match &s.selector {
+                Some(sel) => by_ns
+                    .get(ns)
+                    .map(|ws| {
+                        ws.iter()
+                            .copied()
+                            .filter(|&i| {
+                                self.workloads.get(i).is_some_and(|w| {
+                                    sel.iter().all(|(k, v)| w.labels().get(k) == Some(v))
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let mut ids: Vec<String> = Vec::new();
+            for &i in &endpoints {
+                if let Some(w) = self.workloads.get(i) {
+                    if !ids.contains(&w.identity) {
+                        ids.push(w.identity.clone());
+                    }
+                }
+            }
+            // `Service.ServiceAccounts` from annotations (`kube/conversion.go :: ConvertService`).
+            if let Some(v) = s
+                .meta
+                .annotations
+                .get("alpha.istio.io/canonical-serviceaccounts")
+            {
+                ids.extend(
+                    v.split(',')
+                        .map(|x| x.trim().to_owned())
+                        .filter(|x| !x.is_empty()),
+                );
+            }
+            if let Some(v) = s
+                .meta
+                .annotations
+                .get("alpha.istio.io/kubernetes-serviceaccounts")
+            {
+                ids.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|x| !x.is_empty())
+                        .map(|sa| spiffe_id(&self.mesh.trust_domain, ns, sa)),
+                );
+            }
+            ids.sort();
+            ids.dedup();
+            views.push(ServiceView {
+                namespace: ns.to_owned(),
+                name: s.meta.name().to_owned(),
+                host: format!("{}.{ns}.svc.{DNS_DOMAIN}", s.meta.name()),
+                ports: s.ports.clone(),
+                headless: s.headless,
+                mesh_external: false,
+                endpoints,
+                identities: expand_with_aliases(&ids, &aliases),
+                at: s.meta.at.clone(),
+            });
+        }
+        for se in &self.resources.service_entries {
+            for host in &se.hosts {
+                let mut ids = se.subject_alt_names.clone();
+                ids.sort();
+                views.push(ServiceView {
+                    namespace: se.meta.namespace().to_owned(),
+                    name: se.meta.name().to_owned(),
+                    host: host.clone(),
+                    ports: se.ports.clone(),
+                    headless: false,
+                    mesh_external: se.location == SeLocation::MeshExternal,
+                    endpoints: Vec::new(),
+                    identities: expand_with_aliases(&ids, &aliases),
+                    at: se.meta.at.clone(),
+                });
+            }
+        }
+        self.services = views;
+    }
+
+    fn resolve_servers(&mut self) {
+        let resolved: Vec<ServerPolicy> = (0..self.workloads.len())
+            .map(|i| crate::server::resolve(self, i))
+            .collect();
+        for (w, s) in self.workloads.iter_mut().zip(resolved) {
+            w.server = s;
+        }
+    }
+
+    /// Services whose endpoints include workload `w` (index).
+    pub fn services_of(&self, w: usize) -> impl Iterator<Item = &ServiceView> {
+        self.services
+            .iter()
+            .filter(move |s| s.endpoints.contains(&w))
+    }
+
+    /// `analyze`: every workload and port with its precedence chain, services with their
+    /// identities, and every diagnostic.
+    pub fn analyze(&self) -> AnalyzeReport {
+        AnalyzeReport {
+            istio_version: self.version,
+            workloads: self
+                .workloads
+                .iter()
+                .map(|w| self.workload_report(w))
+                .collect(),
+            services: self
+                .services
+                .iter()
+                .filter(|s| !s.mesh_external)
+                .map(|s| ServiceReport {
+                    namespace: s.namespace.clone(),
+                    name: s.name.clone(),
+                    host: s.host.clone(),
+                    ports: s
+                        .ports
+                        .iter()
+                        .map(|p| ServicePortReport {
+                            port: p.port,
+                            name: p.name.clone(),
+                            target_port: p
+                                .target_port
+                                .as_ref()
+                                .map_or_else(|| p.port.to_string(), ToString::to_string),
+                        })
+                        .collect(),
+                    endpoints: s
+                        .endpoints
+                        .iter()
+                        .filter_map(|&i| self.workloads.get(i))
+                        .map(WorkloadView::key)
+                        .collect(),
+                    identities: s.identities.clone(),
+                })
+                .collect(),
+            diagnostics: self.diagnostics.clone(),
+        }
+    }
+
+    pub(crate) fn workload_report(&self, w: &WorkloadView) -> WorkloadReport {
+        WorkloadReport {
+            namespace: w.namespace().to_owned(),
+            name: w.workload.meta.name().to_owned(),
+            kind: w.workload.kind.to_string(),
+            service_account: w.workload.service_account.clone(),
+            identity: w.identity.clone(),
+            sidecar: w.sidecar,
+            sidecar_reason: w.sidecar_reason.clone(),
+            mode: if w.sidecar {
+                w.server.mode.to_string()
+            } else {
+                "NONE".to_owned()
+            },
+            ports: w.server.port_reports(w.sidecar),
+            accepted_trust_domains: if w.sidecar {
+                self.trust_domains()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// `reach`: the outcome of every client × service port × endpoint (× subset).
+    pub fn reach(&self, filter: &crate::reach::ReachFilter) -> ReachReport {
+        crate::reach::calls(self, filter)
+    }
+
+    /// `explain`: the precedence story of one workload (optionally one port).
+    pub fn explain(&self, workload: &str, port: Option<u16>) -> Result<Explanation, QueryError> {
+        crate::server::explain(self, workload, port)
+    }
+
+    /// What the filter enforces on the inbound side of `namespace/name`.
+    pub fn inbound_policy(&self, workload: &str) -> Result<InboundPolicy, QueryError> {
+        let (_, w) = self.workload(workload)?;
+        let mut authz = crate::authz::WorkloadAuthz::default();
+        for ap in self.authz_for(w) {
+            authz.add(
+                format!("{}/{}", ap.meta.namespace(), ap.meta.name()),
+                ap.action,
+                ap.rules.as_deref(),
+            );
+        }
+        Ok(InboundPolicy {
+            workload: w.key(),
+            default_mode: w.server.mode,
+            port_modes: w
+                .server
+                .per_port
+                .iter()
+                .map(|(p, m)| (*p, m.mode))
+                .collect(),
+            trust_domains: self.trust_domains(),
+            authz,
+        })
+    }
+
+    /// What the filter enforces on the outbound side toward `host` (FQDN or `name.namespace`).
+    pub fn outbound_policy(&self, host: &str) -> Result<OutboundPolicy, QueryError> {
+        let svc = self
+            .find_service(host)
+            .ok_or_else(|| QueryError::UnknownService(host.to_owned()))?;
+        Ok(OutboundPolicy {
+            host: svc.host.clone(),
+            identities: svc.identities.clone(),
+        })
+    }
+
+    /// A service by FQDN, `name.namespace`, or `name.namespace.svc`.
+    pub fn find_service(&self, host: &str) -> Option<&ServiceView> {
+        self.services
+            .iter()
+            .find(|s| host_matches_query(&s.host, host))
+    }
+
+    /// AuthorizationPolicies selecting a workload: its namespace (selector matching, or none),
+    /// and the root namespace without selector (mesh-wide).
+    pub(crate) fn authz_for<'a>(
+        &'a self,
+        w: &'a WorkloadView,
+    ) -> impl Iterator<Item = &'a AuthorizationPolicy> {
+        let root = self.mesh.root_namespace.as_str();
+        self.resources
+            .authorization_policies
+            .iter()
+            .filter(move |ap| {
+                let ns = ap.meta.namespace();
+                let sel_ok = ap.selector.as_ref().is_none_or(|s| s.matches(w.labels()));
+                (ns == w.namespace() && sel_ok) || (ns == root && sel_ok)
+            })
+    }
+}
+
+/// Whether a service host answers to a user's query: the FQDN, `name.namespace` or
+/// `name.namespace.svc`.
+pub fn host_matches_query(fqdn: &str, query: &str) -> bool {
+    fqdn == query
+        || fqdn == format!("{query}.svc.{DNS_DOMAIN}")
+        || fqdn == format!("{query}.{DNS_DOMAIN}")
+}
+
+/// Sidecar detection, in the order the injector decides (`pkg/kube/inject/webhook.go ::
+/// injectRequired` and the MutatingWebhookConfiguration selectors of the istiod chart).
+fn detect_sidecar(w: &Workload, ns_labels: Option<&Labels>) -> (bool, String) {
+    let ns = w.meta.namespace();
+    if w.containers.iter().any(|c| c == "istio-proxy") {
+        return (true, "the pod spec has an istio-proxy container".to_owned());
+    }
+    if w.pod_labels
+        .get("security.istio.io/tlsMode")
+        .map(String::as_str)
+        == Some("istio")
+    {
+        return (
+            true,
+            "the pod carries security.istio.io/tlsMode=istio".to_owned(),
+        );
+    }
+    if w.host_network {
+        return (false, "hostNetwork pods are never injected".to_owned());
+    }
+    if ["kube-system", "kube-public"].contains(&ns) {
+        return (false, format!("namespace {ns} is never injected"));
+    }
+    let ns_label = ns_labels
+        .and_then(|l| l.get("istio-injection"))
+        .map(String::as_str);
+    if ns_label == Some("disabled") {
+        return (
+            false,
+            format!("namespace {ns} has istio-injection=disabled"),
+        );
+    }
+    let pod_label = w
+        .pod_labels
+        .get("sidecar.istio.io/inject")
+        .map(String::as_str);
+    if pod_label == Some("false") {
+        return (
+            false,
+            "the pod label sidecar.istio.io/inject=false".to_owned(),
+        );
+    }
+    if pod_label == Some("true") {
+        return (
+            true,
+            "the pod label sidecar.istio.io/inject=true".to_owned(),
+        );
+    }
+    let rev = ns_labels.and_then(|l| l.get("istio.io/rev"));
+    let ns_enabled = ns_label == Some("enabled") || (ns_label.is_none() && rev.is_some());
+    if !ns_enabled {
+        let why = match ns_labels {
+            None => format!("namespace {ns} is not in the input, so it has no injection label"),
+            Some(_) => {
+                format!("namespace {ns} has no istio-injection=enabled or istio.io/rev label")
+            }
+        };
+        return (false, why);
+    }
+    if w.pod_annotations
+        .get("sidecar.istio.io/inject")
+        .map(String::as_str)
+        == Some("false")
+    {
+        return (
+            false,
+            "the pod annotation sidecar.istio.io/inject=false".to_owned(),
+        );
+    }
+    match (ns_label, rev) {
+        (Some(_), _) => (true, format!("namespace {ns} has istio-injection=enabled")),
+        (None, Some(r)) => (true, format!("namespace {ns} has istio.io/rev={r}")),
+        (None, None) => (true, format!("namespace {ns} enables injection")),
+    }
+}

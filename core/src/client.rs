@@ -1,0 +1,282 @@
+//! Client side: which DestinationRule a sidecar uses toward a service, and the TLS it sends.
+//!
+//! Lookup (`pilot/pkg/model/push_context.go :: destinationRule`): the client's namespace, then
+//! the service's namespace, then the root namespace; inside the first namespace with any host
+//! match the most specific host wins (`config.go :: MostSpecificHostMatch`); exportTo filters
+//! steps 2 and 3 *after* the host is picked. No merging across namespaces.
+//! Policy (`networking/util/util.go :: GetPortLevelTrafficPolicy`, `MergeSubsetTrafficPolicy`):
+//! a portLevelSettings entry for the service port replaces the whole policy, tls included; a
+//! subset then overrides field by field, and a subset port entry replaces everything again.
+
+use crate::analysis::DNS_DOMAIN;
+use crate::model::{ClientTls, DestinationRule, Labels, Subset, TrafficPolicy};
+use std::collections::BTreeMap;
+
+/// DestinationRules of one namespace merged the way `destination_rule.go :: mergeDestinationRule`
+/// does: same host, equal selectors and equal exportTo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergedRule {
+    pub namespace: String,
+    /// The host after short-name resolution against the rule's namespace.
+    pub host: String,
+    pub export_to: Vec<String>,
+    pub selector: Option<Labels>,
+    /// The top-level trafficPolicy of the oldest member that has one, with that member's name.
+    pub traffic_policy: Option<(TrafficPolicy, String)>,
+    /// Subsets of every member; for a duplicate name the first wins.
+    pub subsets: Vec<(Subset, String)>,
+    /// `DestinationRule ns/name` of every member, oldest first.
+    pub members: Vec<String>,
+}
+
+impl MergedRule {
+    fn visible_to(&self, client_ns: &str) -> bool {
+        // A workloadSelector forces the rule private (`.`).
+        if self.selector.is_some() {
+            return client_ns == self.namespace;
+        }
+        self.export_to.is_empty()
+            || self
+                .export_to
+                .iter()
+                .any(|e| e == "*" || e == client_ns || (e == "." && client_ns == self.namespace))
+    }
+
+    pub fn name(&self) -> &str {
+        self.members.first().map_or("", String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DestinationRuleIndex {
+    root: String,
+    by_namespace: BTreeMap<String, Vec<MergedRule>>,
+}
+
+/// `config.go :: ResolveShortnameToFQDN`: `*` and IPs stay; a host without a dot becomes
+/// `<host>.<rule namespace>.svc.cluster.local`; any host with a dot is taken as an FQDN.
+pub fn resolve_host(host: &str, namespace: &str) -> String {
+    if host == "*"
+        || host.contains('.')
+        || host.contains(':')
+        || host.parse::<std::net::IpAddr>().is_ok()
+    {
+        return host.to_owned();
+    }
+    format!("{host}.{namespace}.svc.{DNS_DOMAIN}")
+}
+
+/// Whether a rule host (exact or `*`-wildcard) matches a service host.
+pub fn host_matches(rule_host: &str, service_host: &str) -> bool {
+    if rule_host == "*" {
+        return true;
+    }
+    match rule_host.strip_prefix('*') {
+        Some(suffix) => service_host.ends_with(suffix),
+        None => rule_host == service_host,
+    }
+}
+
+/// Specificity: an exact host beats every wildcard; a longer wildcard beats a shorter one.
+fn specificity(rule_host: &str) -> (bool, usize) {
+    (!rule_host.starts_with('*'), rule_host.len())
+}
+
+impl DestinationRuleIndex {
+    pub fn build(rules: &[DestinationRule], root: &str) -> Self {
+        let mut sorted: Vec<&DestinationRule> = rules.iter().collect();
+        // `sortConfigBySelectorAndCreationTime`: rules with a workloadSelector first, then age.
+        sorted.sort_by(|a, b| {
+            (a.workload_selector.is_none(), a.meta.age_key())
+                .cmp(&(b.workload_selector.is_none(), b.meta.age_key()))
+        });
+        let mut by_namespace: BTreeMap<String, Vec<MergedRule>> = BTreeMap::new();
+        for dr in sorted {
+            let ns = dr.meta.namespace().to_owned();
+            let host = resolve_host(&dr.host, &ns);
+            let mut export_to = dr.export_to.clone();
+            export_to.sort();
+            let name = format!("DestinationRule {ns}/{}", dr.meta.name());
+            let list = by_namespace.entry(ns.clone()).or_default();
+            let existing = list.iter_mut().find(|m| {
+                m.host == host && m.selector == dr.workload_selector && m.export_to == export_to
+            });
+            let merged = match existing {
+                Some(m) => m,
+                None => {
+                    list.push(MergedRule {
+                        namespace: ns.clone(),
+                        host,
+                        export_to,
+                        selector: dr.workload_selector.clone(),
+                        traffic_policy: None,
+                        subsets: Vec::new(),
+                        members: Vec::new(),
+                    });
+                    let Some(last) = list.last_mut() else {
+                        continue;
+                    };
+                    last
+                }
+            };
+            merged.members.push(name.clone());
+            if merged.traffic_policy.is_none() {
+                if let Some(tp) = &dr.traffic_policy {
+                    merged.traffic_policy = Some((tp.clone(), name.clone()));
+                }
+            }
+            for s in &dr.subsets {
+                if !merged.subsets.iter().any(|(x, _)| x.name == s.name) {
+                    merged.subsets.push((s.clone(), name.clone()));
+                }
+            }
+        }
+        Self {
+            root: root.to_owned(),
+            by_namespace,
+        }
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &MergedRule> {
+        self.by_namespace.values().flatten()
+    }
+
+    /// The rule a client in `client_ns` (with pod labels) uses toward `service_host` of a
+    /// service in `service_ns`.
+    pub fn lookup(
+        &self,
+        client_ns: &str,
+        client_labels: &Labels,
+        service_host: &str,
+        service_ns: &str,
+    ) -> Option<&MergedRule> {
+        // 1. The client's own namespace: everything visible there, selector rules only when they
+        //    select the client (`SidecarScope.DestinationRule`).
+        if let Some(list) = self.by_namespace.get(client_ns) {
+            let candidates: Vec<&MergedRule> = list
+                .iter()
+                .filter(|m| m.visible_to(client_ns) && host_matches(&m.host, service_host))
+                .filter(|m| {
+                    m.selector
+                        .as_ref()
+                        .is_none_or(|sel| sel.iter().all(|(k, v)| client_labels.get(k) == Some(v)))
+                })
+                .collect();
+            if let Some(best) = most_specific(&candidates) {
+                let chosen = candidates
+                    .iter()
+                    .filter(|m| m.host == best)
+                    .min_by_key(|m| m.selector.is_none())
+                    .copied();
+                if chosen.is_some() {
+                    return chosen;
+                }
+            }
+        }
+        // 2. and 3. The service's namespace, then the root namespace: the most specific host
+        //    among rules that are not private, *then* the exportTo check.
+        let mut namespaces = vec![service_ns];
+        if self.root != service_ns {
+            namespaces.push(self.root.as_str());
+        }
+        for ns in namespaces {
+            if ns == client_ns {
+                continue;
+            }
+            let Some(list) = self.by_namespace.get(ns) else {
+                continue;
+            };
+            let candidates: Vec<&MergedRule> = list
+                .iter()
+                .filter(|m| {
+                    m.selector.is_none()
+                        && m.export_to != ["."]
+                        && host_matches(&m.host, service_host)
+                })
+                .collect();
+            let Some(best) = most_specific(&candidates) else {
+                continue;
+            };
+            if let Some(m) = candidates
+                .iter()
+                .find(|m| m.host == best && m.visible_to(client_ns))
+            {
+                return Some(m);
+            }
+        }
+        None
+    }
+}
+
+fn most_specific(candidates: &[&MergedRule]) -> Option<String> {
+    candidates
+        .iter()
+        .max_by_key(|m| specificity(&m.host))
+        .map(|m| m.host.clone())
+}
+
+/// The TLS settings a rule gives for a service port and subset, and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTls {
+    /// `None`: the rule leaves TLS unset, so auto mTLS decides.
+    pub tls: Option<ClientTls>,
+    /// `DestinationRule ns/name` plus the part that decided (portLevelSettings, subset).
+    pub source: String,
+}
+
+/// Resolves the rule's TLS for a service port and an optional subset.
+pub fn rule_tls(rule: &MergedRule, service_port: u16, subset: Option<&str>) -> RuleTls {
+    let port = u32::from(service_port);
+    let (mut tls, mut source) = match &rule.traffic_policy {
+        Some((tp, name)) => match tp.port_level.iter().find(|pl| pl.port == port) {
+            // The port entry replaces the whole policy: an entry without tls means tls = nil.
+            Some(pl) => (pl.tls.clone(), format!("{name} portLevelSettings[{port}]")),
+            None => (tp.tls.clone(), name.clone()),
+        },
+        None => (None, rule.name().to_owned()),
+    };
+    if let Some((s, name)) =
+        subset.and_then(|want| rule.subsets.iter().find(|(s, _)| s.name == want))
+    {
+        if let Some(stp) = &s.traffic_policy {
+            if let Some(t) = &stp.tls {
+                tls = Some(t.clone());
+                source = format!("{name} subset {}", s.name);
+            }
+            if let Some(pl) = stp.port_level.iter().find(|pl| pl.port == port) {
+                tls = pl.tls.clone();
+                source = format!("{name} subset {} portLevelSettings[{port}]", s.name);
+            }
+        }
+    }
+    RuleTls { tls, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_resolution() {
+        assert_eq!(
+            resolve_host("reviews", "foo"),
+            "reviews.foo.svc.cluster.local"
+        );
+        assert_eq!(resolve_host("reviews.default", "foo"), "reviews.default");
+        assert_eq!(resolve_host("*", "foo"), "*");
+        assert_eq!(resolve_host("*.local", "foo"), "*.local");
+        assert_eq!(resolve_host("10.0.0.1", "foo"), "10.0.0.1");
+    }
+
+    #[test]
+    fn wildcard_matching_and_specificity() {
+        assert!(host_matches("*.local", "a.b.svc.cluster.local"));
+        assert!(host_matches("*", "x"));
+        assert!(!host_matches(
+            "*.foo.svc.cluster.local",
+            "a.bar.svc.cluster.local"
+        ));
+        assert!(specificity("a.b") > specificity("*.very.long.wildcard.host"));
+        assert!(specificity("*.foo.svc.cluster.local") > specificity("*.local"));
+    }
+}

@@ -1,0 +1,40 @@
+//! meshlock-core: what Istio does with the mutual-TLS policies a team really has, and why.
+//!
+//! One pipeline, used by every front end (CLI, playground, proxy-wasm filter):
+//!
+//! ```text
+//! YAML/JSON text ─parse─▶ Resources + Diagnostics ─index─▶ Analysis ─query─▶ reports / decisions
+//! ```
+//!
+//! * [`parse`] reads multi-document YAML, JSON and `kind: List` into [`model::Resources`],
+//!   keeping file, line and column for every resource.
+//! * [`Analysis`] indexes them for one Istio version and answers the queries: the server mode
+//!   of every workload port with its precedence chain ([`server`]), the client TLS of every call
+//!   ([`client`]), reachability ([`reach`]) and secure naming ([`identity`]).
+//! * [`enforce`] is the run-time decision the proxy-wasm filter makes per connection.
+//!
+//! The rules and the Istio functions behind them are in `shared/reference/istio-mtls-semantics.md`;
+//! each module cites the function it follows. The crate does no I/O and never panics.
+
+pub mod analysis;
+pub mod authz;
+pub mod client;
+pub mod convert;
+pub mod diagnostic;
+pub mod diff;
+pub mod enforce;
+pub mod identity;
+pub mod lint;
+pub mod model;
+pub mod parse;
+pub mod reach;
+pub mod report;
+pub mod server;
+pub mod source;
+pub mod synth;
+pub mod version;
+
+pub use analysis::{Analysis, Options, QueryError};
+pub use diagnostic::{Code, Diagnostic, Severity};
+pub use source::{Location, Source};
+pub use version::IstioVersion;

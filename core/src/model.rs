@@ -1,0 +1,526 @@
+//! The typed model the parser produces: an inventory of what runs, and the policies over it.
+//!
+//! Every apiVersion a kind was served in maps to one type here: v1, v1beta1 and v1alpha3 of
+//! networking and security share one schema (`security/v1/peer_authentication_alias.gen.go`).
+
+use crate::source::Location;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+pub type Labels = BTreeMap<String, String>;
+
+/// What identifies a resource in messages: `Kind namespace/name`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceId {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{} {}", self.kind, self.name)
+        } else {
+            write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// Metadata every resource keeps: identity, creation time (for oldest-wins) and position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub id: ResourceId,
+    /// `metadata.creationTimestamp` in seconds since the epoch. `None` sorts first, like Go's
+    /// zero `time.Time` in Istio's `configCompareByCreationTime`.
+    pub created: Option<i64>,
+    pub labels: Labels,
+    pub annotations: Labels,
+    pub at: Location,
+}
+
+impl Meta {
+    pub fn name(&self) -> &str {
+        &self.id.name
+    }
+    pub fn namespace(&self) -> &str {
+        &self.id.namespace
+    }
+    /// The order Istio sorts configs in: creation time, then name, then namespace
+    /// (`pilot/pkg/model/config.go :: configCompareByCreationTime`).
+    pub fn age_key(&self) -> (Option<i64>, &str, &str) {
+        (self.created, &self.id.name, &self.id.namespace)
+    }
+}
+
+/// A PeerAuthentication mode as declared (`UNSET` inherits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DeclaredMode {
+    Unset,
+    Disable,
+    Permissive,
+    Strict,
+}
+
+impl DeclaredMode {
+    pub fn resolved(self) -> Option<Mode> {
+        match self {
+            Self::Unset => None,
+            Self::Disable => Some(Mode::Disable),
+            Self::Permissive => Some(Mode::Permissive),
+            Self::Strict => Some(Mode::Strict),
+        }
+    }
+}
+
+impl fmt::Display for DeclaredMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Unset => "UNSET",
+            Self::Disable => "DISABLE",
+            Self::Permissive => "PERMISSIVE",
+            Self::Strict => "STRICT",
+        })
+    }
+}
+
+/// The effective mutual-TLS mode of a sidecar's inbound port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Mode {
+    Disable,
+    Permissive,
+    Strict,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Disable => "DISABLE",
+            Self::Permissive => "PERMISSIVE",
+            Self::Strict => "STRICT",
+        })
+    }
+}
+
+/// A label selector (`matchLabels`). Istio's PeerAuthentication selector matches when the
+/// labels are a subset of the pod's (`labels.Instance.SubsetOf`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Selector {
+    pub match_labels: Labels,
+}
+
+impl Selector {
+    pub fn is_empty(&self) -> bool {
+        self.match_labels.is_empty()
+    }
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+impl fmt::Display for Selector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inventory
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    pub meta: Meta,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum WorkloadKind {
+    Deployment,
+    StatefulSet,
+    DaemonSet,
+    ReplicaSet,
+    Pod,
+}
+
+impl fmt::Display for WorkloadKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPort {
+    pub port: u16,
+    pub name: Option<String>,
+    pub protocol: String,
+}
+
+/// A kubelet probe that reaches the pod over the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// `liveness`, `readiness` or `startup`.
+    pub kind: &'static str,
+    pub http: bool,
+    pub port: PortRef,
+}
+
+/// A port given by number or by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortRef {
+    Number(u16),
+    Name(String),
+}
+
+impl fmt::Display for PortRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Name(s) => f.write_str(s),
+        }
+    }
+}
+
+/// The pod-template facts of a Deployment, StatefulSet, DaemonSet, ReplicaSet or Pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub meta: Meta,
+    pub kind: WorkloadKind,
+    /// Pod (template) labels: what selectors match.
+    pub pod_labels: Labels,
+    pub pod_annotations: Labels,
+    pub service_account: String,
+    pub host_network: bool,
+    pub containers: Vec<String>,
+    pub ports: Vec<ContainerPort>,
+    pub probes: Vec<Probe>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: u16,
+    pub target_port: Option<PortRef>,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub meta: Meta,
+    pub selector: Option<Labels>,
+    pub ports: Vec<ServicePort>,
+    pub headless: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeLocation {
+    MeshExternal,
+    MeshInternal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEntry {
+    pub meta: Meta,
+    pub hosts: Vec<String>,
+    pub ports: Vec<ServicePort>,
+    pub location: SeLocation,
+    pub subject_alt_names: Vec<String>,
+    pub workload_selector: Option<Labels>,
+    pub export_to: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub meta: Meta,
+}
+
+/// One destination a VirtualService routes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteDestination {
+    pub host: String,
+    pub subset: Option<String>,
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualService {
+    pub meta: Meta,
+    pub hosts: Vec<String>,
+    pub gateways: Vec<String>,
+    pub destinations: Vec<RouteDestination>,
+}
+
+/// The parts of MeshConfig that bear on mTLS (ConfigMap `istio` in the root namespace, key `mesh`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshConfig {
+    pub root_namespace: String,
+    pub trust_domain: String,
+    pub trust_domain_aliases: Vec<String>,
+    pub enable_auto_mtls: Option<bool>,
+    /// `defaultConfig.holdApplicationUntilProxyStarts` etc. are not read; probe rewriting is
+    /// (`sidecarInjectorWebhook.rewriteAppHTTPProbe` lives in values, not here, so only the
+    /// per-pod annotation is read).
+    pub at: Option<Location>,
+}
+
+impl Default for MeshConfig {
+    fn default() -> Self {
+        Self {
+            root_namespace: "istio-system".to_owned(),
+            trust_domain: "cluster.local".to_owned(),
+            trust_domain_aliases: Vec::new(),
+            enable_auto_mtls: None,
+            at: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMode {
+    pub mode: DeclaredMode,
+    pub at: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAuthentication {
+    pub meta: Meta,
+    /// `None`: no selector. `Some(empty)`: `selector: {}`, which also counts as namespace-wide.
+    pub selector: Option<Selector>,
+    pub mode: DeclaredMode,
+    /// `portLevelMtls`, keyed by the workload (container) port as written.
+    pub port_level: BTreeMap<u32, PortMode>,
+    /// Whether `portLevelMtls` was present (an empty map is a validation error).
+    pub port_level_present: bool,
+}
+
+impl PeerAuthentication {
+    /// Whether the selector is non-empty (workload-level).
+    pub fn has_selector(&self) -> bool {
+        self.selector.as_ref().is_some_and(|s| !s.is_empty())
+    }
+}
+
+/// DestinationRule / ServiceEntry client TLS modes (`ClientTLSSettings.TLSmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TlsMode {
+    Disable,
+    Simple,
+    Mutual,
+    IstioMutual,
+}
+
+impl fmt::Display for TlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Disable => "DISABLE",
+            Self::Simple => "SIMPLE",
+            Self::Mutual => "MUTUAL",
+            Self::IstioMutual => "ISTIO_MUTUAL",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    pub mode: TlsMode,
+    /// `mode` was omitted: the enum default 0 is DISABLE.
+    pub mode_omitted: bool,
+    pub ca_certificates: bool,
+    pub credential_name: bool,
+    pub client_certificate: bool,
+    pub insecure_skip_verify: bool,
+    pub subject_alt_names: Option<Vec<String>>,
+    pub at: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortTrafficPolicy {
+    pub port: u32,
+    pub tls: Option<ClientTls>,
+    pub at: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrafficPolicy {
+    pub tls: Option<ClientTls>,
+    pub port_level: Vec<PortTrafficPolicy>,
+    /// `loadBalancer.simple: PASSTHROUGH`.
+    pub passthrough_lb: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subset {
+    pub name: String,
+    pub labels: Labels,
+    pub traffic_policy: Option<TrafficPolicy>,
+    pub at: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationRule {
+    pub meta: Meta,
+    pub host: String,
+    pub host_at: Location,
+    pub export_to: Vec<String>,
+    pub workload_selector: Option<Labels>,
+    pub traffic_policy: Option<TrafficPolicy>,
+    pub subsets: Vec<Subset>,
+}
+
+/// The v1alpha1 peer mode: a policy without an mtls peer means DISABLE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum AlphaPeerMode {
+    Strict,
+    Permissive,
+    Disable,
+}
+
+impl AlphaPeerMode {
+    pub fn mode(self) -> Mode {
+        match self {
+            Self::Strict => Mode::Strict,
+            Self::Permissive => Mode::Permissive,
+            Self::Disable => Mode::Disable,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlphaTarget {
+    pub name: String,
+    pub ports: Vec<PortRef>,
+    pub at: Location,
+}
+
+/// `authentication.istio.io/v1alpha1` MeshPolicy (cluster-scoped, `namespace` empty) or Policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlphaPolicy {
+    pub meta: Meta,
+    pub mesh: bool,
+    pub targets: Vec<AlphaTarget>,
+    pub peer: AlphaPeerMode,
+    pub has_jwt_origins: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum GatewayTlsMode {
+    Passthrough,
+    Simple,
+    Mutual,
+    AutoPassthrough,
+    IstioMutual,
+    OptionalMutual,
+}
+
+impl fmt::Display for GatewayTlsMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Passthrough => "PASSTHROUGH",
+            Self::Simple => "SIMPLE",
+            Self::Mutual => "MUTUAL",
+            Self::AutoPassthrough => "AUTO_PASSTHROUGH",
+            Self::IstioMutual => "ISTIO_MUTUAL",
+            Self::OptionalMutual => "OPTIONAL_MUTUAL",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayTls {
+    pub mode: GatewayTlsMode,
+    pub https_redirect: bool,
+    pub has_credential: bool,
+    pub has_ca: bool,
+    pub has_cert_fields: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayServer {
+    pub port: u16,
+    pub port_name: Option<String>,
+    pub protocol: String,
+    pub hosts: Vec<String>,
+    pub tls: Option<GatewayTls>,
+    pub at: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub meta: Meta,
+    pub selector: Labels,
+    pub servers: Vec<GatewayServer>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuthzAction {
+    Allow,
+    Deny,
+    Audit,
+    Custom,
+}
+
+/// One `from.source` of an AuthorizationPolicy rule, reduced to what the connection shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthzSource {
+    pub principals: Vec<String>,
+    pub not_principals: Vec<String>,
+    pub namespaces: Vec<String>,
+    pub not_namespaces: Vec<String>,
+    /// ipBlocks, requestPrincipals, remoteIpBlocks …: fields the identity check does not see.
+    pub other_fields: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthzRule {
+    /// Empty: any source.
+    pub from: Vec<AuthzSource>,
+    /// Ports from `to.operation.ports` (empty: any port).
+    pub ports: Vec<u16>,
+    pub not_ports: Vec<u16>,
+    /// HTTP-only fields in `to`/`when` (methods, paths, hosts, request headers …).
+    pub http_fields: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizationPolicy {
+    pub meta: Meta,
+    pub selector: Option<Selector>,
+    pub action: AuthzAction,
+    /// `None`: `rules` absent. `Some(empty)`: `rules: []`.
+    pub rules: Option<Vec<AuthzRule>>,
+}
+
+/// Everything the parser read, in input order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Resources {
+    pub namespaces: Vec<Namespace>,
+    pub workloads: Vec<Workload>,
+    pub services: Vec<Service>,
+    pub service_entries: Vec<ServiceEntry>,
+    pub service_accounts: Vec<ServiceAccount>,
+    pub virtual_services: Vec<VirtualService>,
+    pub mesh_config: Option<MeshConfig>,
+    pub peer_authentications: Vec<PeerAuthentication>,
+    pub destination_rules: Vec<DestinationRule>,
+    pub alpha_policies: Vec<AlphaPolicy>,
+    pub gateways: Vec<Gateway>,
+    pub authorization_policies: Vec<AuthorizationPolicy>,
+}

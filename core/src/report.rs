@@ -1,0 +1,282 @@
+//! The public JSON shapes (DESIGN.md "Contracts"): what `meshlock analyze/reach/explain/diff`
+//! print with `--format json` and what the playground renders. Field names are camelCase.
+
+use crate::diagnostic::Diagnostic;
+use crate::model::TlsMode;
+use crate::version::IstioVersion;
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalyzeReport {
+    pub istio_version: IstioVersion,
+    pub workloads: Vec<WorkloadReport>,
+    pub services: Vec<ServiceReport>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadReport {
+    pub namespace: String,
+    pub name: String,
+    pub kind: String,
+    pub service_account: String,
+    pub identity: String,
+    pub sidecar: bool,
+    /// Why meshlock thinks the workload has (or lacks) a sidecar.
+    pub sidecar_reason: String,
+    /// The workload-level mode, or `NONE` without a sidecar.
+    pub mode: String,
+    pub ports: Vec<PortReport>,
+    /// Trust domains whose SPIFFE IDs this workload's sidecar accepts.
+    pub accepted_trust_domains: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PortReport {
+    /// The workload (container) port.
+    pub port: u16,
+    /// `STRICT`, `PERMISSIVE`, `DISABLE`, or `NONE` without a sidecar.
+    pub mode: String,
+    pub chain: Vec<ChainEntry>,
+}
+
+/// The precedence level of a policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Default,
+    Mesh,
+    Namespace,
+    /// v1alpha1 Policy targeting a service (1.4/1.5).
+    Service,
+    Workload,
+    Port,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Default => "default",
+            Self::Mesh => "mesh",
+            Self::Namespace => "namespace",
+            Self::Service => "service",
+            Self::Workload => "workload",
+            Self::Port => "port",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// This layer decided the mode.
+    Applied,
+    /// A more specific layer replaced it.
+    Overridden,
+    /// UNSET: it passes the mode above through.
+    Inherited,
+    /// Never considered; `reason` says why.
+    Ignored,
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Applied => "applied",
+            Self::Overridden => "overridden",
+            Self::Inherited => "inherited",
+            Self::Ignored => "ignored",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainEntry {
+    pub level: Level,
+    /// `PeerAuthentication ns/name`, `MeshPolicy default`, `Policy ns/name`, or `built-in` for
+    /// the default.
+    pub policy: String,
+    /// The mode the policy declares (`UNSET` when it inherits).
+    pub declared: String,
+    pub effect: Effect,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceReport {
+    pub namespace: String,
+    pub name: String,
+    pub host: String,
+    pub ports: Vec<ServicePortReport>,
+    /// `namespace/name` of the workloads behind it.
+    pub endpoints: Vec<String>,
+    /// The SPIFFE IDs a client accepts from this service (secure naming).
+    pub identities: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePortReport {
+    pub port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub target_port: String,
+}
+
+/// What the client sends (`clientTls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClientTlsKind {
+    /// Plaintext from a workload without a sidecar.
+    None,
+    Disable,
+    Simple,
+    Mutual,
+    IstioMutual,
+}
+
+impl From<TlsMode> for ClientTlsKind {
+    fn from(m: TlsMode) -> Self {
+        match m {
+            TlsMode::Disable => Self::Disable,
+            TlsMode::Simple => Self::Simple,
+            TlsMode::Mutual => Self::Mutual,
+            TlsMode::IstioMutual => Self::IstioMutual,
+        }
+    }
+}
+
+impl fmt::Display for ClientTlsKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::None => "NONE",
+            Self::Disable => "DISABLE",
+            Self::Simple => "SIMPLE",
+            Self::Mutual => "MUTUAL",
+            Self::IstioMutual => "ISTIO_MUTUAL",
+        })
+    }
+}
+
+/// What the server port does (`serverMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ServerModeKind {
+    Strict,
+    Permissive,
+    Disable,
+    NoSidecar,
+}
+
+impl fmt::Display for ServerModeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Strict => "STRICT",
+            Self::Permissive => "PERMISSIVE",
+            Self::Disable => "DISABLE",
+            Self::NoSidecar => "NO_SIDECAR",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReachReport {
+    pub calls: Vec<Call>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Call {
+    pub from: String,
+    pub from_sidecar: bool,
+    /// `host:port` (service port).
+    pub to: String,
+    pub to_workload: String,
+    pub subset: Option<String>,
+    pub client_tls: ClientTlsKind,
+    pub client_tls_source: String,
+    pub server_mode: ServerModeKind,
+    pub ok: bool,
+    pub mtls: bool,
+    pub symptom: Option<String>,
+    /// The workload (container) port the call lands on.
+    pub target_port: u16,
+    /// Why, in one sentence.
+    pub explanation: String,
+}
+
+impl Call {
+    /// The identity of a call across two analyses (for `diff`).
+    pub fn key(&self) -> (String, String, String, Option<String>) {
+        (
+            self.from.clone(),
+            self.to.clone(),
+            self.to_workload.clone(),
+            self.subset.clone(),
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffReport {
+    pub changes: Vec<CallChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallChange {
+    pub from: String,
+    pub to: String,
+    pub to_workload: String,
+    pub subset: Option<String>,
+    /// `None` when the call does not exist on that side (a workload or service came or went).
+    pub before: Option<CallOutcome>,
+    pub after: Option<CallOutcome>,
+    /// `breaks`, `fixes`, `encrypts`, `decrypts`, `changes`, `added`, `removed`.
+    pub change: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallOutcome {
+    pub ok: bool,
+    pub mtls: bool,
+    pub client_tls: ClientTlsKind,
+    pub server_mode: ServerModeKind,
+    pub symptom: Option<String>,
+}
+
+impl From<&Call> for CallOutcome {
+    fn from(c: &Call) -> Self {
+        Self {
+            ok: c.ok,
+            mtls: c.mtls,
+            client_tls: c.client_tls,
+            server_mode: c.server_mode,
+            symptom: c.symptom.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Explanation {
+    pub workload: WorkloadReport,
+    /// The precedence story, one paragraph per port.
+    pub story: Vec<String>,
+    /// Calls into this workload (from the reach query).
+    pub inbound: Vec<Call>,
+}

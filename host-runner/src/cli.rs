@@ -1,0 +1,7 @@
+//! Command-line parsing and dispatch.
+
+use std::process::ExitCode;
+
+pub fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,1 @@
+//! meshlock-web: not built yet (see the open issue for this crate).
