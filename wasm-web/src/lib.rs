@@ -1,1 +1,220 @@
-//! meshlock-web: not built yet (see the open issue for this crate).
+//! meshlock-web: the browser playground's door into meshlock-core.
+//!
+//! A thin wasm-bindgen facade. It turns strings from JavaScript into [`Source`]s and
+//! [`Options`], calls the core's queries (analyze, reach, explain, diff, convert), and hands the
+//! reports back as plain JS objects with the JSON shapes of DESIGN.md ("Contracts"). No mTLS
+//! rule lives here: the front end renders what the core returns, nothing else.
+//!
+//! Reports cross the boundary through serde-wasm-bindgen with maps as plain objects
+//! (playground.md P5) and `None` as `null`, so the objects match `meshlock … --format json`.
+
+use meshlock_core::diagnostic::Diagnostic;
+use meshlock_core::diff::diff as core_diff;
+use meshlock_core::reach::ReachFilter;
+use meshlock_core::{Analysis, IstioVersion, Options, Source};
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+/// The name the playground's single editor buffer is reported under (diagnostics' `file`).
+pub const DEFAULT_FILE: &str = "playground.yaml";
+
+/// Reads the version selector's value: empty or `auto` means "let the engine choose"
+/// (DESIGN.md: the newest behaviour, or 1.5 when the input holds v1alpha1 policies).
+pub fn parse_version(raw: Option<&str>) -> Result<Option<IstioVersion>, String> {
+    match raw.map(str::trim) {
+        None | Some("" | "auto") => Ok(None),
+        Some(v) => v.parse::<IstioVersion>().map(Some).map_err(|e| e.to_string()),
+    }
+}
+
+/// Builds the core's analysis of one YAML text. Pure Rust, so native tests can call it.
+pub fn analysis_of(
+    yaml: &str,
+    file: Option<&str>,
+    istio_version: Option<&str>,
+) -> Result<Analysis, String> {
+    let options = Options {
+        istio_version: parse_version(istio_version)?,
+    };
+    let source = Source::new(file.unwrap_or(DEFAULT_FILE), yaml);
+    Ok(Analysis::new(&[source], &options))
+}
+
+/// A reach filter from the playground's lists (empty lists: every call).
+pub fn filter_of(from: Vec<String>, to: Vec<String>) -> ReachFilter {
+    ReachFilter {
+        from,
+        to,
+        to_workload: None,
+    }
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
+    let serializer = serde_wasm_bindgen::Serializer::new()
+        .serialize_maps_as_objects(true)
+        .serialize_missing_as_null(true);
+    value
+        .serialize(&serializer)
+        .map_err(|e| JsError::new(&format!("cannot hand the report to JavaScript: {e}")))
+}
+
+// === impl Model ===
+
+/// One analysed input. Build it once per edit and ask it every question; call `free()` when
+/// done (wasm memory is not garbage-collected).
+#[wasm_bindgen]
+pub struct Model {
+    analysis: Analysis,
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Parses and analyses `yaml` (multi-document YAML, JSON or `kind: List`).
+    /// `istioVersion`: `1.4`, `1.5`, `1.28` …; empty or `auto` for the engine's default.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        yaml: &str,
+        istio_version: Option<String>,
+        file: Option<String>,
+    ) -> Result<Model, JsError> {
+        analysis_of(yaml, file.as_deref(), istio_version.as_deref())
+            .map(|analysis| Model { analysis })
+            .map_err(|e| JsError::new(&e))
+    }
+
+    /// The Istio version whose behaviour was applied (e.g. `1.5` when chosen automatically).
+    #[wasm_bindgen(js_name = istioVersion)]
+    pub fn istio_version(&self) -> String {
+        self.analysis.version().to_string()
+    }
+
+    /// `meshlock analyze --format json`: workloads, ports and precedence chains, services,
+    /// diagnostics.
+    pub fn analyze(&self) -> Result<JsValue, JsError> {
+        to_js(&self.analysis.analyze())
+    }
+
+    /// `meshlock reach --format json`, optionally narrowed to clients (`ns/name`) and
+    /// destinations (`HOST[:PORT]`).
+    pub fn reach(&self, from: Vec<String>, to: Vec<String>) -> Result<JsValue, JsError> {
+        to_js(&self.analysis.reach(&filter_of(from, to)))
+    }
+
+    /// `meshlock explain`: the precedence story of one workload (`ns/name`), optionally one port.
+    pub fn explain(&self, workload: &str, port: Option<u16>) -> Result<JsValue, JsError> {
+        match self.analysis.explain(workload, port) {
+            Ok(explanation) => to_js(&explanation),
+            Err(e) => Err(JsError::new(&e.to_string())),
+        }
+    }
+}
+
+/// `meshlock diff --format json`: the calls whose outcome or encryption changes from `before`
+/// to `after`.
+#[wasm_bindgen]
+pub fn diff(
+    before: &Model,
+    after: &Model,
+    from: Vec<String>,
+    to: Vec<String>,
+) -> Result<JsValue, JsError> {
+    to_js(&core_diff(
+        &before.analysis,
+        &after.analysis,
+        &filter_of(from, to),
+    ))
+}
+
+/// What `convert` hands to JavaScript.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConvertResult {
+    /// The v1beta1 YAML, or `None` when this build's core has no converter yet.
+    pub yaml: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub unreadable: usize,
+    /// Why `yaml` is missing, when it is.
+    pub unavailable: Option<String>,
+}
+
+/// `meshlock convert`: v1alpha1 MeshPolicy/Policy → v1beta1 PeerAuthentication YAML.
+pub fn convert_yaml(yaml: &str, file: Option<&str>) -> ConvertResult {
+    let _ = (yaml, file);
+    ConvertResult {
+        yaml: None,
+        diagnostics: Vec::new(),
+        unreadable: 0,
+        unavailable: Some(
+            "convert is not available in this build: meshlock-core has no converter yet".to_owned(),
+        ),
+    }
+}
+
+/// `meshlock convert`, for the playground's Convert button.
+#[wasm_bindgen]
+pub fn convert(yaml: &str, file: Option<String>) -> Result<JsValue, JsError> {
+    to_js(&convert_yaml(yaml, file.as_deref()))
+}
+
+/// The version of the engine, shown in the page footer and written into share links.
+#[wasm_bindgen(js_name = engineVersion)]
+pub fn engine_version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STRICT_MESH: &str = "\
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata:
+  name: default
+  namespace: istio-system
+spec:
+  mtls:
+    mode: STRICT
+";
+
+    #[test]
+    fn version_selector_values() {
+        assert_eq!(parse_version(None), Ok(None));
+        assert_eq!(parse_version(Some("auto")), Ok(None));
+        assert_eq!(parse_version(Some("")), Ok(None));
+        assert_eq!(parse_version(Some("1.5")), Ok(Some(IstioVersion::V1_5)));
+        let err = parse_version(Some("0.9")).unwrap_err();
+        assert!(err.contains("`0.9`"), "{err}");
+    }
+
+    #[test]
+    fn analysis_names_the_buffer_and_applies_the_version() {
+        let a = analysis_of(STRICT_MESH, None, Some("1.12")).unwrap();
+        assert_eq!(a.version(), IstioVersion::V1_12);
+        let report = a.analyze();
+        assert_eq!(report.istio_version, IstioVersion::V1_12);
+        // No workloads: the core says so, and its diagnostic points into our buffer.
+        assert!(
+            report
+                .diagnostics
+                .iter()
+                .all(|d| d.file == DEFAULT_FILE && d.line >= 1),
+            "{:?}",
+            report.diagnostics
+        );
+    }
+
+    #[test]
+    fn syntax_error_is_a_diagnostic_not_a_failure() {
+        let a = analysis_of("kind: [unclosed\n", Some("x.yaml"), None).unwrap();
+        let report = a.analyze();
+        let d = report
+            .diagnostics
+            .iter()
+            .find(|d| d.code.as_str() == "ML0001")
+            .unwrap();
+        assert_eq!(d.file, "x.yaml");
+        // libyaml reports an unclosed flow sequence where the stream ends: line 1 or 2.
+        assert!((1..=2).contains(&d.line), "{d:?}");
+    }
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Builds the browser playground: meshlock-web (Rust → wasm32) and www/ (TypeScript + Vite)
+# into www/dist, which `meshlock serve` embeds the next time meshlock is built.
+#
+# Idempotent. It prints everything it installs:
+#   * wasm-bindgen-cli, pinned to the wasm-bindgen version in Cargo.lock, into ./.tools
+#     (`cargo install --root .tools`, about 4 minutes the first time; skipped when present);
+#   * the npm packages of www/ with `npm ci` (locked by www/package-lock.json).
+# wasm-opt (Debian `binaryen`) is used when present; it is optional.
+#
+# Usage: scripts/build-web.sh
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+say() { printf 'build-web: %s\n' "$*" >&2; }
+
+# --- wasm-bindgen CLI, pinned to the crate version in Cargo.lock (playground.md P2) ---
+want="$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)"
+if [[ -z "$want" ]]; then
+    say "Cargo.lock has no wasm-bindgen entry; run 'cargo generate-lockfile' first"
+    exit 2
+fi
+bindgen="$root/.tools/bin/wasm-bindgen"
+have="$("$bindgen" --version 2>/dev/null | awk '{print $2}' || true)"
+if [[ "$have" != "$want" ]]; then
+    say "installing wasm-bindgen-cli $want into .tools/ (cargo install; takes a few minutes)"
+    # No --locked: the registry reachable here lacks a version its lock file names
+    # (playground.md P1).
+    cargo install wasm-bindgen-cli --version "$want" --root "$root/.tools"
+else
+    say "wasm-bindgen-cli $want already in .tools/"
+fi
+
+# --- meshlock-web → wasm32-unknown-unknown (profile release-wasm: opt-level z, LTO, abort) ---
+say "cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-wasm"
+cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-wasm
+target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+wasm_in="$target_dir/wasm32-unknown-unknown/release-wasm/meshlock_web.wasm"
+
+out="$root/www/src/wasm"
+rm -rf "$out"
+mkdir -p "$out"
+say "wasm-bindgen --target web → www/src/wasm/"
+"$bindgen" --target web --out-dir "$out" "$wasm_in"
+
+if command -v wasm-opt >/dev/null 2>&1; then
+    say "wasm-opt -Oz ($(wasm-opt --version))"
+    wasm-opt -Oz "$out/meshlock_web_bg.wasm" -o "$out/meshlock_web_bg.wasm.opt"
+    mv "$out/meshlock_web_bg.wasm.opt" "$out/meshlock_web_bg.wasm"
+else
+    say "wasm-opt not found (Debian package binaryen): skipping the optional size pass"
+fi
+
+# --- www/ → www/dist ---
+cd "$root/www"
+if [[ node_modules/.package-lock.json -nt package-lock.json ]]; then
+    say "www/node_modules is newer than package-lock.json: npm ci skipped"
+else
+    say "npm ci in www/ (packages from package-lock.json)"
+    npm ci --no-audit --no-fund
+fi
+say "npm run build → www/dist"
+npm run build
+
+wasm_out="$(ls dist/assets/*.wasm)"
+say "wasm: $(wc -c <"$wasm_out") bytes, $(gzip -9 -c "$wasm_out" | wc -c) gzipped"
+for js in dist/assets/*.js; do
+    say "$(basename "$js"): $(wc -c <"$js") bytes, $(gzip -9 -c "$js" | wc -c) gzipped"
+done
+say "done: www/dist is ready; build meshlock (cargo build -p meshlock-host) to embed it, then run 'meshlock serve'"

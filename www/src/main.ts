@@ -1,0 +1,242 @@
+// The playground page: wires the editor, the analysis worker and the views together.
+// Everything shown comes from meshlock-core through the worker; this file only routes it.
+
+import type { EditorView } from '@codemirror/view';
+import { el, replaceChildren } from './dom';
+import { createEditor, jumpToLine, setText, showDiagnostics } from './editor';
+import { Engine, Superseded } from './engine';
+import { EXAMPLES, ISTIO_VERSIONS } from './examples';
+import { LONG_URL, ShareError, decodeShare, encodeShare, isShareFragment } from './share';
+import type { AnalysisResult, ConvertResult, DiffReport, Explanation } from './types';
+import { renderDiagnostics } from './views/diagnostics';
+import { graphView } from './views/graph';
+import { matrixView } from './views/matrix';
+import { whatIfView } from './views/whatif';
+import { workloadsView } from './views/workloads';
+import './style.css';
+
+const byId = <T extends HTMLElement>(id: string): T => {
+  const node = document.getElementById(id);
+  if (!node) throw new Error(`the page has no #${id}`);
+  return node as T;
+};
+
+const engine = new Engine(() => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
+
+const exampleSelect = byId<HTMLSelectElement>('example');
+const versionSelect = byId<HTMLSelectElement>('istio-version');
+const status = byId<HTMLElement>('status');
+const notice = byId<HTMLElement>('notice');
+const diagPanel = byId<HTMLElement>('diagnostics');
+const shareOut = byId<HTMLInputElement>('share-url');
+
+for (const ex of EXAMPLES) exampleSelect.append(el('option', { attrs: { value: ex.id } }, ex.title));
+for (const v of ISTIO_VERSIONS) versionSelect.append(el('option', { attrs: { value: v.value } }, v.label));
+
+let editor: EditorView;
+const jump = (line: number) => jumpToLine(editor, line);
+let analyses = 0;
+
+function say(message: string, kind: 'info' | 'error' = 'info'): void {
+  notice.textContent = message;
+  notice.dataset.kind = kind;
+  notice.hidden = message === '';
+}
+
+// --- views ---
+const workloads = workloadsView(jump, (workload) =>
+  engine.run<Explanation>('explain', {
+    op: 'explain',
+    yaml: editor.state.doc.toString(),
+    version: versionSelect.value,
+    workload,
+    port: null,
+  }),
+);
+const graph = graphView((workload) => {
+  selectTab('workloads');
+  workloads.reveal(workload);
+});
+const matrix = matrixView();
+const whatIf = whatIfView(
+  () => scheduleDiff(),
+  () => editor.state.doc.toString(),
+);
+byId('panel-workloads').append(workloads.root);
+byId('panel-graph').append(graph.root);
+byId('panel-matrix').append(matrix.root);
+byId('panel-whatif').append(whatIf.root);
+
+// --- tabs ---
+const tabs = [...document.querySelectorAll<HTMLButtonElement>('[role=tab]')];
+function selectTab(name: string): void {
+  for (const t of tabs) {
+    const on = t.dataset.tab === name;
+    t.setAttribute('aria-selected', String(on));
+    const panel = document.getElementById(`panel-${t.dataset.tab}`);
+    if (panel) panel.hidden = !on;
+  }
+  if (name === 'whatif') {
+    if (whatIf.text() === '') whatIf.reset(editor.state.doc.toString());
+    scheduleDiff();
+  }
+}
+for (const t of tabs) t.addEventListener('click', () => selectTab(t.dataset.tab ?? 'workloads'));
+
+// --- analysis, as you type ---
+let timer: ReturnType<typeof setTimeout> | undefined;
+let delay = 150;
+
+function schedule(): void {
+  clearTimeout(timer);
+  timer = setTimeout(analyze, delay);
+}
+
+async function analyze(): Promise<void> {
+  const yaml = editor.state.doc.toString();
+  const version = versionSelect.value;
+  document.body.dataset.busy = 'true';
+  try {
+    const r = await engine.run<AnalysisResult>('analyze', { op: 'analyze', yaml, version });
+    if (editor.state.doc.toString() !== yaml || versionSelect.value !== version) return; // stale
+    // Keep typing smooth on large inputs: wait longer between analyses that take long.
+    delay = Math.min(1000, Math.max(150, r.millis * 2));
+    showDiagnostics(editor, r.report.diagnostics);
+    renderDiagnostics(diagPanel, r.report.diagnostics, jump);
+    workloads.render(r.report);
+    graph.render(r.report, r.reach.calls);
+    matrix.render(r.report, r.reach.calls);
+    const failing = r.reach.calls.filter((c) => !c.ok).length;
+    const chosen = version === 'auto' ? ` (auto)` : '';
+    status.textContent =
+      `Istio ${r.istioVersion} behaviour${chosen} \u00b7 ${r.report.workloads.length} workloads \u00b7 ` +
+      `${r.reach.calls.length} calls, ${failing} failing \u00b7 analysed in ${Math.round(r.millis)} ms \u00b7 meshlock ${r.engineVersion}`;
+    analyses += 1;
+    document.body.dataset.analyses = String(analyses);
+    document.body.dataset.ready = 'true';
+    document.body.dataset.istio = r.istioVersion;
+    if (notice.dataset.kind === 'error' && notice.dataset.source === 'engine') say('');
+    if (!byId('panel-whatif').hidden) scheduleDiff();
+  } catch (e) {
+    if (e instanceof Superseded) return;
+    say(`The engine could not analyse the input: ${(e as Error).message}`, 'error');
+    notice.dataset.source = 'engine';
+  } finally {
+    document.body.dataset.busy = 'false';
+  }
+}
+
+let diffTimer: ReturnType<typeof setTimeout> | undefined;
+function scheduleDiff(): void {
+  clearTimeout(diffTimer);
+  diffTimer = setTimeout(async () => {
+    try {
+      const d = await engine.run<DiffReport>('diff', {
+        op: 'diff',
+        before: editor.state.doc.toString(),
+        after: whatIf.text(),
+        version: versionSelect.value,
+      });
+      whatIf.render(d);
+    } catch (e) {
+      if (!(e instanceof Superseded)) whatIf.error(`The engine could not compare: ${(e as Error).message}`);
+    }
+  }, delay);
+}
+
+// --- inputs: examples, version, share links ---
+function load(yaml: string, istio: string): void {
+  versionSelect.value = ISTIO_VERSIONS.some((v) => v.value === istio) ? istio : 'auto';
+  setText(editor, yaml);
+  whatIf.reset(yaml);
+  clearTimeout(timer);
+  void analyze();
+}
+
+function loadExample(id: string): void {
+  const ex = EXAMPLES.find((x) => x.id === id) ?? EXAMPLES[0];
+  if (!ex) return;
+  exampleSelect.value = ex.id;
+  // A share fragment would restore old text on reload: the URL now names no state.
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+  shareOut.value = '';
+  say('');
+  load(ex.yaml, ex.istio);
+}
+
+async function loadFragment(): Promise<boolean> {
+  if (!isShareFragment(location.hash)) return false;
+  try {
+    const state = await decodeShare(location.hash);
+    exampleSelect.value = '';
+    load(state.yaml, state.istio);
+    say('Loaded from the link. Nothing was sent anywhere: the text travels inside the URL fragment.');
+    return true;
+  } catch (e) {
+    say(e instanceof ShareError ? `This link cannot be opened: ${e.message}` : String(e), 'error');
+    return false;
+  }
+}
+
+exampleSelect.addEventListener('change', () => exampleSelect.value && loadExample(exampleSelect.value));
+versionSelect.addEventListener('change', () => {
+  clearTimeout(timer);
+  void analyze();
+});
+window.addEventListener('hashchange', () => void loadFragment());
+
+byId('share').addEventListener('click', async () => {
+  const fragment = await encodeShare({ yaml: editor.state.doc.toString(), istio: versionSelect.value });
+  history.replaceState(null, '', `${location.pathname}${location.search}#${fragment}`);
+  shareOut.value = location.href;
+  shareOut.hidden = false;
+  shareOut.select();
+  let copied = false;
+  try {
+    await navigator.clipboard.writeText(location.href);
+    copied = true;
+  } catch {
+    // No clipboard permission (or a headless browser): the link is selected in the box.
+  }
+  const long = location.href.length > LONG_URL;
+  say(
+    `${copied ? 'Link copied' : 'Link ready'} (${location.href.length} characters).` +
+      (long ? ' Some chat tools and servers cut links this long: download the YAML instead if it breaks.' : ''),
+  );
+});
+
+byId('download').addEventListener('click', () => {
+  const blob = new Blob([editor.state.doc.toString()], { type: 'application/yaml' });
+  const a = el('a', { attrs: { href: URL.createObjectURL(blob), download: 'meshlock-playground.yaml' } });
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+});
+
+byId('convert').addEventListener('click', async () => {
+  const out = byId<HTMLElement>('convert-out');
+  out.hidden = false;
+  try {
+    const r = await engine.run<ConvertResult>('convert', { op: 'convert', yaml: editor.state.doc.toString() });
+    if (r.yaml === null) {
+      replaceChildren(out, el('p', { class: 'error-text' }, r.unavailable ?? 'convert is not available'));
+      return;
+    }
+    const yaml = r.yaml;
+    replaceChildren(
+      out,
+      el('h4', {}, 'v1beta1 PeerAuthentication (from meshlock convert)'),
+      ...r.diagnostics.map((d) => el('p', { class: `sev-${d.severity}` }, `line ${d.line}: ${d.message}`)),
+      el('pre', { class: 'convert-yaml' }, yaml || '# nothing to convert: the input holds no MeshPolicy or Policy'),
+      el('button', { class: 'small', attrs: { type: 'button' }, on: { click: () => (out.hidden = true) } }, 'Close'),
+    );
+  } catch (e) {
+    replaceChildren(out, el('p', { class: 'error-text' }, (e as Error).message));
+  }
+});
+
+// --- start ---
+editor = createEditor(byId('editor'), '', schedule, 'policy YAML');
+selectTab('workloads');
+void (async () => {
+  if (!(await loadFragment())) loadExample(EXAMPLES[0]?.id ?? '');
+})();

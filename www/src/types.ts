@@ -1,0 +1,135 @@
+// The report shapes meshlock-core returns (DESIGN.md "Contracts"). The playground renders them;
+// it never derives a mode, an outcome or a diagnostic itself.
+
+export type Severity = 'error' | 'warning' | 'info';
+
+export interface Diagnostic {
+  code: string;
+  severity: Severity;
+  message: string;
+  resource?: string | null;
+  file: string;
+  line: number;
+  column: number;
+}
+
+export type Level = 'default' | 'mesh' | 'namespace' | 'service' | 'workload' | 'port';
+export type Effect = 'applied' | 'overridden' | 'inherited' | 'ignored';
+
+export interface ChainEntry {
+  level: Level;
+  policy: string;
+  declared: string;
+  effect: Effect;
+  reason?: string | null;
+  file?: string | null;
+  line?: number | null;
+}
+
+export interface PortReport {
+  port: number;
+  mode: string;
+  chain: ChainEntry[];
+}
+
+export interface WorkloadReport {
+  namespace: string;
+  name: string;
+  kind: string;
+  serviceAccount: string;
+  identity: string;
+  sidecar: boolean;
+  sidecarReason: string;
+  mode: string;
+  ports: PortReport[];
+  acceptedTrustDomains: string[];
+}
+
+export interface ServicePortReport {
+  port: number;
+  name?: string | null;
+  targetPort: string;
+}
+
+export interface ServiceReport {
+  namespace: string;
+  name: string;
+  host: string;
+  ports: ServicePortReport[];
+  endpoints: string[];
+  identities: string[];
+}
+
+export interface AnalyzeReport {
+  istioVersion: string;
+  workloads: WorkloadReport[];
+  services: ServiceReport[];
+  diagnostics: Diagnostic[];
+}
+
+export type ClientTls = 'NONE' | 'DISABLE' | 'SIMPLE' | 'MUTUAL' | 'ISTIO_MUTUAL';
+export type ServerMode = 'STRICT' | 'PERMISSIVE' | 'DISABLE' | 'NO_SIDECAR';
+
+export interface Call {
+  from: string;
+  fromSidecar: boolean;
+  to: string;
+  toWorkload: string;
+  subset: string | null;
+  clientTls: ClientTls;
+  clientTlsSource: string;
+  serverMode: ServerMode;
+  ok: boolean;
+  mtls: boolean;
+  symptom: string | null;
+  targetPort: number;
+  explanation: string;
+}
+
+export interface ReachReport {
+  calls: Call[];
+}
+
+export interface CallOutcome {
+  ok: boolean;
+  mtls: boolean;
+  clientTls: ClientTls;
+  serverMode: ServerMode;
+  symptom: string | null;
+}
+
+export interface CallChange {
+  from: string;
+  to: string;
+  toWorkload: string;
+  subset: string | null;
+  before: CallOutcome | null;
+  after: CallOutcome | null;
+  change: string;
+}
+
+export interface DiffReport {
+  changes: CallChange[];
+}
+
+export interface Explanation {
+  workload: WorkloadReport;
+  story: string[];
+  inbound: Call[];
+}
+
+export interface ConvertResult {
+  yaml: string | null;
+  diagnostics: Diagnostic[];
+  unreadable: number;
+  unavailable: string | null;
+}
+
+/** What the worker answers to one analysis request. */
+export interface AnalysisResult {
+  engineVersion: string;
+  istioVersion: string;
+  report: AnalyzeReport;
+  reach: ReachReport;
+  millis: number;
+}
