@@ -9,13 +9,8 @@ use std::collections::BTreeMap;
 type Key = (String, String, String, Option<String>);
 
 pub fn diff(before: &Analysis, after: &Analysis, filter: &ReachFilter) -> DiffReport {
-    let index = |a: &Analysis| -> BTreeMap<Key, Call> {
-        a.reach(filter)
-            .calls
-            .into_iter()
-            .map(|c| (c.key(), c))
-            .collect()
-    };
+    let index =
+        |a: &Analysis| -> BTreeMap<Key, Call> { a.reach(filter).calls.into_iter().map(|c| (c.key(), c)).collect() };
     let (b, mut af) = (index(before), index(after));
     let mut changes = Vec::new();
     for (key, old) in b {
@@ -26,9 +21,7 @@ pub fn diff(before: &Analysis, after: &Analysis, filter: &ReachFilter) -> DiffRe
                     (false, true, _, _) => "fixes",
                     (_, _, false, true) => "encrypts",
                     (_, _, true, false) => "decrypts",
-                    _ if old.client_tls != new.client_tls || old.server_mode != new.server_mode => {
-                        "changes"
-                    }
+                    _ if old.client_tls != new.client_tls || old.server_mode != new.server_mode => "changes",
                     _ => continue,
                 };
                 changes.push(change_of(&new, Some(&old), Some(&new), change));

@@ -58,16 +58,10 @@ pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
     let mut docs = Vec::new();
     let mut start = 0usize;
     let mut start_line = 1u32;
-    let mut line_no = 1u32;
     let mut offset = 0usize;
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1u32..).zip(text.split_inclusive('\n')) {
         let bare = line.trim_end_matches(['\n', '\r']);
-        let is_marker = |m: &str| {
-            bare == m
-                || bare
-                    .strip_prefix(m)
-                    .is_some_and(|r| r.starts_with([' ', '\t']))
-        };
+        let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
         if is_marker("---") || is_marker("...") {
             push_doc(&mut docs, text, start, offset, start_line);
             // Content after `--- ` on the same line belongs to the next document; keep the line.
@@ -80,19 +74,12 @@ pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
             }
         }
         offset += line.len();
-        line_no += 1;
     }
     push_doc(&mut docs, text, start, text.len(), start_line);
     docs
 }
 
-fn push_doc<'a>(
-    docs: &mut Vec<DocumentText<'a>>,
-    text: &'a str,
-    from: usize,
-    to: usize,
-    first_line: u32,
-) {
+fn push_doc<'a>(docs: &mut Vec<DocumentText<'a>>, text: &'a str, from: usize, to: usize, first_line: u32) {
     let Some(chunk) = text.get(from..to) else {
         return;
     };
@@ -101,10 +88,7 @@ fn push_doc<'a>(
         !t.is_empty() && !t.starts_with('#') && !t.starts_with('%')
     });
     if meaningful {
-        docs.push(DocumentText {
-            text: chunk,
-            first_line,
-        });
+        docs.push(DocumentText { text: chunk, first_line });
     }
 }
 
@@ -130,10 +114,7 @@ pub fn parse_document(doc: &DocumentText<'_>) -> Result<Node, SyntaxError> {
 
 /// Parses a YAML string embedded in a field (MeshConfig's `mesh` key).
 pub fn parse_embedded(text: &str) -> Result<Node, SyntaxError> {
-    parse_document(&DocumentText {
-        text,
-        first_line: 1,
-    })
+    parse_document(&DocumentText { text, first_line: 1 })
 }
 
 /// serde_yaml appends " at line L column C"; we report the position ourselves.
@@ -151,11 +132,9 @@ fn convert(v: serde_yaml::Value) -> Node {
         serde_yaml::Value::Number(n) => Node::Number(n.to_string()),
         serde_yaml::Value::String(s) => Node::String(s),
         serde_yaml::Value::Sequence(seq) => Node::Seq(seq.into_iter().map(convert).collect()),
-        serde_yaml::Value::Mapping(map) => Node::Map(
-            map.into_iter()
-                .map(|(k, v)| (key_string(k), convert(v)))
-                .collect(),
-        ),
+        serde_yaml::Value::Mapping(map) => {
+            Node::Map(map.into_iter().map(|(k, v)| (key_string(k), convert(v))).collect())
+        }
         serde_yaml::Value::Tagged(t) => convert(t.value),
     }
 }
@@ -167,9 +146,7 @@ fn key_string(k: serde_yaml::Value) -> String {
         serde_yaml::Value::Bool(b) => b.to_string(),
         serde_yaml::Value::Null => "null".to_owned(),
         serde_yaml::Value::Tagged(t) => key_string(t.value),
-        other => serde_yaml::to_string(&other)
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default(),
+        other => serde_yaml::to_string(&other).map(|s| s.trim().to_owned()).unwrap_or_default(),
     }
 }
 
@@ -197,24 +174,11 @@ mod tests {
 
     #[test]
     fn numeric_keys_and_json() {
-        let docs =
-            split_documents("{\"spec\": {\"portLevelMtls\": {\"8080\": {\"mode\": \"DISABLE\"}}}}");
+        let docs = split_documents("{\"spec\": {\"portLevelMtls\": {\"8080\": {\"mode\": \"DISABLE\"}}}}");
         let node = parse_document(&docs[0]).unwrap();
-        assert!(
-            node.get("spec")
-                .and_then(|s| s.get("portLevelMtls"))
-                .and_then(|p| p.get("8080"))
-                .is_some()
-        );
+        assert!(node.get("spec").and_then(|s| s.get("portLevelMtls")).and_then(|p| p.get("8080")).is_some());
         let docs = split_documents("m:\n  8080: x\n");
-        assert!(
-            parse_document(&docs[0])
-                .unwrap()
-                .get("m")
-                .unwrap()
-                .get("8080")
-                .is_some()
-        );
+        assert!(parse_document(&docs[0]).unwrap().get("m").unwrap().get("8080").is_some());
     }
 
     #[test]
@@ -222,9 +186,7 @@ mod tests {
         let mut s = String::from("a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
         for i in 1..12 {
             let p = i - 1;
-            s.push_str(&format!(
-                "a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"
-            ));
+            s.push_str(&format!("a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
         }
         let docs = split_documents(&s);
         assert!(parse_document(&docs[0]).is_err());
