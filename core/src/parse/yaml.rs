@@ -104,7 +104,7 @@ pub fn parse_document(doc: &DocumentText<'_>) -> Result<Node, SyntaxError> {
             let line = u32::try_from(line).unwrap_or(u32::MAX);
             let column = u32::try_from(column).unwrap_or(u32::MAX);
             Err(SyntaxError {
-                message: clean_message(&e.to_string()),
+                message: absolute_positions(&e.to_string(), doc.first_line),
                 line: doc.first_line.saturating_add(line.saturating_sub(1)),
                 column,
             })
@@ -117,12 +117,36 @@ pub fn parse_embedded(text: &str) -> Result<Node, SyntaxError> {
     parse_document(&DocumentText { text, first_line: 1 })
 }
 
-/// serde_yaml appends " at line L column C"; we report the position ourselves.
-fn clean_message(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg.get(..i).unwrap_or(msg).to_owned(),
-        None => msg.to_owned(),
+/// serde_yaml writes positions relative to the document ("… at line L column C, while parsing
+/// a flow sequence at line L2 column C2"). The first one is the primary position, reported
+/// separately, so it is dropped; the positions of the context are shifted to the whole source.
+fn absolute_positions(msg: &str, first_line: u32) -> String {
+    const MARK: &str = " at line ";
+    let mut out = String::new();
+    let mut rest = msg;
+    let mut first = true;
+    while let Some(i) = rest.find(MARK) {
+        out.push_str(rest.get(..i).unwrap_or_default());
+        let after = rest.get(i + MARK.len()..).unwrap_or_default();
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let line: u32 = after.get(..digits).and_then(|d| d.parse().ok()).unwrap_or(1);
+        rest = after.get(digits..).unwrap_or_default();
+        let mut column = "";
+        if let Some(t) = rest.strip_prefix(" column ") {
+            let n = t.bytes().take_while(u8::is_ascii_digit).count();
+            column = t.get(..n).unwrap_or_default();
+            rest = t.get(n..).unwrap_or_default();
+        }
+        if !first {
+            out.push_str(&format!("{MARK}{}", first_line.saturating_add(line.saturating_sub(1))));
+            if !column.is_empty() {
+                out.push_str(&format!(" column {column}"));
+            }
+        }
+        first = false;
     }
+    out.push_str(rest);
+    out
 }
 
 fn convert(v: serde_yaml::Value) -> Node {
