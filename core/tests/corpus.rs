@@ -2,6 +2,8 @@
 //! them — modes, precedence chains, call outcomes, diagnostics — with the Istio source of the
 //! expectation. One test runs them all and reports every failing case, not just the first.
 
+#![expect(clippy::expect_used, reason = "test harness: a malformed case file is a test failure")]
+
 use meshlock_core::reach::ReachFilter;
 use meshlock_core::report::{Call, Effect};
 use meshlock_core::{Analysis, IstioVersion, Options, Source};
@@ -86,10 +88,10 @@ fn check(case: &Case, file: &str) -> Vec<String> {
     let version = case.istio_version.as_ref().map(|v| v.parse::<IstioVersion>().expect("istioVersion"));
     let a = Analysis::new(&[Source::new(file, case.resources.clone())], &Options { istio_version: version });
     let report = a.analyze();
-    if let Some(v) = &case.expect.version {
-        if &a.version().to_string() != v {
-            errs.push(format!("version: want {v}, got {}", a.version()));
-        }
+    if let Some(v) = &case.expect.version
+        && &a.version().to_string() != v
+    {
+        errs.push(format!("version: want {v}, got {}", a.version()));
     }
     for (wl, ports) in &case.expect.modes {
         let Some(w) = report.workloads.iter().find(|w| format!("{}/{}", w.namespace, w.name) == *wl) else {
@@ -195,10 +197,10 @@ fn check(case: &Case, file: &str) -> Vec<String> {
             errs.push(format!("unexpected diagnostic {d}"));
         }
     }
-    if let Some(tds) = &case.expect.trust_domains {
-        if &a.trust_domains() != tds {
-            errs.push(format!("trust domains: want {tds:?}, got {:?}", a.trust_domains()));
-        }
+    if let Some(tds) = &case.expect.trust_domains
+        && &a.trust_domains() != tds
+    {
+        errs.push(format!("trust domains: want {tds:?}, got {:?}", a.trust_domains()));
     }
     for (host, ids) in &case.expect.identities {
         match report.services.iter().find(|s| &s.host == host) {
