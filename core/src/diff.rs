@@ -32,6 +32,17 @@ pub fn diff(before: &Analysis, after: &Analysis, filter: &ReachFilter) -> DiffRe
     for new in af.values() {
         changes.push(change_of(new, None, Some(new), "added"));
     }
+    // What a reviewer must see first: calls that break, then those that lose encryption.
+    let rank = |c: &CallChange| match c.change.as_str() {
+        "breaks" => 0,
+        "decrypts" => 1,
+        "removed" => 2,
+        "fixes" => 3,
+        "encrypts" => 4,
+        "added" => 5,
+        _ => 6,
+    };
+    changes.sort_by(|a, b| (rank(a), &a.from, &a.to, &a.to_workload).cmp(&(rank(b), &b.from, &b.to, &b.to_workload)));
     DiffReport { changes }
 }
 
