@@ -1,7 +1,7 @@
 //! The `meshlock` binary as users run it: outputs against golden files (bless with
 //! `MESHLOCK_BLESS=1 cargo test -p meshlock-host --test cli`) and the exit-code contract.
 
-#![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
+#![expect(clippy::expect_used, clippy::panic, reason = "test code: a failed expectation is a test failure")]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
