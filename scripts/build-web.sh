@@ -39,19 +39,27 @@ cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-wa
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 wasm_in="$target_dir/wasm32-unknown-unknown/release-wasm/meshlock_web.wasm"
 
+# wasm-opt runs on the cargo output, *before* wasm-bindgen: Debian's binaryen 108 rewires the
+# export of wasm-bindgen's externref table to the funcref table when it runs afterwards (the
+# module then fails at init with "WebAssembly.Table.set(): Argument 1 is invalid").
+if command -v wasm-opt >/dev/null 2>&1; then
+    opt_dir="$target_dir/wasm-opt"
+    mkdir -p "$opt_dir"
+    say "wasm-opt -Oz ($(wasm-opt --version)) on the cargo output"
+    wasm-opt -Oz "$wasm_in" -o "$opt_dir/meshlock_web.wasm"
+    wasm_in="$opt_dir/meshlock_web.wasm"
+else
+    say "wasm-opt not found (Debian package binaryen): skipping the optional size pass"
+fi
+
 out="$root/www/src/wasm"
 rm -rf "$out"
 mkdir -p "$out"
 say "wasm-bindgen --target web → www/src/wasm/"
 "$bindgen" --target web --out-dir "$out" "$wasm_in"
 
-if command -v wasm-opt >/dev/null 2>&1; then
-    say "wasm-opt -Oz ($(wasm-opt --version))"
-    wasm-opt -Oz "$out/meshlock_web_bg.wasm" -o "$out/meshlock_web_bg.wasm.opt"
-    mv "$out/meshlock_web_bg.wasm.opt" "$out/meshlock_web_bg.wasm"
-else
-    say "wasm-opt not found (Debian package binaryen): skipping the optional size pass"
-fi
+say "smoke check: the module loads in Node and analyses a document"
+node "$root/www/test/smoke-wasm.mjs" "$out"
 
 # --- www/ → www/dist ---
 cd "$root/www"

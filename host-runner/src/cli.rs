@@ -4,6 +4,7 @@
 mod analysis;
 mod input;
 mod render;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
     Diff(analysis::DiffArgs),
     /// v1alpha1 MeshPolicy/Policy to v1beta1 PeerAuthentication YAML on stdout.
     Convert(analysis::ConvertArgs),
+    /// The browser playground, its assets embedded in the binary.
+    Serve(serve::ServeArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -44,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => analysis::explain(&a),
         Command::Diff(a) => analysis::diff(&a),
         Command::Convert(a) => analysis::convert(&a),
+        Command::Serve(a) => serve::serve(&a),
     };
     match result {
         Ok(code) => code,

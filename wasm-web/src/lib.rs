@@ -28,34 +28,21 @@ pub fn parse_version(raw: Option<&str>) -> Result<Option<IstioVersion>, String> 
 }
 
 /// Builds the core's analysis of one YAML text. Pure Rust, so native tests can call it.
-pub fn analysis_of(
-    yaml: &str,
-    file: Option<&str>,
-    istio_version: Option<&str>,
-) -> Result<Analysis, String> {
-    let options = Options {
-        istio_version: parse_version(istio_version)?,
-    };
+pub fn analysis_of(yaml: &str, file: Option<&str>, istio_version: Option<&str>) -> Result<Analysis, String> {
+    let options = Options { istio_version: parse_version(istio_version)? };
     let source = Source::new(file.unwrap_or(DEFAULT_FILE), yaml);
     Ok(Analysis::new(&[source], &options))
 }
 
 /// A reach filter from the playground's lists (empty lists: every call).
 pub fn filter_of(from: Vec<String>, to: Vec<String>) -> ReachFilter {
-    ReachFilter {
-        from,
-        to,
-        to_workload: None,
-    }
+    ReachFilter { from, to, to_workload: None }
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    let serializer = serde_wasm_bindgen::Serializer::new()
-        .serialize_maps_as_objects(true)
-        .serialize_missing_as_null(true);
-    value
-        .serialize(&serializer)
-        .map_err(|e| JsError::new(&format!("cannot hand the report to JavaScript: {e}")))
+    let serializer =
+        serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true);
+    value.serialize(&serializer).map_err(|e| JsError::new(&format!("cannot hand the report to JavaScript: {e}")))
 }
 
 // === impl Model ===
@@ -72,11 +59,7 @@ impl Model {
     /// Parses and analyses `yaml` (multi-document YAML, JSON or `kind: List`).
     /// `istioVersion`: `1.4`, `1.5`, `1.28` …; empty or `auto` for the engine's default.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        yaml: &str,
-        istio_version: Option<String>,
-        file: Option<String>,
-    ) -> Result<Model, JsError> {
+    pub fn new(yaml: &str, istio_version: Option<String>, file: Option<String>) -> Result<Model, JsError> {
         analysis_of(yaml, file.as_deref(), istio_version.as_deref())
             .map(|analysis| Model { analysis })
             .map_err(|e| JsError::new(&e))
@@ -112,42 +95,26 @@ impl Model {
 /// `meshlock diff --format json`: the calls whose outcome or encryption changes from `before`
 /// to `after`.
 #[wasm_bindgen]
-pub fn diff(
-    before: &Model,
-    after: &Model,
-    from: Vec<String>,
-    to: Vec<String>,
-) -> Result<JsValue, JsError> {
-    to_js(&core_diff(
-        &before.analysis,
-        &after.analysis,
-        &filter_of(from, to),
-    ))
+pub fn diff(before: &Model, after: &Model, from: Vec<String>, to: Vec<String>) -> Result<JsValue, JsError> {
+    to_js(&core_diff(&before.analysis, &after.analysis, &filter_of(from, to)))
 }
 
 /// What `convert` hands to JavaScript.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConvertResult {
-    /// The v1beta1 YAML, or `None` when this build's core has no converter yet.
-    pub yaml: Option<String>,
+    /// The v1beta1 YAML (empty when the input holds no MeshPolicy or Policy).
+    pub yaml: String,
+    /// What could not be converted, and why.
     pub diagnostics: Vec<Diagnostic>,
+    /// Documents that could not be parsed.
     pub unreadable: usize,
-    /// Why `yaml` is missing, when it is.
-    pub unavailable: Option<String>,
 }
 
 /// `meshlock convert`: v1alpha1 MeshPolicy/Policy → v1beta1 PeerAuthentication YAML.
 pub fn convert_yaml(yaml: &str, file: Option<&str>) -> ConvertResult {
-    let _ = (yaml, file);
-    ConvertResult {
-        yaml: None,
-        diagnostics: Vec::new(),
-        unreadable: 0,
-        unavailable: Some(
-            "convert is not available in this build: meshlock-core has no converter yet".to_owned(),
-        ),
-    }
+    let out = meshlock_core::convert::convert(&[Source::new(file.unwrap_or(DEFAULT_FILE), yaml)]);
+    ConvertResult { yaml: out.yaml, diagnostics: out.diagnostics, unreadable: out.unreadable }
 }
 
 /// `meshlock convert`, for the playground's Convert button.
@@ -194,25 +161,31 @@ spec:
         let report = a.analyze();
         assert_eq!(report.istio_version, IstioVersion::V1_12);
         // No workloads: the core says so, and its diagnostic points into our buffer.
-        assert!(
-            report
-                .diagnostics
-                .iter()
-                .all(|d| d.file == DEFAULT_FILE && d.line >= 1),
-            "{:?}",
-            report.diagnostics
-        );
+        assert!(report.diagnostics.iter().all(|d| d.file == DEFAULT_FILE && d.line >= 1), "{:?}", report.diagnostics);
+    }
+
+    #[test]
+    fn convert_hands_back_the_core_output() {
+        let policy = "\
+apiVersion: authentication.istio.io/v1alpha1
+kind: MeshPolicy
+metadata:
+  name: default
+spec:
+  peers:
+  - mtls: {}
+";
+        let r = convert_yaml(policy, None);
+        assert!(r.yaml.contains("kind: PeerAuthentication"), "{}", r.yaml);
+        assert!(r.yaml.contains("STRICT"), "{}", r.yaml);
+        assert_eq!(r.unreadable, 0);
     }
 
     #[test]
     fn syntax_error_is_a_diagnostic_not_a_failure() {
         let a = analysis_of("kind: [unclosed\n", Some("x.yaml"), None).unwrap();
         let report = a.analyze();
-        let d = report
-            .diagnostics
-            .iter()
-            .find(|d| d.code.as_str() == "ML0001")
-            .unwrap();
+        let d = report.diagnostics.iter().find(|d| d.code.as_str() == "ML0001").unwrap();
         assert_eq!(d.file, "x.yaml");
         // libyaml reports an unclosed flow sequence where the stream ends: line 1 or 2.
         assert!((1..=2).contains(&d.line), "{d:?}");

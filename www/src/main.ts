@@ -217,14 +217,11 @@ byId('convert').addEventListener('click', async () => {
   out.hidden = false;
   try {
     const r = await engine.run<ConvertResult>('convert', { op: 'convert', yaml: editor.state.doc.toString() });
-    if (r.yaml === null) {
-      replaceChildren(out, el('p', { class: 'error-text' }, r.unavailable ?? 'convert is not available'));
-      return;
-    }
     const yaml = r.yaml;
     replaceChildren(
       out,
       el('h4', {}, 'v1beta1 PeerAuthentication (from meshlock convert)'),
+      r.unreadable ? el('p', { class: 'sev-error' }, `${r.unreadable} document(s) could not be parsed.`) : null,
       ...r.diagnostics.map((d) => el('p', { class: `sev-${d.severity}` }, `line ${d.line}: ${d.message}`)),
       el('pre', { class: 'convert-yaml' }, yaml || '# nothing to convert: the input holds no MeshPolicy or Policy'),
       el('button', { class: 'small', attrs: { type: 'button' }, on: { click: () => (out.hidden = true) } }, 'Close'),

@@ -119,10 +119,9 @@ export interface Explanation {
 }
 
 export interface ConvertResult {
-  yaml: string | null;
+  yaml: string;
   diagnostics: Diagnostic[];
   unreadable: number;
-  unavailable: string | null;
 }
 
 /** What the worker answers to one analysis request. */

@@ -23,7 +23,7 @@ export function renderDiagnostics(root: HTMLElement, diagnostics: readonly Diagn
     ...diagnostics.map((d) =>
       el(
         'li',
-        { class: `diag sev-${d.severity}`, attrs: { 'data-code': d.code, 'data-line': d.line, 'data-severity': d.severity } },
+        { class: `diag diag-${d.severity}`, attrs: { 'data-code': d.code, 'data-line': d.line, 'data-severity': d.severity } },
         el(
           'button',
           {
