@@ -88,6 +88,7 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let delay = 150;
 
 function schedule(): void {
+  document.body.dataset.stale = 'true';
   clearTimeout(timer);
   timer = setTimeout(analyze, delay);
 }
@@ -113,6 +114,7 @@ async function analyze(): Promise<void> {
       `${r.reach.calls.length} calls, ${failing} failing \u00b7 analysed in ${Math.round(r.millis)} ms \u00b7 meshlock ${r.engineVersion}`;
     analyses += 1;
     document.body.dataset.analyses = String(analyses);
+    document.body.dataset.stale = 'false';
     document.body.dataset.ready = 'true';
     document.body.dataset.istio = r.istioVersion;
     if (notice.dataset.kind === 'error' && notice.dataset.source === 'engine') say('');
@@ -153,14 +155,15 @@ function load(yaml: string, istio: string): void {
   void analyze();
 }
 
-function loadExample(id: string): void {
+function loadExample(id: string, keepNotice = false): void {
   const ex = EXAMPLES.find((x) => x.id === id) ?? EXAMPLES[0];
   if (!ex) return;
   exampleSelect.value = ex.id;
   // A share fragment would restore old text on reload: the URL now names no state.
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   shareOut.value = '';
-  say('');
+  shareOut.hidden = true;
+  if (!keepNotice) say('');
   load(ex.yaml, ex.istio);
 }
 
@@ -235,5 +238,18 @@ byId('convert').addEventListener('click', async () => {
 editor = createEditor(byId('editor'), '', schedule, 'policy YAML');
 selectTab('workloads');
 void (async () => {
-  if (!(await loadFragment())) loadExample(EXAMPLES[0]?.id ?? '');
+  // A link that cannot be opened leaves its message up over the first example.
+  if (!(await loadFragment())) loadExample(EXAMPLES[0]?.id ?? '', true);
 })();
+
+// A read-only hook for the browser tests: CodeMirror renders only the visible lines, so the
+// DOM alone cannot tell the whole text.
+declare global {
+  interface Window {
+    meshlockPlayground?: { text(): string; whatIfText(): string };
+  }
+}
+window.meshlockPlayground = {
+  text: () => editor.state.doc.toString(),
+  whatIfText: () => whatIf.text(),
+};

@@ -1,0 +1,479 @@
+#!/usr/bin/env node
+// Browser tests of the playground: Debian's chromium, driven headless by playwright-core,
+// against `meshlock serve` (started here on 127.0.0.1 with a port the OS picks, stopped by PID).
+//
+// Usage: node tests/browser/playground.mjs [path/to/meshlock]
+//   MESHLOCK_BIN   the meshlock binary (default: target/debug/meshlock)
+//   CHROMIUM       the browser (default: /usr/bin/chromium)
+// Prints one line per check and a closing `N passed, M failed`; exits 1 when a check fails.
+// Screenshots go to tests/artifacts/.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..', '..');
+const artifacts = path.join(root, 'tests', 'artifacts');
+const require = createRequire(path.join(root, 'www', 'package.json'));
+const { chromium } = require('playwright-core');
+
+const BIN = path.resolve(process.argv[2] ?? process.env.MESHLOCK_BIN ?? path.join(root, 'target', 'debug', 'meshlock'));
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const STEP_TIMEOUT = 15_000;
+const TOTAL_TIMEOUT = 300_000;
+
+let passed = 0;
+let failed = 0;
+let server = null;
+let browser = null;
+
+function stopServer() {
+  if (server && server.exitCode === null && server.pid) {
+    try {
+      process.kill(server.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', stopServer);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    stopServer();
+    process.exit(130);
+  });
+}
+const watchdog = setTimeout(() => {
+  console.error(`browser tests: over ${TOTAL_TIMEOUT / 1000}s, giving up`);
+  console.log(`${passed} passed, ${failed + 1} failed`);
+  stopServer();
+  process.exit(1);
+}, TOTAL_TIMEOUT);
+watchdog.unref();
+
+function assert(cond, message) {
+  if (!cond) throw new Error(message);
+}
+
+const VERBOSE = Boolean(process.env.VERBOSE);
+let stepAt = Date.now();
+/** With VERBOSE=1, prints how long each step of a check took. */
+function step(label) {
+  if (VERBOSE) console.log(`      ${Date.now() - stepAt} ms  ${label}`);
+  stepAt = Date.now();
+}
+
+async function check(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    passed += 1;
+    console.log(`ok    ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    failed += 1;
+    console.log(`FAIL  ${name}: ${e instanceof Error ? e.message.split('\n')[0] : e}`);
+  }
+}
+
+/** Starts `meshlock serve --addr 127.0.0.1:0` and resolves with the URL it prints. */
+function startServer() {
+  return new Promise((resolve, reject) => {
+    if (!fs.existsSync(BIN)) {
+      reject(new Error(`no meshlock binary at ${BIN} (cargo build -p meshlock-host)`));
+      return;
+    }
+    server = spawn(BIN, ['serve', '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`meshlock serve printed no URL in 15 s: ${out}${err}`)), 15_000);
+    server.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/http:\/\/127\.0\.0\.1:\d+\//);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[0]);
+      }
+    });
+    server.stderr.on('data', (d) => (err += d));
+    server.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`meshlock serve exited with ${code}: ${err.trim()}`));
+    });
+  });
+}
+
+const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
+
+async function analyses(page) {
+  return Number((await page.getAttribute('body', 'data-analyses')) ?? '0');
+}
+
+/** Runs `action`, then waits until the page has finished one more analysis. */
+async function andAnalysed(page, action) {
+  const before = await analyses(page);
+  await action();
+  await page.waitForFunction((n) => Number(document.body.dataset.analyses ?? '0') > n, before, { timeout: STEP_TIMEOUT });
+  // Several edits can coalesce into one analysis; wait until the latest text is the analysed one.
+  await page.waitForFunction(() => document.body.dataset.stale === 'false', null, { timeout: STEP_TIMEOUT });
+}
+
+async function editorText(page) {
+  return page.evaluate(() => window.meshlockPlayground.text());
+}
+
+/** Replaces the whole main editor text by typing (select all + insertText). */
+async function typeAll(page, text) {
+  await page.click('#editor .cm-content');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText(text);
+}
+
+/** Puts the cursor at the end of the first editor line holding `needle` (scrolling to it). */
+async function cursorAfter(page, editorSel, needle) {
+  assert((await page.locator(`${editorSel} .cm-scroller`).count()) === 1, `no editor at ${editorSel}`);
+  for (let i = 0; i < 40; i++) {
+    const line = page.locator(`${editorSel} .cm-line`, { hasText: needle }).first();
+    if ((await line.count()) > 0) {
+      await line.click();
+      await page.keyboard.press('End');
+      return;
+    }
+    await page.locator(`${editorSel} .cm-scroller`).evaluate((s) => s.scrollBy(0, 300));
+  }
+  throw new Error(`no line with ${needle} in ${editorSel}`);
+}
+
+async function selectExample(page, id) {
+  await andAnalysed(page, () => page.selectOption('#example', id));
+}
+
+async function main() {
+  fs.mkdirSync(artifacts, { recursive: true });
+  const url = await startServer();
+  const origin = new URL(url).origin;
+  console.log(`meshlock serve at ${url} (pid ${server.pid}), chromium ${CHROMIUM}`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 30_000,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1500, height: 950 } });
+  context.setDefaultTimeout(STEP_TIMEOUT);
+  const requests = [];
+  const problems = [];
+  context.on('request', (r) => requests.push(r.url()));
+  const page = await context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  page.on('worker', (w) => requests.push(w.url()));
+
+  await check('the page loads, the engine answers, the first example is analysed', async () => {
+    await page.goto(url, { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: STEP_TIMEOUT });
+    const status = await page.textContent('#status');
+    assert(/Istio 1\.28 behaviour/.test(status), `status: ${status}`);
+    assert((await page.locator('section.workload').count()) === 3, 'three workload cards');
+    assert((await page.locator('#diagnostics li.diag').count()) >= 1, 'a diagnostic listed');
+    await shot(page, 'workloads');
+  });
+
+  const examples = await page.$$eval('#example option', (os) => os.map((o) => o.value).filter(Boolean));
+  await check(`the examples menu has the seven seed scenarios`, async () => {
+    assert(examples.length === 7, `got ${examples.join(', ')}`);
+  });
+  for (const id of examples) {
+    await check(`example ${id}: chains, graph and matrix render`, async () => {
+      await selectExample(page, id);
+      const text = await editorText(page);
+      assert(text.length > 200, 'the editor holds the example');
+      const cards = await page.locator('section.workload').count();
+      assert(cards > 0, 'workload cards');
+      const chains = await page.locator('li.chain-entry[data-effect="applied"]').count();
+      assert(chains > 0, 'an applied chain entry');
+      await page.click('#tab-graph');
+      const nodes = Number(await page.getAttribute('svg.graph', 'data-nodes'));
+      const edges = Number(await page.getAttribute('svg.graph', 'data-edges'));
+      assert(nodes === cards, `graph nodes ${nodes} = workloads ${cards}`);
+      assert(edges > 0, 'graph edges');
+      await shot(page, `example-${id}`);
+      await page.click('#tab-matrix');
+      assert((await page.locator('table.matrix td.cell').count()) > 0, 'matrix cells');
+      await page.click('#tab-workloads');
+      const version = await page.inputValue('#istio-version');
+      const applied = await page.getAttribute('body', 'data-istio');
+      assert(version === applied, `the version selector (${version}) is what the engine applied (${applied})`);
+    });
+  }
+
+  await check('graph: a failing call is dashed red with its symptom on hover and click', async () => {
+    await selectExample(page, 'strict-mesh');
+    await page.click('#tab-graph');
+    const edge = page.locator('g.edge[data-from="legacy/curl"][data-to="default/server"]');
+    assert((await edge.getAttribute('data-state')) === 'fail', 'legacy/curl → server fails');
+    const title = await edge.locator('title').textContent();
+    assert(/reset/.test(title), `hover title: ${title}`);
+    const ok = page.locator('g.edge[data-from="default/client"][data-to="default/server"]');
+    assert((await ok.getAttribute('data-state')) === 'mtls', 'client → server is mTLS');
+    assert((await ok.locator('svg.lock').getAttribute('data-lock')) === 'closed', 'closed lock on the mTLS edge');
+    assert((await edge.locator('svg.lock').getAttribute('data-lock')) === 'fail', 'red open lock on the failing edge');
+    await edge.locator('path.edge-hit').dispatchEvent('click');
+    const details = await page.textContent('.graph-view .details');
+    assert(/symptom: connection reset by peer/.test(details), `details: ${details.slice(0, 200)}`);
+    assert((await page.locator('.legend li').count()) >= 7, 'the legend is shown');
+    await shot(page, 'graph-failing-call');
+  });
+
+  await check('matrix: filter by text and by outcome', async () => {
+    await selectExample(page, 'sidecarless-1.4');
+    await page.click('#tab-matrix');
+    const all = await page.locator('table.matrix tbody tr').count();
+    await page.fill('.matrix-view input.filter', 'test3/');
+    const some = await page.locator('table.matrix tbody tr').count();
+    assert(some > 0 && some <= all, `text filter: ${some} of ${all} rows`);
+    await page.fill('.matrix-view input.filter', '');
+    await page.selectOption('.matrix-view select', 'fail');
+    const states = await page.$$eval('table.matrix td.cell', (tds) => tds.map((t) => t.dataset.state));
+    assert(states.length >= 2 && states.every((s) => s === 'fail'), `only failing cells: ${states}`);
+    const rows = await page.$$eval('table.matrix tbody tr', (trs) => trs.map((t) => t.dataset.client));
+    assert(rows.includes('test3/sleep') && !rows.includes('test1/sleep'), `failing clients: ${rows}`);
+    await page.locator('table.matrix td.cell button').first().click();
+    assert(/symptom:/.test(await page.textContent('.matrix-view .details')), 'cell details with the symptom');
+    await shot(page, 'matrix-failing');
+    await page.selectOption('.matrix-view select', 'all');
+  });
+
+  await check('typing a policy change updates the chain and the graph', async () => {
+    await selectExample(page, 'permissive-migration');
+    await page.click('#tab-graph');
+    const edgeSel = 'g.edge[data-from="legacy/sleep"][data-to="foo/httpbin"]';
+    assert((await page.getAttribute(edgeSel, 'data-state')) === 'plaintext', 'before: plaintext');
+    await cursorAfter(page, '#editor', 'mode: PERMISSIVE');
+    await andAnalysed(page, async () => {
+      for (let i = 0; i < 'PERMISSIVE'.length; i++) await page.keyboard.press('Backspace');
+      await page.keyboard.type('STRICT');
+    });
+    assert(/mode: STRICT/.test(await editorText(page)), 'the text changed');
+    assert((await page.getAttribute(edgeSel, 'data-state')) === 'fail', 'after: the legacy call fails');
+    await shot(page, 'graph-after-strict');
+    await page.click('#tab-workloads');
+    const entry = page.locator('section.workload[data-workload="foo/httpbin"] li.chain-entry[data-level="mesh"]');
+    assert((await entry.getAttribute('data-effect')) === 'applied', 'mesh policy applied');
+    assert((await entry.locator('.declared').textContent()) === 'STRICT', 'mesh policy declares STRICT');
+    const port = page.locator('section.workload[data-workload="foo/httpbin"] .port').first();
+    assert((await port.getAttribute('data-mode')) === 'STRICT', 'port 80 now STRICT');
+  });
+
+  await check('a chain entry links to its line in the editor', async () => {
+    const link = page.locator('section.workload[data-workload="foo/httpbin"] li.chain-entry[data-level="mesh"] button.policy');
+    const line = Number(await link.locator('xpath=..').getAttribute('data-line'));
+    await link.click();
+    const active = await page.locator('#editor .cm-lineNumbers .cm-activeLineGutter').textContent();
+    assert(Number(active) === line, `cursor on line ${active}, expected ${line}`);
+    const text = (await editorText(page)).split('\n')[line - 1];
+    assert(/apiVersion|kind|metadata/.test(text), `line ${line} starts the policy: ${text}`);
+  });
+
+  await check('a diagnostic appears at the right line, in the gutter and the panel', async () => {
+    const doc = '\n---\napiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata:\n  name: typo\n  namespace: foo\nspec:\n  mtls:\n    mode: STRICTT\n';
+    const text = await editorText(page);
+    const expected = (text.trimEnd() + doc).split('\n').findIndex((l) => l.includes('STRICTT')) + 1;
+    await page.click('#editor .cm-content');
+    await page.keyboard.press('Control+End');
+    await andAnalysed(page, async () => {
+      // Trailing newlines of the example are kept; the document goes after them.
+      for (let i = 0; i < text.length - text.trimEnd().length; i++) await page.keyboard.press('Backspace');
+      await page.keyboard.insertText(doc); // insertText: closeBrackets must not interfere (P14)
+    });
+    const item = page.locator('#diagnostics li.diag[data-code="ML0003"]');
+    assert((await item.count()) === 1, 'one ML0003 in the panel');
+    const line = Number(await item.getAttribute('data-line'));
+    assert(line === expected, `diagnostic at line ${line}, expected ${expected}`);
+    assert((await item.getAttribute('data-severity')) === 'error', 'an error');
+    assert(/STRICTT/.test(await item.textContent()), 'the message names the bad value');
+    await page.locator('#editor .cm-scroller').evaluate((s) => s.scrollTo(0, 0));
+    await item.locator('button.diag-pos').click();
+    const active = Number(await page.locator('#editor .cm-lineNumbers .cm-activeLineGutter').textContent());
+    assert(active === expected, `clicking jumps to line ${active}`);
+    const marker = await page.evaluate((n) => {
+      const gutters = [...document.querySelectorAll('#editor .cm-gutter-lint .cm-gutterElement')];
+      const nums = [...document.querySelectorAll('#editor .cm-lineNumbers .cm-gutterElement')];
+      const row = nums.find((e) => e.textContent === String(n));
+      if (!row) return 'no line number element';
+      const top = row.getBoundingClientRect().top;
+      const mark = gutters.find((g) => Math.abs(g.getBoundingClientRect().top - top) < 2);
+      return mark?.querySelector('.cm-lint-marker-error') ? 'error' : 'none';
+    }, expected);
+    assert(marker === 'error', `gutter marker at line ${expected}: ${marker}`);
+    assert((await page.locator('#editor .cm-lintRange-error').count()) >= 1, 'inline mark');
+    await shot(page, 'diagnostic-line');
+  });
+
+  await check('share link: the text and the version survive a round trip', async () => {
+    await page.selectOption('#istio-version', '1.12');
+    await page.waitForFunction(() => document.body.dataset.istio === '1.12', null, { timeout: STEP_TIMEOUT });
+    const text = await editorText(page);
+    await page.click('#share');
+    await page.waitForFunction(() => location.hash.startsWith('#v1.'), null, { timeout: STEP_TIMEOUT });
+    const shared = page.url();
+    assert((await page.inputValue('#share-url')) === shared, 'the link is shown');
+    const other = await context.newPage();
+    other.on('pageerror', (e) => problems.push(`page error (2nd page): ${e.message}`));
+    await other.goto(shared, { timeout: STEP_TIMEOUT });
+    await other.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: STEP_TIMEOUT });
+    const restored = await other.evaluate(() => window.meshlockPlayground.text());
+    assert(restored === text, `restored ${restored.length} chars, expected ${text.length}`);
+    assert((await other.inputValue('#istio-version')) === '1.12', 'version restored');
+    assert((await other.getAttribute('body', 'data-istio')) === '1.12', 'analysed with 1.12');
+    assert((await other.locator('#diagnostics li.diag[data-code="ML0003"]').count()) === 1, 'same diagnostics');
+    await shot(other, 'share-restored');
+    await other.close();
+    await page.selectOption('#istio-version', 'auto');
+  });
+
+  await check('a damaged share link is refused with a message, the editor keeps working', async () => {
+    const other = await context.newPage();
+    await other.goto(`${url}#v1.AAAA-not-deflate`, { timeout: STEP_TIMEOUT });
+    await other.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: STEP_TIMEOUT });
+    const notice = await other.textContent('#notice');
+    assert(/cannot be opened/.test(notice), `notice: ${notice}`);
+    assert((await other.locator('section.workload').count()) > 0, 'fell back to the first example');
+    await other.close();
+  });
+
+  await check('markup in resource names is shown as text, never run', async () => {
+    const evil = `apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: "<script>window.__pwned = 1</script>"
+  namespace: "<img src=x onerror=window.__pwned=2>"
+spec:
+  template:
+    metadata:
+      labels: {app: "<b>bold</b>"}
+    spec:
+      containers:
+      - name: c
+        ports:
+        - containerPort: 80
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: "<svg onload=window.__pwned=3>"
+  namespace: "<img src=x onerror=window.__pwned=2>"
+spec:
+  selector: {app: "<b>bold</b>"}
+  ports:
+  - port: 80
+`;
+    step('start');
+    await andAnalysed(page, () => typeAll(page, evil));
+    step('typed');
+    const card = page.locator('section.workload').first();
+    const heading = await card.locator('h3').textContent();
+    assert(heading.includes('<script>window.__pwned = 1</script>'), `heading as text: ${heading}`);
+    assert((await page.locator('#panel-workloads script, #panel-workloads img, #diagnostics img, #diagnostics script').count()) === 0, 'no elements from names');
+    await page.click('#tab-graph');
+    const label = await page.locator('svg.graph text.node-name').first().textContent();
+    assert(label.includes('<script>'), `graph label as text: ${label}`);
+    assert((await page.locator('svg.graph img, svg.graph script, .graph-view svg svg[onload]').count()) === 0, 'no injected graph elements');
+    step('graph');
+    await page.click('#tab-matrix');
+    await page.waitForTimeout(200);
+    step('matrix');
+    assert((await page.evaluate(() => window.__pwned)) === undefined, 'nothing ran');
+    await page.click('#tab-workloads');
+    await shot(page, 'markup-as-text');
+  });
+
+  await check('what-if: editing the copy lists the calls that break', async () => {
+    step('start');
+    await selectExample(page, 'permissive-migration');
+    step('example');
+    await page.click('#tab-whatif');
+    await page.click('.whatif-view .toolbar button');
+    step('reset');
+    await page.waitForFunction(() => window.meshlockPlayground.whatIfText() === window.meshlockPlayground.text(), null, { timeout: STEP_TIMEOUT });
+    await page.waitForFunction(() => document.querySelector('.whatif-summary')?.dataset.changes === '0', null, { timeout: STEP_TIMEOUT });
+    step('same');
+    await cursorAfter(page, '.whatif-editor', 'mode: PERMISSIVE');
+    step('cursor');
+    for (let i = 0; i < 'PERMISSIVE'.length; i++) await page.keyboard.press('Backspace');
+    await page.keyboard.type('STRICT');
+    step('typed');
+    await page.waitForFunction(() => document.querySelector('.whatif-summary')?.dataset.changes !== '0', null, { timeout: STEP_TIMEOUT });
+    step('diff');
+    const row = page.locator('table.diff tr[data-from="legacy/sleep"]');
+    assert((await row.getAttribute('data-change')) === 'breaks', 'legacy/sleep breaks');
+    assert(/reset/.test(await row.textContent()), 'the symptom after the change');
+    assert(!/mode: STRICT/.test(await editorText(page)), 'the main input is untouched');
+    await shot(page, 'whatif');
+    await page.click('#tab-workloads');
+  });
+
+  await check('the version selector changes the semantics (1.4 ignores PeerAuthentication)', async () => {
+    await selectExample(page, 'strict-mesh');
+    await andAnalysed(page, () => page.selectOption('#istio-version', '1.4'));
+    assert((await page.getAttribute('body', 'data-istio')) === '1.4', 'analysed with 1.4');
+    assert((await page.locator('#diagnostics li.diag[data-code="ML0012"]').count()) >= 1, 'ML0012: no PeerAuthentication before 1.5');
+  });
+
+  await check('convert shows the v1beta1 PeerAuthentication of a MeshPolicy', async () => {
+    await selectExample(page, 'mesh-policy-1.4');
+    await page.click('#convert');
+    await page.waitForSelector('.convert-yaml', { timeout: STEP_TIMEOUT });
+    const yaml = await page.textContent('.convert-yaml');
+    assert(/kind: PeerAuthentication/.test(yaml) && /STRICT/.test(yaml), `converted: ${yaml.slice(0, 200)}`);
+    await shot(page, 'convert');
+  });
+
+  await check('explain asks the engine for the precedence story', async () => {
+    await selectExample(page, 'strict-namespace');
+    const card = page.locator('section.workload[data-workload="default/reviews-v1"]');
+    await card.locator('header button').click();
+    await page.waitForFunction(
+      () => {
+        const s = document.querySelector('section.workload[data-workload="default/reviews-v1"] .story');
+        return s && s.textContent !== '' && !s.textContent.includes('Asking the engine');
+      },
+      null,
+      { timeout: STEP_TIMEOUT },
+    );
+    const story = await card.locator('.story').textContent();
+    assert(/foo-peer-policy/.test(story), `story: ${story.slice(0, 200)}`);
+  });
+
+  await check('no request left the origin, no page or console errors', async () => {
+    const foreign = requests.filter((u) => !u.startsWith(`${origin}/`) && !u.startsWith('data:') && !u.startsWith('blob:'));
+    assert(requests.length >= 4, `requests seen: ${requests.length}`);
+    assert(foreign.length === 0, `foreign requests: ${foreign.join(', ')}`);
+    assert(problems.length === 0, problems.join(' | '));
+  });
+}
+
+try {
+  await main();
+} catch (e) {
+  failed += 1;
+  console.log(`FAIL  setup: ${e instanceof Error ? e.message : e}`);
+} finally {
+  if (browser) await browser.close().catch(() => {});
+  stopServer();
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

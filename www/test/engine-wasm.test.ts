@@ -1,0 +1,132 @@
+// The real meshlock-web module (built by scripts/build-web.sh) answering for every example of
+// the menu, in Node: the same wasm the page runs in its worker.
+import fs from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { EXAMPLES } from '../src/examples';
+import type { AnalyzeReport, Call, ConvertResult, DiffReport, Explanation, ReachReport } from '../src/types';
+import * as glue from '../src/wasm/meshlock_web.js';
+
+beforeAll(() => {
+  glue.initSync({ module: fs.readFileSync(new URL('../src/wasm/meshlock_web_bg.wasm', import.meta.url)) });
+});
+
+function run(yaml: string, version: string): { report: AnalyzeReport; calls: Call[] } {
+  const model = new glue.Model(yaml, version, undefined);
+  try {
+    return { report: model.analyze() as AnalyzeReport, calls: (model.reach([], []) as ReachReport).calls };
+  } finally {
+    model.free();
+  }
+}
+
+function example(id: string) {
+  const ex = EXAMPLES.find((e) => e.id === id);
+  if (!ex) throw new Error(`no example ${id}`);
+  return { ex, ...run(ex.yaml, ex.istio) };
+}
+
+const find = (calls: Call[], from: string, toWorkload: string) =>
+  calls.filter((c) => c.from === from && c.toWorkload === toWorkload);
+
+describe('every example', () => {
+  for (const ex of EXAMPLES) {
+    it(`${ex.id}: parses cleanly and has workloads and calls`, () => {
+      const { report, calls } = run(ex.yaml, ex.istio);
+      expect(report.istioVersion).toBe(ex.istio);
+      const broken = report.diagnostics.filter((d) => ['ML0001', 'ML0003', 'ML0004', 'ML0005', 'ML0006'].includes(d.code));
+      expect(broken).toEqual([]);
+      expect(report.workloads.length).toBeGreaterThan(0);
+      expect(calls.length).toBeGreaterThan(0);
+      const lines = ex.yaml.split('\n').length;
+      for (const d of report.diagnostics) {
+        expect(d.file).toBe('playground.yaml');
+        expect(d.line).toBeGreaterThanOrEqual(1);
+        expect(d.line).toBeLessThanOrEqual(lines);
+      }
+    });
+  }
+});
+
+describe('the seed scenarios say what the articles say', () => {
+  it('STRICT mesh-wide: sidecar client gets mTLS, a caller without sidecar is reset', () => {
+    const { calls, report } = example('strict-mesh');
+    expect(find(calls, 'default/client', 'default/server').every((c) => c.ok && c.mtls)).toBe(true);
+    const [legacy] = find(calls, 'legacy/curl', 'default/server');
+    expect(legacy?.ok).toBe(false);
+    expect(legacy?.symptom).toMatch(/reset/);
+    const server = report.workloads.find((w) => w.name === 'server');
+    expect(server?.ports[0]?.chain.find((e) => e.effect === 'applied')?.policy).toBe('PeerAuthentication istio-system/default');
+  });
+
+  it('PERMISSIVE migration: every call works, legacy in plaintext; STRICT would break it', () => {
+    const { ex, calls } = example('permissive-migration');
+    expect(calls.every((c) => c.ok)).toBe(true);
+    expect(find(calls, 'legacy/sleep', 'foo/httpbin')[0]?.mtls).toBe(false);
+    const before = new glue.Model(ex.yaml, ex.istio, undefined);
+    const after = new glue.Model(ex.yaml.replace('mode: PERMISSIVE', 'mode: STRICT'), ex.istio, undefined);
+    const d = glue.diff(before, after, [], []) as DiffReport;
+    before.free();
+    after.free();
+    // The sidecar client keeps working (only the server mode changes); legacy breaks.
+    expect(d.changes.map((c) => [c.from, c.change])).toEqual([
+      ['legacy/sleep', 'breaks'],
+      ['foo/sleep', 'changes'],
+    ]);
+    expect(d.changes[0]?.after?.symptom).toMatch(/reset/);
+  });
+
+  it('MeshPolicy + *.local ISTIO_MUTUAL under 1.4: the DestinationRule makes the client send mTLS', () => {
+    const { calls } = example('mesh-policy-1.4');
+    const [c] = find(calls, 'default/client', 'default/server');
+    expect(c?.clientTlsSource).toBe('DestinationRule istio-system/default');
+    expect(c?.mtls).toBe(true);
+  });
+
+  it('port-level DestinationRule: 9080 in mTLS, 9090 in plaintext to a STRICT port fails', () => {
+    const { calls, report } = example('service-port-1.4');
+    const toPage = find(calls, 'bookinfo/reviews-v1', 'bookinfo/productpage-v1');
+    expect(toPage.find((c) => c.to.endsWith(':9080'))?.mtls).toBe(true);
+    expect(toPage.find((c) => c.to.endsWith(':9090'))?.ok).toBe(false);
+    expect(report.diagnostics.some((d) => d.code === 'ML0303')).toBe(true);
+  });
+
+  it('DISABLE toward a service without sidecar works; the unfixed STRICT service refuses test3', () => {
+    const { calls } = example('sidecarless-1.4');
+    const toTest3 = find(calls, 'test1/sleep', 'test3/httpbin')[0];
+    expect(toTest3?.ok).toBe(true);
+    expect(toTest3?.clientTls).toBe('DISABLE');
+    expect(find(calls, 'test3/sleep', 'test1/httpbin')[0]?.ok).toBe(true);
+    expect(find(calls, 'test3/sleep', 'test2/httpbin')[0]?.ok).toBe(false);
+  });
+
+  it('Gateway PASSTHROUGH: certificates on a passthrough server are flagged at their line', () => {
+    const { ex, report } = example('gateway-passthrough');
+    const d = report.diagnostics.find((x) => x.code === 'ML0604');
+    expect(d).toBeDefined();
+    const line = ex.yaml.split('\n')[(d?.line ?? 1) - 1] ?? '';
+    expect(line).toMatch(/port:|number: 8443|- port/);
+  });
+});
+
+describe('the other queries', () => {
+  it('explain tells the story of a workload', () => {
+    const ex = EXAMPLES.find((e) => e.id === 'strict-namespace')!;
+    const model = new glue.Model(ex.yaml, ex.istio, undefined);
+    const x = model.explain('default/reviews-v1', undefined) as Explanation;
+    expect(x.workload.mode).toBe('STRICT');
+    expect(x.story.join(' ')).toMatch(/foo-peer-policy/);
+    expect(() => model.explain('nope/nothing', undefined)).toThrow(/no workload `nope\/nothing`/);
+    model.free();
+  });
+
+  it('convert turns the v1alpha1 MeshPolicy into a PeerAuthentication', () => {
+    const ex = EXAMPLES.find((e) => e.id === 'mesh-policy-1.4')!;
+    const r = glue.convert(ex.yaml, undefined) as ConvertResult;
+    expect(r.yaml).toMatch(/kind: PeerAuthentication/);
+    expect(r.yaml).toMatch(/namespace: "?istio-system"?/);
+  });
+
+  it('a bad version is refused with the core message', () => {
+    expect(() => new glue.Model('a: 1', '2.0', undefined)).toThrow(/not an Istio version/);
+  });
+});
