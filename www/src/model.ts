@@ -54,7 +54,7 @@ export function buildGraph(report: AnalyzeReport, calls: readonly Call[], keep: 
   );
   const n = workloads.length;
   const margin = 90;
-  const radius = n <= 1 ? 0 : Math.max(110, (n * (NODE_RADIUS * 2 + 46)) / (2 * Math.PI));
+  const radius = n <= 1 ? 0 : Math.max(150, (n * (NODE_RADIUS * 2 + 80)) / (2 * Math.PI));
   const size = 2 * (radius + margin);
   const nodes: GraphNode[] = workloads.map((w, i) => {
     // Start at the top, go clockwise; two nodes sit left and right.

@@ -140,14 +140,14 @@ pub fn parse_head(text: &str) -> Result<Head, u16> {
     }
     let mut keep_alive = version == "HTTP/1.1";
     for line in lines {
-        if let Some((name, value)) = line.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("connection") {
-                let v = value.trim().to_ascii_lowercase();
-                if v.contains("close") {
-                    keep_alive = false;
-                } else if v.contains("keep-alive") {
-                    keep_alive = true;
-                }
+        if let Some((name, value)) = line.split_once(':')
+            && name.trim().eq_ignore_ascii_case("connection")
+        {
+            let v = value.trim().to_ascii_lowercase();
+            if v.contains("close") {
+                keep_alive = false;
+            } else if v.contains("keep-alive") {
+                keep_alive = true;
             }
         }
     }
