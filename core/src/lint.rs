@@ -652,10 +652,10 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
                         let Some(client) = list.iter().find(|&&c| c != ei).and_then(|&c| a.workloads.get(c)) else {
                             continue;
                         };
-                        if let Some(name) = route {
-                            if !crate::reach::subset_selects(a, client, svc, name, endpoint) {
-                                continue;
-                            }
+                        if let Some(name) = route
+                            && !crate::reach::subset_selects(a, client, svc, name, endpoint)
+                        {
+                            continue;
                         }
                         let call = crate::reach::evaluate(a, client, svc, sp, route, endpoint);
                         if call.ok {
