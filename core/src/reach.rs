@@ -57,6 +57,13 @@ struct ClientSide {
 
 pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
     let mut out = Vec::new();
+    for_each_call(a, filter, |c| out.push(c));
+    ReachReport { calls: out }
+}
+
+/// Visits every call without collecting them: a full matrix of a large mesh is millions of rows,
+/// which a caller can stream or count in constant memory.
+pub fn for_each_call(a: &Analysis, filter: &ReachFilter, mut visit: impl FnMut(Call)) {
     for (ci, client) in a.workloads.iter().enumerate() {
         let client_key = client.key();
         if !filter.wants_client(&client_key) {
@@ -86,13 +93,12 @@ pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
                         {
                             continue;
                         }
-                        out.push(evaluate(a, client, svc, sp, subset, endpoint));
+                        visit(evaluate(a, client, svc, sp, subset, endpoint));
                     }
                 }
             }
         }
     }
-    ReachReport { calls: out }
 }
 
 /// Subsets of `svc` that a mesh VirtualService routes to on `port`.
