@@ -133,11 +133,10 @@ fn beta_candidates<'a>(a: &'a Analysis, w: &Workload) -> BetaCandidates<'a> {
     let root = a.mesh.root_namespace.as_str();
     let ns = w.meta.namespace();
     let mut c = BetaCandidates { root: root.to_owned(), ..BetaCandidates::default() };
-    for pa in &a.resources.peer_authentications {
+    let own = a.peer_authentications_in(ns);
+    let rooted = a.peer_authentications_in(root).filter(|_| ns != root);
+    for pa in own.chain(rooted) {
         let pns = pa.meta.namespace();
-        if pns != ns && pns != root {
-            continue;
-        }
         match (pns == root, pa.has_selector()) {
             (true, false) => c.mesh.push(pa),
             (true, true) => {
@@ -452,6 +451,17 @@ pub fn explain(a: &Analysis, key: &str, port: Option<u16>) -> Result<Explanation
         )
     };
     story.push(head);
+    let gateway_servers = &report.gateway_servers;
+    if !gateway_servers.is_empty() {
+        let listed: Vec<String> = gateway_servers
+            .iter()
+            .map(|g| format!("{} port {} {} TLS {} ({}:{})", g.gateway, g.port, g.protocol, g.tls_mode, g.file, g.line))
+            .collect();
+        story.push(format!(
+            "It is a gateway: its listeners take their TLS from Gateway servers, not from PeerAuthentication: {}.",
+            listed.join("; ")
+        ));
+    }
     let mut port_list = ports;
     if port_list.is_empty() {
         port_list.push(0);
