@@ -10,7 +10,8 @@
 
 use meshlock_core::diagnostic::Diagnostic;
 use meshlock_core::diff::diff as core_diff;
-use meshlock_core::reach::ReachFilter;
+use meshlock_core::reach::{ReachFilter, for_each_call};
+use meshlock_core::report::Call;
 use meshlock_core::{Analysis, IstioVersion, Options, Source};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
@@ -83,6 +84,14 @@ impl Model {
         to_js(&self.analysis.reach(&filter_of(from, to)))
     }
 
+    /// A bounded view of `reach` for the page: at most `limit` calls (failing ones first, then
+    /// plaintext, then mTLS, each in the core's order) and the counts over all of them. A mesh of
+    /// a thousand services has millions of calls; the page must not receive them all.
+    #[wasm_bindgen(js_name = reachSample)]
+    pub fn reach_sample(&self, from: Vec<String>, to: Vec<String>, limit: usize) -> Result<JsValue, JsError> {
+        to_js(&sample_calls(&self.analysis, &filter_of(from, to), limit))
+    }
+
     /// `meshlock explain`: the precedence story of one workload (`ns/name`), optionally one port.
     pub fn explain(&self, workload: &str, port: Option<u16>) -> Result<JsValue, JsError> {
         match self.analysis.explain(workload, port) {
@@ -90,6 +99,46 @@ impl Model {
             Err(e) => Err(JsError::new(&e.to_string())),
         }
     }
+}
+
+/// What [`Model::reach_sample`] hands to JavaScript.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReachSample {
+    pub calls: Vec<Call>,
+    /// Every call of the input (before the limit).
+    pub total: usize,
+    pub failing: usize,
+    pub plaintext: usize,
+    /// Whether `calls` holds fewer than `total`.
+    pub truncated: bool,
+}
+
+/// Streams the core's calls and keeps at most `limit`, failing first, then plaintext, then mTLS.
+pub fn sample_calls(analysis: &Analysis, filter: &ReachFilter, limit: usize) -> ReachSample {
+    let (mut failing, mut plaintext, mut mtls) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut total, mut n_failing, mut n_plaintext) = (0, 0, 0);
+    for_each_call(analysis, filter, |call| {
+        total += 1;
+        let bucket = if !call.ok {
+            n_failing += 1;
+            &mut failing
+        } else if !call.mtls {
+            n_plaintext += 1;
+            &mut plaintext
+        } else {
+            &mut mtls
+        };
+        if bucket.len() < limit {
+            bucket.push(call);
+        }
+    });
+    let mut calls = failing;
+    for more in [plaintext, mtls] {
+        let room = limit.saturating_sub(calls.len());
+        calls.extend(more.into_iter().take(room));
+    }
+    ReachSample { truncated: calls.len() < total, calls, total, failing: n_failing, plaintext: n_plaintext }
 }
 
 /// `meshlock diff --format json`: the calls whose outcome or encryption changes from `before`
@@ -179,6 +228,65 @@ spec:
         assert!(r.yaml.contains("kind: PeerAuthentication"), "{}", r.yaml);
         assert!(r.yaml.contains("STRICT"), "{}", r.yaml);
         assert_eq!(r.unreadable, 0);
+    }
+
+    #[test]
+    fn reach_sample_keeps_failing_calls_first_and_counts_all() {
+        let yaml = format!(
+            "{STRICT_MESH}{}",
+            "---
+apiVersion: v1
+kind: Namespace
+metadata: {name: foo, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: foo}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers: [{name: web, ports: [{containerPort: 80}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: foo}
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: foo}
+spec:
+  template:
+    metadata: {labels: {app: client}}
+    spec:
+      containers: [{name: c}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: legacy, namespace: bar}
+spec:
+  template:
+    metadata: {labels: {app: legacy}}
+    spec:
+      containers: [{name: c}]
+"
+        );
+        let a = analysis_of(&yaml, None, None).unwrap();
+        let all = a.reach(&ReachFilter::default()).calls;
+        assert!(all.len() >= 2, "{all:?}");
+        let full = sample_calls(&a, &ReachFilter::default(), 100);
+        assert_eq!(full.calls.len(), all.len());
+        assert!(!full.truncated);
+        let one = sample_calls(&a, &ReachFilter::default(), 1);
+        assert_eq!(one.total, all.len());
+        assert!(one.truncated);
+        assert_eq!(one.failing, all.iter().filter(|c| !c.ok).count());
+        assert!(one.failing >= 1);
+        assert_eq!(one.calls.len(), 1);
+        assert!(one.calls.iter().all(|c| !c.ok), "failing first: {:?}", one.calls);
     }
 
     #[test]

@@ -16,7 +16,7 @@ export class Superseded extends Error {
 export class Engine {
   private worker: Worker;
   private nextId = 1;
-  private inflight = new Map<number, Pending & { lane: string }>();
+  private inflight = new Map<number, Pending & { lane: string; since: number }>();
   private busyLanes = new Set<string>();
   private queued = new Map<string, Pending>();
 
@@ -34,15 +34,35 @@ export class Engine {
     return w;
   }
 
-  /** A worker that trapped may hold a poisoned wasm instance: start a fresh one. */
-  private restart(reason: string): void {
+  /**
+   * Starts a fresh worker. After a trap (the wasm instance may be poisoned) every request in
+   * flight fails; when cancelling a lane, only that lane's request is dropped (as Superseded)
+   * and the others are sent again.
+   */
+  private restart(reason: string, cancelled?: string): void {
     this.worker.terminate();
-    const failed = [...this.inflight.values()];
+    const inflight = [...this.inflight.values()];
     this.inflight.clear();
     this.busyLanes.clear();
     this.worker = this.start();
-    for (const p of failed) p.reject(new Error(reason));
+    for (const p of inflight) {
+      if (cancelled === undefined) p.reject(new Error(reason));
+      else if (p.lane === cancelled) p.reject(new Superseded());
+      else if (!this.queued.has(p.lane)) this.queued.set(p.lane, p);
+      else p.reject(new Superseded());
+    }
     for (const lane of [...this.queued.keys()]) this.pump(lane);
+  }
+
+  /**
+   * Stops the request running on `lane` if it has run for at least `ms` (a worker cannot be
+   * interrupted, so this starts a new one). Returns whether it did.
+   */
+  cancelIfSlow(lane: string, ms: number): boolean {
+    const running = [...this.inflight.values()].find((p) => p.lane === lane);
+    if (!running || performance.now() - running.since < ms) return false;
+    this.restart('cancelled', lane);
+    return true;
   }
 
   /** Runs `job` on `lane`; an older queued job on the same lane is rejected with Superseded. */
@@ -62,7 +82,7 @@ export class Engine {
     this.queued.delete(lane);
     this.busyLanes.add(lane);
     const id = this.nextId++;
-    this.inflight.set(id, { ...next, lane });
+    this.inflight.set(id, { ...next, lane, since: performance.now() });
     this.worker.postMessage({ ...next.job, id } as Request);
   }
 

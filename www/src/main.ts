@@ -7,7 +7,7 @@ import { createEditor, jumpToLine, setText, showDiagnostics } from './editor';
 import { Engine, Superseded } from './engine';
 import { EXAMPLES, ISTIO_VERSIONS } from './examples';
 import { LONG_URL, ShareError, decodeShare, encodeShare, isShareFragment } from './share';
-import type { AnalysisResult, ConvertResult, DiffReport, Explanation } from './types';
+import type { AnalysisResult, ConvertResult, DiffReport, Explanation, ReachSample } from './types';
 import { renderDiagnostics } from './views/diagnostics';
 import { graphView } from './views/graph';
 import { matrixView } from './views/matrix';
@@ -86,12 +86,19 @@ for (const t of tabs) t.addEventListener('click', () => selectTab(t.dataset.tab 
 // --- analysis, as you type ---
 let timer: ReturnType<typeof setTimeout> | undefined;
 let delay = 150;
+/** The graph and the matrix get at most this many calls (failing first); the counts cover all. */
+const CALL_LIMIT = 5000;
+/** A reachability pass older than this is abandoned when the text changes again. */
+const CANCEL_AFTER_MS = 400;
 
 function schedule(): void {
   document.body.dataset.stale = 'true';
+  engine.cancelIfSlow('reach', CANCEL_AFTER_MS);
   clearTimeout(timer);
   timer = setTimeout(analyze, delay);
 }
+
+const fmt = (n: number) => n.toLocaleString('en-US');
 
 async function analyze(): Promise<void> {
   const yaml = editor.state.doc.toString();
@@ -99,19 +106,30 @@ async function analyze(): Promise<void> {
   document.body.dataset.busy = 'true';
   try {
     const r = await engine.run<AnalysisResult>('analyze', { op: 'analyze', yaml, version });
-    if (editor.state.doc.toString() !== yaml || versionSelect.value !== version) return; // stale
-    // Keep typing smooth on large inputs: wait longer between analyses that take long.
-    delay = Math.min(1000, Math.max(150, r.millis * 2));
+    const current = () => editor.state.doc.toString() === yaml && versionSelect.value === version;
+    if (!current()) return; // stale
     showDiagnostics(editor, r.report.diagnostics);
     renderDiagnostics(diagPanel, r.report.diagnostics, jump);
     workloads.render(r.report);
-    graph.render(r.report, r.reach.calls);
-    matrix.render(r.report, r.reach.calls);
-    const failing = r.reach.calls.filter((c) => !c.ok).length;
     const chosen = version === 'auto' ? ` (auto)` : '';
+    const head = `Istio ${r.istioVersion} behaviour${chosen} \u00b7 ${fmt(r.report.workloads.length)} workloads`;
+    status.textContent = `${head} \u00b7 computing who can reach whom\u2026`;
+    const s = await engine.run<ReachSample>('reach', { op: 'reach', yaml, version, limit: CALL_LIMIT });
+    if (!current()) return;
+    // Keep typing smooth on large inputs: wait longer between analyses that take long.
+    delay = Math.min(1000, Math.max(150, (r.millis + s.millis) * 2));
+    graph.render(r.report, s.calls);
+    matrix.render(r.report, s.calls);
+    const reachNote = byId('reach-note');
+    reachNote.hidden = !s.truncated;
+    reachNote.textContent = s.truncated
+      ? `A large input: ${fmt(s.total)} calls. The graph and the matrix show ${fmt(s.calls.length)} of them, ` +
+        `failing ones first (${fmt(s.failing)} fail, ${fmt(s.plaintext)} succeed in plaintext). ` +
+        '`meshlock reach` on the command line lists every call.'
+      : '';
     status.textContent =
-      `Istio ${r.istioVersion} behaviour${chosen} \u00b7 ${r.report.workloads.length} workloads \u00b7 ` +
-      `${r.reach.calls.length} calls, ${failing} failing \u00b7 analysed in ${Math.round(r.millis)} ms \u00b7 meshlock ${r.engineVersion}`;
+      `${head} \u00b7 ${fmt(s.total)} calls, ${fmt(s.failing)} failing \u00b7 ` +
+      `analysed in ${Math.round(r.millis + s.millis)} ms \u00b7 meshlock ${r.engineVersion}`;
     analyses += 1;
     document.body.dataset.analyses = String(analyses);
     document.body.dataset.stale = 'false';
@@ -131,6 +149,7 @@ async function analyze(): Promise<void> {
 let diffTimer: ReturnType<typeof setTimeout> | undefined;
 function scheduleDiff(): void {
   clearTimeout(diffTimer);
+  engine.cancelIfSlow('diff', CANCEL_AFTER_MS);
   diffTimer = setTimeout(async () => {
     try {
       const d = await engine.run<DiffReport>('diff', {

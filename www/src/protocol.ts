@@ -2,6 +2,7 @@
 
 export type Request =
   | { id: number; op: 'analyze'; yaml: string; version: string }
+  | { id: number; op: 'reach'; yaml: string; version: string; limit: number }
   | { id: number; op: 'explain'; yaml: string; version: string; workload: string; port: number | null }
   | { id: number; op: 'diff'; before: string; after: string; version: string }
   | { id: number; op: 'convert'; yaml: string };

@@ -43,6 +43,18 @@ export interface WorkloadReport {
   mode: string;
   ports: PortReport[];
   acceptedTrustDomains: string[];
+  /** Servers of the Gateways that select this workload (absent when none). */
+  gatewayServers?: GatewayServerReport[];
+}
+
+export interface GatewayServerReport {
+  gateway: string;
+  port: number;
+  protocol: string;
+  tlsMode: string;
+  hosts: string[];
+  file: string;
+  line: number;
 }
 
 export interface ServicePortReport {
@@ -124,11 +136,20 @@ export interface ConvertResult {
   unreadable: number;
 }
 
-/** What the worker answers to one analysis request. */
+/** What the worker answers to an analysis request. */
 export interface AnalysisResult {
   engineVersion: string;
   istioVersion: string;
   report: AnalyzeReport;
-  reach: ReachReport;
+  millis: number;
+}
+
+/** What the worker answers to a reach request: at most `limit` calls, failing first. */
+export interface ReachSample {
+  calls: Call[];
+  total: number;
+  failing: number;
+  plaintext: number;
+  truncated: boolean;
   millis: number;
 }

@@ -28,20 +28,27 @@ function modelFor(yaml: string, version: string): Model {
   return model;
 }
 
+function sampleOf(yaml: string, version: string, limit: number): object {
+  return modelFor(yaml, version).reachSample([], [], limit) as object;
+}
+
 function handle(req: Request): unknown {
   switch (req.op) {
     case 'analyze': {
       const started = performance.now();
       const model = modelFor(req.yaml, req.version);
       const report = model.analyze();
-      const reach = model.reach([], []);
       return {
         engineVersion: engineVersion(),
         istioVersion: model.istioVersion(),
         report,
-        reach,
         millis: performance.now() - started,
       };
+    }
+    case 'reach': {
+      const started = performance.now();
+      const sample = sampleOf(req.yaml, req.version, req.limit);
+      return { ...sample, millis: performance.now() - started };
     }
     case 'explain':
       return modelFor(req.yaml, req.version).explain(req.workload, req.port ?? undefined);

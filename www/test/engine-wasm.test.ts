@@ -126,6 +126,21 @@ describe('the other queries', () => {
     expect(r.yaml).toMatch(/namespace: "?istio-system"?/);
   });
 
+  it('reachSample bounds what reaches the page and counts everything', () => {
+    const ex = EXAMPLES.find((e) => e.id === 'sidecarless-1.4')!;
+    const model = new glue.Model(ex.yaml, ex.istio, undefined);
+    const all = (model.reach([], []) as ReachReport).calls;
+    const s = model.reachSample([], [], 3) as { calls: Call[]; total: number; failing: number; plaintext: number; truncated: boolean };
+    model.free();
+    expect(s.total).toBe(all.length);
+    expect(s.failing).toBe(all.filter((c) => !c.ok).length);
+    expect(s.plaintext).toBe(all.filter((c) => c.ok && !c.mtls).length);
+    expect(s.truncated).toBe(true);
+    expect(s.calls).toHaveLength(3);
+    expect(s.calls.slice(0, 2).every((c) => !c.ok)).toBe(true);
+    expect(s.calls[2]?.ok && !s.calls[2]?.mtls).toBe(true);
+  });
+
   it('a bad version is refused with the core message', () => {
     expect(() => new glue.Model('a: 1', '2.0', undefined)).toThrow(/not an Istio version/);
   });

@@ -57,6 +57,22 @@ describe('Engine lanes', () => {
     expect(workers[0]!.received).toHaveLength(2);
   });
 
+  it('cancelling a slow lane restarts the worker and resends the other lanes', async () => {
+    const { engine, workers } = setup();
+    const reach = engine.run('reach', { op: 'convert', yaml: 'slow' });
+    const diff = engine.run('diff', { op: 'convert', yaml: 'other' });
+    expect(engine.cancelIfSlow('reach', 60_000)).toBe(false);
+    expect(workers).toHaveLength(1);
+    expect(engine.cancelIfSlow('reach', 0)).toBe(true);
+    await expect(reach).rejects.toBeInstanceOf(Superseded);
+    expect(workers[0]!.terminated).toBe(true);
+    const fresh = workers[1]!;
+    expect(fresh.received.map((r) => (r as { yaml: string }).yaml)).toEqual(['other']);
+    fresh.answer(fresh.received[0]!.id, 'D');
+    expect(await diff).toBe('D');
+    expect(engine.cancelIfSlow('diff', 0)).toBe(false);
+  });
+
   it('an engine error rejects; a trap restarts the worker', async () => {
     const { engine, workers } = setup();
     const p = engine.run('analyze', { op: 'convert', yaml: 'a' });

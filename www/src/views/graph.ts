@@ -144,7 +144,6 @@ export function graphView(onWorkload: (workload: string) => void): GraphView {
       ),
     );
     const edgeLayer = svg('g', { class: 'edges' });
-    const lockLayer = svg('g', { class: 'edge-locks' });
     for (const e of g.edges) {
       const a = byId.get(e.from);
       const b = byId.get(e.to);
@@ -205,7 +204,13 @@ export function graphView(onWorkload: (workload: string) => void): GraphView {
       });
       nodeLayer.append(group);
     }
-    root.append(edgeLayer, nodeLayer, lockLayer);
+    root.append(edgeLayer, nodeLayer);
+    const still = g.edges.find((e) => e.id === selected);
+    if (still) showEdge(still);
+    else if (selected !== null || !details.querySelector('button')) {
+      selected = null;
+      replaceChildren(details, 'Click a call or a workload for details.');
+    }
     replaceChildren(canvas, root);
     const failing = g.edges.filter((e) => e.state === 'fail').length;
     count.textContent = `${g.nodes.length} workloads, ${g.edges.length} edges, ${failing} failing`;

@@ -6,7 +6,7 @@ import { type CallState, type MatrixCell, buildMatrix, cellKey, shortHost } from
 import type { AnalyzeReport, Call } from '../types';
 import { STATE_TEXT, callList, stateLock } from './common';
 
-export const MAX_AXIS = 200;
+export const MAX_AXIS = 60;
 
 export interface MatrixView {
   root: HTMLElement;
@@ -31,8 +31,11 @@ export function matrixView(): MatrixView {
   const details = el('div', { class: 'details', attrs: { 'aria-live': 'polite' } }, 'Click a cell for the calls behind it.');
   const root = el('div', { class: 'matrix-view' }, el('div', { class: 'toolbar' }, text, state, count), table, details);
   let last: { report: AnalyzeReport; calls: readonly Call[] } | null = null;
+  let selected: string | null = null;
+  const hint = () => replaceChildren(details, 'Click a cell for the calls behind it.');
 
   const showCell = (cell: MatrixCell) => {
+    selected = cellKey(cell.client, cell.destination);
     replaceChildren(
       details,
       el('h4', {}, `${cell.client} \u2192 ${shortHost(cell.destination)}: ${STATE_TEXT[cell.state]}`),
@@ -93,6 +96,12 @@ export function matrixView(): MatrixView {
       replaceChildren(table, ...notes);
     } else {
       replaceChildren(table, ...notes, el('table', { class: 'matrix' }, el('thead', {}, head), el('tbody', {}, ...rows)));
+    }
+    const still = selected === null ? undefined : m.cells.get(selected);
+    if (still) showCell(still);
+    else {
+      selected = null;
+      hint();
     }
     const failing = [...m.cells.values()].filter((x) => x.state === 'fail').length;
     count.textContent = `${m.clients.length} clients \u00d7 ${m.destinations.length} services, ${failing} failing`;

@@ -5,7 +5,7 @@
 import { el, replaceChildren } from '../dom';
 import { lockIcon, modeLock } from '../icons';
 import { workloadKey } from '../model';
-import type { AnalyzeReport, ChainEntry, Explanation, WorkloadReport } from '../types';
+import type { AnalyzeReport, ChainEntry, Explanation, GatewayServerReport, WorkloadReport } from '../types';
 import type { Jump } from './common';
 
 export const MAX_CARDS = 300;
@@ -48,6 +48,32 @@ function entry(e: ChainEntry, jump: Jump): HTMLElement {
     el('span', { class: `effect effect-${e.effect}`, title: EFFECT_TEXT[e.effect] ?? e.effect }, e.effect),
     e.reason ? el('span', { class: 'reason' }, e.reason) : null,
     where ? el('span', { class: 'where' }, where) : null,
+  );
+}
+
+function gatewayServers(servers: readonly GatewayServerReport[], jump: Jump): HTMLElement {
+  return el(
+    'div',
+    { class: 'gateway-servers' },
+    el('div', { class: 'port-head' }, 'Gateway listeners (their TLS comes from the Gateway, not from PeerAuthentication)'),
+    el(
+      'ul',
+      {},
+      ...servers.map((g) =>
+        el(
+          'li',
+          { attrs: { 'data-gateway-port': g.port, 'data-tls-mode': g.tlsMode } },
+          el('span', {}, `port ${g.port} ${g.protocol} `),
+          el('strong', { class: `mode tls-${g.tlsMode}` }, g.tlsMode),
+          ` ${g.hosts.join(', ')} · `,
+          el(
+            'button',
+            { class: 'linklike', title: `Show line ${g.line} in the editor`, attrs: { type: 'button' }, on: { click: () => jump(g.line) } },
+            g.gateway,
+          ),
+        ),
+      ),
+    ),
   );
 }
 
@@ -112,7 +138,8 @@ function card(
       ' \u00b7 ',
       w.sidecarReason,
     ),
-    ...(ports.length ? ports : [el('p', { class: 'muted' }, 'No container ports declared.')]),
+    ...(ports.length ? ports : [el('p', { class: 'muted' }, 'The engine reports no inbound ports for it.')]),
+    w.gatewayServers?.length ? gatewayServers(w.gatewayServers, jump) : null,
     story,
   );
 }
