@@ -299,6 +299,49 @@ async function main() {
     assert((await port.getAttribute('data-mode')) === 'STRICT', 'port 80 now STRICT');
   });
 
+  await check('an ignored policy is shown with the reason, the overridden one too', async () => {
+    await selectExample(page, 'permissive-migration');
+    const extra = `---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata:
+  name: foo-strict
+  namespace: foo
+  creationTimestamp: "2024-03-01T10:00:00Z"
+spec:
+  mtls:
+    mode: STRICT
+---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata:
+  name: foo-relaxed
+  namespace: foo
+  creationTimestamp: "2024-05-01T10:00:00Z"
+spec:
+  mtls:
+    mode: PERMISSIVE
+`;
+    await page.click('#editor .cm-content');
+    await page.keyboard.press('Control+End');
+    await andAnalysed(page, () => paste(page, '#editor .cm-content', extra));
+    const chain = page.locator('section.workload[data-workload="foo/httpbin"] .port').first();
+    const effects = await chain.locator('li.chain-entry').evaluateAll((lis) => lis.map((l) => `${l.dataset.level}:${l.dataset.effect}`));
+    assert(effects.includes('mesh:overridden'), `chain: ${effects}`);
+    assert(effects.includes('namespace:applied'), `chain: ${effects}`);
+    const ignored = chain.locator('li.chain-entry[data-effect="ignored"]');
+    assert((await ignored.getAttribute('data-policy')) === 'PeerAuthentication foo/foo-relaxed', 'the newer one is ignored');
+    const reason = await ignored.locator('.reason').textContent();
+    assert(/oldest/.test(reason), `reason: ${reason}`);
+    const line = Number(await ignored.getAttribute('data-line'));
+    const text = (await editorText(page)).split('\n');
+    assert(text.slice(line - 1, line + 4).some((l) => l.includes('foo-relaxed')), `line ${line} is foo-relaxed's document`);
+    await ignored.locator('button.policy').click();
+    const active = Number(await page.locator('#editor .cm-lineNumbers .cm-activeLineGutter').textContent());
+    assert(active === line, `jumped to ${active}`);
+    await shot(page, 'chain-ignored');
+  });
+
   await check('a chain entry links to its line in the editor', async () => {
     const link = page.locator('section.workload[data-workload="foo/httpbin"] li.chain-entry[data-level="mesh"] button.policy');
     const line = Number(await link.locator('xpath=..').getAttribute('data-line'));
