@@ -520,14 +520,16 @@ fn services(a: &Analysis, out: &mut Vec<Diagnostic>) {
 }
 
 /// kubelet probes come from outside the mesh in plaintext. Istio rewrites HTTP probes to the
-/// sidecar's agent port unless `sidecar.istio.io/rewriteAppHTTPProbers: "false"`, and did not by
-/// default before 1.10 (`values.sidecarInjectorWebhook.rewriteAppHTTPProbe`).
+/// sidecar's agent port unless `sidecar.istio.io/rewriteAppHTTPProbers: "false"`; the rewrite is
+/// on by default in every built-in profile since 1.7 (istio.io v1.7
+/// ops/configuration/mesh/app-health-check; before, `values.sidecarInjectorWebhook.rewriteAppHTTPProbe`
+/// had to be set).
 fn probes(a: &Analysis, out: &mut Vec<Diagnostic>) {
     for w in a.workloads.iter().filter(|w| w.sidecar) {
         let annotation = w.workload.pod_annotations.get("sidecar.istio.io/rewriteAppHTTPProbers").map(String::as_str);
         let rewrite = match annotation {
             Some(v) => v == "true",
-            None => a.version >= crate::version::IstioVersion::new(1, 10),
+            None => a.version >= crate::version::IstioVersion::new(1, 7),
         };
         if rewrite {
             continue;
@@ -544,7 +546,7 @@ fn probes(a: &Analysis, out: &mut Vec<Diagnostic>) {
                 let why = if annotation.is_some() {
                     "the pod turns probe rewriting off"
                 } else {
-                    "Istio before 1.10 does not rewrite probes by default"
+                    "Istio before 1.7 does not rewrite probes by default"
                 };
                 let msg = format!(
                     "{}: the {} HTTP probe on port {port} comes from kubelet in plaintext and the port is STRICT; {why}, \
