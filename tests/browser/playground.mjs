@@ -257,6 +257,23 @@ async function main() {
     assert(/symptom: connection reset by peer/.test(details), `details: ${details.slice(0, 200)}`);
     assert((await page.locator('.legend li').count()) >= 7, 'the legend is shown');
     await shot(page, 'graph-failing-call');
+    await page.locator('g.node[data-workload="default/server"] circle.node-disc').dispatchEvent('click');
+    assert(/port 8080: STRICT/.test(await page.textContent('.graph-view .details')), 'node details list its ports');
+    await page.click('.graph-view .details button');
+    assert((await page.getAttribute('#tab-workloads', 'aria-selected')) === 'true', 'back to the chains');
+    assert(!(await page.locator('#panel-workloads').isHidden()), 'chains visible');
+  });
+
+  await check('graph: a node is drawn with its ports\' mode (service-level Policy makes them STRICT)', async () => {
+    await selectExample(page, 'service-port-1.4');
+    await page.click('#tab-graph');
+    const node = page.locator('g.node[data-workload="bookinfo/productpage-v1"]');
+    assert((await node.getAttribute('data-mode')) === 'STRICT', `mode ${await node.getAttribute('data-mode')}`);
+    assert((await node.locator('svg.lock').getAttribute('data-lock')) === 'closed', 'closed lock');
+    const edge = page.locator('g.edge[data-from="bookinfo/reviews-v1"][data-to="bookinfo/productpage-v1"]');
+    assert((await edge.getAttribute('data-state')) === 'fail', 'reviews → productpage has a failing port (9090)');
+    assert(/9090: FAILS/.test(await edge.locator('title').textContent()), 'the title names the failing port');
+    await page.click('#tab-workloads');
   });
 
   await check('matrix: filter by text and by outcome', async () => {

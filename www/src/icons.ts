@@ -61,6 +61,7 @@ export function modeLock(mode: string): LockKind {
     case 'STRICT':
       return 'closed';
     case 'PERMISSIVE':
+    case 'MIXED':
       return 'hollow';
     case 'DISABLE':
       return 'open';

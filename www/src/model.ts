@@ -21,9 +21,23 @@ export interface GraphNode {
   namespace: string;
   name: string;
   sidecar: boolean;
+  /** What a caller meets: the ports' mode when they agree, `MIXED` when they differ. */
   mode: string;
+  /** `port 80: STRICT` per port, as the core reports them. */
+  portModes: string[];
   x: number;
   y: number;
+}
+
+/**
+ * The mode a graph node is drawn with. Callers reach a workload through its ports, and the
+ * core reports a mode per port (a port-level or a v1alpha1 service-targeted policy can differ
+ * from the workload-level `mode`), so the ports decide when there are any.
+ */
+export function nodeMode(w: Pick<WorkloadReport, 'mode' | 'ports' | 'sidecar'>): string {
+  if (!w.sidecar || w.ports.length === 0) return w.mode;
+  const modes = new Set(w.ports.map((p) => p.mode));
+  return modes.size === 1 ? (w.ports[0]?.mode ?? w.mode) : 'MIXED';
 }
 
 export interface GraphEdge {
@@ -64,7 +78,8 @@ export function buildGraph(report: AnalyzeReport, calls: readonly Call[], keep: 
       namespace: w.namespace,
       name: w.name,
       sidecar: w.sidecar,
-      mode: w.mode,
+      mode: nodeMode(w),
+      portModes: w.ports.map((p) => `port ${p.port}: ${p.mode}`),
       x: Math.round(size / 2 + radius * Math.cos(angle)),
       y: Math.round(size / 2 + radius * Math.sin(angle)),
     };

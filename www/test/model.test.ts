@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildGraph, buildMatrix, edgeGeometry, lineRange, shortHost, stateOf } from '../src/model';
+import { buildGraph, buildMatrix, edgeGeometry, lineRange, nodeMode, shortHost, stateOf } from '../src/model';
 import type { AnalyzeReport, Call } from '../src/types';
 
 function call(from: string, toWorkload: string, to: string, ok: boolean, mtls: boolean): Call {
@@ -90,6 +90,16 @@ describe('graph', () => {
     const back = edgeGeometry({ x: 100, y: 0 }, { x: 0, y: 0 }, 10);
     expect(Math.sign(back.mid.y)).toBe(-Math.sign(mid.y));
     expect(edgeGeometry({ x: 50, y: 50 }, { x: 50, y: 50 }, 10).mid.y).toBeLessThan(40);
+  });
+});
+
+describe('node mode', () => {
+  const port = (p: number, mode: string) => ({ port: p, mode, chain: [] });
+  it('follows the ports when they agree, says MIXED when they differ', () => {
+    expect(nodeMode({ sidecar: true, mode: 'DISABLE', ports: [port(9080, 'STRICT'), port(9090, 'STRICT')] })).toBe('STRICT');
+    expect(nodeMode({ sidecar: true, mode: 'STRICT', ports: [port(80, 'PERMISSIVE'), port(81, 'STRICT')] })).toBe('MIXED');
+    expect(nodeMode({ sidecar: true, mode: 'STRICT', ports: [] })).toBe('STRICT');
+    expect(nodeMode({ sidecar: false, mode: 'NONE', ports: [port(80, 'NONE')] })).toBe('NONE');
   });
 });
 
