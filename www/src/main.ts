@@ -167,6 +167,7 @@ function scheduleDiff(): void {
 
 // --- inputs: examples, version, share links ---
 function load(yaml: string, istio: string): void {
+  byId('convert-out').hidden = true;
   versionSelect.value = ISTIO_VERSIONS.some((v) => v.value === istio) ? istio : 'auto';
   setText(editor, yaml);
   whatIf.reset(yaml);
