@@ -263,9 +263,24 @@ async function main() {
     await shot(page, 'graph-failing-call');
     await page.locator('g.node[data-workload="default/server"] circle.node-disc').dispatchEvent('click');
     assert(/port 8080: STRICT/.test(await page.textContent('.graph-view .details')), 'node details list its ports');
+    assert((await page.locator('svg.graph.focused').count()) === 1, 'the graph focuses the workload');
+    assert((await page.locator('g.edge.related').count()) === 2, 'its two incoming calls are highlighted');
     await page.click('.graph-view .details button');
     assert((await page.getAttribute('#tab-workloads', 'aria-selected')) === 'true', 'back to the chains');
     assert(!(await page.locator('#panel-workloads').isHidden()), 'chains visible');
+  });
+
+  await check('graph: clicking a workload highlights its calls in a dense mesh', async () => {
+    await selectExample(page, 'sidecarless-1.4');
+    await page.click('#tab-graph');
+    await page.locator('g.node[data-workload="test3/sleep"] circle.node-disc').dispatchEvent('click');
+    const related = await page.$$eval('g.edge.related', (gs) => gs.map((g) => `${g.dataset.from}>${g.dataset.to}:${g.dataset.state}`));
+    assert(related.length === 3 && related.every((r) => r.startsWith('test3/sleep>')), `related: ${related}`);
+    assert(related.includes('test3/sleep>test2/httpbin:fail'), 'the failing call is among them');
+    await shot(page, 'graph-focused');
+    await page.locator('svg.graph').dispatchEvent('click');
+    assert((await page.locator('svg.graph.focused').count()) === 0, 'a click on the background shows all again');
+    await page.click('#tab-workloads');
   });
 
   await check('graph: a node is drawn with its ports\' mode (service-level Policy makes them STRICT)', async () => {

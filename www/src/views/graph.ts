@@ -91,7 +91,22 @@ export function graphView(onWorkload: (workload: string) => void): GraphView {
     }
   };
 
+  let focused: string | null = null;
+  /** Highlights one workload's calls (in and out) and dims the rest; `null` shows all. */
+  const focus = (id: string | null) => {
+    focused = id;
+    const root = canvas.querySelector('svg.graph');
+    root?.classList.toggle('focused', id !== null);
+    for (const g of canvas.querySelectorAll<SVGGElement>('g.edge')) {
+      g.classList.toggle('related', id !== null && (g.dataset.from === id || g.dataset.to === id));
+    }
+    for (const g of canvas.querySelectorAll<SVGGElement>('g.node')) {
+      g.classList.toggle('related', g.dataset.workload === id);
+    }
+  };
+
   const showNode = (n: GraphNode) => {
+    focus(focused === n.id ? null : n.id);
     const w = last?.report.workloads.find((x) => `${x.namespace}/${x.name}` === n.id);
     replaceChildren(
       details,
@@ -213,6 +228,10 @@ export function graphView(onWorkload: (workload: string) => void): GraphView {
       replaceChildren(details, 'Click a call or a workload for details.');
     }
     replaceChildren(canvas, root);
+    root.addEventListener('click', (ev) => {
+      if (ev.target === root) focus(null);
+    });
+    focus(focused !== null && byId.has(focused) ? focused : null);
     const failing = g.edges.filter((e) => e.state === 'fail').length;
     count.textContent = `${g.nodes.length} workloads, ${g.edges.length} edges, ${failing} failing`;
     if (g.nodes.length === 0) {
