@@ -70,7 +70,9 @@ pub enum ConfigError {
     Input(String),
     #[error("{0}")]
     Query(String),
-    #[error("direction outbound needs the HTTP filter (the upstream certificate is checked on response headers)")]
+    #[error(
+        "direction outbound needs the HTTP filter (the upstream certificate is checked on response headers)"
+    )]
     OutboundNetwork,
 }
 

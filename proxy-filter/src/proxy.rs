@@ -243,9 +243,10 @@ impl HttpContext for Http {
             }
             Enforcement::Outbound(_) => {
                 // The upstream certificate is known only with the response (pitfall P6).
-                self.authority = hostcalls::get_map_value(MapType::HttpRequestHeaders, ":authority")
-                    .ok()
-                    .flatten();
+                self.authority =
+                    hostcalls::get_map_value(MapType::HttpRequestHeaders, ":authority")
+                        .ok()
+                        .flatten();
                 Action::Continue
             }
         }
