@@ -9,3 +9,4 @@
 //! * [`suite`]: `meshlock test` suites.
 
 pub mod ca;
+pub mod wasm_host;
