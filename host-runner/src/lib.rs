@@ -9,4 +9,5 @@
 //! * [`suite`]: `meshlock test` suites.
 
 pub mod ca;
+pub mod datapath;
 pub mod wasm_host;

@@ -68,7 +68,9 @@ fn return_bytes(caller: &mut C<'_>, bytes: &[u8], ret_ptr: i32, ret_len: i32) ->
     let len = i32::try_from(bytes.len()).map_err(|_| format_err!("value too large"))?;
     let ptr = alloc.call(&mut *caller, len)?;
     if ptr == 0 {
-        return Err(format_err!("the guest allocator returned null for {len} bytes"));
+        return Err(format_err!(
+            "the guest allocator returned null for {len} bytes"
+        ));
     }
     write(caller, ptr, bytes)?;
     write_u32(caller, ret_ptr, u32::from_ne_bytes(ptr.to_ne_bytes()))?;
@@ -528,7 +530,11 @@ fn define_shared_state(linker: &mut Linker<HostState>) -> Result<()> {
             let key = read_string(&mut c, kp, kl)?;
             let value = read(&mut c, vp, vl)?;
             let cas = u32::from_ne_bytes(cas.to_ne_bytes());
-            let entry = c.data_mut().shared_data.entry(key).or_insert((Vec::new(), 0));
+            let entry = c
+                .data_mut()
+                .shared_data
+                .entry(key)
+                .or_insert((Vec::new(), 0));
             if cas != 0 && cas != entry.1 {
                 return Ok(CAS_MISMATCH);
             }
@@ -651,12 +657,16 @@ fn define_callouts(linker: &mut Linker<HostState>) -> Result<()> {
         "proxy_grpc_send",
         |_: C<'_>, _: i32, _: i32, _: i32, _: i32| -> Result<i32> { Ok(NOT_FOUND) },
     )?;
-    linker.func_wrap("env", "proxy_grpc_cancel", |_: C<'_>, _: i32| -> Result<i32> {
-        Ok(NOT_FOUND)
-    })?;
-    linker.func_wrap("env", "proxy_grpc_close", |_: C<'_>, _: i32| -> Result<i32> {
-        Ok(NOT_FOUND)
-    })?;
+    linker.func_wrap(
+        "env",
+        "proxy_grpc_cancel",
+        |_: C<'_>, _: i32| -> Result<i32> { Ok(NOT_FOUND) },
+    )?;
+    linker.func_wrap(
+        "env",
+        "proxy_grpc_close",
+        |_: C<'_>, _: i32| -> Result<i32> { Ok(NOT_FOUND) },
+    )?;
     linker.func_wrap(
         "env",
         "proxy_get_status",
@@ -665,9 +675,7 @@ fn define_callouts(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_call_foreign_function",
-        |_: C<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> Result<i32> {
-            Ok(NOT_FOUND)
-        },
+        |_: C<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> Result<i32> { Ok(NOT_FOUND) },
     )?;
     Ok(())
 }
@@ -689,7 +697,10 @@ fn define_wasi(linker: &mut Linker<HostState>) -> Result<()> {
             let mut out = Vec::new();
             for i in 0..usize_of(iovs_len) {
                 let at = usize_of(iovs)
-                    .checked_add(i.checked_mul(8).ok_or_else(|| format_err!("iovec overflow"))?)
+                    .checked_add(
+                        i.checked_mul(8)
+                            .ok_or_else(|| format_err!("iovec overflow"))?,
+                    )
                     .ok_or_else(|| format_err!("iovec overflow"))?;
                 let at = i32::try_from(at).map_err(|_| format_err!("iovec out of bounds"))?;
                 let iov = read(&mut c, at, 8)?;
