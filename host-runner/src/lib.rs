@@ -10,4 +10,5 @@
 
 pub mod ca;
 pub mod datapath;
+pub mod suite;
 pub mod wasm_host;
