@@ -6,9 +6,7 @@ use crate::enforce::{InboundPolicy, OutboundPolicy};
 use crate::identity::{expand_with_aliases, spiffe_id};
 use crate::model::*;
 use crate::parse::{Parsed, parse_sources};
-use crate::report::{
-    AnalyzeReport, Explanation, ReachReport, ServicePortReport, ServiceReport, WorkloadReport,
-};
+use crate::report::{AnalyzeReport, Explanation, ReachReport, ServicePortReport, ServiceReport, WorkloadReport};
 use crate::server::ServerPolicy;
 use crate::source::{Location, Source};
 use crate::version::IstioVersion;
@@ -52,11 +50,7 @@ pub struct WorkloadView {
 
 impl WorkloadView {
     pub fn key(&self) -> String {
-        format!(
-            "{}/{}",
-            self.workload.meta.namespace(),
-            self.workload.meta.name()
-        )
+        format!("{}/{}", self.workload.meta.namespace(), self.workload.meta.name())
     }
     pub fn namespace(&self) -> &str {
         self.workload.meta.namespace()
@@ -112,11 +106,7 @@ impl Analysis {
     }
 
     pub fn from_parsed(parsed: Parsed, options: &Options) -> Self {
-        let Parsed {
-            resources,
-            mut diagnostics,
-            unreadable,
-        } = parsed;
+        let Parsed { resources, mut diagnostics, unreadable } = parsed;
         let has_alpha = !resources.alpha_policies.is_empty();
         let version = match options.istio_version {
             Some(v) => v,
@@ -142,32 +132,21 @@ impl Analysis {
                      `meshlock convert` writes the equivalent PeerAuthentication",
                     p.meta.id
                 );
-                diagnostics.push(
-                    Diagnostic::new(Code::AlphaIgnored, msg, &p.meta.at)
-                        .with_resource(p.meta.id.to_string()),
-                );
+                diagnostics
+                    .push(Diagnostic::new(Code::AlphaIgnored, msg, &p.meta.at).with_resource(p.meta.id.to_string()));
             }
         }
         if !read_beta {
             for pa in &resources.peer_authentications {
-                let msg = format!(
-                    "PeerAuthentication does not exist in Istio {version} (added in 1.5); it is ignored"
-                );
-                diagnostics.push(
-                    Diagnostic::new(Code::BetaBefore15, msg, &pa.meta.at)
-                        .with_resource(pa.meta.id.to_string()),
-                );
+                let msg = format!("PeerAuthentication does not exist in Istio {version} (added in 1.5); it is ignored");
+                diagnostics
+                    .push(Diagnostic::new(Code::BetaBefore15, msg, &pa.meta.at).with_resource(pa.meta.id.to_string()));
             }
         }
         let mesh = resources.mesh_config.clone().unwrap_or_default();
-        let auto_mtls = mesh
-            .enable_auto_mtls
-            .unwrap_or_else(|| version.auto_mtls_default());
-        let namespaces = resources
-            .namespaces
-            .iter()
-            .map(|n| (n.meta.name().to_owned(), n.meta.labels.clone()))
-            .collect();
+        let auto_mtls = mesh.enable_auto_mtls.unwrap_or_else(|| version.auto_mtls_default());
+        let namespaces =
+            resources.namespaces.iter().map(|n| (n.meta.name().to_owned(), n.meta.labels.clone())).collect();
         let mut analysis = Self {
             version,
             resources,
@@ -185,14 +164,12 @@ impl Analysis {
         analysis.index_workloads();
         analysis.index_services();
         analysis.resolve_servers();
-        analysis.destination_rules = DestinationRuleIndex::build(
-            &analysis.resources.destination_rules,
-            &analysis.mesh.root_namespace,
-        );
+        analysis.destination_rules =
+            DestinationRuleIndex::build(&analysis.resources.destination_rules, &analysis.mesh.root_namespace);
         crate::lint::run(&mut analysis);
-        analysis.diagnostics.sort_by(|a, b| {
-            (&a.file, a.line, a.column, a.code).cmp(&(&b.file, b.line, b.column, b.code))
-        });
+        analysis
+            .diagnostics
+            .sort_by(|a, b| (&a.file, a.line, a.column, a.code).cmp(&(&b.file, b.line, b.column, b.code)));
         analysis.diagnostics.dedup();
         analysis
     }
@@ -223,9 +200,7 @@ impl Analysis {
         self.unreadable
     }
     pub fn has_errors(&self) -> bool {
-        self.diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
 
     /// The trust domains a sidecar accepts: the mesh's and its aliases
@@ -248,16 +223,11 @@ impl Analysis {
             .ok_or_else(|| QueryError::UnknownWorkload(key.to_owned()))
     }
 
-    pub(crate) fn namespace_labels(&self, ns: &str) -> Option<&Labels> {
-        self.namespaces.get(ns)
-    }
-
     fn index_workloads(&mut self) {
         let td = self.mesh.trust_domain.clone();
         let mut views = Vec::with_capacity(self.resources.workloads.len());
         for w in &self.resources.workloads {
-            let (sidecar, sidecar_reason) =
-                detect_sidecar(w, self.namespaces.get(w.meta.namespace()));
+            let (sidecar, sidecar_reason) = detect_sidecar(w, self.namespaces.get(w.meta.namespace()));
             let identity = spiffe_id(&td, w.meta.namespace(), &w.service_account);
             views.push(WorkloadView {
                 workload: w.clone(),
@@ -286,9 +256,9 @@ impl Analysis {
                         ws.iter()
                             .copied()
                             .filter(|&i| {
-                                self.workloads.get(i).is_some_and(|w| {
-                                    sel.iter().all(|(k, v)| w.labels().get(k) == Some(v))
-                                })
+                                self.workloads
+                                    .get(i)
+                                    .is_some_and(|w| sel.iter().all(|(k, v)| w.labels().get(k) == Some(v)))
                             })
                             .collect()
                     })
@@ -297,29 +267,17 @@ impl Analysis {
             };
             let mut ids: Vec<String> = Vec::new();
             for &i in &endpoints {
-                if let Some(w) = self.workloads.get(i) {
-                    if !ids.contains(&w.identity) {
-                        ids.push(w.identity.clone());
-                    }
+                if let Some(w) = self.workloads.get(i)
+                    && !ids.contains(&w.identity)
+                {
+                    ids.push(w.identity.clone());
                 }
             }
             // `Service.ServiceAccounts` from annotations (`kube/conversion.go :: ConvertService`).
-            if let Some(v) = s
-                .meta
-                .annotations
-                .get("alpha.istio.io/canonical-serviceaccounts")
-            {
-                ids.extend(
-                    v.split(',')
-                        .map(|x| x.trim().to_owned())
-                        .filter(|x| !x.is_empty()),
-                );
+            if let Some(v) = s.meta.annotations.get("alpha.istio.io/canonical-serviceaccounts") {
+                ids.extend(v.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()));
             }
-            if let Some(v) = s
-                .meta
-                .annotations
-                .get("alpha.istio.io/kubernetes-serviceaccounts")
-            {
+            if let Some(v) = s.meta.annotations.get("alpha.istio.io/kubernetes-serviceaccounts") {
                 ids.extend(
                     v.split(',')
                         .map(str::trim)
@@ -362,9 +320,7 @@ impl Analysis {
     }
 
     fn resolve_servers(&mut self) {
-        let resolved: Vec<ServerPolicy> = (0..self.workloads.len())
-            .map(|i| crate::server::resolve(self, i))
-            .collect();
+        let resolved: Vec<ServerPolicy> = (0..self.workloads.len()).map(|i| crate::server::resolve(self, i)).collect();
         for (w, s) in self.workloads.iter_mut().zip(resolved) {
             w.server = s;
         }
@@ -372,9 +328,7 @@ impl Analysis {
 
     /// Services whose endpoints include workload `w` (index).
     pub fn services_of(&self, w: usize) -> impl Iterator<Item = &ServiceView> {
-        self.services
-            .iter()
-            .filter(move |s| s.endpoints.contains(&w))
+        self.services.iter().filter(move |s| s.endpoints.contains(&w))
     }
 
     /// `analyze`: every workload and port with its precedence chain, services with their
@@ -382,11 +336,7 @@ impl Analysis {
     pub fn analyze(&self) -> AnalyzeReport {
         AnalyzeReport {
             istio_version: self.version,
-            workloads: self
-                .workloads
-                .iter()
-                .map(|w| self.workload_report(w))
-                .collect(),
+            workloads: self.workloads.iter().map(|w| self.workload_report(w)).collect(),
             services: self
                 .services
                 .iter()
@@ -401,10 +351,7 @@ impl Analysis {
                         .map(|p| ServicePortReport {
                             port: p.port,
                             name: p.name.clone(),
-                            target_port: p
-                                .target_port
-                                .as_ref()
-                                .map_or_else(|| p.port.to_string(), ToString::to_string),
+                            target_port: p.target_port.as_ref().map_or_else(|| p.port.to_string(), ToString::to_string),
                         })
                         .collect(),
                     endpoints: s
@@ -429,17 +376,9 @@ impl Analysis {
             identity: w.identity.clone(),
             sidecar: w.sidecar,
             sidecar_reason: w.sidecar_reason.clone(),
-            mode: if w.sidecar {
-                w.server.mode.to_string()
-            } else {
-                "NONE".to_owned()
-            },
+            mode: if w.sidecar { w.server.mode.to_string() } else { "NONE".to_owned() },
             ports: w.server.port_reports(w.sidecar),
-            accepted_trust_domains: if w.sidecar {
-                self.trust_domains()
-            } else {
-                Vec::new()
-            },
+            accepted_trust_domains: if w.sidecar { self.trust_domains() } else { Vec::new() },
         }
     }
 
@@ -458,21 +397,12 @@ impl Analysis {
         let (_, w) = self.workload(workload)?;
         let mut authz = crate::authz::WorkloadAuthz::default();
         for ap in self.authz_for(w) {
-            authz.add(
-                format!("{}/{}", ap.meta.namespace(), ap.meta.name()),
-                ap.action,
-                ap.rules.as_deref(),
-            );
+            authz.add(format!("{}/{}", ap.meta.namespace(), ap.meta.name()), ap.action, ap.rules.as_deref());
         }
         Ok(InboundPolicy {
             workload: w.key(),
             default_mode: w.server.mode,
-            port_modes: w
-                .server
-                .per_port
-                .iter()
-                .map(|(p, m)| (*p, m.mode))
-                .collect(),
+            port_modes: w.server.per_port.iter().map(|(p, m)| (*p, m.mode)).collect(),
             trust_domains: self.trust_domains(),
             authz,
         })
@@ -480,46 +410,31 @@ impl Analysis {
 
     /// What the filter enforces on the outbound side toward `host` (FQDN or `name.namespace`).
     pub fn outbound_policy(&self, host: &str) -> Result<OutboundPolicy, QueryError> {
-        let svc = self
-            .find_service(host)
-            .ok_or_else(|| QueryError::UnknownService(host.to_owned()))?;
-        Ok(OutboundPolicy {
-            host: svc.host.clone(),
-            identities: svc.identities.clone(),
-        })
+        let svc = self.find_service(host).ok_or_else(|| QueryError::UnknownService(host.to_owned()))?;
+        Ok(OutboundPolicy { host: svc.host.clone(), identities: svc.identities.clone() })
     }
 
     /// A service by FQDN, `name.namespace`, or `name.namespace.svc`.
     pub fn find_service(&self, host: &str) -> Option<&ServiceView> {
-        self.services
-            .iter()
-            .find(|s| host_matches_query(&s.host, host))
+        self.services.iter().find(|s| host_matches_query(&s.host, host))
     }
 
     /// AuthorizationPolicies selecting a workload: its namespace (selector matching, or none),
     /// and the root namespace without selector (mesh-wide).
-    pub(crate) fn authz_for<'a>(
-        &'a self,
-        w: &'a WorkloadView,
-    ) -> impl Iterator<Item = &'a AuthorizationPolicy> {
+    pub(crate) fn authz_for<'a>(&'a self, w: &'a WorkloadView) -> impl Iterator<Item = &'a AuthorizationPolicy> {
         let root = self.mesh.root_namespace.as_str();
-        self.resources
-            .authorization_policies
-            .iter()
-            .filter(move |ap| {
-                let ns = ap.meta.namespace();
-                let sel_ok = ap.selector.as_ref().is_none_or(|s| s.matches(w.labels()));
-                (ns == w.namespace() && sel_ok) || (ns == root && sel_ok)
-            })
+        self.resources.authorization_policies.iter().filter(move |ap| {
+            let ns = ap.meta.namespace();
+            let sel_ok = ap.selector.as_ref().is_none_or(|s| s.matches(w.labels()));
+            sel_ok && (ns == w.namespace() || ns == root)
+        })
     }
 }
 
 /// Whether a service host answers to a user's query: the FQDN, `name.namespace` or
 /// `name.namespace.svc`.
 pub fn host_matches_query(fqdn: &str, query: &str) -> bool {
-    fqdn == query
-        || fqdn == format!("{query}.svc.{DNS_DOMAIN}")
-        || fqdn == format!("{query}.{DNS_DOMAIN}")
+    fqdn == query || fqdn == format!("{query}.svc.{DNS_DOMAIN}") || fqdn == format!("{query}.{DNS_DOMAIN}")
 }
 
 /// Sidecar detection, in the order the injector decides (`pkg/kube/inject/webhook.go ::
@@ -529,15 +444,8 @@ fn detect_sidecar(w: &Workload, ns_labels: Option<&Labels>) -> (bool, String) {
     if w.containers.iter().any(|c| c == "istio-proxy") {
         return (true, "the pod spec has an istio-proxy container".to_owned());
     }
-    if w.pod_labels
-        .get("security.istio.io/tlsMode")
-        .map(String::as_str)
-        == Some("istio")
-    {
-        return (
-            true,
-            "the pod carries security.istio.io/tlsMode=istio".to_owned(),
-        );
+    if w.pod_labels.get("security.istio.io/tlsMode").map(String::as_str) == Some("istio") {
+        return (true, "the pod carries security.istio.io/tlsMode=istio".to_owned());
     }
     if w.host_network {
         return (false, "hostNetwork pods are never injected".to_owned());
@@ -545,30 +453,16 @@ fn detect_sidecar(w: &Workload, ns_labels: Option<&Labels>) -> (bool, String) {
     if ["kube-system", "kube-public"].contains(&ns) {
         return (false, format!("namespace {ns} is never injected"));
     }
-    let ns_label = ns_labels
-        .and_then(|l| l.get("istio-injection"))
-        .map(String::as_str);
+    let ns_label = ns_labels.and_then(|l| l.get("istio-injection")).map(String::as_str);
     if ns_label == Some("disabled") {
-        return (
-            false,
-            format!("namespace {ns} has istio-injection=disabled"),
-        );
+        return (false, format!("namespace {ns} has istio-injection=disabled"));
     }
-    let pod_label = w
-        .pod_labels
-        .get("sidecar.istio.io/inject")
-        .map(String::as_str);
+    let pod_label = w.pod_labels.get("sidecar.istio.io/inject").map(String::as_str);
     if pod_label == Some("false") {
-        return (
-            false,
-            "the pod label sidecar.istio.io/inject=false".to_owned(),
-        );
+        return (false, "the pod label sidecar.istio.io/inject=false".to_owned());
     }
     if pod_label == Some("true") {
-        return (
-            true,
-            "the pod label sidecar.istio.io/inject=true".to_owned(),
-        );
+        return (true, "the pod label sidecar.istio.io/inject=true".to_owned());
     }
     let rev = ns_labels.and_then(|l| l.get("istio.io/rev"));
     let ns_enabled = ns_label == Some("enabled") || (ns_label.is_none() && rev.is_some());
@@ -581,15 +475,8 @@ fn detect_sidecar(w: &Workload, ns_labels: Option<&Labels>) -> (bool, String) {
         };
         return (false, why);
     }
-    if w.pod_annotations
-        .get("sidecar.istio.io/inject")
-        .map(String::as_str)
-        == Some("false")
-    {
-        return (
-            false,
-            "the pod annotation sidecar.istio.io/inject=false".to_owned(),
-        );
+    if w.pod_annotations.get("sidecar.istio.io/inject").map(String::as_str) == Some("false") {
+        return (false, "the pod annotation sidecar.istio.io/inject=false".to_owned());
     }
     match (ns_label, rev) {
         (Some(_), _) => (true, format!("namespace {ns} has istio-injection=enabled")),

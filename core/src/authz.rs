@@ -96,50 +96,25 @@ impl WorkloadAuthz {
 
     /// Whether any policy conditions on the peer's identity (KIA0105's "needs mTLS").
     pub fn uses_identities(&self) -> bool {
-        self.allow
-            .iter()
-            .chain(&self.deny)
-            .flat_map(|p| &p.rules)
-            .flat_map(|r| &r.from)
-            .any(|s| {
-                !(s.principals.is_empty()
-                    && s.not_principals.is_empty()
-                    && s.namespaces.is_empty()
-                    && s.not_namespaces.is_empty())
-            })
+        self.allow.iter().chain(&self.deny).flat_map(|p| &p.rules).flat_map(|r| &r.from).any(|s| {
+            !(s.principals.is_empty()
+                && s.not_principals.is_empty()
+                && s.namespaces.is_empty()
+                && s.not_namespaces.is_empty())
+        })
     }
 
-    pub fn evaluate(
-        &self,
-        port: u16,
-        principal: Option<&SpiffeId>,
-        trust_domains: &[String],
-    ) -> AuthzOutcome {
-        let peer = Peer {
-            principal,
-            trust_domains,
-        };
-        let denied = self
-            .deny
-            .iter()
-            .flat_map(|p| &p.rules)
-            .any(|r| r.matches(port, &peer, Action::Deny));
+    pub fn evaluate(&self, port: u16, principal: Option<&SpiffeId>, trust_domains: &[String]) -> AuthzOutcome {
+        let peer = Peer { principal, trust_domains };
+        let denied = self.deny.iter().flat_map(|p| &p.rules).any(|r| r.matches(port, &peer, Action::Deny));
         if denied {
             return AuthzOutcome::Denied;
         }
         if self.allow.is_empty() {
             return AuthzOutcome::Allowed;
         }
-        let allowed = self
-            .allow
-            .iter()
-            .flat_map(|p| &p.rules)
-            .any(|r| r.matches(port, &peer, Action::Allow));
-        if allowed {
-            AuthzOutcome::Allowed
-        } else {
-            AuthzOutcome::Denied
-        }
+        let allowed = self.allow.iter().flat_map(|p| &p.rules).any(|r| r.matches(port, &peer, Action::Allow));
+        if allowed { AuthzOutcome::Allowed } else { AuthzOutcome::Denied }
     }
 }
 
@@ -176,8 +151,7 @@ impl Source {
         }
         let principal = peer.principal.map(SpiffeId::principal);
         let namespace = peer.principal.and_then(SpiffeId::namespace);
-        let p_match =
-            |pat: &String| principal_matches(pat, principal.as_deref(), peer.trust_domains);
+        let p_match = |pat: &String| principal_matches(pat, principal.as_deref(), peer.trust_domains);
         let n_match = |pat: &String| string_matches(pat, namespace);
         (self.principals.is_empty() || self.principals.iter().any(p_match))
             && !self.not_principals.iter().any(p_match)
@@ -231,34 +205,14 @@ mod tests {
     fn allow_principal_and_plaintext() {
         let mut a = WorkloadAuthz::default();
         let rule = AuthzRule {
-            from: vec![AuthzSource {
-                principals: vec!["cluster.local/ns/bar/sa/sleep".into()],
-                ..Default::default()
-            }],
+            from: vec![AuthzSource { principals: vec!["cluster.local/ns/bar/sa/sleep".into()], ..Default::default() }],
             ..Default::default()
         };
-        a.add(
-            "foo/allow".into(),
-            AuthzAction::Allow,
-            Some(std::slice::from_ref(&rule)),
-        );
+        a.add("foo/allow".into(), AuthzAction::Allow, Some(std::slice::from_ref(&rule)));
         let tds = vec!["cluster.local".to_owned(), "old".to_owned()];
-        assert_eq!(
-            a.evaluate(
-                80,
-                Some(&id("spiffe://cluster.local/ns/bar/sa/sleep")),
-                &tds
-            ),
-            AuthzOutcome::Allowed
-        );
-        assert_eq!(
-            a.evaluate(80, Some(&id("spiffe://old/ns/bar/sa/sleep")), &tds),
-            AuthzOutcome::Allowed
-        );
-        assert_eq!(
-            a.evaluate(80, Some(&id("spiffe://cluster.local/ns/x/sa/sleep")), &tds),
-            AuthzOutcome::Denied
-        );
+        assert_eq!(a.evaluate(80, Some(&id("spiffe://cluster.local/ns/bar/sa/sleep")), &tds), AuthzOutcome::Allowed);
+        assert_eq!(a.evaluate(80, Some(&id("spiffe://old/ns/bar/sa/sleep")), &tds), AuthzOutcome::Allowed);
+        assert_eq!(a.evaluate(80, Some(&id("spiffe://cluster.local/ns/x/sa/sleep")), &tds), AuthzOutcome::Denied);
         assert_eq!(a.evaluate(80, None, &tds), AuthzOutcome::Denied);
     }
 
@@ -266,22 +220,12 @@ mod tests {
     fn deny_not_principals_star_refuses_plaintext() {
         let mut a = WorkloadAuthz::default();
         let rule = AuthzRule {
-            from: vec![AuthzSource {
-                not_principals: vec!["*".into()],
-                ..Default::default()
-            }],
+            from: vec![AuthzSource { not_principals: vec!["*".into()], ..Default::default() }],
             ..Default::default()
         };
-        a.add(
-            "foo/deny".into(),
-            AuthzAction::Deny,
-            Some(std::slice::from_ref(&rule)),
-        );
+        a.add("foo/deny".into(), AuthzAction::Deny, Some(std::slice::from_ref(&rule)));
         assert_eq!(a.evaluate(80, None, &[]), AuthzOutcome::Denied);
-        assert_eq!(
-            a.evaluate(80, Some(&id("spiffe://td/ns/a/sa/b")), &[]),
-            AuthzOutcome::Allowed
-        );
+        assert_eq!(a.evaluate(80, Some(&id("spiffe://td/ns/a/sa/b")), &[]), AuthzOutcome::Allowed);
     }
 
     #[test]
@@ -290,22 +234,11 @@ mod tests {
         a.add("foo/none".into(), AuthzAction::Allow, None);
         assert_eq!(a.evaluate(80, None, &[]), AuthzOutcome::Denied);
         let mut b = WorkloadAuthz::default();
-        let http = AuthzRule {
-            http_fields: true,
-            ..Default::default()
-        };
-        b.add(
-            "foo/http".into(),
-            AuthzAction::Allow,
-            Some(std::slice::from_ref(&http)),
-        );
+        let http = AuthzRule { http_fields: true, ..Default::default() };
+        b.add("foo/http".into(), AuthzAction::Allow, Some(std::slice::from_ref(&http)));
         assert_eq!(b.evaluate(80, None, &[]), AuthzOutcome::Denied);
         let mut c = WorkloadAuthz::default();
-        c.add(
-            "foo/http".into(),
-            AuthzAction::Deny,
-            Some(std::slice::from_ref(&http)),
-        );
+        c.add("foo/http".into(), AuthzAction::Deny, Some(std::slice::from_ref(&http)));
         assert_eq!(c.evaluate(80, None, &[]), AuthzOutcome::Denied);
     }
 
@@ -313,18 +246,11 @@ mod tests {
     fn namespaces_and_ports() {
         let mut a = WorkloadAuthz::default();
         let rule = AuthzRule {
-            from: vec![AuthzSource {
-                namespaces: vec!["bar".into()],
-                ..Default::default()
-            }],
+            from: vec![AuthzSource { namespaces: vec!["bar".into()], ..Default::default() }],
             ports: vec![80],
             ..Default::default()
         };
-        a.add(
-            "foo/ns".into(),
-            AuthzAction::Allow,
-            Some(std::slice::from_ref(&rule)),
-        );
+        a.add("foo/ns".into(), AuthzAction::Allow, Some(std::slice::from_ref(&rule)));
         let sleep = id("spiffe://cluster.local/ns/bar/sa/sleep");
         assert_eq!(a.evaluate(80, Some(&sleep), &[]), AuthzOutcome::Allowed);
         assert_eq!(a.evaluate(81, Some(&sleep), &[]), AuthzOutcome::Denied);

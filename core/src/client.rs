@@ -36,10 +36,7 @@ impl MergedRule {
             return client_ns == self.namespace;
         }
         self.export_to.is_empty()
-            || self
-                .export_to
-                .iter()
-                .any(|e| e == "*" || e == client_ns || (e == "." && client_ns == self.namespace))
+            || self.export_to.iter().any(|e| e == "*" || e == client_ns || (e == "." && client_ns == self.namespace))
     }
 
     pub fn name(&self) -> &str {
@@ -56,11 +53,7 @@ pub struct DestinationRuleIndex {
 /// `config.go :: ResolveShortnameToFQDN`: `*` and IPs stay; a host without a dot becomes
 /// `<host>.<rule namespace>.svc.cluster.local`; any host with a dot is taken as an FQDN.
 pub fn resolve_host(host: &str, namespace: &str) -> String {
-    if host == "*"
-        || host.contains('.')
-        || host.contains(':')
-        || host.parse::<std::net::IpAddr>().is_ok()
-    {
+    if host == "*" || host.contains('.') || host.contains(':') || host.parse::<std::net::IpAddr>().is_ok() {
         return host.to_owned();
     }
     format!("{host}.{namespace}.svc.{DNS_DOMAIN}")
@@ -87,8 +80,7 @@ impl DestinationRuleIndex {
         let mut sorted: Vec<&DestinationRule> = rules.iter().collect();
         // `sortConfigBySelectorAndCreationTime`: rules with a workloadSelector first, then age.
         sorted.sort_by(|a, b| {
-            (a.workload_selector.is_none(), a.meta.age_key())
-                .cmp(&(b.workload_selector.is_none(), b.meta.age_key()))
+            (a.workload_selector.is_none(), a.meta.age_key()).cmp(&(b.workload_selector.is_none(), b.meta.age_key()))
         });
         let mut by_namespace: BTreeMap<String, Vec<MergedRule>> = BTreeMap::new();
         for dr in sorted {
@@ -98,9 +90,9 @@ impl DestinationRuleIndex {
             export_to.sort();
             let name = format!("DestinationRule {ns}/{}", dr.meta.name());
             let list = by_namespace.entry(ns.clone()).or_default();
-            let existing = list.iter_mut().find(|m| {
-                m.host == host && m.selector == dr.workload_selector && m.export_to == export_to
-            });
+            let existing = list
+                .iter_mut()
+                .find(|m| m.host == host && m.selector == dr.workload_selector && m.export_to == export_to);
             let merged = match existing {
                 Some(m) => m,
                 None => {
@@ -120,10 +112,10 @@ impl DestinationRuleIndex {
                 }
             };
             merged.members.push(name.clone());
-            if merged.traffic_policy.is_none() {
-                if let Some(tp) = &dr.traffic_policy {
-                    merged.traffic_policy = Some((tp.clone(), name.clone()));
-                }
+            if merged.traffic_policy.is_none()
+                && let Some(tp) = &dr.traffic_policy
+            {
+                merged.traffic_policy = Some((tp.clone(), name.clone()));
             }
             for s in &dr.subsets {
                 if !merged.subsets.iter().any(|(x, _)| x.name == s.name) {
@@ -131,10 +123,7 @@ impl DestinationRuleIndex {
                 }
             }
         }
-        Self {
-            root: root.to_owned(),
-            by_namespace,
-        }
+        Self { root: root.to_owned(), by_namespace }
     }
 
     pub fn rules(&self) -> impl Iterator<Item = &MergedRule> {
@@ -157,17 +146,11 @@ impl DestinationRuleIndex {
                 .iter()
                 .filter(|m| m.visible_to(client_ns) && host_matches(&m.host, service_host))
                 .filter(|m| {
-                    m.selector
-                        .as_ref()
-                        .is_none_or(|sel| sel.iter().all(|(k, v)| client_labels.get(k) == Some(v)))
+                    m.selector.as_ref().is_none_or(|sel| sel.iter().all(|(k, v)| client_labels.get(k) == Some(v)))
                 })
                 .collect();
             if let Some(best) = most_specific(&candidates) {
-                let chosen = candidates
-                    .iter()
-                    .filter(|m| m.host == best)
-                    .min_by_key(|m| m.selector.is_none())
-                    .copied();
+                let chosen = candidates.iter().filter(|m| m.host == best).min_by_key(|m| m.selector.is_none()).copied();
                 if chosen.is_some() {
                     return chosen;
                 }
@@ -188,19 +171,12 @@ impl DestinationRuleIndex {
             };
             let candidates: Vec<&MergedRule> = list
                 .iter()
-                .filter(|m| {
-                    m.selector.is_none()
-                        && m.export_to != ["."]
-                        && host_matches(&m.host, service_host)
-                })
+                .filter(|m| m.selector.is_none() && m.export_to != ["."] && host_matches(&m.host, service_host))
                 .collect();
             let Some(best) = most_specific(&candidates) else {
                 continue;
             };
-            if let Some(m) = candidates
-                .iter()
-                .find(|m| m.host == best && m.visible_to(client_ns))
-            {
+            if let Some(m) = candidates.iter().find(|m| m.host == best && m.visible_to(client_ns)) {
                 return Some(m);
             }
         }
@@ -209,10 +185,7 @@ impl DestinationRuleIndex {
 }
 
 fn most_specific(candidates: &[&MergedRule]) -> Option<String> {
-    candidates
-        .iter()
-        .max_by_key(|m| specificity(&m.host))
-        .map(|m| m.host.clone())
+    candidates.iter().max_by_key(|m| specificity(&m.host)).map(|m| m.host.clone())
 }
 
 /// The TLS settings a rule gives for a service port and subset, and where they came from.
@@ -235,18 +208,16 @@ pub fn rule_tls(rule: &MergedRule, service_port: u16, subset: Option<&str>) -> R
         },
         None => (None, rule.name().to_owned()),
     };
-    if let Some((s, name)) =
-        subset.and_then(|want| rule.subsets.iter().find(|(s, _)| s.name == want))
+    if let Some((s, name)) = subset.and_then(|want| rule.subsets.iter().find(|(s, _)| s.name == want))
+        && let Some(stp) = &s.traffic_policy
     {
-        if let Some(stp) = &s.traffic_policy {
-            if let Some(t) = &stp.tls {
-                tls = Some(t.clone());
-                source = format!("{name} subset {}", s.name);
-            }
-            if let Some(pl) = stp.port_level.iter().find(|pl| pl.port == port) {
-                tls = pl.tls.clone();
-                source = format!("{name} subset {} portLevelSettings[{port}]", s.name);
-            }
+        if let Some(t) = &stp.tls {
+            tls = Some(t.clone());
+            source = format!("{name} subset {}", s.name);
+        }
+        if let Some(pl) = stp.port_level.iter().find(|pl| pl.port == port) {
+            tls = pl.tls.clone();
+            source = format!("{name} subset {} portLevelSettings[{port}]", s.name);
         }
     }
     RuleTls { tls, source }
@@ -258,10 +229,7 @@ mod tests {
 
     #[test]
     fn host_resolution() {
-        assert_eq!(
-            resolve_host("reviews", "foo"),
-            "reviews.foo.svc.cluster.local"
-        );
+        assert_eq!(resolve_host("reviews", "foo"), "reviews.foo.svc.cluster.local");
         assert_eq!(resolve_host("reviews.default", "foo"), "reviews.default");
         assert_eq!(resolve_host("*", "foo"), "*");
         assert_eq!(resolve_host("*.local", "foo"), "*.local");
@@ -272,10 +240,7 @@ mod tests {
     fn wildcard_matching_and_specificity() {
         assert!(host_matches("*.local", "a.b.svc.cluster.local"));
         assert!(host_matches("*", "x"));
-        assert!(!host_matches(
-            "*.foo.svc.cluster.local",
-            "a.bar.svc.cluster.local"
-        ));
+        assert!(!host_matches("*.foo.svc.cluster.local", "a.bar.svc.cluster.local"));
         assert!(specificity("a.b") > specificity("*.very.long.wildcard.host"));
         assert!(specificity("*.foo.svc.cluster.local") > specificity("*.local"));
     }

@@ -163,11 +163,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {} {}: {}",
-            self.file, self.line, self.column, self.severity, self.code, self.message
-        )?;
+        write!(f, "{}:{}:{}: {} {}: {}", self.file, self.line, self.column, self.severity, self.code, self.message)?;
         if let Some(r) = &self.resource {
             write!(f, " [{r}]")?;
         }

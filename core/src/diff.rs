@@ -9,13 +9,8 @@ use std::collections::BTreeMap;
 type Key = (String, String, String, Option<String>);
 
 pub fn diff(before: &Analysis, after: &Analysis, filter: &ReachFilter) -> DiffReport {
-    let index = |a: &Analysis| -> BTreeMap<Key, Call> {
-        a.reach(filter)
-            .calls
-            .into_iter()
-            .map(|c| (c.key(), c))
-            .collect()
-    };
+    let index =
+        |a: &Analysis| -> BTreeMap<Key, Call> { a.reach(filter).calls.into_iter().map(|c| (c.key(), c)).collect() };
     let (b, mut af) = (index(before), index(after));
     let mut changes = Vec::new();
     for (key, old) in b {
@@ -26,9 +21,7 @@ pub fn diff(before: &Analysis, after: &Analysis, filter: &ReachFilter) -> DiffRe
                     (false, true, _, _) => "fixes",
                     (_, _, false, true) => "encrypts",
                     (_, _, true, false) => "decrypts",
-                    _ if old.client_tls != new.client_tls || old.server_mode != new.server_mode => {
-                        "changes"
-                    }
+                    _ if old.client_tls != new.client_tls || old.server_mode != new.server_mode => "changes",
                     _ => continue,
                 };
                 changes.push(change_of(&new, Some(&old), Some(&new), change));
@@ -39,6 +32,17 @@ pub fn diff(before: &Analysis, after: &Analysis, filter: &ReachFilter) -> DiffRe
     for new in af.values() {
         changes.push(change_of(new, None, Some(new), "added"));
     }
+    // What a reviewer must see first: calls that break, then those that lose encryption.
+    let rank = |c: &CallChange| match c.change.as_str() {
+        "breaks" => 0,
+        "decrypts" => 1,
+        "removed" => 2,
+        "fixes" => 3,
+        "encrypts" => 4,
+        "added" => 5,
+        _ => 6,
+    };
+    changes.sort_by(|a, b| (rank(a), &a.from, &a.to, &a.to_workload).cmp(&(rank(b), &b.from, &b.to, &b.to_workload)));
     DiffReport { changes }
 }
 

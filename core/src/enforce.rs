@@ -35,10 +35,7 @@ pub struct InboundPolicy {
 impl InboundPolicy {
     pub fn mode_for_port(&self, port: u16) -> Mode {
         // `policyApplier.GetMutualTLSModeForPort`: PerPort[port] if present, else Mode.
-        self.port_modes
-            .get(&port)
-            .copied()
-            .unwrap_or(self.default_mode)
+        self.port_modes.get(&port).copied().unwrap_or(self.default_mode)
     }
 }
 
@@ -160,10 +157,7 @@ pub fn decide_inbound(policy: &InboundPolicy, port: u16, peer: &PeerFacts<'_>) -
         Err(reason) => return Decision::Deny(reason),
     };
     let principal = authenticated.principal;
-    match policy
-        .authz
-        .evaluate(port, principal.as_ref(), &policy.trust_domains)
-    {
+    match policy.authz.evaluate(port, principal.as_ref(), &policy.trust_domains) {
         AuthzOutcome::Allowed => Decision::Allow(authenticated.reason),
         AuthzOutcome::Denied => Decision::Deny(DenyReason::Authorization),
     }
@@ -174,17 +168,10 @@ struct Authenticated {
     principal: Option<SpiffeId>,
 }
 
-fn authenticate(
-    mode: Mode,
-    trust_domains: &[String],
-    peer: &PeerFacts<'_>,
-) -> Result<Authenticated, DenyReason> {
+fn authenticate(mode: Mode, trust_domains: &[String], peer: &PeerFacts<'_>) -> Result<Authenticated, DenyReason> {
     if mode == Mode::Disable {
         // DISABLE: raw_buffer chains only, no TLS context; nothing is authenticated.
-        return Ok(Authenticated {
-            reason: AllowReason::Disabled,
-            principal: None,
-        });
+        return Ok(Authenticated { reason: AllowReason::Disabled, principal: None });
     }
     if peer.mtls {
         // A certificate chained to the mesh root was presented: its SAN must carry an accepted
@@ -198,22 +185,13 @@ fn authenticate(
         if !trust_domains.iter().any(|td| td == id.trust_domain()) {
             return Err(DenyReason::UntrustedTrustDomain);
         }
-        return Ok(Authenticated {
-            reason: AllowReason::MtlsPeer,
-            principal: Some(id),
-        });
+        return Ok(Authenticated { reason: AllowReason::MtlsPeer, principal: Some(id) });
     }
     match (mode, peer.tls) {
         (Mode::Strict, false) => Err(DenyReason::Plaintext),
         (Mode::Strict, true) => Err(DenyReason::NoClientCertificate),
-        (_, false) => Ok(Authenticated {
-            reason: AllowReason::PermissivePlaintext,
-            principal: None,
-        }),
-        (_, true) => Ok(Authenticated {
-            reason: AllowReason::PermissiveTls,
-            principal: None,
-        }),
+        (_, false) => Ok(Authenticated { reason: AllowReason::PermissivePlaintext, principal: None }),
+        (_, true) => Ok(Authenticated { reason: AllowReason::PermissiveTls, principal: None }),
     }
 }
 
@@ -224,9 +202,7 @@ pub fn decide_outbound(policy: &OutboundPolicy, upstream_san: Option<&str>) -> D
         return Decision::Allow(AllowReason::SecureNaming);
     }
     match upstream_san {
-        Some(san) if policy.identities.iter().any(|id| id == san) => {
-            Decision::Allow(AllowReason::SecureNaming)
-        }
+        Some(san) if policy.identities.iter().any(|id| id == san) => Decision::Allow(AllowReason::SecureNaming),
         _ => Decision::Deny(DenyReason::SecureNaming),
     }
 }

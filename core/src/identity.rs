@@ -9,10 +9,7 @@ pub const SPIFFE_SCHEME: &str = "spiffe://";
 
 /// The SPIFFE ID of a Kubernetes service account.
 pub fn spiffe_id(trust_domain: &str, namespace: &str, service_account: &str) -> String {
-    format!(
-        "{SPIFFE_SCHEME}{}/ns/{namespace}/sa/{service_account}",
-        trust_domain.replace('@', ".")
-    )
+    format!("{SPIFFE_SCHEME}{}/ns/{namespace}/sa/{service_account}", trust_domain.replace('@', "."))
 }
 
 /// `spiffe.ExpandWithTrustDomains`: every ID once per trust domain alias, keeping the original.
@@ -22,10 +19,7 @@ pub fn expand_with_aliases(ids: &[String], aliases: &[String]) -> Vec<String> {
         push_unique(&mut out, id.clone());
         if let Ok(parsed) = SpiffeId::parse(id) {
             for alias in aliases {
-                push_unique(
-                    &mut out,
-                    format!("{SPIFFE_SCHEME}{alias}/{}", parsed.path()),
-                );
+                push_unique(&mut out, format!("{SPIFFE_SCHEME}{alias}/{}", parsed.path()));
             }
         }
     }
@@ -57,16 +51,10 @@ impl SpiffeId {
         let err = || SpiffeIdError(uri.to_owned());
         let rest = uri.strip_prefix(SPIFFE_SCHEME).ok_or_else(err)?;
         let (td, path) = rest.split_once('/').ok_or_else(err)?;
-        if td.is_empty()
-            || path.is_empty()
-            || td.chars().any(|c| c.is_whitespace() || c.is_control())
-        {
+        if td.is_empty() || path.is_empty() || td.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(err());
         }
-        Ok(Self {
-            trust_domain: td.to_owned(),
-            path: path.to_owned(),
-        })
+        Ok(Self { trust_domain: td.to_owned(), path: path.to_owned() })
     }
 
     pub fn trust_domain(&self) -> &str {
@@ -95,18 +83,8 @@ impl SpiffeId {
 
     fn istio_parts(&self) -> Option<(&str, &str)> {
         let mut parts = self.path.split('/');
-        match (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) {
-            (Some("ns"), Some(ns), Some("sa"), Some(sa), None)
-                if !ns.is_empty() && !sa.is_empty() =>
-            {
-                Some((ns, sa))
-            }
+        match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some("ns"), Some(ns), Some("sa"), Some(sa), None) if !ns.is_empty() && !sa.is_empty() => Some((ns, sa)),
             _ => None,
         }
     }
@@ -139,10 +117,7 @@ mod tests {
         assert!(SpiffeId::parse("https://cluster.local/ns/a/sa/b").is_err());
         assert!(SpiffeId::parse("spiffe://cluster.local").is_err());
         assert!(SpiffeId::parse("spiffe:///ns/a").is_err());
-        assert_eq!(
-            SpiffeId::parse("spiffe://td/other").unwrap().namespace(),
-            None
-        );
+        assert_eq!(SpiffeId::parse("spiffe://td/other").unwrap().namespace(), None);
     }
 
     #[test]
@@ -151,10 +126,7 @@ mod tests {
         let out = expand_with_aliases(&ids, &["old.td".to_owned()]);
         assert_eq!(
             out,
-            vec![
-                "spiffe://cluster.local/ns/foo/sa/a".to_owned(),
-                "spiffe://old.td/ns/foo/sa/a".to_owned()
-            ]
+            vec!["spiffe://cluster.local/ns/foo/sa/a".to_owned(), "spiffe://old.td/ns/foo/sa/a".to_owned()]
         );
     }
 }

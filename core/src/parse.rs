@@ -30,10 +30,7 @@ pub struct Limits {
 }
 
 impl Limits {
-    pub const DEFAULT: Self = Self {
-        max_source_bytes: 256 * 1024 * 1024,
-        max_documents: 1_000_000,
-    };
+    pub const DEFAULT: Self = Self { max_source_bytes: 256 * 1024 * 1024, max_documents: 1_000_000 };
 }
 
 impl Default for Limits {
@@ -67,21 +64,14 @@ pub fn parse_with_limits(sources: &[Source], limits: &Limits) -> Parsed {
                 source.text.len(),
                 limits.max_source_bytes
             );
-            out.diagnostics.push(Diagnostic::new(
-                Code::InputLimit,
-                msg,
-                &Location::new(&source.name, 1, 1),
-            ));
+            out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &Location::new(&source.name, 1, 1)));
             out.unreadable += 1;
             continue;
         }
         for doc in yaml::split_documents(&source.text) {
             documents += 1;
             if documents > limits.max_documents {
-                let msg = format!(
-                    "more than {} documents; the rest of the input is not read",
-                    limits.max_documents
-                );
+                let msg = format!("more than {} documents; the rest of the input is not read", limits.max_documents);
                 out.diagnostics.push(Diagnostic::new(
                     Code::InputLimit,
                     msg,
@@ -93,11 +83,7 @@ pub fn parse_with_limits(sources: &[Source], limits: &Limits) -> Parsed {
             let node = match yaml::parse_document(&doc) {
                 Ok(n) => n,
                 Err(e) => {
-                    let code = if e.message.contains("limit") {
-                        Code::InputLimit
-                    } else {
-                        Code::YamlSyntax
-                    };
+                    let code = if e.message.contains("limit") { Code::InputLimit } else { Code::YamlSyntax };
                     out.diagnostics.push(Diagnostic::new(
                         code,
                         e.message,
@@ -115,14 +101,7 @@ pub fn parse_with_limits(sources: &[Source], limits: &Limits) -> Parsed {
                 resource: None,
                 diags: &mut out.diagnostics,
             };
-            read_document(
-                &mut ctx,
-                &node,
-                &mut out.resources,
-                &mut seen,
-                &mut documents,
-                limits,
-            );
+            read_document(&mut ctx, &node, &mut out.resources, &mut seen, &mut documents, limits);
         }
     }
     finish(out)
@@ -154,10 +133,8 @@ fn read_document(
                 for (i, item) in items.iter().enumerate() {
                     *documents += 1;
                     if *documents > limits.max_documents {
-                        let msg = format!(
-                            "more than {} documents; the rest of the list is not read",
-                            limits.max_documents
-                        );
+                        let msg =
+                            format!("more than {} documents; the rest of the list is not read", limits.max_documents);
                         ctx.report(Code::InputLimit, msg, &items_path);
                         return;
                     }
@@ -172,32 +149,18 @@ fn read_document(
             }
         }
         other => {
-            let msg = format!(
-                "a document must be a mapping with `apiVersion` and `kind`, found {}",
-                other.type_name()
-            );
+            let msg = format!("a document must be a mapping with `apiVersion` and `kind`, found {}", other.type_name());
             ctx.report(Code::InvalidField, msg, &[]);
         }
     }
 }
 
-fn read_resource(
-    ctx: &mut Ctx<'_>,
-    node: &Node,
-    res: &mut Resources,
-    seen: &mut HashMap<ResourceId, Location>,
-) {
+fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut HashMap<ResourceId, Location>) {
     ctx.resource = None;
-    let api_version = ctx
-        .scalar_string(node.get("apiVersion"), &[Seg::Key("apiVersion".to_owned())])
-        .unwrap_or_default();
-    let Some(kind_name) = ctx.scalar_string(node.get("kind"), &[Seg::Key("kind".to_owned())])
-    else {
-        ctx.report(
-            Code::MissingField,
-            "document has no `kind`; it is skipped",
-            &[],
-        );
+    let api_version =
+        ctx.scalar_string(node.get("apiVersion"), &[Seg::Key("apiVersion".to_owned())]).unwrap_or_default();
+    let Some(kind_name) = ctx.scalar_string(node.get("kind"), &[Seg::Key("kind".to_owned())]) else {
+        ctx.report(Code::MissingField, "document has no `kind`; it is skipped", &[]);
         return;
     };
     let Some((kind, served)) = kinds::classify(&api_version, &kind_name) else {
@@ -209,14 +172,8 @@ fn read_resource(
         return;
     };
     if !served {
-        let msg = format!(
-            "`{kind_name}` is not served as `apiVersion: {api_version}`; the resource is skipped"
-        );
-        ctx.report(
-            Code::InvalidField,
-            msg,
-            &[Seg::Key("apiVersion".to_owned())],
-        );
+        let msg = format!("`{kind_name}` is not served as `apiVersion: {api_version}`; the resource is skipped");
+        ctx.report(Code::InvalidField, msg, &[Seg::Key("apiVersion".to_owned())]);
         return;
     }
     let cluster_scoped = matches!(kind, Kind::Namespace | Kind::MeshPolicy);
@@ -225,14 +182,11 @@ fn read_resource(
     };
     ctx.resource = Some(meta.id.to_string());
     // ConfigMaps other than the mesh config are not ours; do not count them as duplicates.
-    if kind != Kind::ConfigMap {
-        if let Some(prev) = seen.insert(meta.id.clone(), meta.at.clone()) {
-            let msg = format!(
-                "{} is also defined at {prev}; this later definition is used",
-                meta.id
-            );
-            ctx.report(Code::DuplicateResource, msg, &[]);
-        }
+    if kind != Kind::ConfigMap
+        && let Some(prev) = seen.insert(meta.id.clone(), meta.at.clone())
+    {
+        let msg = format!("{} is also defined at {prev}; this later definition is used", meta.id);
+        ctx.report(Code::DuplicateResource, msg, &[]);
     }
     match kind {
         Kind::Namespace => res.namespaces.push(crate::model::Namespace { meta }),
@@ -244,9 +198,7 @@ fn read_resource(
             let s = kinds::service(ctx, meta, node);
             res.services.push(s);
         }
-        Kind::ServiceAccount => res
-            .service_accounts
-            .push(crate::model::ServiceAccount { meta }),
+        Kind::ServiceAccount => res.service_accounts.push(crate::model::ServiceAccount { meta }),
         Kind::ConfigMap => {
             let is_mesh = meta.name() == "istio" || meta.name().starts_with("istio-");
             if is_mesh && node.get("data").and_then(|d| d.get("mesh")).is_some() {
@@ -254,11 +206,7 @@ fn read_resource(
                     res.mesh_config = Some(mc);
                 }
             } else {
-                ctx.report(
-                    Code::UnknownKind,
-                    "ConfigMap is not the mesh config (`istio`, key `mesh`); skipped",
-                    &[],
-                );
+                ctx.report(Code::UnknownKind, "ConfigMap is not the mesh config (`istio`, key `mesh`); skipped", &[]);
             }
         }
         Kind::IstioOperator => {

@@ -62,25 +62,14 @@ pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
         if !filter.wants_client(&client_key) {
             continue;
         }
-        for svc in a
-            .services
-            .iter()
-            .filter(|s| !s.mesh_external && !s.endpoints.is_empty())
-        {
+        for svc in a.services.iter().filter(|s| !s.mesh_external && !s.endpoints.is_empty()) {
             for sp in &svc.ports {
                 if !filter.wants_destination(svc, sp.port) {
                     continue;
                 }
-                let subsets = if client.sidecar {
-                    routed_subsets(a, svc, sp.port)
-                } else {
-                    Vec::new()
-                };
-                let routes: Vec<Option<&str>> = if subsets.is_empty() {
-                    vec![None]
-                } else {
-                    subsets.iter().map(|s| Some(s.as_str())).collect()
-                };
+                let subsets = if client.sidecar { routed_subsets(a, svc, sp.port) } else { Vec::new() };
+                let routes: Vec<Option<&str>> =
+                    if subsets.is_empty() { vec![None] } else { subsets.iter().map(|s| Some(s.as_str())).collect() };
                 for subset in routes {
                     for &ei in &svc.endpoints {
                         if ei == ci {
@@ -89,17 +78,13 @@ pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
                         let Some(endpoint) = a.workloads.get(ei) else {
                             continue;
                         };
-                        if filter
-                            .to_workload
-                            .as_deref()
-                            .is_some_and(|k| k != endpoint.key())
-                        {
+                        if filter.to_workload.as_deref().is_some_and(|k| k != endpoint.key()) {
                             continue;
                         }
-                        if let Some(name) = subset {
-                            if !subset_selects(a, client, svc, name, endpoint) {
-                                continue;
-                            }
+                        if let Some(name) = subset
+                            && !subset_selects(a, client, svc, name, endpoint)
+                        {
+                            continue;
                         }
                         out.push(evaluate(a, client, svc, sp, subset, endpoint));
                     }
@@ -125,10 +110,10 @@ fn routed_subsets(a: &Analysis, svc: &ServiceView, port: u16) -> Vec<String> {
             if resolve_host(&d.host, ns) != svc.host || d.port.is_some_and(|p| p != port) {
                 continue;
             }
-            if let Some(s) = &d.subset {
-                if !out.contains(s) {
-                    out.push(s.clone());
-                }
+            if let Some(s) = &d.subset
+                && !out.contains(s)
+            {
+                out.push(s.clone());
             }
         }
     }
@@ -142,45 +127,27 @@ fn subset_selects(
     subset: &str,
     endpoint: &WorkloadView,
 ) -> bool {
-    let rule = a.destination_rules.lookup(
-        client.namespace(),
-        client.labels(),
-        &svc.host,
-        &svc.namespace,
-    );
+    let rule = a.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace);
     rule.and_then(|r| r.subsets.iter().find(|(s, _)| s.name == subset))
-        .is_some_and(|(s, _)| {
-            s.labels
-                .iter()
-                .all(|(k, v)| endpoint.labels().get(k) == Some(v))
-        })
+        .is_some_and(|(s, _)| s.labels.iter().all(|(k, v)| endpoint.labels().get(k) == Some(v)))
 }
 
 /// `BestEffortInferServiceMTLSMode`: the mode auto mTLS assumes for a service, from mesh- and
 /// namespace-level policy only ("ignore workload & port level policies").
-fn service_mtls_mode(
-    a: &Analysis,
-    svc: &ServiceView,
-    sp: &ServicePort,
-    passthrough: bool,
-) -> Option<Mode> {
+fn service_mtls_mode(a: &Analysis, svc: &ServiceView, sp: &ServicePort, passthrough: bool) -> Option<Mode> {
     if svc.mesh_external {
         return None;
     }
     if svc.headless || passthrough {
-        let any_plain = svc
-            .endpoints
-            .iter()
-            .filter_map(|&i| a.workloads.get(i))
-            .any(|w| !w.sidecar);
+        let any_plain = svc.endpoints.iter().filter_map(|&i| a.workloads.get(i)).any(|w| !w.sidecar);
         if svc.endpoints.is_empty() || any_plain {
             return Some(Mode::Disable);
         }
     }
-    if a.read_beta {
-        if let Some(m) = namespace_mode(a, &svc.namespace) {
-            return Some(m);
-        }
+    if a.read_beta
+        && let Some(m) = namespace_mode(a, &svc.namespace)
+    {
+        return Some(m);
     }
     if a.read_alpha {
         let (m, chain) = alpha_chain(a, &svc.namespace, Some((svc, sp)));
@@ -231,38 +198,19 @@ fn client_side(
             dr_sans: None,
         };
     }
-    let rule = a.destination_rules.lookup(
-        client.namespace(),
-        client.labels(),
-        &svc.host,
-        &svc.namespace,
-    );
+    let rule = a.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace);
     let rt = rule.map(|r| rule_tls(r, sp.port, subset));
     if let Some(tls) = rt.as_ref().and_then(|r| r.tls.as_ref()) {
         let source = rt.as_ref().map(|r| r.source.clone()).unwrap_or_default();
         let (sends, dr_sans) = match tls.mode {
             TlsMode::Disable => (Sends::Plaintext, None),
-            TlsMode::IstioMutual => (
-                Sends::IstioMutual,
-                tls.subject_alt_names.clone().filter(|s| !s.is_empty()),
-            ),
+            TlsMode::IstioMutual => (Sends::IstioMutual, tls.subject_alt_names.clone().filter(|s| !s.is_empty())),
             TlsMode::Simple | TlsMode::Mutual => (Sends::UserTls, None),
         };
-        let source = if tls.mode_omitted {
-            format!("{source} (tls without mode: DISABLE)")
-        } else {
-            source
-        };
-        return ClientSide {
-            kind: tls.mode.into(),
-            source,
-            sends,
-            dr_sans,
-        };
+        let source = if tls.mode_omitted { format!("{source} (tls without mode: DISABLE)") } else { source };
+        return ClientSide { kind: tls.mode.into(), source, sends, dr_sans };
     }
-    let prefix = rt
-        .map(|r| format!("{} leaves tls unset; ", r.source))
-        .unwrap_or_default();
+    let prefix = rt.map(|r| format!("{} leaves tls unset; ", r.source)).unwrap_or_default();
     let plain = |why: String| ClientSide {
         kind: ClientTlsKind::Disable,
         source: format!("{prefix}{why}"),
@@ -272,13 +220,13 @@ fn client_side(
     if !a.auto_mtls {
         return plain("auto mTLS off (enableAutoMtls: false): plaintext".to_owned());
     }
-    let passthrough = rule
-        .and_then(|r| r.traffic_policy.as_ref())
-        .is_some_and(|(tp, _)| tp.passthrough_lb);
+    let passthrough = rule.and_then(|r| r.traffic_policy.as_ref()).is_some_and(|(tp, _)| tp.passthrough_lb);
     match service_mtls_mode(a, svc, sp, passthrough) {
         None => return plain("auto mTLS: the service is outside the mesh".to_owned()),
         Some(Mode::Disable) if svc.headless || passthrough => {
-            return plain("auto mTLS: a headless/passthrough service with an endpoint without sidecar gets no TLS".to_owned());
+            return plain(
+                "auto mTLS: a headless/passthrough service with an endpoint without sidecar gets no TLS".to_owned(),
+            );
         }
         Some(Mode::Disable) => {
             return plain(format!(
@@ -289,19 +237,14 @@ fn client_side(
         Some(_) => {}
     }
     if !endpoint.sidecar {
-        return plain(
-            "auto mTLS: the endpoint has no sidecar (no security.istio.io/tlsMode=istio)"
-                .to_owned(),
-        );
+        return plain("auto mTLS: the endpoint has no sidecar (no security.istio.io/tlsMode=istio)".to_owned());
     }
     // Headless (ORIGINAL_DST) clusters get the TLS socket unconditionally: no per-endpoint check.
     if a.version.auto_mtls_checks_workload_policy()
         && !svc.headless
         && endpoint.server.mode_for_port(target) == Mode::Disable
     {
-        return plain(format!(
-            "auto mTLS: the endpoint's own PeerAuthentication is DISABLE on port {target}"
-        ));
+        return plain(format!("auto mTLS: the endpoint's own PeerAuthentication is DISABLE on port {target}"));
     }
     ClientSide {
         kind: ClientTlsKind::IstioMutual,
@@ -319,9 +262,9 @@ fn port_protocol(sp: &ServicePort) -> (bool, bool) {
     (http, app_tls)
 }
 
-const RESET_56: &str =
-    "connection reset by peer (curl: (56) Recv failure: Connection reset by peer; HTTP code 000)";
-const UPSTREAM_503: &str = "503 upstream connect error or disconnect/reset before headers. reset reason: connection termination";
+const RESET_56: &str = "connection reset by peer (curl: (56) Recv failure: Connection reset by peer; HTTP code 000)";
+const UPSTREAM_503: &str =
+    "503 upstream connect error or disconnect/reset before headers. reset reason: connection termination";
 
 fn evaluate(
     a: &Analysis,
@@ -332,11 +275,7 @@ fn evaluate(
     endpoint: &WorkloadView,
 ) -> Call {
     let target = target_port(sp, &endpoint.workload).unwrap_or(sp.port);
-    let server_mode = if endpoint.sidecar {
-        Some(endpoint.server.mode_for_port(target))
-    } else {
-        None
-    };
+    let server_mode = if endpoint.sidecar { Some(endpoint.server.mode_for_port(target)) } else { None };
     let cs = client_side(a, client, svc, sp, subset, endpoint, target);
     let (http, app_tls) = port_protocol(sp);
     let server_kind = match server_mode {
@@ -345,38 +284,20 @@ fn evaluate(
         Some(Mode::Permissive) => ServerModeKind::Permissive,
         Some(Mode::Disable) => ServerModeKind::Disable,
     };
-    let (ok, mtls, symptom, why): (bool, bool, Option<String>, String) = match (
-        cs.sends,
-        server_mode,
-    ) {
+    let (ok, mtls, symptom, why): (bool, bool, Option<String>, String) = match (cs.sends, server_mode) {
         (Sends::Plaintext, Some(Mode::Strict)) => {
             let symptom = if client.sidecar && http {
                 format!("{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found")
             } else {
                 format!("{RESET_56}; the server sidecar logs NR filter_chain_not_found")
             };
-            (
-                false,
-                false,
-                Some(symptom),
-                "plaintext to a STRICT port matches no filter chain".to_owned(),
-            )
+            (false, false, Some(symptom), "plaintext to a STRICT port matches no filter chain".to_owned())
         }
-        (Sends::Plaintext, Some(Mode::Permissive)) => {
-            (true, false, None, "PERMISSIVE accepts plaintext".to_owned())
-        }
-        (Sends::Plaintext, Some(Mode::Disable)) => {
-            (true, false, None, "DISABLE accepts plaintext".to_owned())
-        }
-        (Sends::Plaintext, None) => (
-            true,
-            false,
-            None,
-            "no sidecar: the app receives plaintext".to_owned(),
-        ),
+        (Sends::Plaintext, Some(Mode::Permissive)) => (true, false, None, "PERMISSIVE accepts plaintext".to_owned()),
+        (Sends::Plaintext, Some(Mode::Disable)) => (true, false, None, "DISABLE accepts plaintext".to_owned()),
+        (Sends::Plaintext, None) => (true, false, None, "no sidecar: the app receives plaintext".to_owned()),
         (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
-            let expected: Vec<String> =
-                cs.dr_sans.clone().unwrap_or_else(|| svc.identities.clone());
+            let expected: Vec<String> = cs.dr_sans.clone().unwrap_or_else(|| svc.identities.clone());
             if !expected.is_empty() && !expected.contains(&endpoint.identity) {
                 let symptom = format!(
                     "503 upstream connect error or disconnect/reset before headers. reset reason: connection failure, \
@@ -391,28 +312,19 @@ fn evaluate(
                     "secure naming: the server's identity is not one the client expects".to_owned(),
                 )
             } else {
-                (
-                    true,
-                    true,
-                    None,
-                    "Istio mTLS terminated by the server sidecar".to_owned(),
-                )
+                (true, true, None, "Istio mTLS terminated by the server sidecar".to_owned())
             }
         }
         (Sends::IstioMutual, Some(Mode::Disable)) => (
             false,
             false,
-            Some(format!(
-                "{UPSTREAM_503} (UF); the server's mTLS is DISABLE, so the Istio TLS bytes reach the app"
-            )),
+            Some(format!("{UPSTREAM_503} (UF); the server's mTLS is DISABLE, so the Istio TLS bytes reach the app")),
             "Istio mTLS to a port whose mTLS is DISABLE".to_owned(),
         ),
         (Sends::IstioMutual, None) => (
             false,
             false,
-            Some(format!(
-                "{UPSTREAM_503} (UF); Istio mTLS to a workload without a sidecar"
-            )),
+            Some(format!("{UPSTREAM_503} (UF); Istio mTLS to a workload without a sidecar")),
             "Istio mTLS to a workload without a sidecar".to_owned(),
         ),
         (Sends::UserTls, Some(Mode::Strict)) => (
@@ -431,18 +343,13 @@ fn evaluate(
             )),
             "PERMISSIVE has no chain for non-Istio TLS on an HTTP port (code-derived)".to_owned(),
         ),
-        (Sends::UserTls, _) if app_tls => (
-            true,
-            false,
-            None,
-            "TLS passed through to an app that terminates TLS itself (code-derived)".to_owned(),
-        ),
+        (Sends::UserTls, _) if app_tls => {
+            (true, false, None, "TLS passed through to an app that terminates TLS itself (code-derived)".to_owned())
+        }
         (Sends::UserTls, _) => (
             false,
             false,
-            Some(format!(
-                "{UPSTREAM_503} (UF); TLS sent to an app that speaks plaintext"
-            )),
+            Some(format!("{UPSTREAM_503} (UF); TLS sent to an app that speaks plaintext")),
             "the client originates TLS but the app does not terminate it (code-derived)".to_owned(),
         ),
     };

@@ -220,12 +220,7 @@ pub struct Call {
 impl Call {
     /// The identity of a call across two analyses (for `diff`).
     pub fn key(&self) -> (String, String, String, Option<String>) {
-        (
-            self.from.clone(),
-            self.to.clone(),
-            self.to_workload.clone(),
-            self.subset.clone(),
-        )
+        (self.from.clone(), self.to.clone(), self.to_workload.clone(), self.subset.clone())
     }
 }
 

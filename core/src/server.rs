@@ -69,11 +69,7 @@ impl ServerPolicy {
             .iter()
             .map(|&port| PortReport {
                 port,
-                mode: if sidecar {
-                    self.mode_for_port(port).to_string()
-                } else {
-                    "NONE".to_owned()
-                },
+                mode: if sidecar { self.mode_for_port(port).to_string() } else { "NONE".to_owned() },
                 chain: self.chain_for_port(port).to_vec(),
             })
             .collect()
@@ -93,17 +89,9 @@ pub fn resolve(a: &Analysis, wi: usize) -> ServerPolicy {
             }
         }
     }
-    let beta = if a.read_beta {
-        Some(beta_candidates(a, &w.workload))
-    } else {
-        None
-    };
+    let beta = if a.read_beta { Some(beta_candidates(a, &w.workload)) } else { None };
     let use_alpha = a.read_alpha && beta.as_ref().is_none_or(|b| !b.applies());
-    let mut policy = if use_alpha {
-        resolve_alpha(a, wi)
-    } else {
-        resolve_beta(beta.unwrap_or_default())
-    };
+    let mut policy = if use_alpha { resolve_alpha(a, wi) } else { resolve_beta(beta.unwrap_or_default()) };
     for p in policy.per_port.keys() {
         ports.push(*p);
     }
@@ -119,11 +107,9 @@ pub fn target_port(sp: &ServicePort, w: &Workload) -> Option<u16> {
     match &sp.target_port {
         None => Some(sp.port),
         Some(PortRef::Number(n)) => Some(*n),
-        Some(PortRef::Name(name)) => w
-            .ports
-            .iter()
-            .find(|cp| cp.name.as_deref() == Some(name.as_str()))
-            .map(|cp| cp.port),
+        Some(PortRef::Name(name)) => {
+            w.ports.iter().find(|cp| cp.name.as_deref() == Some(name.as_str())).map(|cp| cp.port)
+        }
     }
 }
 
@@ -146,10 +132,7 @@ impl BetaCandidates<'_> {
 fn beta_candidates<'a>(a: &'a Analysis, w: &Workload) -> BetaCandidates<'a> {
     let root = a.mesh.root_namespace.as_str();
     let ns = w.meta.namespace();
-    let mut c = BetaCandidates {
-        root: root.to_owned(),
-        ..BetaCandidates::default()
-    };
+    let mut c = BetaCandidates { root: root.to_owned(), ..BetaCandidates::default() };
     for pa in &a.resources.peer_authentications {
         let pns = pa.meta.namespace();
         if pns != ns && pns != root {
@@ -158,21 +141,13 @@ fn beta_candidates<'a>(a: &'a Analysis, w: &Workload) -> BetaCandidates<'a> {
         match (pns == root, pa.has_selector()) {
             (true, false) => c.mesh.push(pa),
             (true, true) => {
-                if pa
-                    .selector
-                    .as_ref()
-                    .is_some_and(|s| s.matches(&w.pod_labels))
-                {
+                if pa.selector.as_ref().is_some_and(|s| s.matches(&w.pod_labels)) {
                     c.root_selector.push(pa);
                 }
             }
             (false, false) => c.namespace.push(pa),
             (false, true) => {
-                if pa
-                    .selector
-                    .as_ref()
-                    .is_some_and(|s| s.matches(&w.pod_labels))
-                {
+                if pa.selector.as_ref().is_some_and(|s| s.matches(&w.pod_labels)) {
                     c.workload.push(pa);
                 }
             }
@@ -185,11 +160,7 @@ fn beta_candidates<'a>(a: &'a Analysis, w: &Workload) -> BetaCandidates<'a> {
 }
 
 fn pa_name(pa: &PeerAuthentication) -> String {
-    format!(
-        "PeerAuthentication {}/{}",
-        pa.meta.namespace(),
-        pa.meta.name()
-    )
+    format!("PeerAuthentication {}/{}", pa.meta.namespace(), pa.meta.name())
 }
 
 fn entry(
@@ -200,15 +171,7 @@ fn entry(
     reason: Option<String>,
     at: Option<&crate::source::Location>,
 ) -> ChainEntry {
-    ChainEntry {
-        level,
-        policy,
-        declared,
-        effect,
-        reason,
-        file: at.map(|l| l.file.clone()),
-        line: at.map(|l| l.line),
-    }
+    ChainEntry { level, policy, declared, effect, reason, file: at.map(|l| l.file.clone()), line: at.map(|l| l.line) }
 }
 
 fn newer_reason(loser: &Meta, winner: &Meta, what: &str) -> String {
@@ -233,11 +196,7 @@ fn settle(chain: &mut [ChainEntry]) {
     let applied = chain.iter().rposition(deciding);
     for (i, e) in chain.iter_mut().enumerate() {
         if deciding(e) {
-            e.effect = if Some(i) == applied {
-                Effect::Applied
-            } else {
-                Effect::Overridden
-            };
+            e.effect = if Some(i) == applied { Effect::Applied } else { Effect::Overridden };
         }
     }
 }
@@ -252,55 +211,25 @@ fn resolve_beta(c: BetaCandidates<'_>) -> ServerPolicy {
         None,
     )];
     let mut mode = Mode::Permissive;
-    let mut layer =
-        |level: Level, list: &[&PeerAuthentication], what: &str, chain: &mut Vec<ChainEntry>| {
-            let Some((winner, losers)) = list.split_first() else {
-                return;
-            };
-            let declared = winner.mode;
-            let effect = if declared == DeclaredMode::Unset {
-                Effect::Inherited
-            } else {
-                Effect::Overridden
-            };
-            let reason = (declared == DeclaredMode::Unset)
-                .then(|| "UNSET: the mode above passes through".to_owned());
-            chain.push(entry(
-                level,
-                pa_name(winner),
-                declared.to_string(),
-                effect,
-                reason,
-                Some(&winner.meta.at),
-            ));
-            if let Some(m) = declared.resolved() {
-                mode = m;
-            }
-            for l in losers {
-                let reason = newer_reason(&l.meta, &winner.meta, what);
-                chain.push(entry(
-                    level,
-                    pa_name(l),
-                    l.mode.to_string(),
-                    Effect::Ignored,
-                    Some(reason),
-                    Some(&l.meta.at),
-                ));
-            }
+    let mut layer = |level: Level, list: &[&PeerAuthentication], what: &str, chain: &mut Vec<ChainEntry>| {
+        let Some((winner, losers)) = list.split_first() else {
+            return;
         };
+        let declared = winner.mode;
+        let effect = if declared == DeclaredMode::Unset { Effect::Inherited } else { Effect::Overridden };
+        let reason = (declared == DeclaredMode::Unset).then(|| "UNSET: the mode above passes through".to_owned());
+        chain.push(entry(level, pa_name(winner), declared.to_string(), effect, reason, Some(&winner.meta.at)));
+        if let Some(m) = declared.resolved() {
+            mode = m;
+        }
+        for l in losers {
+            let reason = newer_reason(&l.meta, &winner.meta, what);
+            chain.push(entry(level, pa_name(l), l.mode.to_string(), Effect::Ignored, Some(reason), Some(&l.meta.at)));
+        }
+    };
     layer(Level::Mesh, &c.mesh, "mesh-wide policy", &mut chain);
-    layer(
-        Level::Namespace,
-        &c.namespace,
-        "namespace-wide policy",
-        &mut chain,
-    );
-    layer(
-        Level::Workload,
-        &c.workload,
-        "workload policy that selects a workload",
-        &mut chain,
-    );
+    layer(Level::Namespace, &c.namespace, "namespace-wide policy", &mut chain);
+    layer(Level::Workload, &c.workload, "workload policy that selects a workload", &mut chain);
     for pa in &c.root_selector {
         let reason = format!(
             "a PeerAuthentication with a selector in the root namespace `{}` is ignored for sidecars \
@@ -326,11 +255,7 @@ fn resolve_beta(c: BetaCandidates<'_>) -> ServerPolicy {
             let mut pchain = chain.clone();
             let (pmode, effect, reason) = match pm.mode.resolved() {
                 Some(m) => (m, Effect::Overridden, None),
-                None => (
-                    mode,
-                    Effect::Inherited,
-                    Some("UNSET: the workload's mode passes through".to_owned()),
-                ),
+                None => (mode, Effect::Inherited, Some("UNSET: the workload's mode passes through".to_owned())),
             };
             pchain.push(entry(
                 Level::Port,
@@ -341,22 +266,10 @@ fn resolve_beta(c: BetaCandidates<'_>) -> ServerPolicy {
                 Some(&pm.at),
             ));
             settle(&mut pchain);
-            per_port.insert(
-                port16,
-                PortPolicy {
-                    mode: pmode,
-                    chain: pchain,
-                },
-            );
+            per_port.insert(port16, PortPolicy { mode: pmode, chain: pchain });
         }
     }
-    ServerPolicy {
-        api: Api::PeerAuthentication,
-        mode,
-        chain,
-        per_port,
-        ports: Vec::new(),
-    }
+    ServerPolicy { api: Api::PeerAuthentication, mode, chain, per_port, ports: Vec::new() }
 }
 
 fn alpha_name(p: &AlphaPolicy) -> String {
@@ -380,11 +293,7 @@ pub fn alpha_usable(p: &AlphaPolicy) -> bool {
 }
 
 /// The v1alpha1 chain for a namespace and, when given, a service port.
-pub fn alpha_chain(
-    a: &Analysis,
-    ns: &str,
-    svc: Option<(&ServiceView, &ServicePort)>,
-) -> (Mode, Vec<ChainEntry>) {
+pub fn alpha_chain(a: &Analysis, ns: &str, svc: Option<(&ServiceView, &ServicePort)>) -> (Mode, Vec<ChainEntry>) {
     let mut chain = vec![entry(
         Level::Default,
         "built-in".to_owned(),
@@ -394,12 +303,7 @@ pub fn alpha_chain(
         None,
     )];
     let mut mode = Mode::Disable;
-    let mut sorted: Vec<&AlphaPolicy> = a
-        .resources
-        .alpha_policies
-        .iter()
-        .filter(|p| alpha_usable(p))
-        .collect();
+    let mut sorted: Vec<&AlphaPolicy> = a.resources.alpha_policies.iter().filter(|p| alpha_usable(p)).collect();
     sorted.sort_by(|x, y| x.meta.age_key().cmp(&y.meta.age_key()));
     if let Some(mp) = sorted.iter().find(|p| p.mesh) {
         chain.push(entry(
@@ -412,10 +316,7 @@ pub fn alpha_chain(
         ));
         mode = mp.peer.mode();
     }
-    if let Some(np) = sorted
-        .iter()
-        .find(|p| !p.mesh && p.targets.is_empty() && p.meta.namespace() == ns)
-    {
+    if let Some(np) = sorted.iter().find(|p| !p.mesh && p.targets.is_empty() && p.meta.namespace() == ns) {
         chain.push(entry(
             Level::Namespace,
             alpha_name(np),
@@ -430,15 +331,8 @@ pub fn alpha_chain(
         // Targets resolve against the policy's namespace (`ResolveShortnameToFQDN(target, policyMeta)`),
         // and must be short names (`validateAuthNPolicyTarget`: a DNS-1123 label).
         let mut winner: Option<&AlphaPolicy> = None;
-        for p in sorted
-            .iter()
-            .filter(|p| !p.mesh && p.meta.namespace() == svc.namespace)
-        {
-            for t in p
-                .targets
-                .iter()
-                .filter(|t| t.name == svc.name && !t.name.contains('.'))
-            {
+        for p in sorted.iter().filter(|p| !p.mesh && p.meta.namespace() == svc.namespace) {
+            for t in p.targets.iter().filter(|t| t.name == svc.name && !t.name.contains('.')) {
                 // `Port.Match(nil)` is true: the first policy with no port selector or a
                 // matching port wins, so an older service-wide policy beats a newer port one.
                 let port_ok = t.ports.is_empty()
@@ -510,13 +404,7 @@ fn resolve_alpha(a: &Analysis, wi: usize) -> ServerPolicy {
             per_port.insert(tp, PortPolicy { mode: m, chain: c });
         }
     }
-    ServerPolicy {
-        api: Api::Alpha,
-        mode,
-        chain,
-        per_port,
-        ports: Vec::new(),
-    }
+    ServerPolicy { api: Api::Alpha, mode, chain, per_port, ports: Vec::new() }
 }
 
 fn effect_phrase(e: &ChainEntry) -> &'static str {
@@ -535,10 +423,7 @@ pub fn explain(a: &Analysis, key: &str, port: Option<u16>) -> Result<Explanation
     let ports: Vec<u16> = match port {
         Some(p) => {
             if !w.server.ports.contains(&p) && !w.server.ports.is_empty() {
-                return Err(QueryError::UnknownPort {
-                    workload: key.to_owned(),
-                    port: p,
-                });
+                return Err(QueryError::UnknownPort { workload: key.to_owned(), port: p });
             }
             vec![p]
         }
@@ -567,32 +452,17 @@ pub fn explain(a: &Analysis, key: &str, port: Option<u16>) -> Result<Explanation
         )
     };
     story.push(head);
-    let mut port_list = ports.clone();
+    let mut port_list = ports;
     if port_list.is_empty() {
         port_list.push(0);
     }
     for p in port_list {
-        let chain = if p == 0 {
-            &w.server.chain[..]
-        } else {
-            w.server.chain_for_port(p)
-        };
-        let mode = if p == 0 {
-            w.server.mode
-        } else {
-            w.server.mode_for_port(p)
-        };
+        let chain = if p == 0 { &w.server.chain[..] } else { w.server.chain_for_port(p) };
+        let mode = if p == 0 { w.server.mode } else { w.server.mode_for_port(p) };
         let mut s = if p == 0 {
             format!("Every port: {mode}.")
         } else {
-            format!(
-                "Port {p}: {}.",
-                if w.sidecar {
-                    mode.to_string()
-                } else {
-                    "no sidecar".to_owned()
-                }
-            )
+            format!("Port {p}: {}.", if w.sidecar { mode.to_string() } else { "no sidecar".to_owned() })
         };
         for e in chain {
             let at = match (&e.file, e.line) {
@@ -627,15 +497,10 @@ pub fn explain(a: &Analysis, key: &str, port: Option<u16>) -> Result<Explanation
         }
         story.push(s);
     }
-    let filter = crate::reach::ReachFilter {
-        from: Vec::new(),
-        to: Vec::new(),
-        to_workload: Some(key.to_owned()),
-    };
+    if w.sidecar && !w.server.per_port.is_empty() {
+        story.push(format!("Any port without its own entry gets the workload-level mode, {}.", w.server.mode));
+    }
+    let filter = crate::reach::ReachFilter { from: Vec::new(), to: Vec::new(), to_workload: Some(key.to_owned()) };
     let inbound = crate::reach::calls(a, &filter).calls;
-    Ok(Explanation {
-        workload: report,
-        story,
-        inbound,
-    })
+    Ok(Explanation { workload: report, story, inbound })
 }

@@ -11,10 +11,7 @@ pub struct Source {
 
 impl Source {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            text: text.into(),
-        }
+        Self { name: name.into(), text: text.into() }
     }
 }
 
@@ -28,11 +25,7 @@ pub struct Location {
 
 impl Location {
     pub fn new(file: impl Into<String>, line: u32, column: u32) -> Self {
-        Self {
-            file: file.into(),
-            line,
-            column,
-        }
+        Self { file: file.into(), line, column }
     }
 }
 

@@ -73,9 +73,7 @@ impl Serialize for IstioVersion {
 
 /// A version string that is not `MAJOR.MINOR[.PATCH]`, or not Istio 1.x from 1.4 on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{0}` is not an Istio version meshlock models (expected 1.4 or later, like `1.5` or `1.28`)"
-)]
+#[error("`{0}` is not an Istio version meshlock models (expected 1.4 or later, like `1.5` or `1.28`)")]
 pub struct VersionError(String);
 
 impl FromStr for IstioVersion {

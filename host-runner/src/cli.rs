@@ -1,7 +1,55 @@
-//! Command-line parsing and dispatch.
+//! Command-line parsing and dispatch. Exit codes (DESIGN.md): 0 fine; 1 error-severity
+//! diagnostics, a failing call in `--to`, or a failed test case; 2 the command could not run.
 
+mod analysis;
+mod input;
+mod render;
+
+use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+#[derive(Debug, Parser)]
+#[command(name = "meshlock", version, about = "What Istio does with your mutual-TLS policies, and why")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every workload and port: the mTLS mode, the policy that decided it, and the diagnostics.
+    Analyze(analysis::AnalyzeArgs),
+    /// Who can reach whom: client TLS, server mode, outcome and symptom of every call.
+    Reach(analysis::ReachArgs),
+    /// The precedence story of one workload, in words.
+    Explain(analysis::ExplainArgs),
+    /// The calls whose outcome or encryption changes between two inputs.
+    Diff(analysis::DiffArgs),
+    /// v1alpha1 MeshPolicy/Policy to v1beta1 PeerAuthentication YAML on stdout.
+    Convert(analysis::ConvertArgs),
+}
+
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Analyze(a) => analysis::analyze(&a),
+        Command::Reach(a) => analysis::reach(&a),
+        Command::Explain(a) => analysis::explain(&a),
+        Command::Diff(a) => analysis::diff(&a),
+        Command::Convert(a) => analysis::convert(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("meshlock: {e:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -32,19 +32,10 @@ pub fn classify(api_version: &str, kind: &str) -> Option<(Kind, bool)> {
     let (k, groups): (Kind, &[&str]) = match kind {
         "Namespace" => (Kind::Namespace, &[""]),
         "Pod" => (Kind::Workload(WorkloadKind::Pod), &[""]),
-        "Deployment" => (
-            Kind::Workload(WorkloadKind::Deployment),
-            &["apps", "extensions"],
-        ),
+        "Deployment" => (Kind::Workload(WorkloadKind::Deployment), &["apps", "extensions"]),
         "StatefulSet" => (Kind::Workload(WorkloadKind::StatefulSet), &["apps"]),
-        "DaemonSet" => (
-            Kind::Workload(WorkloadKind::DaemonSet),
-            &["apps", "extensions"],
-        ),
-        "ReplicaSet" => (
-            Kind::Workload(WorkloadKind::ReplicaSet),
-            &["apps", "extensions"],
-        ),
+        "DaemonSet" => (Kind::Workload(WorkloadKind::DaemonSet), &["apps", "extensions"]),
+        "ReplicaSet" => (Kind::Workload(WorkloadKind::ReplicaSet), &["apps", "extensions"]),
         "Service" => (Kind::Service, &[""]),
         "ServiceAccount" => (Kind::ServiceAccount, &[""]),
         "ConfigMap" => (Kind::ConfigMap, &[""]),
@@ -66,15 +57,9 @@ pub fn read_meta(ctx: &mut Ctx<'_>, node: &Node, kind: &str, cluster_scoped: boo
     let mpath = vec![Seg::Key("metadata".to_owned())];
     let md = node.get("metadata");
     ctx.map(md, &mpath);
-    let name = ctx
-        .scalar_string(md.and_then(|m| m.get("name")), &p(&mpath, "name"))
-        .filter(|n| !n.is_empty());
+    let name = ctx.scalar_string(md.and_then(|m| m.get("name")), &p(&mpath, "name")).filter(|n| !n.is_empty());
     let Some(name) = name else {
-        ctx.report(
-            Code::MissingField,
-            format!("{kind} has no `metadata.name`; it is skipped"),
-            &mpath,
-        );
+        ctx.report(Code::MissingField, format!("{kind} has no `metadata.name`; it is skipped"), &mpath);
         return None;
     };
     let namespace = if cluster_scoped {
@@ -97,22 +82,9 @@ pub fn read_meta(ctx: &mut Ctx<'_>, node: &Node, kind: &str, cluster_scoped: boo
         None => None,
     };
     let labels = ctx.labels(md.and_then(|m| m.get("labels")), &p(&mpath, "labels"));
-    let annotations = ctx.labels(
-        md.and_then(|m| m.get("annotations")),
-        &p(&mpath, "annotations"),
-    );
+    let annotations = ctx.labels(md.and_then(|m| m.get("annotations")), &p(&mpath, "annotations"));
     let at = ctx.at(&[]);
-    Some(Meta {
-        id: ResourceId {
-            kind: kind.to_owned(),
-            namespace,
-            name,
-        },
-        created,
-        labels,
-        annotations,
-        at,
-    })
+    Some(Meta { id: ResourceId { kind: kind.to_owned(), namespace, name }, created, labels, annotations, at })
 }
 
 fn spec_path() -> Vec<Seg> {
@@ -124,13 +96,8 @@ fn selector(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Option<Sele
     // `selector: {}` or `selector: null` written explicitly: present but empty.
     let present = node.is_some();
     ctx.unknown_fields(node, path, &["matchLabels"]);
-    let labels = ctx.labels(
-        map.and(node.and_then(|n| n.get("matchLabels"))),
-        &p(path, "matchLabels"),
-    );
-    present.then_some(Selector {
-        match_labels: labels,
-    })
+    let labels = ctx.labels(map.and(node.and_then(|n| n.get("matchLabels"))), &p(path, "matchLabels"));
+    present.then_some(Selector { match_labels: labels })
 }
 
 const PA_MODES: &[(&str, DeclaredMode)] = &[
@@ -143,8 +110,7 @@ const PA_MODES: &[(&str, DeclaredMode)] = &[
 fn pa_mode(ctx: &mut Ctx<'_>, mtls: Option<&Node>, path: &[Seg]) -> DeclaredMode {
     ctx.map(mtls, path);
     ctx.unknown_fields(mtls, path, &["mode"]);
-    ctx.enumerated(mtls.and_then(|m| m.get("mode")), &p(path, "mode"), PA_MODES)
-        .unwrap_or(DeclaredMode::Unset)
+    ctx.enumerated(mtls.and_then(|m| m.get("mode")), &p(path, "mode"), PA_MODES).unwrap_or(DeclaredMode::Unset)
 }
 
 pub fn peer_authentication(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> PeerAuthentication {
@@ -152,11 +118,7 @@ pub fn peer_authentication(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> PeerAu
     let spec = node.get("spec");
     ctx.map(spec, &sp);
     ctx.unknown_fields(spec, &sp, &["selector", "mtls", "portLevelMtls"]);
-    let selector = selector(
-        ctx,
-        spec.and_then(|s| s.get("selector")),
-        &p(&sp, "selector"),
-    );
+    let selector = selector(ctx, spec.and_then(|s| s.get("selector")), &p(&sp, "selector"));
     let mode = pa_mode(ctx, spec.and_then(|s| s.get("mtls")), &p(&sp, "mtls"));
     let plpath = p(&sp, "portLevelMtls");
     let pl_node = spec.and_then(|s| s.get("portLevelMtls"));
@@ -166,15 +128,9 @@ pub fn peer_authentication(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> PeerAu
         for (key, value) in entries {
             let epath = p(&plpath, key);
             let at = ctx.at(&epath);
-            let port = key
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=65535).contains(n));
+            let port = key.trim().parse::<u32>().ok().filter(|n| (1..=65535).contains(n));
             let Some(port) = port else {
-                let msg = format!(
-                    "portLevelMtls key `{key}` is not a port in 1..65535; Istio's validation rejects it"
-                );
+                let msg = format!("portLevelMtls key `{key}` is not a port in 1..65535; Istio's validation rejects it");
                 ctx.report(Code::PortLevelInvalid, msg, &epath);
                 continue;
             };
@@ -182,13 +138,7 @@ pub fn peer_authentication(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> PeerAu
             port_level.insert(port, PortMode { mode, at });
         }
     }
-    PeerAuthentication {
-        meta,
-        selector,
-        mode,
-        port_level,
-        port_level_present,
-    }
+    PeerAuthentication { meta, selector, mode, port_level, port_level_present }
 }
 
 const TLS_MODES: &[(&str, TlsMode)] = &[
@@ -222,15 +172,8 @@ fn client_tls(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Option<Cl
     let mode_node = node.get("mode");
     let mode = ctx.enumerated(mode_node, &p(path, "mode"), TLS_MODES);
     let has = |k: &str| node.get(k).is_some_and(|v| !matches!(v, Node::Null));
-    let sans = node
-        .get("subjectAltNames")
-        .map(|n| ctx.strings(Some(n), &p(path, "subjectAltNames")));
-    let insecure = ctx
-        .bool(
-            node.get("insecureSkipVerify"),
-            &p(path, "insecureSkipVerify"),
-        )
-        .unwrap_or(false);
+    let sans = node.get("subjectAltNames").map(|n| ctx.strings(Some(n), &p(path, "subjectAltNames")));
+    let insecure = ctx.bool(node.get("insecureSkipVerify"), &p(path, "insecureSkipVerify")).unwrap_or(false);
     Some(ClientTls {
         // An omitted mode is the enum's zero value: DISABLE (a classic 503).
         mode: mode.unwrap_or(TlsMode::Disable),
@@ -249,119 +192,53 @@ fn traffic_policy(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Optio
     ctx.map(Some(node), path)?;
     let tls = client_tls(ctx, node.get("tls"), &p(path, "tls"));
     let lb = node.get("loadBalancer");
-    let passthrough_lb = lb
-        .and_then(|l| l.get("simple"))
-        .is_some_and(|s| matches!(s, Node::String(v) if v == "PASSTHROUGH"));
+    let passthrough_lb =
+        lb.and_then(|l| l.get("simple")).is_some_and(|s| matches!(s, Node::String(v) if v == "PASSTHROUGH"));
     let plpath = p(path, "portLevelSettings");
     let mut port_level = Vec::new();
-    for (i, entry) in ctx
-        .seq(node.get("portLevelSettings"), &plpath)
-        .iter()
-        .enumerate()
-    {
+    for (i, entry) in ctx.seq(node.get("portLevelSettings"), &plpath).iter().enumerate() {
         let epath = pi(&plpath, i);
         let port_node = entry.get("port");
-        let number = ctx.port(
-            port_node.and_then(|n| n.get("number")),
-            &p(&p(&epath, "port"), "number"),
-        );
+        let number = ctx.port(port_node.and_then(|n| n.get("number")), &p(&p(&epath, "port"), "number"));
         let Some(number) = number else {
-            ctx.report(
-                Code::MissingField,
-                "portLevelSettings entry without `port.number` is ignored",
-                &epath,
-            );
+            ctx.report(Code::MissingField, "portLevelSettings entry without `port.number` is ignored", &epath);
             continue;
         };
         let tls = client_tls(ctx, entry.get("tls"), &p(&epath, "tls"));
-        port_level.push(PortTrafficPolicy {
-            port: u32::from(number),
-            tls,
-            at: ctx.at(&epath),
-        });
+        port_level.push(PortTrafficPolicy { port: u32::from(number), tls, at: ctx.at(&epath) });
     }
-    Some(TrafficPolicy {
-        tls,
-        port_level,
-        passthrough_lb,
-    })
+    Some(TrafficPolicy { tls, port_level, passthrough_lb })
 }
 
 pub fn destination_rule(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Option<DestinationRule> {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
-    ctx.unknown_fields(
-        spec,
-        &sp,
-        &[
-            "host",
-            "trafficPolicy",
-            "subsets",
-            "exportTo",
-            "workloadSelector",
-        ],
-    );
+    ctx.unknown_fields(spec, &sp, &["host", "trafficPolicy", "subsets", "exportTo", "workloadSelector"]);
     let hpath = p(&sp, "host");
-    let Some(host) = ctx
-        .scalar_string(spec.and_then(|s| s.get("host")), &hpath)
-        .filter(|h| !h.is_empty())
-    else {
-        ctx.report(
-            Code::MissingField,
-            "DestinationRule has no `spec.host`; it is skipped",
-            &sp,
-        );
+    let Some(host) = ctx.scalar_string(spec.and_then(|s| s.get("host")), &hpath).filter(|h| !h.is_empty()) else {
+        ctx.report(Code::MissingField, "DestinationRule has no `spec.host`; it is skipped", &sp);
         return None;
     };
     let host_at = ctx.at(&hpath);
     let export_to = ctx.strings(spec.and_then(|s| s.get("exportTo")), &p(&sp, "exportTo"));
     let ws = spec.and_then(|s| s.get("workloadSelector"));
-    let workload_selector = ws.map(|w| {
-        ctx.labels(
-            w.get("matchLabels"),
-            &p(&p(&sp, "workloadSelector"), "matchLabels"),
-        )
-    });
-    let top_policy = traffic_policy(
-        ctx,
-        spec.and_then(|s| s.get("trafficPolicy")),
-        &p(&sp, "trafficPolicy"),
-    );
+    let workload_selector =
+        ws.map(|w| ctx.labels(w.get("matchLabels"), &p(&p(&sp, "workloadSelector"), "matchLabels")));
+    let top_policy = traffic_policy(ctx, spec.and_then(|s| s.get("trafficPolicy")), &p(&sp, "trafficPolicy"));
     let spath = p(&sp, "subsets");
     let mut subsets = Vec::new();
-    for (i, s) in ctx
-        .seq(spec.and_then(|s| s.get("subsets")), &spath)
-        .iter()
-        .enumerate()
-    {
+    for (i, s) in ctx.seq(spec.and_then(|s| s.get("subsets")), &spath).iter().enumerate() {
         let ipath = pi(&spath, i);
         let Some(name) = ctx.scalar_string(s.get("name"), &p(&ipath, "name")) else {
-            ctx.report(
-                Code::MissingField,
-                "subset without `name` is ignored",
-                &ipath,
-            );
+            ctx.report(Code::MissingField, "subset without `name` is ignored", &ipath);
             continue;
         };
         let labels = ctx.labels(s.get("labels"), &p(&ipath, "labels"));
         let tp = traffic_policy(ctx, s.get("trafficPolicy"), &p(&ipath, "trafficPolicy"));
-        subsets.push(Subset {
-            name,
-            labels,
-            traffic_policy: tp,
-            at: ctx.at(&ipath),
-        });
+        subsets.push(Subset { name, labels, traffic_policy: tp, at: ctx.at(&ipath) });
     }
-    Some(DestinationRule {
-        meta,
-        host,
-        host_at,
-        export_to,
-        workload_selector,
-        traffic_policy: top_policy,
-        subsets,
-    })
+    Some(DestinationRule { meta, host, host_at, export_to, workload_selector, traffic_policy: top_policy, subsets })
 }
 
 fn container_port_list(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Vec<ContainerPort> {
@@ -372,14 +249,9 @@ fn container_port_list(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> 
             continue;
         };
         let name = ctx.scalar_string(cp.get("name"), &p(&ipath, "name"));
-        let protocol = ctx
-            .scalar_string(cp.get("protocol"), &p(&ipath, "protocol"))
-            .unwrap_or_else(|| "TCP".to_owned());
-        out.push(ContainerPort {
-            port,
-            name,
-            protocol,
-        });
+        let protocol =
+            ctx.scalar_string(cp.get("protocol"), &p(&ipath, "protocol")).unwrap_or_else(|| "TCP".to_owned());
+        out.push(ContainerPort { port, name, protocol });
     }
     out
 }
@@ -394,11 +266,7 @@ pub fn workload(ctx: &mut Ctx<'_>, meta: Meta, kind: WorkloadKind, node: &Node) 
     } else {
         let tp = p(&sp, "template");
         let t = spec.and_then(|s| s.get("template"));
-        (
-            t.and_then(|t| t.get("metadata")),
-            t.and_then(|t| t.get("spec")),
-            p(&tp, "spec"),
-        )
+        (t.and_then(|t| t.get("metadata")), t.and_then(|t| t.get("spec")), p(&tp, "spec"))
     };
     let (pod_labels, pod_annotations) = if kind == WorkloadKind::Pod {
         (meta.labels.clone(), meta.annotations.clone())
@@ -406,129 +274,68 @@ pub fn workload(ctx: &mut Ctx<'_>, meta: Meta, kind: WorkloadKind, node: &Node) 
         let mp = p(&p(&sp, "template"), "metadata");
         (
             ctx.labels(tmeta.and_then(|m| m.get("labels")), &p(&mp, "labels")),
-            ctx.labels(
-                tmeta.and_then(|m| m.get("annotations")),
-                &p(&mp, "annotations"),
-            ),
+            ctx.labels(tmeta.and_then(|m| m.get("annotations")), &p(&mp, "annotations")),
         )
     };
     let sa = ctx
-        .scalar_string(
-            tspec.and_then(|s| s.get("serviceAccountName")),
-            &p(&tpath, "serviceAccountName"),
-        )
-        .or_else(|| {
-            ctx.scalar_string(
-                tspec.and_then(|s| s.get("serviceAccount")),
-                &p(&tpath, "serviceAccount"),
-            )
-        })
+        .scalar_string(tspec.and_then(|s| s.get("serviceAccountName")), &p(&tpath, "serviceAccountName"))
+        .or_else(|| ctx.scalar_string(tspec.and_then(|s| s.get("serviceAccount")), &p(&tpath, "serviceAccount")))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "default".to_owned());
-    let host_network = ctx
-        .bool(
-            tspec.and_then(|s| s.get("hostNetwork")),
-            &p(&tpath, "hostNetwork"),
-        )
-        .unwrap_or(false);
+    let host_network = ctx.bool(tspec.and_then(|s| s.get("hostNetwork")), &p(&tpath, "hostNetwork")).unwrap_or(false);
     let cpath = p(&tpath, "containers");
     let mut containers = Vec::new();
     let mut ports = Vec::new();
     let mut probes = Vec::new();
-    for (i, c) in ctx
-        .seq(tspec.and_then(|s| s.get("containers")), &cpath)
-        .iter()
-        .enumerate()
-    {
+    for (i, c) in ctx.seq(tspec.and_then(|s| s.get("containers")), &cpath).iter().enumerate() {
         let ipath = pi(&cpath, i);
-        let name = ctx
-            .scalar_string(c.get("name"), &p(&ipath, "name"))
-            .unwrap_or_default();
+        let name = ctx.scalar_string(c.get("name"), &p(&ipath, "name")).unwrap_or_default();
         let is_proxy = name == "istio-proxy";
         containers.push(name);
         if is_proxy {
             // The sidecar's own ports (15090, 15021 …) are not application ports.
             continue;
         }
-        ports.extend(container_port_list(
-            ctx,
-            c.get("ports"),
-            &p(&ipath, "ports"),
-        ));
-        for (field, kind) in [
-            ("livenessProbe", "liveness"),
-            ("readinessProbe", "readiness"),
-            ("startupProbe", "startup"),
-        ] {
+        ports.extend(container_port_list(ctx, c.get("ports"), &p(&ipath, "ports")));
+        for (field, kind) in
+            [("livenessProbe", "liveness"), ("readinessProbe", "readiness"), ("startupProbe", "startup")]
+        {
             let Some(probe) = c.get(field) else { continue };
             let ppath = p(&ipath, field);
             for (handler, http) in [("httpGet", true), ("tcpSocket", false), ("grpc", false)] {
-                if let Some(h) = probe.get(handler) {
-                    if let Some(port) = ctx.port_ref(h.get("port"), &p(&p(&ppath, handler), "port"))
-                    {
-                        probes.push(Probe { kind, http, port });
-                    }
+                if let Some(h) = probe.get(handler)
+                    && let Some(port) = ctx.port_ref(h.get("port"), &p(&p(&ppath, handler), "port"))
+                {
+                    probes.push(Probe { kind, http, port });
                 }
             }
         }
     }
     // initContainers with restartPolicy Always (native sidecars) may also be istio-proxy.
-    for c in ctx.seq(
-        tspec.and_then(|s| s.get("initContainers")),
-        &p(&tpath, "initContainers"),
-    ) {
-        if let Some(Node::String(n)) = c.get("name") {
-            if n == "istio-proxy" {
-                containers.push(n.clone());
-            }
+    for c in ctx.seq(tspec.and_then(|s| s.get("initContainers")), &p(&tpath, "initContainers")) {
+        if let Some(Node::String(n)) = c.get("name")
+            && n == "istio-proxy"
+        {
+            containers.push(n.clone());
         }
     }
-    Workload {
-        meta,
-        kind,
-        pod_labels,
-        pod_annotations,
-        service_account: sa,
-        host_network,
-        containers,
-        ports,
-        probes,
-    }
+    Workload { meta, kind, pod_labels, pod_annotations, service_account: sa, host_network, containers, ports, probes }
 }
 
-fn service_ports(
-    ctx: &mut Ctx<'_>,
-    node: Option<&Node>,
-    path: &[Seg],
-    target_field: &str,
-) -> Vec<ServicePort> {
+fn service_ports(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg], target_field: &str) -> Vec<ServicePort> {
     let mut out = Vec::new();
     for (i, sp) in ctx.seq(node, path).iter().enumerate() {
         let ipath = pi(path, i);
-        let port_field = if target_field == "targetPort" {
-            "port"
-        } else {
-            "number"
-        };
+        let port_field = if target_field == "targetPort" { "port" } else { "number" };
         let Some(port) = ctx.port(sp.get(port_field), &p(&ipath, port_field)) else {
-            ctx.report(
-                Code::MissingField,
-                format!("port entry without `{port_field}` is ignored"),
-                &ipath,
-            );
+            ctx.report(Code::MissingField, format!("port entry without `{port_field}` is ignored"), &ipath);
             continue;
         };
         let name = ctx.scalar_string(sp.get("name"), &p(&ipath, "name"));
         let target_port = ctx.port_ref(sp.get(target_field), &p(&ipath, target_field));
-        let protocol = ctx
-            .scalar_string(sp.get("protocol"), &p(&ipath, "protocol"))
-            .unwrap_or_else(|| "TCP".to_owned());
-        out.push(ServicePort {
-            name,
-            port,
-            target_port,
-            protocol,
-        });
+        let protocol =
+            ctx.scalar_string(sp.get("protocol"), &p(&ipath, "protocol")).unwrap_or_else(|| "TCP".to_owned());
+        out.push(ServicePort { name, port, target_port, protocol });
     }
     out
 }
@@ -538,23 +345,10 @@ pub fn service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Service {
     let spec = node.get("spec");
     ctx.map(spec, &sp);
     let sel_node = spec.and_then(|s| s.get("selector"));
-    let selector = sel_node
-        .map(|n| ctx.labels(Some(n), &p(&sp, "selector")))
-        .filter(|l| !l.is_empty());
-    let ports = service_ports(
-        ctx,
-        spec.and_then(|s| s.get("ports")),
-        &p(&sp, "ports"),
-        "targetPort",
-    );
-    let headless =
-        matches!(spec.and_then(|s| s.get("clusterIP")), Some(Node::String(s)) if s == "None");
-    Service {
-        meta,
-        selector,
-        ports,
-        headless,
-    }
+    let selector = sel_node.map(|n| ctx.labels(Some(n), &p(&sp, "selector"))).filter(|l| !l.is_empty());
+    let ports = service_ports(ctx, spec.and_then(|s| s.get("ports")), &p(&sp, "ports"), "targetPort");
+    let headless = matches!(spec.and_then(|s| s.get("clusterIP")), Some(Node::String(s)) if s == "None");
+    Service { meta, selector, ports, headless }
 }
 
 pub fn service_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> ServiceEntry {
@@ -562,39 +356,19 @@ pub fn service_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> ServiceEntry
     let spec = node.get("spec");
     ctx.map(spec, &sp);
     let hosts = ctx.strings(spec.and_then(|s| s.get("hosts")), &p(&sp, "hosts"));
-    let ports = service_ports(
-        ctx,
-        spec.and_then(|s| s.get("ports")),
-        &p(&sp, "ports"),
-        "targetPort_",
-    );
+    let ports = service_ports(ctx, spec.and_then(|s| s.get("ports")), &p(&sp, "ports"), "targetPort_");
     let location = ctx
         .enumerated(
             spec.and_then(|s| s.get("location")),
             &p(&sp, "location"),
-            &[
-                ("MESH_EXTERNAL", SeLocation::MeshExternal),
-                ("MESH_INTERNAL", SeLocation::MeshInternal),
-            ],
+            &[("MESH_EXTERNAL", SeLocation::MeshExternal), ("MESH_INTERNAL", SeLocation::MeshInternal)],
         )
         .unwrap_or(SeLocation::MeshExternal);
-    let subject_alt_names = ctx.strings(
-        spec.and_then(|s| s.get("subjectAltNames")),
-        &p(&sp, "subjectAltNames"),
-    );
+    let subject_alt_names = ctx.strings(spec.and_then(|s| s.get("subjectAltNames")), &p(&sp, "subjectAltNames"));
     let ws = spec.and_then(|s| s.get("workloadSelector"));
-    let workload_selector =
-        ws.map(|w| ctx.labels(w.get("labels"), &p(&p(&sp, "workloadSelector"), "labels")));
+    let workload_selector = ws.map(|w| ctx.labels(w.get("labels"), &p(&p(&sp, "workloadSelector"), "labels")));
     let export_to = ctx.strings(spec.and_then(|s| s.get("exportTo")), &p(&sp, "exportTo"));
-    ServiceEntry {
-        meta,
-        hosts,
-        ports,
-        location,
-        subject_alt_names,
-        workload_selector,
-        export_to,
-    }
+    ServiceEntry { meta, hosts, ports, location, subject_alt_names, workload_selector, export_to }
 }
 
 pub fn virtual_service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> VirtualService {
@@ -606,36 +380,24 @@ pub fn virtual_service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> VirtualSer
     let mut destinations = Vec::new();
     for proto in ["http", "tcp", "tls"] {
         let rpath = p(&sp, proto);
-        for (i, route) in ctx
-            .seq(spec.and_then(|s| s.get(proto)), &rpath)
-            .iter()
-            .enumerate()
-        {
+        for (i, route) in ctx.seq(spec.and_then(|s| s.get(proto)), &rpath).iter().enumerate() {
             let ipath = pi(&rpath, i);
             let dpath = p(&ipath, "route");
             for (j, d) in ctx.seq(route.get("route"), &dpath).iter().enumerate() {
                 let dest_path = p(&pi(&dpath, j), "destination");
                 let dest = d.get("destination");
-                let Some(host) =
-                    ctx.scalar_string(dest.and_then(|x| x.get("host")), &p(&dest_path, "host"))
-                else {
+                let Some(host) = ctx.scalar_string(dest.and_then(|x| x.get("host")), &p(&dest_path, "host")) else {
                     continue;
                 };
-                let subset =
-                    ctx.scalar_string(dest.and_then(|x| x.get("subset")), &p(&dest_path, "subset"));
-                let port = dest.and_then(|x| x.get("port")).and_then(|pn| {
-                    ctx.port(pn.get("number"), &p(&p(&dest_path, "port"), "number"))
-                });
+                let subset = ctx.scalar_string(dest.and_then(|x| x.get("subset")), &p(&dest_path, "subset"));
+                let port = dest
+                    .and_then(|x| x.get("port"))
+                    .and_then(|pn| ctx.port(pn.get("number"), &p(&p(&dest_path, "port"), "number")));
                 destinations.push(RouteDestination { host, subset, port });
             }
         }
     }
-    VirtualService {
-        meta,
-        hosts,
-        gateways,
-        destinations,
-    }
+    VirtualService { meta, hosts, gateways, destinations }
 }
 
 const GW_MODES: &[(&str, GatewayTlsMode)] = &[
@@ -654,44 +416,26 @@ pub fn gateway(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Gateway {
     let selector = ctx.labels(spec.and_then(|s| s.get("selector")), &p(&sp, "selector"));
     let spath = p(&sp, "servers");
     let mut servers = Vec::new();
-    for (i, s) in ctx
-        .seq(spec.and_then(|s| s.get("servers")), &spath)
-        .iter()
-        .enumerate()
-    {
+    for (i, s) in ctx.seq(spec.and_then(|s| s.get("servers")), &spath).iter().enumerate() {
         let ipath = pi(&spath, i);
         let port_node = s.get("port");
         let ppath = p(&ipath, "port");
-        let Some(port) = ctx.port(
-            port_node.and_then(|n| n.get("number")),
-            &p(&ppath, "number"),
-        ) else {
-            ctx.report(
-                Code::MissingField,
-                "Gateway server without `port.number` is ignored",
-                &ipath,
-            );
+        let Some(port) = ctx.port(port_node.and_then(|n| n.get("number")), &p(&ppath, "number")) else {
+            ctx.report(Code::MissingField, "Gateway server without `port.number` is ignored", &ipath);
             continue;
         };
-        let port_name =
-            ctx.scalar_string(port_node.and_then(|n| n.get("name")), &p(&ppath, "name"));
+        let port_name = ctx.scalar_string(port_node.and_then(|n| n.get("name")), &p(&ppath, "name"));
         let protocol = ctx
-            .scalar_string(
-                port_node.and_then(|n| n.get("protocol")),
-                &p(&ppath, "protocol"),
-            )
+            .scalar_string(port_node.and_then(|n| n.get("protocol")), &p(&ppath, "protocol"))
             .unwrap_or_default()
             .to_ascii_uppercase();
         let hosts = ctx.strings(s.get("hosts"), &p(&ipath, "hosts"));
         let tls = s.get("tls").filter(|t| !matches!(t, Node::Null)).map(|t| {
             let tpath = p(&ipath, "tls");
-            let mode = ctx
-                .enumerated(t.get("mode"), &p(&tpath, "mode"), GW_MODES)
-                .unwrap_or(GatewayTlsMode::Passthrough);
+            let mode =
+                ctx.enumerated(t.get("mode"), &p(&tpath, "mode"), GW_MODES).unwrap_or(GatewayTlsMode::Passthrough);
             let has = |k: &str| t.get(k).is_some_and(|v| !matches!(v, Node::Null));
-            let https_redirect = ctx
-                .bool(t.get("httpsRedirect"), &p(&tpath, "httpsRedirect"))
-                .unwrap_or(false);
+            let https_redirect = ctx.bool(t.get("httpsRedirect"), &p(&tpath, "httpsRedirect")).unwrap_or(false);
             GatewayTls {
                 mode,
                 https_redirect,
@@ -712,20 +456,9 @@ pub fn gateway(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Gateway {
                 .any(|k| has(k)),
             }
         });
-        servers.push(GatewayServer {
-            port,
-            port_name,
-            protocol,
-            hosts,
-            tls,
-            at: ctx.at(&ipath),
-        });
+        servers.push(GatewayServer { port, port_name, protocol, hosts, tls, at: ctx.at(&ipath) });
     }
-    Gateway {
-        meta,
-        selector,
-        servers,
-    }
+    Gateway { meta, selector, servers }
 }
 
 fn authz_source(ctx: &mut Ctx<'_>, node: &Node, path: &[Seg]) -> AuthzSource {
@@ -740,9 +473,9 @@ fn authz_source(ctx: &mut Ctx<'_>, node: &Node, path: &[Seg]) -> AuthzSource {
         other_fields: false,
     };
     if let Some(Node::Map(entries)) = src {
-        s.other_fields = entries.iter().any(|(k, _)| {
-            !["principals", "notPrincipals", "namespaces", "notNamespaces"].contains(&k.as_str())
-        });
+        s.other_fields = entries
+            .iter()
+            .any(|(k, _)| !["principals", "notPrincipals", "namespaces", "notNamespaces"].contains(&k.as_str()));
     }
     s
 }
@@ -751,11 +484,7 @@ pub fn authorization_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Autho
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
-    let selector = selector(
-        ctx,
-        spec.and_then(|s| s.get("selector")),
-        &p(&sp, "selector"),
-    );
+    let selector = selector(ctx, spec.and_then(|s| s.get("selector")), &p(&sp, "selector"));
     let action = ctx
         .enumerated(
             spec.and_then(|s| s.get("action")),
@@ -781,50 +510,31 @@ pub fn authorization_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Autho
                 .enumerate()
                 .map(|(j, f)| authz_source(ctx, f, &pi(&fpath, j)))
                 .collect();
-            let mut rule = AuthzRule {
-                from,
-                ..AuthzRule::default()
-            };
+            let mut rule = AuthzRule { from, ..AuthzRule::default() };
             let tpath = p(&ipath, "to");
             for (j, t) in ctx.seq(r.get("to"), &tpath).iter().enumerate() {
                 let op = t.get("operation");
                 let opath = p(&pi(&tpath, j), "operation");
                 for (field, into_not) in [("ports", false), ("notPorts", true)] {
-                    for (k, port) in ctx
-                        .seq(op.and_then(|o| o.get(field)), &p(&opath, field))
-                        .iter()
-                        .enumerate()
-                    {
+                    for (k, port) in ctx.seq(op.and_then(|o| o.get(field)), &p(&opath, field)).iter().enumerate() {
                         if let Some(n) = ctx.port(Some(port), &pi(&p(&opath, field), k)) {
-                            if into_not {
-                                rule.not_ports.push(n)
-                            } else {
-                                rule.ports.push(n)
-                            }
+                            if into_not { rule.not_ports.push(n) } else { rule.ports.push(n) }
                         }
                     }
                 }
                 if let Some(Node::Map(entries)) = op {
-                    rule.http_fields |=
-                        entries.iter().any(|(k, _)| k != "ports" && k != "notPorts");
+                    rule.http_fields |= entries.iter().any(|(k, _)| k != "ports" && k != "notPorts");
                 }
             }
             // `when` conditions are request attributes (or source.ip …) the check cannot see.
-            if r.get("when")
-                .is_some_and(|w| !matches!(w, Node::Seq(v) if v.is_empty()))
-            {
+            if r.get("when").is_some_and(|w| !matches!(w, Node::Seq(v) if v.is_empty())) {
                 rule.http_fields = true;
             }
             rules.push(rule);
         }
         rules
     });
-    AuthorizationPolicy {
-        meta,
-        selector,
-        action,
-        rules,
-    }
+    AuthorizationPolicy { meta, selector, action, rules }
 }
 
 pub fn alpha_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, mesh: bool) -> AlphaPolicy {
@@ -833,18 +543,10 @@ pub fn alpha_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, mesh: bool) -> A
     ctx.map(spec, &sp);
     let tpath = p(&sp, "targets");
     let mut targets = Vec::new();
-    for (i, t) in ctx
-        .seq(spec.and_then(|s| s.get("targets")), &tpath)
-        .iter()
-        .enumerate()
-    {
+    for (i, t) in ctx.seq(spec.and_then(|s| s.get("targets")), &tpath).iter().enumerate() {
         let ipath = pi(&tpath, i);
         let Some(name) = ctx.scalar_string(t.get("name"), &p(&ipath, "name")) else {
-            ctx.report(
-                Code::MissingField,
-                "Policy target without `name` is ignored",
-                &ipath,
-            );
+            ctx.report(Code::MissingField, "Policy target without `name` is ignored", &ipath);
             continue;
         };
         let ppath = p(&ipath, "ports");
@@ -859,22 +561,14 @@ pub fn alpha_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, mesh: bool) -> A
                 ports.push(PortRef::Name(name));
             }
         }
-        targets.push(AlphaTarget {
-            name,
-            ports,
-            at: ctx.at(&ipath),
-        });
+        targets.push(AlphaTarget { name, ports, at: ctx.at(&ipath) });
     }
     // The first `peers[]` entry that is mtls decides (`v1alpha1/model.go :: GetMutualTLSMode`):
     // `mtls: {}`, `mtls: null` or mode STRICT is STRICT; PERMISSIVE is PERMISSIVE; no mtls peer
     // at all, `spec: {}` included, is DISABLE.
     let mut peer = AlphaPeerMode::Disable;
     let ppath = p(&sp, "peers");
-    for (i, entry) in ctx
-        .seq(spec.and_then(|s| s.get("peers")), &ppath)
-        .iter()
-        .enumerate()
-    {
+    for (i, entry) in ctx.seq(spec.and_then(|s| s.get("peers")), &ppath).iter().enumerate() {
         let Node::Map(fields) = entry else { continue };
         let Some((_, mtls)) = fields.iter().find(|(k, _)| k == "mtls") else {
             continue;
@@ -884,39 +578,23 @@ pub fn alpha_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, mesh: bool) -> A
         peer = match ctx.enumerated(
             mode,
             &p(&mpath, "mode"),
-            &[
-                ("STRICT", AlphaPeerMode::Strict),
-                ("PERMISSIVE", AlphaPeerMode::Permissive),
-            ],
+            &[("STRICT", AlphaPeerMode::Strict), ("PERMISSIVE", AlphaPeerMode::Permissive)],
         ) {
             Some(m) => m,
             None => AlphaPeerMode::Strict,
         };
         break;
     }
-    let has_jwt_origins = spec
-        .and_then(|s| s.get("origins"))
-        .is_some_and(|o| matches!(o, Node::Seq(v) if !v.is_empty()));
-    AlphaPolicy {
-        meta,
-        mesh,
-        targets,
-        peer,
-        has_jwt_origins,
-    }
+    let has_jwt_origins =
+        spec.and_then(|s| s.get("origins")).is_some_and(|o| matches!(o, Node::Seq(v) if !v.is_empty()));
+    AlphaPolicy { meta, mesh, targets, peer, has_jwt_origins }
 }
 
 /// MeshConfig from ConfigMap `istio` (key `mesh`, a YAML string) or IstioOperator `spec.meshConfig`.
 pub fn mesh_config(ctx: &mut Ctx<'_>, node: &Node, from_operator: bool) -> Option<MeshConfig> {
     let (mesh_node, path): (Node, Vec<Seg>) = if from_operator {
-        let path = vec![
-            Seg::Key("spec".to_owned()),
-            Seg::Key("meshConfig".to_owned()),
-        ];
-        (
-            node.get("spec").and_then(|s| s.get("meshConfig"))?.clone(),
-            path,
-        )
+        let path = vec![Seg::Key("spec".to_owned()), Seg::Key("meshConfig".to_owned())];
+        (node.get("spec").and_then(|s| s.get("meshConfig"))?.clone(), path)
     } else {
         let path = vec![Seg::Key("data".to_owned()), Seg::Key("mesh".to_owned())];
         let text = ctx.string(node.get("data").and_then(|d| d.get("mesh")), &path)?;
@@ -932,12 +610,9 @@ pub fn mesh_config(ctx: &mut Ctx<'_>, node: &Node, from_operator: bool) -> Optio
             }
         }
     };
-    let mut mc = MeshConfig {
-        at: Some(ctx.at(&path)),
-        ..MeshConfig::default()
-    };
+    let mut mc = MeshConfig { at: Some(ctx.at(&path)), ..MeshConfig::default() };
     // Positions inside the embedded string cannot be located; report at the `mesh` key.
-    let here = path.clone();
+    let here = path;
     if let Some(v) = ctx.scalar_string(mesh_node.get("rootNamespace"), &here) {
         mc.root_namespace = v;
     }

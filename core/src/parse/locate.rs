@@ -12,8 +12,7 @@ pub enum Seg {
 /// A 1-based line and column.
 pub fn locate(text: &str, first_line: u32, path: &[Seg]) -> (u32, u32) {
     let lines: Vec<&str> = text.lines().collect();
-    let mut best =
-        first_content_line(&lines).map_or((first_line, 1), |(i, col)| (first_line + i as u32, col));
+    let mut best = first_content_line(&lines).map_or((first_line, 1), |(i, col)| (first_line + i as u32, col));
     let mut pos = 0usize;
     let mut indent: isize = -1;
     for seg in path {
@@ -36,8 +35,7 @@ pub fn locate(text: &str, first_line: u32, path: &[Seg]) -> (u32, u32) {
 fn first_content_line(lines: &[&str]) -> Option<(usize, u32)> {
     lines.iter().enumerate().find_map(|(i, l)| {
         let t = l.trim_start();
-        (!t.is_empty() && !t.starts_with('#') && !t.starts_with("---"))
-            .then(|| (i, (l.len() - t.len() + 1) as u32))
+        (!t.is_empty() && !t.starts_with('#') && !t.starts_with("---")).then(|| (i, (l.len() - t.len() + 1) as u32))
     })
 }
 
@@ -64,10 +62,10 @@ fn is_blank(line: &str) -> bool {
 
 fn key_matches(content: &str, key: &str) -> bool {
     for quoted in [key.to_owned(), format!("\"{key}\""), format!("'{key}'")] {
-        if let Some(rest) = content.strip_prefix(quoted.as_str()) {
-            if rest.trim_start().starts_with(':') {
-                return true;
-            }
+        if let Some(rest) = content.strip_prefix(quoted.as_str())
+            && rest.trim_start().starts_with(':')
+        {
+            return true;
         }
     }
     false
@@ -99,11 +97,7 @@ fn find_key(lines: &[&str], from: usize, parent: isize, key: &str) -> Option<(us
 fn find_item(lines: &[&str], from: usize, parent: isize, n: usize) -> Option<(usize, isize)> {
     let mut seen = 0usize;
     let mut dash_indent: Option<isize> = None;
-    for (i, line) in lines
-        .iter()
-        .enumerate()
-        .skip(from + usize::from(parent >= 0))
-    {
+    for (i, line) in lines.iter().enumerate().skip(from + usize::from(parent >= 0)) {
         if is_blank(line) {
             continue;
         }
@@ -157,18 +151,8 @@ spec:
 
     #[test]
     fn finds_nested_keys() {
-        assert_eq!(
-            locate(DOC, 10, &[k("spec"), k("portLevelMtls"), k("9090")]),
-            (21, 5)
-        );
-        assert_eq!(
-            locate(
-                DOC,
-                1,
-                &[k("spec"), k("portLevelMtls"), k("8080"), k("mode")]
-            ),
-            (11, 7)
-        );
+        assert_eq!(locate(DOC, 10, &[k("spec"), k("portLevelMtls"), k("9090")]), (21, 5));
+        assert_eq!(locate(DOC, 1, &[k("spec"), k("portLevelMtls"), k("8080"), k("mode")]), (11, 7));
         assert_eq!(locate(DOC, 1, &[k("metadata"), k("name")]), (4, 3));
         // Missing leaf: the nearest parent.
         assert_eq!(locate(DOC, 1, &[k("spec"), k("nothing")]), (5, 1));
@@ -177,14 +161,8 @@ spec:
     #[test]
     fn finds_sequence_items() {
         let doc = "spec:\n  ports:\n  - name: http\n    port: 80\n  - name: grpc\n    port: 90\n";
-        assert_eq!(
-            locate(doc, 1, &[k("spec"), k("ports"), Seg::Index(1), k("port")]),
-            (6, 5)
-        );
-        assert_eq!(
-            locate(doc, 1, &[k("spec"), k("ports"), Seg::Index(0), k("name")]),
-            (3, 5)
-        );
+        assert_eq!(locate(doc, 1, &[k("spec"), k("ports"), Seg::Index(1), k("port")]), (6, 5));
+        assert_eq!(locate(doc, 1, &[k("spec"), k("ports"), Seg::Index(0), k("name")]), (3, 5));
         let doc2 = "items:\n- kind: A\n  x: 1\n- kind: B\n";
         assert_eq!(locate(doc2, 1, &[k("items"), Seg::Index(1)]), (4, 1));
     }

@@ -65,19 +65,11 @@ impl Ctx<'_> {
     }
 
     fn wrong_type(&mut self, node: &Node, want: &str, path: &[Seg]) {
-        let msg = format!(
-            "`{}` must be {want}, found {}",
-            path_string(path),
-            node.type_name()
-        );
+        let msg = format!("`{}` must be {want}, found {}", path_string(path), node.type_name());
         self.report(Code::InvalidField, msg, path);
     }
 
-    pub fn map<'n>(
-        &mut self,
-        node: Option<&'n Node>,
-        path: &[Seg],
-    ) -> Option<&'n [(String, Node)]> {
+    pub fn map<'n>(&mut self, node: Option<&'n Node>, path: &[Seg]) -> Option<&'n [(String, Node)]> {
         match node? {
             Node::Map(m) => Some(m),
             Node::Null => None,
@@ -117,19 +109,11 @@ impl Ctx<'_> {
             Node::String(s) => Some(s.clone()),
             Node::Null => None,
             Node::Number(n) => {
-                self.report(
-                    Code::InvalidField,
-                    format!("`{}` must be a string; quote `{n}`", path_string(path)),
-                    path,
-                );
+                self.report(Code::InvalidField, format!("`{}` must be a string; quote `{n}`", path_string(path)), path);
                 Some(n.clone())
             }
             Node::Bool(b) => {
-                self.report(
-                    Code::InvalidField,
-                    format!("`{}` must be a string; quote `{b}`", path_string(path)),
-                    path,
-                );
+                self.report(Code::InvalidField, format!("`{}` must be a string; quote `{b}`", path_string(path)), path);
                 Some(b.to_string())
             }
             other => {
@@ -177,10 +161,7 @@ impl Ctx<'_> {
         match parse_port(text) {
             Some(p) => Some(p),
             None => {
-                let msg = format!(
-                    "`{}` must be a port number in 1..65535, found `{text}`",
-                    path_string(path)
-                );
+                let msg = format!("`{}` must be a port number in 1..65535, found `{text}`", path_string(path));
                 self.report(Code::InvalidField, msg, path);
                 None
             }
@@ -193,16 +174,12 @@ impl Ctx<'_> {
             Node::Number(_) => self.port(node, path).map(PortRef::Number),
             Node::String(s) => match parse_port(s) {
                 Some(n) => Some(PortRef::Number(n)),
-                None if !s.is_empty()
-                    && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
-                {
+                None if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
                     Some(PortRef::Name(s.clone()))
                 }
                 None => {
-                    let msg = format!(
-                        "`{}` must be a port number or an IANA port name, found `{s}`",
-                        path_string(path)
-                    );
+                    let msg =
+                        format!("`{}` must be a port number or an IANA port name, found `{s}`", path_string(path));
                     self.report(Code::InvalidField, msg, path);
                     None
                 }
@@ -228,22 +205,13 @@ impl Ctx<'_> {
     }
 
     /// An enum value from a fixed list; anything else is reported with the allowed values.
-    pub fn enumerated<T: Copy>(
-        &mut self,
-        node: Option<&Node>,
-        path: &[Seg],
-        allowed: &[(&str, T)],
-    ) -> Option<T> {
+    pub fn enumerated<T: Copy>(&mut self, node: Option<&Node>, path: &[Seg], allowed: &[(&str, T)]) -> Option<T> {
         let s = self.scalar_string(node, path)?;
         if let Some((_, v)) = allowed.iter().find(|(name, _)| *name == s) {
             return Some(*v);
         }
         let names: Vec<&str> = allowed.iter().map(|(n, _)| *n).collect();
-        let msg = format!(
-            "`{}` has unknown value `{s}`; expected one of {}",
-            path_string(path),
-            names.join(", ")
-        );
+        let msg = format!("`{}` has unknown value `{s}`; expected one of {}", path_string(path), names.join(", "));
         self.report(Code::InvalidField, msg, path);
         None
     }
@@ -336,14 +304,8 @@ mod tests {
     fn timestamps() {
         assert_eq!(parse_timestamp("1970-01-01T00:00:00Z"), Some(0));
         assert_eq!(parse_timestamp("2020-01-01T00:00:01Z"), Some(1_577_836_801));
-        assert_eq!(
-            parse_timestamp("2020-01-01T01:00:00+01:00"),
-            Some(1_577_836_800)
-        );
-        assert_eq!(
-            parse_timestamp("2020-01-01T00:00:00.123Z"),
-            Some(1_577_836_800)
-        );
+        assert_eq!(parse_timestamp("2020-01-01T01:00:00+01:00"), Some(1_577_836_800));
+        assert_eq!(parse_timestamp("2020-01-01T00:00:00.123Z"), Some(1_577_836_800));
         assert_eq!(parse_timestamp("yesterday"), None);
         assert_eq!(parse_timestamp("2020-13-01T00:00:00Z"), None);
     }

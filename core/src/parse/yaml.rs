@@ -58,16 +58,10 @@ pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
     let mut docs = Vec::new();
     let mut start = 0usize;
     let mut start_line = 1u32;
-    let mut line_no = 1u32;
     let mut offset = 0usize;
-    for line in text.split_inclusive('\n') {
+    for (line_no, line) in (1u32..).zip(text.split_inclusive('\n')) {
         let bare = line.trim_end_matches(['\n', '\r']);
-        let is_marker = |m: &str| {
-            bare == m
-                || bare
-                    .strip_prefix(m)
-                    .is_some_and(|r| r.starts_with([' ', '\t']))
-        };
+        let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
         if is_marker("---") || is_marker("...") {
             push_doc(&mut docs, text, start, offset, start_line);
             // Content after `--- ` on the same line belongs to the next document; keep the line.
@@ -80,19 +74,12 @@ pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
             }
         }
         offset += line.len();
-        line_no += 1;
     }
     push_doc(&mut docs, text, start, text.len(), start_line);
     docs
 }
 
-fn push_doc<'a>(
-    docs: &mut Vec<DocumentText<'a>>,
-    text: &'a str,
-    from: usize,
-    to: usize,
-    first_line: u32,
-) {
+fn push_doc<'a>(docs: &mut Vec<DocumentText<'a>>, text: &'a str, from: usize, to: usize, first_line: u32) {
     let Some(chunk) = text.get(from..to) else {
         return;
     };
@@ -101,10 +88,7 @@ fn push_doc<'a>(
         !t.is_empty() && !t.starts_with('#') && !t.starts_with('%')
     });
     if meaningful {
-        docs.push(DocumentText {
-            text: chunk,
-            first_line,
-        });
+        docs.push(DocumentText { text: chunk, first_line });
     }
 }
 
@@ -120,7 +104,7 @@ pub fn parse_document(doc: &DocumentText<'_>) -> Result<Node, SyntaxError> {
             let line = u32::try_from(line).unwrap_or(u32::MAX);
             let column = u32::try_from(column).unwrap_or(u32::MAX);
             Err(SyntaxError {
-                message: clean_message(&e.to_string()),
+                message: absolute_positions(&e.to_string(), doc.first_line),
                 line: doc.first_line.saturating_add(line.saturating_sub(1)),
                 column,
             })
@@ -130,18 +114,39 @@ pub fn parse_document(doc: &DocumentText<'_>) -> Result<Node, SyntaxError> {
 
 /// Parses a YAML string embedded in a field (MeshConfig's `mesh` key).
 pub fn parse_embedded(text: &str) -> Result<Node, SyntaxError> {
-    parse_document(&DocumentText {
-        text,
-        first_line: 1,
-    })
+    parse_document(&DocumentText { text, first_line: 1 })
 }
 
-/// serde_yaml appends " at line L column C"; we report the position ourselves.
-fn clean_message(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg.get(..i).unwrap_or(msg).to_owned(),
-        None => msg.to_owned(),
+/// serde_yaml writes positions relative to the document ("… at line L column C, while parsing
+/// a flow sequence at line L2 column C2"). The first one is the primary position, reported
+/// separately, so it is dropped; the positions of the context are shifted to the whole source.
+fn absolute_positions(msg: &str, first_line: u32) -> String {
+    const MARK: &str = " at line ";
+    let mut out = String::new();
+    let mut rest = msg;
+    let mut first = true;
+    while let Some(i) = rest.find(MARK) {
+        out.push_str(rest.get(..i).unwrap_or_default());
+        let after = rest.get(i + MARK.len()..).unwrap_or_default();
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let line: u32 = after.get(..digits).and_then(|d| d.parse().ok()).unwrap_or(1);
+        rest = after.get(digits..).unwrap_or_default();
+        let mut column = "";
+        if let Some(t) = rest.strip_prefix(" column ") {
+            let n = t.bytes().take_while(u8::is_ascii_digit).count();
+            column = t.get(..n).unwrap_or_default();
+            rest = t.get(n..).unwrap_or_default();
+        }
+        if !first {
+            out.push_str(&format!("{MARK}{}", first_line.saturating_add(line.saturating_sub(1))));
+            if !column.is_empty() {
+                out.push_str(&format!(" column {column}"));
+            }
+        }
+        first = false;
     }
+    out.push_str(rest);
+    out
 }
 
 fn convert(v: serde_yaml::Value) -> Node {
@@ -151,11 +156,9 @@ fn convert(v: serde_yaml::Value) -> Node {
         serde_yaml::Value::Number(n) => Node::Number(n.to_string()),
         serde_yaml::Value::String(s) => Node::String(s),
         serde_yaml::Value::Sequence(seq) => Node::Seq(seq.into_iter().map(convert).collect()),
-        serde_yaml::Value::Mapping(map) => Node::Map(
-            map.into_iter()
-                .map(|(k, v)| (key_string(k), convert(v)))
-                .collect(),
-        ),
+        serde_yaml::Value::Mapping(map) => {
+            Node::Map(map.into_iter().map(|(k, v)| (key_string(k), convert(v))).collect())
+        }
         serde_yaml::Value::Tagged(t) => convert(t.value),
     }
 }
@@ -167,9 +170,7 @@ fn key_string(k: serde_yaml::Value) -> String {
         serde_yaml::Value::Bool(b) => b.to_string(),
         serde_yaml::Value::Null => "null".to_owned(),
         serde_yaml::Value::Tagged(t) => key_string(t.value),
-        other => serde_yaml::to_string(&other)
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_default(),
+        other => serde_yaml::to_string(&other).map(|s| s.trim().to_owned()).unwrap_or_default(),
     }
 }
 
@@ -197,24 +198,11 @@ mod tests {
 
     #[test]
     fn numeric_keys_and_json() {
-        let docs =
-            split_documents("{\"spec\": {\"portLevelMtls\": {\"8080\": {\"mode\": \"DISABLE\"}}}}");
+        let docs = split_documents("{\"spec\": {\"portLevelMtls\": {\"8080\": {\"mode\": \"DISABLE\"}}}}");
         let node = parse_document(&docs[0]).unwrap();
-        assert!(
-            node.get("spec")
-                .and_then(|s| s.get("portLevelMtls"))
-                .and_then(|p| p.get("8080"))
-                .is_some()
-        );
+        assert!(node.get("spec").and_then(|s| s.get("portLevelMtls")).and_then(|p| p.get("8080")).is_some());
         let docs = split_documents("m:\n  8080: x\n");
-        assert!(
-            parse_document(&docs[0])
-                .unwrap()
-                .get("m")
-                .unwrap()
-                .get("8080")
-                .is_some()
-        );
+        assert!(parse_document(&docs[0]).unwrap().get("m").unwrap().get("8080").is_some());
     }
 
     #[test]
@@ -222,9 +210,7 @@ mod tests {
         let mut s = String::from("a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
         for i in 1..12 {
             let p = i - 1;
-            s.push_str(&format!(
-                "a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"
-            ));
+            s.push_str(&format!("a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
         }
         let docs = split_documents(&s);
         assert!(parse_document(&docs[0]).is_err());

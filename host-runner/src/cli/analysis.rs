@@ -1,0 +1,171 @@
+//! `analyze`, `reach`, `explain`, `diff`, `convert`: read YAML, ask the core, print.
+
+use super::{input, render};
+use anyhow::{Result, bail};
+use clap::{Args, ValueEnum};
+use meshlock_core::reach::ReachFilter;
+use meshlock_core::{Analysis, IstioVersion, Options, Severity};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Files or directories of YAML/JSON (`-` reads stdin).
+    pub paths: Vec<PathBuf>,
+    /// The Istio version whose behaviour to reproduce (e.g. 1.4, 1.5, 1.28). Default: the newest,
+    /// or 1.5 when the input holds v1alpha1 MeshPolicy/Policy.
+    #[arg(long, value_name = "V")]
+    pub istio_version: Option<IstioVersion>,
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ReachArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Only calls from this workload (NAMESPACE/NAME); repeatable.
+    #[arg(long, value_name = "NS/NAME")]
+    pub from: Vec<String>,
+    /// Only calls to this service (HOST[:PORT], HOST an FQDN or name.namespace); repeatable.
+    /// Exit 1 if any of these calls fails.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub to: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The workload (NAMESPACE/NAME).
+    #[arg(long, value_name = "NS/NAME")]
+    pub workload: String,
+    /// Only this workload (container) port.
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The YAML as it is now (file or directory).
+    #[arg(long, value_name = "PATH", required = true)]
+    pub before: Vec<PathBuf>,
+    /// The YAML as it would be.
+    #[arg(long, value_name = "PATH", required = true)]
+    pub after: Vec<PathBuf>,
+    #[arg(long, value_name = "V")]
+    pub istio_version: Option<IstioVersion>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Loads and analyses; `Err` (exit 2) when a document could not be parsed at all.
+fn load(common: &Common, paths: &[PathBuf]) -> Result<Analysis> {
+    let sources = input::load(paths)?;
+    let analysis = Analysis::new(&sources, &Options { istio_version: common.istio_version });
+    if analysis.unreadable() > 0 {
+        for d in analysis.diagnostics().iter().filter(|d| d.severity == Severity::Error) {
+            eprintln!("{d}");
+        }
+        bail!("{} document(s) could not be parsed", analysis.unreadable());
+    }
+    Ok(analysis)
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
+    let a = load(&args.common, &args.common.paths)?;
+    let report = a.analyze();
+    match args.format {
+        Format::Json => print_json(&report)?,
+        Format::Text => print!("{}", render::analyze(&a, &report)),
+    }
+    Ok(if a.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
+    let a = load(&args.common, &args.common.paths)?;
+    for f in &args.from {
+        a.workload(f)?;
+    }
+    for t in &args.to {
+        let host =
+            t.rsplit_once(':').map_or(t.as_str(), |(h, p)| if p.parse::<u16>().is_ok() { h } else { t.as_str() });
+        if a.find_service(host).is_none() {
+            bail!("--to {t}: no service `{host}` in the input (give an FQDN or name.namespace)");
+        }
+    }
+    let filter = ReachFilter { from: args.from.clone(), to: args.to.clone(), to_workload: None };
+    let report = a.reach(&filter);
+    match args.format {
+        Format::Json => print_json(&report)?,
+        Format::Text => print!("{}", render::reach(&report)),
+    }
+    let failing = !args.to.is_empty() && report.calls.iter().any(|c| !c.ok);
+    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+pub fn explain(args: &ExplainArgs) -> Result<ExitCode> {
+    let a = load(&args.common, &args.common.paths)?;
+    let e = a.explain(&args.workload, args.port)?;
+    match args.format {
+        Format::Json => print_json(&e)?,
+        Format::Text => print!("{}", render::explain(&e)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
+    let common = Common { paths: Vec::new(), istio_version: args.istio_version };
+    let before = load(&common, &args.before)?;
+    let after = load(&common, &args.after)?;
+    let report = meshlock_core::diff::diff(&before, &after, &ReachFilter::default());
+    match args.format {
+        Format::Json => print_json(&report)?,
+        Format::Text => print!("{}", render::diff(&report)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn convert(args: &ConvertArgs) -> Result<ExitCode> {
+    let sources = input::load(&args.common.paths)?;
+    let out = meshlock_core::convert::convert(&sources);
+    for d in &out.diagnostics {
+        eprintln!("{d}");
+    }
+    if out.unreadable > 0 {
+        bail!("{} document(s) could not be parsed", out.unreadable);
+    }
+    print!("{}", out.yaml);
+    Ok(if out.diagnostics.iter().any(|d| d.severity == Severity::Error) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

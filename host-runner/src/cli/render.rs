@@ -1,0 +1,234 @@
+//! Readable text for the terminal: aligned tables, a reachability matrix, stories.
+
+use meshlock_core::Analysis;
+use meshlock_core::report::{AnalyzeReport, Call, DiffReport, Effect, Explanation, ReachReport};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// Left-aligned columns, two spaces apart.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &mut dyn Iterator<Item = &str>, out: &mut String| {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.zip(&widths).enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            let _ = write!(s, "{c:<w$}");
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied(), &mut out);
+    for r in rows {
+        line(&mut r.iter().map(String::as_str), &mut out);
+    }
+    out
+}
+
+pub fn analyze(a: &Analysis, r: &AnalyzeReport) -> String {
+    let mc = a.mesh_config();
+    let mut out = format!(
+        "Istio {} · root namespace {} · trust domain {}{} · auto mTLS {}\n\n",
+        r.istio_version,
+        mc.root_namespace,
+        mc.trust_domain,
+        if mc.trust_domain_aliases.is_empty() {
+            String::new()
+        } else {
+            format!(" (aliases {})", mc.trust_domain_aliases.join(", "))
+        },
+        if a.auto_mtls() { "on" } else { "off" }
+    );
+    let mut rows = Vec::new();
+    for w in &r.workloads {
+        let name = format!("{}/{}", w.namespace, w.name);
+        if !w.sidecar {
+            rows.push(vec![name, "no".to_owned(), "*".to_owned(), "NONE".to_owned(), w.sidecar_reason.clone()]);
+            continue;
+        }
+        if w.ports.is_empty() {
+            rows.push(vec![name, "yes".to_owned(), "*".to_owned(), w.mode.clone(), "no ports known".to_owned()]);
+            continue;
+        }
+        for p in &w.ports {
+            let decided = p
+                .chain
+                .iter()
+                .rev()
+                .find(|e| e.effect == Effect::Applied)
+                .map(|e| format!("{} ({})", e.policy, e.level))
+                .unwrap_or_default();
+            rows.push(vec![name.clone(), "yes".to_owned(), p.port.to_string(), p.mode.clone(), decided]);
+        }
+    }
+    out.push_str(&table(&["WORKLOAD", "SIDECAR", "PORT", "MODE", "DECIDED BY"], &rows));
+    if !r.diagnostics.is_empty() {
+        out.push_str("\nDiagnostics:\n");
+        for d in &r.diagnostics {
+            let _ = writeln!(out, "{d}");
+        }
+    }
+    let count = |s: meshlock_core::Severity| r.diagnostics.iter().filter(|d| d.severity == s).count();
+    let _ = writeln!(
+        out,
+        "\n{} workloads, {} services; {} errors, {} warnings, {} info",
+        r.workloads.len(),
+        r.services.len(),
+        count(meshlock_core::Severity::Error),
+        count(meshlock_core::Severity::Warning),
+        count(meshlock_core::Severity::Info)
+    );
+    out
+}
+
+fn short_host(to: &str) -> String {
+    // httpbin.foo.svc.cluster.local:8000 → httpbin.foo:8000
+    to.replacen(".svc.cluster.local", "", 1)
+}
+
+fn cell(c: &Call) -> &'static str {
+    match (c.ok, c.mtls) {
+        (true, true) => "mTLS",
+        (true, false) => "plain",
+        (false, _) => "FAIL",
+    }
+}
+
+/// The matrix of clients × destinations, then every failing call with its symptom.
+pub fn reach(r: &ReachReport) -> String {
+    if r.calls.is_empty() {
+        return "no calls: the input has no client workload and service endpoint pairs\n".to_owned();
+    }
+    let mut dests: Vec<String> = Vec::new();
+    let mut grid: BTreeMap<(String, bool), BTreeMap<String, Vec<&Call>>> = BTreeMap::new();
+    for c in &r.calls {
+        let dest = match &c.subset {
+            Some(s) => format!("{} [{s}]", short_host(&c.to)),
+            None => short_host(&c.to),
+        };
+        if !dests.contains(&dest) {
+            dests.push(dest.clone());
+        }
+        grid.entry((c.from.clone(), c.from_sidecar)).or_default().entry(dest).or_default().push(c);
+    }
+    let mut header = vec!["FROM \\ TO".to_owned()];
+    header.extend(dests.iter().cloned());
+    let mut rows = Vec::new();
+    for ((from, sidecar), cells) in &grid {
+        let mut row = vec![format!("{from}{}", if *sidecar { "" } else { " (no sidecar)" })];
+        for d in &dests {
+            let v = match cells.get(d) {
+                None => "-".to_owned(),
+                Some(calls) => {
+                    let mut kinds: Vec<&str> = calls.iter().map(|c| cell(c)).collect();
+                    kinds.dedup();
+                    kinds.join("/")
+                }
+            };
+            row.push(v);
+        }
+        rows.push(row);
+    }
+    let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
+    let mut out = table(&header_refs, &rows);
+    out.push_str("\nmTLS = encrypted and authenticated, plain = plaintext accepted, FAIL = the call fails\n");
+    let failing: Vec<&Call> = r.calls.iter().filter(|c| !c.ok).collect();
+    if !failing.is_empty() {
+        out.push_str("\nFailing calls:\n");
+        for c in &failing {
+            let _ = writeln!(
+                out,
+                "  {} -> {} ({}{}:{}) client {} via {}, server {}\n    {}",
+                c.from,
+                short_host(&c.to),
+                c.to_workload,
+                c.subset.as_ref().map(|s| format!(" subset {s}")).unwrap_or_default(),
+                c.target_port,
+                c.client_tls,
+                c.client_tls_source,
+                c.server_mode,
+                c.symptom.as_deref().unwrap_or("")
+            );
+        }
+    }
+    let ok = r.calls.iter().filter(|c| c.ok).count();
+    let mtls = r.calls.iter().filter(|c| c.mtls).count();
+    let _ = writeln!(out, "\n{} calls: {ok} succeed ({mtls} over mTLS), {} fail", r.calls.len(), failing.len());
+    out
+}
+
+pub fn explain(e: &Explanation) -> String {
+    let mut out = String::new();
+    for para in &e.story {
+        let _ = writeln!(out, "{para}\n");
+    }
+    for p in &e.workload.ports {
+        let _ = writeln!(out, "Port {} — {}", p.port, p.mode);
+        let rows: Vec<Vec<String>> = p
+            .chain
+            .iter()
+            .map(|c| {
+                let at = match (&c.file, c.line) {
+                    (Some(f), Some(l)) => format!("{f}:{l}"),
+                    _ => String::new(),
+                };
+                vec![
+                    c.level.to_string(),
+                    c.policy.clone(),
+                    c.declared.clone(),
+                    c.effect.to_string(),
+                    at,
+                    c.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(&["LEVEL", "POLICY", "DECLARED", "EFFECT", "AT", "WHY"], &rows));
+        out.push('\n');
+    }
+    if !e.inbound.is_empty() {
+        out.push_str("Callers:\n");
+        for c in &e.inbound {
+            let _ = writeln!(out, "  {} {} — {}", cell(c), c.from, c.explanation);
+        }
+    }
+    out
+}
+
+pub fn diff(r: &DiffReport) -> String {
+    if r.changes.is_empty() {
+        return "no call changes its outcome or encryption\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = r
+        .changes
+        .iter()
+        .map(|c| {
+            let o = |x: &Option<meshlock_core::report::CallOutcome>| match x {
+                None => "-".to_owned(),
+                Some(o) => format!(
+                    "{} ({} → {})",
+                    if o.ok { if o.mtls { "mTLS" } else { "plain" } } else { "FAIL" },
+                    o.client_tls,
+                    o.server_mode
+                ),
+            };
+            vec![
+                c.change.to_uppercase(),
+                c.from.clone(),
+                format!("{} ({})", short_host(&c.to), c.to_workload),
+                o(&c.before),
+                o(&c.after),
+            ]
+        })
+        .collect();
+    let mut out = table(&["CHANGE", "FROM", "TO", "BEFORE", "AFTER"], &rows);
+    let breaks = r.changes.iter().filter(|c| c.change == "breaks").count();
+    let _ = writeln!(out, "\n{} calls change; {breaks} break", r.changes.len());
+    out
+}

@@ -1,0 +1,177 @@
+//! The `meshlock` binary as users run it: outputs against golden files (bless with
+//! `MESHLOCK_BLESS=1 cargo test -p meshlock-host --test cli`) and the exit-code contract.
+
+#![expect(clippy::expect_used, clippy::panic, reason = "test code: a failed expectation is a test failure")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn meshlock(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshlock")).args(args).current_dir(root()).output().expect("run meshlock")
+}
+
+fn meshlock_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshlock"))
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(input).expect("write");
+    child.wait_with_output().expect("wait")
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = root().join("tests/golden").join(name);
+    if std::env::var_os("MESHLOCK_BLESS").is_some() {
+        std::fs::write(&path, actual).expect("bless");
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} is missing: run with MESHLOCK_BLESS=1", path.display()));
+    assert!(
+        want == actual,
+        "{name} differs from the golden file; if the change is intended, bless it.\n--- got ---\n{actual}"
+    );
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn example_outputs_match_golden_files() {
+    let a = meshlock(&["analyze", "examples/authn"]);
+    assert_eq!(a.status.code(), Some(1), "the example has error diagnostics on purpose");
+    golden("authn-analyze.txt", &stdout(&a));
+    let j = meshlock(&["analyze", "examples/authn", "--format", "json"]);
+    golden("authn-analyze.json", &stdout(&j));
+    let r = meshlock(&["reach", "examples/authn"]);
+    assert_eq!(r.status.code(), Some(0));
+    golden("authn-reach.txt", &stdout(&r));
+    let rj = meshlock(&["reach", "examples/authn", "--format", "json"]);
+    golden("authn-reach.json", &stdout(&rj));
+    let e = meshlock(&["explain", "examples/authn", "--workload", "bar/httpbin"]);
+    assert_eq!(e.status.code(), Some(0));
+    golden("authn-explain.txt", &stdout(&e));
+}
+
+#[test]
+fn reach_to_exits_1_when_a_listed_call_fails() {
+    let fail = meshlock(&["reach", "examples/authn", "--from", "legacy/sleep", "--to", "httpbin.foo:8000"]);
+    assert_eq!(fail.status.code(), Some(1), "{}", stdout(&fail));
+    assert!(stdout(&fail).contains("Connection reset by peer"));
+    let ok = meshlock(&["reach", "examples/authn", "--from", "legacy/sleep", "--to", "httpbin.bar:8000"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stdout(&ok));
+    let unknown = meshlock(&["reach", "examples/authn", "--to", "nothing.here:80"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("nothing.here"));
+}
+
+#[test]
+fn stdin_is_read_with_dash() {
+    let text = std::fs::read(root().join("examples/authn/policies.yaml")).expect("read");
+    let o = meshlock_stdin(&["analyze", "-", "--format", "json"], &text);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("\"file\": \"<stdin>\""));
+}
+
+fn alias_bomb() -> String {
+    let mut s = String::from("a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n");
+    for i in 1..14 {
+        let p = i - 1;
+        s.push_str(&format!("a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
+    }
+    s
+}
+
+#[test]
+fn unusable_input_exits_2_with_a_position() {
+    let dir = std::env::temp_dir().join(format!("meshlock-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("syntax.yaml", b"apiVersion: v1\nkind: Pod\nmetadata: {name: [x\n".to_vec(), "syntax.yaml:4:1"),
+        ("binary.yaml", vec![b'a', b':', b' ', 0xff, 0xfe, 0x00, b'\n'], "binary.yaml:1:4"),
+        ("deep.yaml", format!("{}{}", "[".repeat(5000), "]".repeat(5000)).into_bytes(), "deep.yaml:1:"),
+        ("bomb.yaml", alias_bomb().into_bytes(), "bomb.yaml:"),
+        ("tabs.yaml", b"a:\n\tb: c\n".to_vec(), "tabs.yaml:2:"),
+    ];
+    for (name, bytes, want) in cases {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).expect("write");
+        let o = meshlock(&["analyze", path.to_str().expect("utf-8 path")]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{name}: want `{want}` in: {}", stderr(&o));
+    }
+    let missing = meshlock(&["analyze", "no/such/file.yaml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no/such/file.yaml"));
+    let flag = meshlock(&["analyze", "--frobnicate"]);
+    assert_eq!(flag.status.code(), Some(2));
+    let version = meshlock(&["analyze", "examples/authn", "--istio-version", "0.8"]);
+    assert_eq!(version.status.code(), Some(2));
+    assert!(stderr(&version).contains("0.8"));
+    let none = meshlock(&["analyze"]);
+    assert_eq!(none.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn semantic_problems_are_diagnostics_with_exit_1_not_2() {
+    let o = meshlock_stdin(
+        &["analyze", "-"],
+        b"apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: x, namespace: foo}\nspec:\n  mtls:\n    mode: STRICTT\n",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("<stdin>:6:5: error ML0003"), "{}", stdout(&o));
+}
+
+#[test]
+fn convert_prints_v1beta1() {
+    let o = meshlock_stdin(
+        &["convert", "-"],
+        b"apiVersion: authentication.istio.io/v1alpha1\nkind: MeshPolicy\nmetadata: {name: default}\nspec:\n  peers:\n  - mtls: {}\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("kind: PeerAuthentication")
+            && out.contains("namespace: \"istio-system\"")
+            && out.contains("mode: STRICT"),
+        "{out}"
+    );
+}
+
+#[test]
+fn diff_shows_breaking_calls() {
+    let dir = std::env::temp_dir().join(format!("meshlock-diff-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let after = dir.join("strict.yaml");
+    let mut text = String::new();
+    for f in ["namespaces.yaml", "workloads.yaml", "policies.yaml"] {
+        text.push_str(&std::fs::read_to_string(root().join("examples/authn").join(f)).expect("read"));
+        text.push_str("\n---\n");
+    }
+    text.push_str(
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: httpbin, namespace: bar}\n\
+         spec:\n  selector:\n    matchLabels: {app: httpbin}\n  mtls: {mode: STRICT}\n",
+    );
+    std::fs::write(&after, text).expect("write");
+    let o = meshlock(&["diff", "--before", "examples/authn", "--after", after.to_str().expect("path")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.lines().any(|l| l.starts_with("BREAKS") && l.contains("legacy/sleep")), "{out}");
+    assert!(out.contains("2 break"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
