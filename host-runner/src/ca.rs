@@ -3,8 +3,8 @@
 //! and `meshlock ca inspect` read back out of a certificate, with x509-parser.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -23,10 +23,7 @@ pub enum CaError {
     #[error("certificate generation: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("`{path}`: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("`{0}` holds no PEM certificate")]
     NoCertificate(String),
     #[error("cannot parse certificate: {0}")]
@@ -114,27 +111,16 @@ fn root(org: &str, cn: &str) -> Result<Root, CaError> {
     dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(1);
     params.not_after = now + Duration::days(3650);
     let cert = params.self_signed(&key)?;
-    Ok(Root {
-        cert_pem: cert.pem(),
-        cert_der: cert.der().to_vec(),
-        issuer: Issuer::new(params, key),
-    })
+    Ok(Root { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), issuer: Issuer::new(params, key) })
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
-    move |source| CaError::Io {
-        path: path.to_owned(),
-        source,
-    }
+    move |source| CaError::Io { path: path.to_owned(), source }
 }
 
 impl TestCa {
@@ -175,16 +161,9 @@ impl TestCa {
                 .next()
                 .ok_or_else(|| CaError::NoCertificate(dir.join(cert).display().to_string()))?;
             let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), key)?;
-            Ok(Root {
-                issuer,
-                cert_pem,
-                cert_der: der,
-            })
+            Ok(Root { issuer, cert_pem, cert_der: der })
         };
-        Ok(Self {
-            mesh: load_root(ROOT_CERT, ROOT_KEY)?,
-            untrusted: load_root(UNTRUSTED_CERT, UNTRUSTED_KEY)?,
-        })
+        Ok(Self { mesh: load_root(ROOT_CERT, ROOT_KEY)?, untrusted: load_root(UNTRUSTED_CERT, UNTRUSTED_KEY)? })
     }
 
     pub fn root_pem(&self) -> &str {
@@ -212,31 +191,19 @@ impl TestCa {
         }
         params.distinguished_name = dn;
         for uri in &spec.uris {
-            let ia5 = uri
-                .as_str()
-                .try_into()
-                .map_err(|_| CaError::BadSan(uri.clone()))?;
+            let ia5 = uri.as_str().try_into().map_err(|_| CaError::BadSan(uri.clone()))?;
             params.subject_alt_names.push(SanType::URI(ia5));
         }
         for dns in &spec.dns {
-            let ia5 = dns
-                .as_str()
-                .try_into()
-                .map_err(|_| CaError::BadSan(dns.clone()))?;
+            let ia5 = dns.as_str().try_into().map_err(|_| CaError::BadSan(dns.clone()))?;
             params.subject_alt_names.push(SanType::DnsName(ia5));
         }
         for ip in &spec.ips {
             params.subject_alt_names.push(SanType::IpAddress(*ip));
         }
         params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         params.use_authority_key_identifier_extension = true;
         let now = OffsetDateTime::now_utc();
         (params.not_before, params.not_after) = match spec.validity {
@@ -257,10 +224,7 @@ impl TestCa {
 /// Every `CERTIFICATE` block of a PEM text, as DER.
 pub fn pem_certificates(text: &str) -> Vec<Vec<u8>> {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
-    CertificateDer::pem_slice_iter(text.as_bytes())
-        .filter_map(Result::ok)
-        .map(|c| c.to_vec())
-        .collect()
+    CertificateDer::pem_slice_iter(text.as_bytes()).filter_map(Result::ok).map(|c| c.to_vec()).collect()
 }
 
 /// What Envoy (and `meshlock ca inspect`) reads out of a certificate.
@@ -351,8 +315,9 @@ fn rfc2253(name: &x509_parser::x509::X509Name<'_>) -> String {
                 "2.5.4.9" => "STREET".to_owned(),
                 "0.9.2342.19200300.100.1.25" => "DC".to_owned(),
                 "0.9.2342.19200300.100.1.1" => "UID".to_owned(),
-                other => x509_parser::objects::oid2abbrev(oid, registry)
-                    .map_or_else(|_| other.to_owned(), str::to_owned),
+                other => {
+                    x509_parser::objects::oid2abbrev(oid, registry).map_or_else(|_| other.to_owned(), str::to_owned)
+                }
             };
             out.push_str(&short);
             out.push('=');
@@ -421,24 +386,13 @@ pub fn inspect_text(label: &str, der: &[u8], now: i64) -> Result<String, CaError
     let _ = writeln!(s, "  Not Before:       {}", fmt_time(f.not_before));
     let _ = writeln!(s, "  Not After:        {}", fmt_time(f.not_after));
     let _ = writeln!(s, "  Status:           {status}");
-    let _ = writeln!(
-        s,
-        "  Subject Alt Name: {}",
-        if sans.is_empty() {
-            "(none)".to_owned()
-        } else {
-            sans.join(", ")
-        }
-    );
+    let _ = writeln!(s, "  Subject Alt Name: {}", if sans.is_empty() { "(none)".to_owned() } else { sans.join(", ") });
     if !f.is_ca {
         let spiffe = match f.uris.as_slice() {
             [] => "none: the certificate has no URI SAN".to_owned(),
             [one] if one.starts_with("spiffe://") => one.clone(),
             [one] => format!("none: the URI SAN `{one}` is not a SPIFFE ID"),
-            [first, ..] => format!(
-                "{first} (first of {} URI SANs: Envoy reads only the first)",
-                f.uris.len()
-            ),
+            [first, ..] => format!("{first} (first of {} URI SANs: Envoy reads only the first)", f.uris.len()),
         };
         let _ = writeln!(s, "  SPIFFE ID:        {spiffe}");
     }
@@ -469,10 +423,7 @@ mod tests {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let text = inspect_text("leaf", &leaf.cert_der, now).unwrap();
         assert!(text.contains("Status:           valid"), "{text}");
-        assert!(
-            text.contains("URI:spiffe://cluster.local/ns/bar/sa/sleep"),
-            "{text}"
-        );
+        assert!(text.contains("URI:spiffe://cluster.local/ns/bar/sa/sleep"), "{text}");
         let expired = ca
             .issue(&LeafSpec {
                 validity: Validity::Expired,
@@ -490,9 +441,7 @@ mod tests {
         ca.save(&dir).unwrap();
         let loaded = TestCa::load(&dir).unwrap();
         assert_eq!(loaded.root_der(), ca.root_der());
-        let leaf = loaded
-            .issue(&LeafSpec::spiffe("spiffe://cluster.local/ns/a/sa/b"))
-            .unwrap();
+        let leaf = loaded.issue(&LeafSpec::spiffe("spiffe://cluster.local/ns/a/sa/b")).unwrap();
         let f = cert_facts(&leaf.cert_der).unwrap();
         assert_eq!(f.issuer, "CN=meshlock test mesh root,O=cluster.local");
         std::fs::remove_dir_all(&dir).unwrap();

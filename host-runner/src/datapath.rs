@@ -88,15 +88,10 @@ impl Listener {
             .allow_unauthenticated()
             .build()
             .map_err(|e| DataPathError::Verifier(e.to_string()))?;
-        let chain: Vec<CertificateDer<'static>> = server
-            .chain
-            .iter()
-            .map(|c| CertificateDer::from(c.clone()))
-            .collect();
+        let chain: Vec<CertificateDer<'static>> =
+            server.chain.iter().map(|c| CertificateDer::from(c.clone())).collect();
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server.key.clone()));
-        let config = ServerConfig::builder()
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(chain, key)?;
+        let config = ServerConfig::builder().with_client_cert_verifier(verifier).with_single_cert(chain, key)?;
         let mut local = Properties::new();
         if let Some(leaf) = server.chain.first() {
             let f = cert_facts(leaf).map_err(|e| DataPathError::Certificate(e.to_string()))?;
@@ -108,11 +103,7 @@ impl Listener {
             }
             local.set_str("connection.subject_local_certificate", &f.subject);
         }
-        Ok(Self {
-            tls: Arc::new(config),
-            local,
-            kind,
-        })
+        Ok(Self { tls: Arc::new(config), local, kind })
     }
 
     pub fn kind(&self) -> FilterKind {
@@ -393,14 +384,10 @@ impl Connection {
     fn on_handshake_done(&mut self, vm: &mut FilterVm, tls_props: &Properties) {
         self.props.extend(tls_props);
         self.outcome.mtls = tls_props.get("connection.mtls") == Some(&[1u8][..]);
-        self.outcome.peer_uri_san = tls_props
-            .get("connection.uri_san_peer_certificate")
-            .map(|b| String::from_utf8_lossy(b).into_owned());
-        self.outcome.transport = Transport::Tls(
-            tls_props
-                .get("connection.tls_version")
-                .map(|b| String::from_utf8_lossy(b).into_owned()),
-        );
+        self.outcome.peer_uri_san =
+            tls_props.get("connection.uri_san_peer_certificate").map(|b| String::from_utf8_lossy(b).into_owned());
+        self.outcome.transport =
+            Transport::Tls(tls_props.get("connection.tls_version").map(|b| String::from_utf8_lossy(b).into_owned()));
         if let Some(id) = self.stream {
             match vm.stream_mut(id) {
                 Ok(s) => s.properties.extend(tls_props),
@@ -475,10 +462,7 @@ impl Connection {
             Ok(a) => a,
             Err(e) => return self.fail_vm(&e),
         };
-        let reply = self
-            .stream
-            .and_then(|id| vm.stream(id))
-            .and_then(|s| s.local_response.clone());
+        let reply = self.stream.and_then(|id| vm.stream(id)).and_then(|s| s.local_response.clone());
         if let Some(r) = reply {
             self.outcome.filter = Some(FilterAction::LocalReply(r.clone()));
             self.reply(&r);
@@ -527,6 +511,14 @@ impl Connection {
         }
     }
 
+    /// The upstream closed: end the client connection too (close_notify on TLS).
+    pub fn upstream_closed(&mut self) {
+        if let Phase::Tls(tls) = &mut self.phase {
+            tls.send_close_notify();
+        }
+        self.close();
+    }
+
     /// The client closed its side.
     pub fn client_eof(&mut self, vm: &mut FilterVm) {
         if self.closed {
@@ -543,8 +535,7 @@ impl Connection {
                 let looks_tls = buf.first() == Some(&0x16);
                 let buffered = buf.clone();
                 if looks_tls {
-                    self.outcome.handshake_error =
-                        Some("connection closed inside the TLS record header".to_owned());
+                    self.outcome.handshake_error = Some("connection closed inside the TLS record header".to_owned());
                     self.closed = true;
                     return;
                 }
@@ -552,8 +543,7 @@ impl Connection {
                 self.on_app_data(vm, &buffered, true);
             }
             Phase::Tls(tls) if tls.is_handshaking() => {
-                self.outcome.handshake_error =
-                    Some("connection closed before the TLS handshake completed".to_owned());
+                self.outcome.handshake_error = Some("connection closed before the TLS handshake completed".to_owned());
             }
             Phase::Tls(_) | Phase::Plain => {
                 if !self.decided {

@@ -61,11 +61,7 @@ impl fmt::Display for ClientForm {
             Self::Garbage => f.write_str("garbage"),
             Self::TruncatedHello => f.write_str("truncated-hello"),
             Self::TlsNoCert => f.write_str("{tls: no-cert}"),
-            Self::Identity {
-                uri,
-                issuer,
-                validity,
-            } => {
+            Self::Identity { uri, issuer, validity } => {
                 write!(f, "{{identity: {}", uri.as_deref().unwrap_or("none"))?;
                 if *issuer == IssuerKind::Untrusted {
                     f.write_str(", issuer: untrusted")?;
@@ -115,9 +111,7 @@ impl TryFrom<RawClient> for ClientForm {
                 other => Err(format!("unknown client `{other}` (expected one of {FORMS})")),
             },
             RawClient::Map(m) => match (m.tls.as_deref(), m.identity) {
-                (Some("no-cert"), None) if m.issuer.is_none() && m.validity.is_none() => {
-                    Ok(Self::TlsNoCert)
-                }
+                (Some("no-cert"), None) if m.issuer.is_none() && m.validity.is_none() => Ok(Self::TlsNoCert),
                 (Some(other), None) => Err(format!(
                     "unknown `tls: {other}` (expected `tls: no-cert`, or `identity` for a client certificate)"
                 )),
@@ -126,9 +120,7 @@ impl TryFrom<RawClient> for ClientForm {
                         None | Some("mesh") => IssuerKind::Mesh,
                         Some("untrusted") => IssuerKind::Untrusted,
                         Some(other) => {
-                            return Err(format!(
-                                "unknown `issuer: {other}` (expected `untrusted`)"
-                            ));
+                            return Err(format!("unknown `issuer: {other}` (expected `untrusted`)"));
                         }
                     };
                     let validity = match m.validity.as_deref() {
@@ -136,17 +128,11 @@ impl TryFrom<RawClient> for ClientForm {
                         Some("expired") => Validity::Expired,
                         Some("not-yet-valid") => Validity::NotYetValid,
                         Some(other) => {
-                            return Err(format!(
-                                "unknown `validity: {other}` (expected `expired` or `not-yet-valid`)"
-                            ));
+                            return Err(format!("unknown `validity: {other}` (expected `expired` or `not-yet-valid`)"));
                         }
                     };
                     let uri = (identity != "none").then_some(identity);
-                    Ok(Self::Identity {
-                        uri,
-                        issuer,
-                        validity,
-                    })
+                    Ok(Self::Identity { uri, issuer, validity })
                 }
                 _ => Err(format!("invalid client (expected one of {FORMS})")),
             },
@@ -225,11 +211,7 @@ impl TryFrom<RawExpect> for Expect {
 
     fn try_from(raw: RawExpect) -> Result<Self, String> {
         match raw {
-            RawExpect::Word(w) => Ok(Self {
-                decision: decision_of(&w)?,
-                stage: None,
-                mtls: None,
-            }),
+            RawExpect::Word(w) => Ok(Self { decision: decision_of(&w)?, stage: None, mtls: None }),
             RawExpect::Map(m) => Ok(Self {
                 decision: decision_of(&m.decision)?,
                 stage: match m.stage.as_deref() {
@@ -237,9 +219,7 @@ impl TryFrom<RawExpect> for Expect {
                     Some("handshake") => Some(Stage::Handshake),
                     Some("filter") => Some(Stage::Filter),
                     Some(other) => {
-                        return Err(format!(
-                            "unknown stage `{other}` (expected handshake or filter)"
-                        ));
+                        return Err(format!("unknown stage `{other}` (expected handshake or filter)"));
                     }
                 },
                 mtls: m.mtls,
@@ -289,11 +269,8 @@ fn client_form<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ClientForm, D::
 }
 
 fn expect_form<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Expect, D::Error> {
-    let raw = RawExpect::deserialize(d).map_err(|_| {
-        serde::de::Error::custom(
-            "invalid expect (expected allow, deny or {decision, stage, mtls})",
-        )
-    })?;
+    let raw = RawExpect::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("invalid expect (expected allow, deny or {decision, stage, mtls})"))?;
     Expect::try_from(raw).map_err(serde::de::Error::custom)
 }
 
@@ -326,18 +303,14 @@ fn read_policy_path(path: &Path, out: &mut Vec<(String, String)>) -> Result<(), 
             .collect();
         entries.sort();
         for p in entries {
-            let is_input = p
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
+            let is_input = p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e, "yaml" | "yml" | "json"));
             if p.is_dir() || is_input {
                 read_policy_path(&p, out)?;
             }
         }
         return Ok(());
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("`{}`: {e}", path.display()))?;
     out.push((path.display().to_string(), text));
     Ok(())
 }
@@ -345,10 +318,8 @@ fn read_policy_path(path: &Path, out: &mut Vec<(String, String)>) -> Result<(), 
 /// Reads a suite file and the policies it names (relative to the suite's directory).
 pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| SuiteError::Read {
-        file: file.clone(),
-        message: e.to_string(),
-    })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| SuiteError::Read { file: file.clone(), message: e.to_string() })?;
     let raw: RawSuite = serde_yaml::from_str(&text).map_err(|e| SuiteError::Format {
         file: file.clone(),
         message: match e.location() {
@@ -356,23 +327,15 @@ pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
             None => e.to_string(),
         },
     })?;
-    let fmt_err = |message: String| SuiteError::Format {
-        file: file.clone(),
-        message,
-    };
+    let fmt_err = |message: String| SuiteError::Format { file: file.clone(), message };
     let mut sources = Vec::new();
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     match raw.policies {
         Some(OneOrMany::One(p)) => read_policy_path(&dir.join(p), &mut sources),
-        Some(OneOrMany::Many(ps)) => ps
-            .iter()
-            .try_for_each(|p| read_policy_path(&dir.join(p), &mut sources)),
+        Some(OneOrMany::Many(ps)) => ps.iter().try_for_each(|p| read_policy_path(&dir.join(p), &mut sources)),
         None => Ok(()),
     }
-    .map_err(|message| SuiteError::Read {
-        file: file.clone(),
-        message,
-    })?;
+    .map_err(|message| SuiteError::Read { file: file.clone(), message })?;
     match raw.resources {
         None => {}
         Some(serde_yaml::Value::String(s)) => sources.push((format!("{file} (resources)"), s)),
@@ -386,31 +349,20 @@ pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
             sources.push((format!("{file} (resources)"), text));
         }
         Some(_) => {
-            return Err(fmt_err(
-                "`resources` must be a list of Kubernetes objects or a YAML string".to_owned(),
-            ));
+            return Err(fmt_err("`resources` must be a list of Kubernetes objects or a YAML string".to_owned()));
         }
     }
     if sources.is_empty() {
-        return Err(fmt_err(
-            "no policies: give `policies:` (paths) or `resources:` (inline)".to_owned(),
-        ));
+        return Err(fmt_err("no policies: give `policies:` (paths) or `resources:` (inline)".to_owned()));
     }
     if raw.cases.is_empty() {
         return Err(fmt_err("no cases".to_owned()));
     }
     if raw.workload.split_once('/').is_none_or(|(a, b)| a.is_empty() || b.is_empty()) {
-        return Err(fmt_err(format!(
-            "workload `{}` is not NAMESPACE/NAME",
-            raw.workload
-        )));
+        return Err(fmt_err(format!("workload `{}` is not NAMESPACE/NAME", raw.workload)));
     }
     // The filter receives one YAML stream, like Envoy's configuration string.
-    let policies = sources
-        .iter()
-        .map(|(_, t)| t.as_str())
-        .collect::<Vec<_>>()
-        .join("\n---\n");
+    let policies = sources.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n---\n");
     Ok(Suite {
         file,
         workload: raw.workload,
@@ -419,12 +371,7 @@ pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
         cases: raw
             .cases
             .into_iter()
-            .map(|c| Case {
-                name: c.name,
-                port: c.port,
-                client: c.client,
-                expect: c.expect,
-            })
+            .map(|c| Case { name: c.name, port: c.port, client: c.client, expect: c.expect })
             .collect(),
     })
 }
@@ -444,14 +391,7 @@ pub struct Observed {
 
 impl fmt::Display for Observed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} at {} ({}), mtls={}",
-            self.decision.as_str(),
-            self.stage.as_str(),
-            self.reason,
-            self.mtls
-        )
+        write!(f, "{} at {} ({}), mtls={}", self.decision.as_str(), self.stage.as_str(), self.reason, self.mtls)
     }
 }
 
@@ -485,13 +425,8 @@ impl CaseReport {
         if let Some(Ok(o)) = &self.http {
             effects.push(format!("http: {}", o.effect));
         }
-        let mut line = format!(
-            "{status} {} [port {}, {}]: {what}; {}",
-            self.name,
-            self.port,
-            self.client,
-            effects.join(", ")
-        );
+        let mut line =
+            format!("{status} {} [port {}, {}]: {what}; {}", self.name, self.port, self.client, effects.join(", "));
         for p in &self.problems {
             line.push_str("\n       ");
             line.push_str(p);
@@ -535,10 +470,8 @@ const SERVER_NAME: &str = "localhost";
 
 impl<'a> Runner<'a> {
     pub fn new(module: &'a FilterModule) -> Result<Self, SuiteError> {
-        let ca = TestCa::generate(TRUST_DOMAIN).map_err(|e| SuiteError::Setup {
-            file: String::new(),
-            message: e.to_string(),
-        })?;
+        let ca = TestCa::generate(TRUST_DOMAIN)
+            .map_err(|e| SuiteError::Setup { file: String::new(), message: e.to_string() })?;
         Ok(Self { module, ca })
     }
 
@@ -558,14 +491,11 @@ impl<'a> Runner<'a> {
     }
 
     fn start_vm(&self, suite: &Suite, kind: FilterKind) -> Result<FilterVm, SuiteError> {
-        let settings = PluginSettings::new(
-            Self::plugin_config(suite, kind),
-            &format!("meshlock_{}", kind.as_str()),
-        );
-        let vm = self.module.start(settings).map_err(|e| SuiteError::Setup {
-            file: suite.file.clone(),
-            message: e.to_string(),
-        })?;
+        let settings = PluginSettings::new(Self::plugin_config(suite, kind), &format!("meshlock_{}", kind.as_str()));
+        let vm = self
+            .module
+            .start(settings)
+            .map_err(|e| SuiteError::Setup { file: suite.file.clone(), message: e.to_string() })?;
         if !vm.configured() {
             let why = vm
                 .logs()
@@ -573,30 +503,19 @@ impl<'a> Runner<'a> {
                 .rev()
                 .find(|l| l.level >= 3)
                 .map_or_else(|| "on_configure returned false".to_owned(), |l| l.message.clone());
-            return Err(SuiteError::Configuration {
-                file: suite.file.clone(),
-                message: why,
-            });
+            return Err(SuiteError::Configuration { file: suite.file.clone(), message: why });
         }
         Ok(vm)
     }
 
     /// The server certificate: the workload's SPIFFE ID (from the core), `localhost`.
     fn server_tls(&self, suite: &Suite) -> Result<ServerTls, SuiteError> {
-        let options = Options {
-            istio_version: suite
-                .istio_version
-                .as_deref()
-                .and_then(|v| v.parse().ok()),
-        };
+        let options = Options { istio_version: suite.istio_version.as_deref().and_then(|v| v.parse().ok()) };
         let analysis = Analysis::new(&[Source::new("policies", suite.policies.as_str())], &options);
         let identity = analysis
             .workload(&suite.workload)
             .map(|(_, w)| w.identity.clone())
-            .map_err(|e| SuiteError::Configuration {
-                file: suite.file.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| SuiteError::Configuration { file: suite.file.clone(), message: e.to_string() })?;
         let leaf = self
             .ca
             .issue(&LeafSpec {
@@ -604,15 +523,8 @@ impl<'a> Runner<'a> {
                 ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
                 ..LeafSpec::spiffe(&identity)
             })
-            .map_err(|e| SuiteError::Setup {
-                file: suite.file.clone(),
-                message: e.to_string(),
-            })?;
-        Ok(ServerTls {
-            chain: vec![leaf.cert_der],
-            key: leaf.key_der,
-            roots: vec![self.ca.root_der().to_vec()],
-        })
+            .map_err(|e| SuiteError::Setup { file: suite.file.clone(), message: e.to_string() })?;
+        Ok(ServerTls { chain: vec![leaf.cert_der], key: leaf.key_der, roots: vec![self.ca.root_der().to_vec()] })
     }
 
     fn client_for(&self, form: &ClientForm) -> Result<Client, String> {
@@ -621,28 +533,17 @@ impl<'a> Runner<'a> {
             ClientForm::Garbage => Client::Raw(GARBAGE.to_vec()),
             ClientForm::TruncatedHello => Client::TruncatedHello,
             ClientForm::TlsNoCert => Client::Tls(None),
-            ClientForm::Identity {
-                uri,
-                issuer,
-                validity,
-            } => {
+            ClientForm::Identity { uri, issuer, validity } => {
                 let spec = LeafSpec {
                     common_name: "client".to_owned(),
                     uris: uri.iter().cloned().collect(),
-                    dns: if uri.is_none() {
-                        vec!["client.local".to_owned()]
-                    } else {
-                        Vec::new()
-                    },
+                    dns: if uri.is_none() { vec!["client.local".to_owned()] } else { Vec::new() },
                     issuer: *issuer,
                     validity: *validity,
                     ..LeafSpec::default()
                 };
                 let leaf = self.ca.issue(&spec).map_err(|e| e.to_string())?;
-                Client::Tls(Some(ClientIdentity {
-                    chain: vec![leaf.cert_der],
-                    key: leaf.key_der,
-                }))
+                Client::Tls(Some(ClientIdentity { chain: vec![leaf.cert_der], key: leaf.key_der }))
             }
         })
     }
@@ -654,10 +555,8 @@ impl<'a> Runner<'a> {
         let mut http_vm = self.start_vm(suite, FilterKind::Http)?;
         let startup = started.elapsed();
         let server = self.server_tls(suite)?;
-        let setup_err = |e: crate::datapath::DataPathError| SuiteError::Setup {
-            file: suite.file.clone(),
-            message: e.to_string(),
-        };
+        let setup_err =
+            |e: crate::datapath::DataPathError| SuiteError::Setup { file: suite.file.clone(), message: e.to_string() };
         let net = Listener::new(&server, FilterKind::Network).map_err(setup_err)?;
         let http = Listener::new(&server, FilterKind::Http).map_err(setup_err)?;
         let mut cases = Vec::new();
@@ -665,18 +564,10 @@ impl<'a> Runner<'a> {
             let case_started = Instant::now();
             let conn_id = u64::try_from(i).unwrap_or(u64::MAX);
             let network = self.run_once(&mut net_vm, &net, case, conn_id);
-            let http_result = case
-                .client
-                .sends_http()
-                .then(|| self.run_once(&mut http_vm, &http, case, conn_id));
+            let http_result = case.client.sends_http().then(|| self.run_once(&mut http_vm, &http, case, conn_id));
             cases.push(judge(case, network, http_result, case_started.elapsed()));
         }
-        Ok(SuiteReport {
-            file: suite.file.clone(),
-            cases,
-            startup,
-            duration: started.elapsed(),
-        })
+        Ok(SuiteReport { file: suite.file.clone(), cases, startup, duration: started.elapsed() })
     }
 
     /// One case through one filter kind.
@@ -714,10 +605,7 @@ impl<'a> Runner<'a> {
 const GARBAGE: &[u8] = b"\x00\x01\x02\x03 this is neither TLS nor HTTP \xff\xfe\r\n\r\n";
 
 /// The `meshlock.decisions.<verdict>.<reason>` counters that moved.
-fn decision_metrics(
-    before: &BTreeMap<String, u64>,
-    after: &BTreeMap<String, u64>,
-) -> Vec<(String, String)> {
+fn decision_metrics(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Vec<(String, String)> {
     after
         .iter()
         .filter(|(k, v)| before.get(*k).copied().unwrap_or(0) < **v)
@@ -734,29 +622,22 @@ fn observe(ex: &Exchange, counted: &[(String, String)]) -> Result<Observed, Stri
     }
     if let Some(e) = &o.handshake_error {
         if !counted.is_empty() {
-            return Err(format!(
-                "the handshake failed ({e}) yet the filter counted a decision"
-            ));
+            return Err(format!("the handshake failed ({e}) yet the filter counted a decision"));
         }
         let effect = match &ex.client_tls_error {
             Some(c) => format!("handshake failed, client saw: {c}"),
             None => "handshake failed".to_owned(),
         };
-        return Ok(Observed {
-            decision: Decision::Deny,
-            stage: Stage::Handshake,
-            mtls: false,
-            reason: e.clone(),
-            effect,
-        });
+        // `invalid peer certificate: certificate expired: verification time …` → the first
+        // two parts.
+        let reason = e.splitn(3, ": ").take(2).collect::<Vec<_>>().join(": ");
+        return Ok(Observed { decision: Decision::Deny, stage: Stage::Handshake, mtls: false, reason, effect });
     }
     if let Some(e) = &o.codec_error {
         return Err(format!("the HTTP codec rejected the request: {e}"));
     }
     let [(verdict, reason)] = counted else {
-        return Err(format!(
-            "expected exactly one decision metric to move, saw {counted:?}"
-        ));
+        return Err(format!("expected exactly one decision metric to move, saw {counted:?}"));
     };
     let (decision, effect) = match &o.filter {
         Some(FilterAction::Allowed) => {
@@ -785,21 +666,12 @@ fn observe(ex: &Exchange, counted: &[(String, String)]) -> Result<Observed, Stri
         None => return Err("the filter never ran".to_owned()),
     };
     if decision.as_str() != verdict {
-        return Err(format!(
-            "the filter counted {verdict} ({reason}) but the connection was {}",
-            decision.as_str()
-        ));
+        return Err(format!("the filter counted {verdict} ({reason}) but the connection was {}", decision.as_str()));
     }
     if decision == Decision::Deny && !ex.upstream_received.is_empty() {
         return Err("denied, yet bytes reached the upstream".to_owned());
     }
-    Ok(Observed {
-        decision,
-        stage: Stage::Filter,
-        mtls: o.mtls,
-        reason: reason.clone(),
-        effect,
-    })
+    Ok(Observed { decision, stage: Stage::Filter, mtls: o.mtls, reason: reason.clone(), effect })
 }
 
 fn matches_expect(o: &Observed, e: &Expect) -> Option<String> {

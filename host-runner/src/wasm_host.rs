@@ -63,10 +63,7 @@ impl Properties {
 #[non_exhaustive]
 pub enum HostError {
     #[error("`{path}`: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("cannot compile the filter module: {0}")]
     Compile(String),
     #[error("not a proxy-wasm module: {0}")]
@@ -219,13 +216,7 @@ impl HostState {
     fn push_log(&mut self, level: i32, message: String) {
         if self.settings.echo_logs {
             let rec = LogRecord { level, message };
-            eprintln!(
-                "[{}][wasm] {} {}: {}",
-                rec.level_name(),
-                self.settings.name,
-                self.settings.root_id,
-                rec.message
-            );
+            eprintln!("[{}][wasm] {} {}: {}", rec.level_name(), self.settings.name, self.settings.root_id, rec.message);
             self.logs.push(rec);
         } else {
             self.logs.push(LogRecord { level, message });
@@ -237,10 +228,7 @@ impl HostState {
     }
 
     fn property(&self, path: &str) -> Option<&[u8]> {
-        self.streams
-            .get(&self.active)
-            .and_then(|s| s.properties.get(path))
-            .or_else(|| self.vm_properties.get(path))
+        self.streams.get(&self.active).and_then(|s| s.properties.get(path)).or_else(|| self.vm_properties.get(path))
     }
 }
 
@@ -291,24 +279,19 @@ impl std::fmt::Debug for FilterModule {
 
 impl FilterModule {
     pub fn from_file(path: &Path) -> Result<Self, HostError> {
-        let bytes = std::fs::read(path).map_err(|source| HostError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bytes =
+            std::fs::read(path).map_err(|source| HostError::Read { path: path.display().to_string(), source })?;
         Self::from_bytes(&bytes)
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, HostError> {
         let started = Instant::now();
         let engine = Engine::default();
-        let module =
-            Module::new(&engine, bytes).map_err(|e| HostError::Compile(format!("{e:#}")))?;
+        let module = Module::new(&engine, bytes).map_err(|e| HostError::Compile(format!("{e:#}")))?;
         let compile_time = started.elapsed();
         let has_export = |name: &str| module.get_export(name).is_some();
         if !has_export("proxy_abi_version_0_2_1") && !has_export("proxy_abi_version_0_2_0") {
-            return Err(HostError::NotProxyWasm(
-                "no proxy_abi_version_0_2_1 (or 0_2_0) export".to_owned(),
-            ));
+            return Err(HostError::NotProxyWasm("no proxy_abi_version_0_2_1 (or 0_2_0) export".to_owned()));
         }
         // wasip1 exports proxy_on_memory_allocate, wasm32-unknown-unknown exports malloc.
         let allocator = if has_export("proxy_on_memory_allocate") {
@@ -316,30 +299,15 @@ impl FilterModule {
         } else if has_export("malloc") {
             Allocator::Malloc
         } else {
-            return Err(HostError::NotProxyWasm(
-                "no proxy_on_memory_allocate or malloc export".to_owned(),
-            ));
+            return Err(HostError::NotProxyWasm("no proxy_on_memory_allocate or malloc export".to_owned()));
         };
-        let wasi = module
-            .imports()
-            .any(|i| i.module() == "wasi_snapshot_preview1");
+        let wasi = module.imports().any(|i| i.module() == "wasi_snapshot_preview1");
         let mut linker: Linker<HostState> = Linker::new(&engine);
         abi::define(&mut linker).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
         // Anything beyond the proxy-wasm ABI and the WASI calls a filter needs traps if called.
-        linker
-            .define_unknown_imports_as_traps(&module)
-            .map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
-        let pre = linker
-            .instantiate_pre(&module)
-            .map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
-        Ok(Self {
-            engine,
-            pre,
-            allocator,
-            wasi,
-            compile_time,
-            size: bytes.len(),
-        })
+        linker.define_unknown_imports_as_traps(&module).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
+        let pre = linker.instantiate_pre(&module).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
+        Ok(Self { engine, pre, allocator, wasi, compile_time, size: bytes.len() })
     }
 
     pub fn allocator(&self) -> Allocator {
@@ -364,10 +332,7 @@ impl FilterModule {
         let vm_config_len = 0;
         let config_len = i32::try_from(settings.configuration.len()).unwrap_or(i32::MAX);
         let mut store = Store::new(&self.engine, HostState::new(settings));
-        let instance = self
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
+        let instance = self.pre.instantiate(&mut store).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| HostError::NotProxyWasm("no exported memory".to_owned()))?;
@@ -400,9 +365,7 @@ impl FilterModule {
             log: export!("proxy_on_log"),
             delete: export!("proxy_on_delete"),
         };
-        let initialize = instance
-            .get_typed_func::<(), ()>(&mut store, "_initialize")
-            .ok();
+        let initialize = instance.get_typed_func::<(), ()>(&mut store, "_initialize").ok();
         let mut vm = FilterVm {
             store,
             exports,
@@ -416,17 +379,11 @@ impl FilterModule {
             vm.call(0, "_initialize", |s| init.call(s, ()))?;
         }
         let (root, create) = (vm.root, vm.exports.context_create.clone());
-        vm.call(root, "proxy_on_context_create", |s| {
-            create.call(s, (root as i32, 0))
-        })?;
+        vm.call(root, "proxy_on_context_create", |s| create.call(s, (root as i32, 0)))?;
         let vm_start = vm.exports.vm_start.clone();
-        vm.call(root, "proxy_on_vm_start", |s| {
-            vm_start.call(s, (root as i32, vm_config_len))
-        })?;
+        vm.call(root, "proxy_on_vm_start", |s| vm_start.call(s, (root as i32, vm_config_len)))?;
         let configure = vm.exports.configure.clone();
-        let ok = vm.call(root, "proxy_on_configure", |s| {
-            configure.call(s, (root as i32, config_len))
-        })?;
+        let ok = vm.call(root, "proxy_on_configure", |s| configure.call(s, (root as i32, config_len)))?;
         vm.configured = ok != 0;
         vm.startup_time = started.elapsed();
         Ok(vm)
@@ -473,12 +430,7 @@ impl FilterVm {
     }
     /// Metric values by name.
     pub fn metrics(&self) -> BTreeMap<String, u64> {
-        self.store
-            .data()
-            .metrics
-            .iter()
-            .map(|m| (m.name.clone(), m.value))
-            .collect()
+        self.store.data().metrics.iter().map(|m| (m.name.clone(), m.value)).collect()
     }
     /// The metric kinds by name: `counter`, `gauge`, `histogram`.
     pub fn metric_kinds(&self) -> BTreeMap<String, &'static str> {
@@ -524,10 +476,7 @@ impl FilterVm {
                 .unwrap_or_default();
             let message = format!("{e:#}{panic}");
             self.dead = Some(format!("{name}: {message}"));
-            HostError::Trap {
-                call: name.to_owned(),
-                message,
-            }
+            HostError::Trap { call: name.to_owned(), message }
         })
     }
 
@@ -540,17 +489,9 @@ impl FilterVm {
         }
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(2);
-        self.store.data_mut().streams.insert(
-            id,
-            StreamState {
-                properties,
-                ..StreamState::default()
-            },
-        );
+        self.store.data_mut().streams.insert(id, StreamState { properties, ..StreamState::default() });
         let (root, create) = (self.root, self.exports.context_create.clone());
-        self.call(id, "proxy_on_context_create", |s| {
-            create.call(s, (id as i32, root as i32))
-        })?;
+        self.call(id, "proxy_on_context_create", |s| create.call(s, (id as i32, root as i32)))?;
         Ok(id)
     }
 
@@ -559,33 +500,21 @@ impl FilterVm {
     }
 
     pub fn stream_mut(&mut self, id: u32) -> Result<&mut StreamState, HostError> {
-        self.store
-            .data_mut()
-            .streams
-            .get_mut(&id)
-            .ok_or(HostError::NoStream(id))
+        self.store.data_mut().streams.get_mut(&id).ok_or(HostError::NoStream(id))
     }
 
     pub fn on_new_connection(&mut self, id: u32) -> Result<Action, HostError> {
         self.stream_mut(id)?;
         let f = self.exports.new_connection.clone();
-        self.call(id, "proxy_on_new_connection", |s| f.call(s, id as i32))
-            .map(Action::from)
+        self.call(id, "proxy_on_new_connection", |s| f.call(s, id as i32)).map(Action::from)
     }
 
-    pub fn on_downstream_data(
-        &mut self,
-        id: u32,
-        data: &[u8],
-        end_of_stream: bool,
-    ) -> Result<Action, HostError> {
+    pub fn on_downstream_data(&mut self, id: u32, data: &[u8], end_of_stream: bool) -> Result<Action, HostError> {
         self.stream_mut(id)?.downstream_data = data.to_vec();
         let len = i32::try_from(data.len()).unwrap_or(i32::MAX);
         let f = self.exports.downstream_data.clone();
-        self.call(id, "proxy_on_downstream_data", |s| {
-            f.call(s, (id as i32, len, i32::from(end_of_stream)))
-        })
-        .map(Action::from)
+        self.call(id, "proxy_on_downstream_data", |s| f.call(s, (id as i32, len, i32::from(end_of_stream))))
+            .map(Action::from)
     }
 
     pub fn on_request_headers(
@@ -597,10 +526,8 @@ impl FilterVm {
         let n = i32::try_from(headers.len()).unwrap_or(i32::MAX);
         self.stream_mut(id)?.request_headers = headers;
         let f = self.exports.request_headers.clone();
-        self.call(id, "proxy_on_request_headers", |s| {
-            f.call(s, (id as i32, n, i32::from(end_of_stream)))
-        })
-        .map(Action::from)
+        self.call(id, "proxy_on_request_headers", |s| f.call(s, (id as i32, n, i32::from(end_of_stream))))
+            .map(Action::from)
     }
 
     pub fn on_response_headers(
@@ -612,10 +539,8 @@ impl FilterVm {
         let n = i32::try_from(headers.len()).unwrap_or(i32::MAX);
         self.stream_mut(id)?.response_headers = headers;
         let f = self.exports.response_headers.clone();
-        self.call(id, "proxy_on_response_headers", |s| {
-            f.call(s, (id as i32, n, i32::from(end_of_stream)))
-        })
-        .map(Action::from)
+        self.call(id, "proxy_on_response_headers", |s| f.call(s, (id as i32, n, i32::from(end_of_stream))))
+            .map(Action::from)
     }
 
     /// Ends a stream: `on_downstream_connection_close` for a connection, then `on_done`,
@@ -626,20 +551,13 @@ impl FilterVm {
         let result = (|| {
             if connection {
                 // PeerType 1: closed locally (by the proxy), 2: by the remote peer.
-                self.call(id, "proxy_on_downstream_connection_close", |s| {
-                    e.downstream_close.call(s, (id as i32, 2))
-                })?;
+                self.call(id, "proxy_on_downstream_connection_close", |s| e.downstream_close.call(s, (id as i32, 2)))?;
             }
             self.call(id, "proxy_on_done", |s| e.done.call(s, id as i32))?;
             self.call(id, "proxy_on_log", |s| e.log.call(s, id as i32))?;
             self.call(id, "proxy_on_delete", |s| e.delete.call(s, id as i32))
         })();
-        let state = self
-            .store
-            .data_mut()
-            .streams
-            .remove(&id)
-            .ok_or(HostError::NoStream(id))?;
+        let state = self.store.data_mut().streams.remove(&id).ok_or(HostError::NoStream(id))?;
         result.map(|()| state)
     }
 }

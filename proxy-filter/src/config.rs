@@ -70,9 +70,7 @@ pub enum ConfigError {
     Input(String),
     #[error("{0}")]
     Query(String),
-    #[error(
-        "direction outbound needs the HTTP filter (the upstream certificate is checked on response headers)"
-    )]
+    #[error("direction outbound needs the HTTP filter (the upstream certificate is checked on response headers)")]
     OutboundNetwork,
 }
 
@@ -130,54 +128,34 @@ impl Guard {
         if json.is_empty() {
             return Err(ConfigError::Missing);
         }
-        let cfg: PluginConfig =
-            serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let cfg: PluginConfig = serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
         let istio_version = cfg
             .istio_version
             .as_deref()
             .map(str::parse::<IstioVersion>)
             .transpose()
             .map_err(|e| ConfigError::Version(e.to_string()))?;
-        let analysis = Analysis::new(
-            &[Source::new("policies", cfg.policies.as_str())],
-            &Options { istio_version },
-        );
+        let analysis = Analysis::new(&[Source::new("policies", cfg.policies.as_str())], &Options { istio_version });
         if analysis.unreadable() > 0 {
             return Err(ConfigError::Unreadable(analysis.unreadable()));
         }
         // A resource that could not be read as written would silently weaken enforcement.
-        let unusable = [
-            Code::YamlSyntax,
-            Code::InputLimit,
-            Code::InvalidField,
-            Code::MissingField,
-        ];
-        if let Some(d) = analysis
-            .diagnostics()
-            .iter()
-            .find(|d| unusable.contains(&d.code))
-        {
-            return Err(ConfigError::Input(format!(
-                "{}:{}:{}: {}",
-                d.file, d.line, d.column, d.message
-            )));
+        let unusable = [Code::YamlSyntax, Code::InputLimit, Code::InvalidField, Code::MissingField];
+        if let Some(d) = analysis.diagnostics().iter().find(|d| unusable.contains(&d.code)) {
+            return Err(ConfigError::Input(format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message)));
         }
         let kind = cfg.kind.unwrap_or_else(|| kind_from_root_id(root_id));
         let workload = format!("{}/{}", cfg.workload.namespace, cfg.workload.name);
         let enforcement = match cfg.direction {
-            Direction::Inbound => Enforcement::Inbound(
-                analysis
-                    .inbound_policy(&workload)
-                    .map_err(|e| ConfigError::Query(e.to_string()))?,
-            ),
+            Direction::Inbound => {
+                Enforcement::Inbound(analysis.inbound_policy(&workload).map_err(|e| ConfigError::Query(e.to_string()))?)
+            }
             Direction::Outbound => {
                 if kind == FilterKind::Network {
                     return Err(ConfigError::OutboundNetwork);
                 }
                 // The client workload must exist too: a typo must not pass silently.
-                analysis
-                    .workload(&workload)
-                    .map_err(|e| ConfigError::Query(e.to_string()))?;
+                analysis.workload(&workload).map_err(|e| ConfigError::Query(e.to_string()))?;
                 let mut policies = Vec::new();
                 for s in analysis.services() {
                     if let Ok(p) = analysis.outbound_policy(&s.host) {
@@ -187,11 +165,7 @@ impl Guard {
                 Enforcement::Outbound(policies)
             }
         };
-        Ok(Self {
-            kind,
-            log_decisions: cfg.log == Some(LogSetting::Decisions),
-            enforcement,
-        })
+        Ok(Self { kind, log_decisions: cfg.log == Some(LogSetting::Decisions), enforcement })
     }
 
     /// One-line summary for the configuration log.
@@ -202,11 +176,7 @@ impl Guard {
         };
         match &self.enforcement {
             Enforcement::Inbound(p) => {
-                let ports: Vec<String> = p
-                    .port_modes
-                    .iter()
-                    .map(|(port, m)| format!("{port}={m}"))
-                    .collect();
+                let ports: Vec<String> = p.port_modes.iter().map(|(port, m)| format!("{port}={m}")).collect();
                 format!(
                     "meshlock: inbound {kind} filter for {}: mode {}{}{}, trust domains [{}], {} authorization polic(ies)",
                     p.workload,
@@ -218,10 +188,7 @@ impl Guard {
                 )
             }
             Enforcement::Outbound(ps) => {
-                format!(
-                    "meshlock: outbound {kind} filter: secure naming for {} service(s)",
-                    ps.len()
-                )
+                format!("meshlock: outbound {kind} filter: secure naming for {} service(s)", ps.len())
             }
         }
     }
@@ -245,10 +212,7 @@ impl Guard {
         let Some(host) = authority.map(strip_port) else {
             return Verdict::Refused("no_authority");
         };
-        let Some(policy) = policies
-            .iter()
-            .find(|p| meshlock_core::analysis::host_matches_query(&p.host, host))
-        else {
+        let Some(policy) = policies.iter().find(|p| meshlock_core::analysis::host_matches_query(&p.host, host)) else {
             return Verdict::Refused("unknown_service");
         };
         Verdict::Core(enforce::decide_outbound(policy, upstream_san))

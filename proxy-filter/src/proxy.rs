@@ -71,22 +71,15 @@ impl Context for Root {}
 
 impl RootContext for Root {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let config = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let root_id = hostcalls::get_property(vec!["plugin_root_id"])
-            .ok()
-            .flatten()
-            .and_then(|b| String::from_utf8(b).ok());
+        let config =
+            hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX).ok().flatten().unwrap_or_default();
+        let root_id =
+            hostcalls::get_property(vec!["plugin_root_id"]).ok().flatten().and_then(|b| String::from_utf8(b).ok());
         match Guard::configure(&config, root_id.as_deref()) {
             Ok(guard) => {
                 log(LogLevel::Info, &guard.summary());
                 self.kind = Some(guard.kind);
-                self.shared = Some(Rc::new(Shared {
-                    guard,
-                    metrics: Metrics::default(),
-                }));
+                self.shared = Some(Rc::new(Shared { guard, metrics: Metrics::default() }));
                 true
             }
             Err(e) => {
@@ -105,17 +98,11 @@ impl RootContext for Root {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(Http {
-            shared: self.shared.clone(),
-            authority: None,
-        }))
+        Some(Box::new(Http { shared: self.shared.clone(), authority: None }))
     }
 
     fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
-        Some(Box::new(Net {
-            shared: self.shared.clone(),
-            decided: false,
-        }))
+        Some(Box::new(Net { shared: self.shared.clone(), decided: false }))
     }
 }
 
@@ -145,27 +132,15 @@ fn decide_inbound(guard: &Guard) -> Verdict {
     // handshake: pitfall P3).
     let tls = property(&["connection", "tls_version"]).is_some();
     // First URI SAN only, raw UTF-8 (pitfall P4).
-    let san = property(&["connection", "uri_san_peer_certificate"])
-        .and_then(|b| String::from_utf8(b).ok());
-    let peer = PeerFacts {
-        tls,
-        mtls,
-        uri_san: san.as_deref(),
-    };
+    let san = property(&["connection", "uri_san_peer_certificate"]).and_then(|b| String::from_utf8(b).ok());
+    let peer = PeerFacts { tls, mtls, uri_san: san.as_deref() };
     guard.decide_inbound(destination_port(), &peer)
 }
 
 fn record(shared: &Shared, verdict: &Verdict, what: &str) {
     shared.metrics.count(verdict);
     if shared.guard.log_decisions {
-        log(
-            LogLevel::Info,
-            &format!(
-                "meshlock: {what}: {} ({})",
-                verdict.verdict(),
-                verdict.reason()
-            ),
-        );
+        log(LogLevel::Info, &format!("meshlock: {what}: {} ({})", verdict.verdict(), verdict.reason()));
     }
 }
 
@@ -216,11 +191,7 @@ impl Http {
     fn reply(status: u32, verdict: &Verdict) {
         let reason = verdict.reason();
         let body = format!("meshlock: {} ({reason})\n", verdict.verdict());
-        let _ = hostcalls::send_http_response(
-            status,
-            vec![("x-meshlock-deny", reason)],
-            Some(body.as_bytes()),
-        );
+        let _ = hostcalls::send_http_response(status, vec![("x-meshlock-deny", reason)], Some(body.as_bytes()));
     }
 }
 
@@ -243,10 +214,7 @@ impl HttpContext for Http {
             }
             Enforcement::Outbound(_) => {
                 // The upstream certificate is known only with the response (pitfall P6).
-                self.authority =
-                    hostcalls::get_map_value(MapType::HttpRequestHeaders, ":authority")
-                        .ok()
-                        .flatten();
+                self.authority = hostcalls::get_map_value(MapType::HttpRequestHeaders, ":authority").ok().flatten();
                 Action::Continue
             }
         }
@@ -259,11 +227,8 @@ impl HttpContext for Http {
         if !matches!(shared.guard.enforcement, Enforcement::Outbound(_)) {
             return Action::Continue;
         }
-        let san = property(&["upstream", "uri_san_peer_certificate"])
-            .and_then(|b| String::from_utf8(b).ok());
-        let verdict = shared
-            .guard
-            .decide_outbound(self.authority.as_deref(), san.as_deref());
+        let san = property(&["upstream", "uri_san_peer_certificate"]).and_then(|b| String::from_utf8(b).ok());
+        let verdict = shared.guard.decide_outbound(self.authority.as_deref(), san.as_deref());
         record(shared, &verdict, "upstream");
         if verdict.is_allow() {
             Action::Continue
@@ -274,11 +239,7 @@ impl HttpContext for Http {
                 san.as_deref().unwrap_or("(none)"),
                 self.authority.as_deref().unwrap_or("(no authority)"),
             );
-            let _ = hostcalls::send_http_response(
-                503,
-                vec![("x-meshlock-deny", reason)],
-                Some(body.as_bytes()),
-            );
+            let _ = hostcalls::send_http_response(503, vec![("x-meshlock-deny", reason)], Some(body.as_bytes()));
             Action::Pause
         }
     }

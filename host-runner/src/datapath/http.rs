@@ -17,60 +17,35 @@ pub struct RequestHead {
 
 impl RequestHead {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Whether a body follows the head.
     pub fn has_body(&self) -> bool {
-        self.header("transfer-encoding").is_some()
-            || self
-                .header("content-length")
-                .is_some_and(|v| v.trim() != "0")
+        self.header("transfer-encoding").is_some() || self.header("content-length").is_some_and(|v| v.trim() != "0")
     }
 
     /// The header map the HTTP filter sees: HTTP/2-style pseudo-headers first, as Envoy's
     /// codec builds them (`host` becomes `:authority`).
     pub fn filter_headers(&self, tls: bool) -> Vec<(String, Vec<u8>)> {
         let mut out = vec![
-            (
-                ":authority".to_owned(),
-                self.header("host").unwrap_or_default().as_bytes().to_vec(),
-            ),
+            (":authority".to_owned(), self.header("host").unwrap_or_default().as_bytes().to_vec()),
             (":path".to_owned(), self.target.as_bytes().to_vec()),
             (":method".to_owned(), self.method.as_bytes().to_vec()),
-            (
-                ":scheme".to_owned(),
-                if tls {
-                    b"https".to_vec()
-                } else {
-                    b"http".to_vec()
-                },
-            ),
+            (":scheme".to_owned(), if tls { b"https".to_vec() } else { b"http".to_vec() }),
         ];
         for (k, v) in &self.headers {
             if k != "host" {
                 out.push((k.clone(), v.as_bytes().to_vec()));
             }
         }
-        out.push((
-            "x-forwarded-proto".to_owned(),
-            if tls {
-                b"https".to_vec()
-            } else {
-                b"http".to_vec()
-            },
-        ));
+        out.push(("x-forwarded-proto".to_owned(), if tls { b"https".to_vec() } else { b"http".to_vec() }));
         out
     }
 }
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `Ok(None)`: the head is not complete yet.
@@ -92,8 +67,7 @@ pub fn parse_request_head(buf: &[u8], max: usize) -> Result<Option<RequestHead>,
     let mut lines = text.split("\r\n");
     let request_line = lines.next().ok_or("empty request")?;
     let mut parts = request_line.split(' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err("invalid request line");
     };

@@ -44,10 +44,8 @@ impl ClientSetup {
         Self {
             roots,
             server_name: server_name.to_owned(),
-            request: format!(
-                "GET / HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: meshlock-test\r\nAccept: */*\r\n\r\n"
-            )
-            .into_bytes(),
+            request: format!("GET / HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: meshlock-test\r\nAccept: */*\r\n\r\n")
+                .into_bytes(),
         }
     }
 }
@@ -77,25 +75,15 @@ impl Exchange {
 /// anything else.
 pub fn upstream_reply(request: &[u8]) -> Vec<u8> {
     let body = "hello from upstream\n";
-    if super::parse_request_head(request, 64 * 1024)
-        .ok()
-        .flatten()
-        .is_some()
-    {
-        format!(
-            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{body}",
-            body.len()
-        )
-        .into_bytes()
+    if super::parse_request_head(request, 64 * 1024).ok().flatten().is_some() {
+        format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{body}", body.len())
+            .into_bytes()
     } else {
         format!("upstream received {} bytes\n", request.len()).into_bytes()
     }
 }
 
-fn client_config(
-    setup: &ClientSetup,
-    identity: Option<&ClientIdentity>,
-) -> Result<Arc<ClientConfig>, DataPathError> {
+fn client_config(setup: &ClientSetup, identity: Option<&ClientIdentity>) -> Result<Arc<ClientConfig>, DataPathError> {
     let mut roots = RootCertStore::empty();
     for r in &setup.roots {
         roots.add(CertificateDer::from(r.clone()))?;
@@ -103,10 +91,7 @@ fn client_config(
     let builder = ClientConfig::builder().with_root_certificates(roots);
     let config = match identity {
         Some(id) => builder.with_client_auth_cert(
-            id.chain
-                .iter()
-                .map(|c| CertificateDer::from(c.clone()))
-                .collect(),
+            id.chain.iter().map(|c| CertificateDer::from(c.clone())).collect(),
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone())),
         )?,
         None => builder.with_no_client_auth(),
@@ -114,16 +99,10 @@ fn client_config(
     Ok(Arc::new(config))
 }
 
-fn new_client(
-    setup: &ClientSetup,
-    identity: Option<&ClientIdentity>,
-) -> Result<ClientConnection, DataPathError> {
-    let name = ServerName::try_from(setup.server_name.clone())
-        .map_err(|e| DataPathError::Certificate(e.to_string()))?;
-    Ok(ClientConnection::new(
-        client_config(setup, identity)?,
-        name,
-    )?)
+fn new_client(setup: &ClientSetup, identity: Option<&ClientIdentity>) -> Result<ClientConnection, DataPathError> {
+    let name =
+        ServerName::try_from(setup.server_name.clone()).map_err(|e| DataPathError::Certificate(e.to_string()))?;
+    Ok(ClientConnection::new(client_config(setup, identity)?, name)?)
 }
 
 /// Moves what the server has for the upstream there, and the upstream's answer back.

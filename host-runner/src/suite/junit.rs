@@ -24,10 +24,7 @@ pub fn write_junit(reports: &[SuiteReport]) -> String {
     let tests: usize = reports.iter().map(|r| r.cases.len()).sum();
     let failures: usize = reports.iter().map(SuiteReport::failed).sum();
     let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        s,
-        "<testsuites name=\"meshlock\" tests=\"{tests}\" failures=\"{failures}\">"
-    );
+    let _ = writeln!(s, "<testsuites name=\"meshlock\" tests=\"{tests}\" failures=\"{failures}\">");
     for r in reports {
         let _ = writeln!(
             s,

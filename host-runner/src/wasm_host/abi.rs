@@ -22,10 +22,7 @@ fn usize_of(v: i32) -> usize {
 }
 
 fn read(caller: &mut C<'_>, ptr: i32, len: i32) -> Result<Vec<u8>> {
-    let mem = caller
-        .data()
-        .memory
-        .ok_or_else(|| format_err!("the guest exports no memory"))?;
+    let mem = caller.data().memory.ok_or_else(|| format_err!("the guest exports no memory"))?;
     let (start, len) = (usize_of(ptr), usize_of(len));
     mem.data(&caller)
         .get(start..)
@@ -39,10 +36,7 @@ fn read_string(caller: &mut C<'_>, ptr: i32, len: i32) -> Result<String> {
 }
 
 fn write(caller: &mut C<'_>, ptr: i32, bytes: &[u8]) -> Result<()> {
-    let mem = caller
-        .data()
-        .memory
-        .ok_or_else(|| format_err!("the guest exports no memory"))?;
+    let mem = caller.data().memory.ok_or_else(|| format_err!("the guest exports no memory"))?;
     let start = usize_of(ptr);
     let slot = mem
         .data_mut(&mut *caller)
@@ -60,17 +54,11 @@ fn write_u32(caller: &mut C<'_>, ptr: i32, v: u32) -> Result<()> {
 /// Copies `bytes` into memory the guest allocates (it takes ownership), and writes the pointer
 /// and the length to `ret_ptr` / `ret_len`.
 fn return_bytes(caller: &mut C<'_>, bytes: &[u8], ret_ptr: i32, ret_len: i32) -> Result<()> {
-    let alloc = caller
-        .data()
-        .alloc
-        .clone()
-        .ok_or_else(|| format_err!("the guest has no allocator export"))?;
+    let alloc = caller.data().alloc.clone().ok_or_else(|| format_err!("the guest has no allocator export"))?;
     let len = i32::try_from(bytes.len()).map_err(|_| format_err!("value too large"))?;
     let ptr = alloc.call(&mut *caller, len)?;
     if ptr == 0 {
-        return Err(format_err!(
-            "the guest allocator returned null for {len} bytes"
-        ));
+        return Err(format_err!("the guest allocator returned null for {len} bytes"));
     }
     write(caller, ptr, bytes)?;
     write_u32(caller, ret_ptr, u32::from_ne_bytes(ptr.to_ne_bytes()))?;
@@ -171,52 +159,28 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> Result<()> {
 }
 
 fn define_logging_and_time(linker: &mut Linker<HostState>) -> Result<()> {
-    linker.func_wrap(
-        "env",
-        "proxy_log",
-        |mut c: C<'_>, level: i32, ptr: i32, len: i32| -> Result<i32> {
-            let msg = read_string(&mut c, ptr, len)?;
-            c.data_mut().push_log(level, msg);
-            Ok(OK)
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_log_level",
-        |mut c: C<'_>, ret: i32| -> Result<i32> {
-            // Info: the level Envoy's wasm logger runs at by default.
-            write_u32(&mut c, ret, 2)?;
-            Ok(OK)
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_current_time_nanoseconds",
-        |mut c: C<'_>, ret: i32| -> Result<i32> {
-            write(&mut c, ret, &now_nanos().to_le_bytes())?;
-            Ok(OK)
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_set_tick_period_milliseconds",
-        |mut c: C<'_>, period: i32| -> Result<i32> {
-            c.data_mut().tick_period_ms = u32::from_ne_bytes(period.to_ne_bytes());
-            Ok(OK)
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_set_effective_context",
-        |c: C<'_>, ctx: i32| -> Result<i32> {
-            let id = u32::from_ne_bytes(ctx.to_ne_bytes());
-            Ok(if id == 1 || c.data().streams.contains_key(&id) {
-                OK
-            } else {
-                BAD_ARGUMENT
-            })
-        },
-    )?;
+    linker.func_wrap("env", "proxy_log", |mut c: C<'_>, level: i32, ptr: i32, len: i32| -> Result<i32> {
+        let msg = read_string(&mut c, ptr, len)?;
+        c.data_mut().push_log(level, msg);
+        Ok(OK)
+    })?;
+    linker.func_wrap("env", "proxy_get_log_level", |mut c: C<'_>, ret: i32| -> Result<i32> {
+        // Info: the level Envoy's wasm logger runs at by default.
+        write_u32(&mut c, ret, 2)?;
+        Ok(OK)
+    })?;
+    linker.func_wrap("env", "proxy_get_current_time_nanoseconds", |mut c: C<'_>, ret: i32| -> Result<i32> {
+        write(&mut c, ret, &now_nanos().to_le_bytes())?;
+        Ok(OK)
+    })?;
+    linker.func_wrap("env", "proxy_set_tick_period_milliseconds", |mut c: C<'_>, period: i32| -> Result<i32> {
+        c.data_mut().tick_period_ms = u32::from_ne_bytes(period.to_ne_bytes());
+        Ok(OK)
+    })?;
+    linker.func_wrap("env", "proxy_set_effective_context", |c: C<'_>, ctx: i32| -> Result<i32> {
+        let id = u32::from_ne_bytes(ctx.to_ne_bytes());
+        Ok(if id == 1 || c.data().streams.contains_key(&id) { OK } else { BAD_ARGUMENT })
+    })?;
     linker.func_wrap("env", "proxy_done", |_: C<'_>| -> Result<i32> { Ok(OK) })?;
     Ok(())
 }
@@ -293,8 +257,8 @@ fn define_buffers_and_maps(linker: &mut Linker<HostState>) -> Result<()> {
         "proxy_get_header_map_value",
         |mut c: C<'_>, ty: i32, kp: i32, kl: i32, ret_ptr: i32, ret_len: i32| -> Result<i32> {
             let key = read_string(&mut c, kp, kl)?.to_ascii_lowercase();
-            let value = map_mut(c.data_mut(), ty)
-                .and_then(|m| m.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()));
+            let value =
+                map_mut(c.data_mut(), ty).and_then(|m| m.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()));
             match value {
                 Some(v) => {
                     return_bytes(&mut c, &v, ret_ptr, ret_len)?;
@@ -380,65 +344,37 @@ fn define_properties_and_streams(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(OK)
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_continue_stream",
-        |c: C<'_>, _ty: i32| -> Result<i32> {
-            Ok(if c.data().streams.contains_key(&c.data().active) {
-                OK
-            } else {
-                NOT_FOUND
-            })
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_close_stream",
-        |mut c: C<'_>, ty: i32| -> Result<i32> {
-            let Some(s) = c.data_mut().stream_mut() else {
-                return Ok(NOT_FOUND);
-            };
-            match ty {
-                0 | 1 => s.reset = true,
-                2 => s.closed_downstream = true,
-                3 => s.closed_upstream = true,
-                _ => return Ok(BAD_ARGUMENT),
-            }
-            Ok(OK)
-        },
-    )?;
+    linker.func_wrap("env", "proxy_continue_stream", |c: C<'_>, _ty: i32| -> Result<i32> {
+        Ok(if c.data().streams.contains_key(&c.data().active) { OK } else { NOT_FOUND })
+    })?;
+    linker.func_wrap("env", "proxy_close_stream", |mut c: C<'_>, ty: i32| -> Result<i32> {
+        let Some(s) = c.data_mut().stream_mut() else {
+            return Ok(NOT_FOUND);
+        };
+        match ty {
+            0 | 1 => s.reset = true,
+            2 => s.closed_downstream = true,
+            3 => s.closed_upstream = true,
+            _ => return Ok(BAD_ARGUMENT),
+        }
+        Ok(OK)
+    })?;
     linker.func_wrap(
         "env",
         "proxy_send_local_response",
-        |mut c: C<'_>,
-         status: i32,
-         dp: i32,
-         dl: i32,
-         bp: i32,
-         bl: i32,
-         hp: i32,
-         hl: i32,
-         _grpc: i32|
-         -> Result<i32> {
+        |mut c: C<'_>, status: i32, dp: i32, dl: i32, bp: i32, bl: i32, hp: i32, hl: i32, _grpc: i32| -> Result<i32> {
             let details = read_string(&mut c, dp, dl)?;
             let body = read(&mut c, bp, bl)?;
             let raw = read(&mut c, hp, hl)?;
             let Some(headers) = deserialize_map(&raw) else {
                 return Ok(PARSE_FAILURE);
             };
-            let headers = headers
-                .into_iter()
-                .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-                .collect();
+            let headers = headers.into_iter().map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())).collect();
             let Some(s) = c.data_mut().stream_mut() else {
                 return Ok(NOT_FOUND);
             };
-            s.local_response = Some(LocalResponse {
-                status: u32::from_ne_bytes(status.to_ne_bytes()),
-                details,
-                body,
-                headers,
-            });
+            s.local_response =
+                Some(LocalResponse { status: u32::from_ne_bytes(status.to_ne_bytes()), details, body, headers });
             Ok(OK)
         },
     )?;
@@ -458,11 +394,7 @@ fn define_metrics(linker: &mut Linker<HostState>) -> Result<()> {
             let id = match metrics.iter().position(|m| m.name == name) {
                 Some(i) => i,
                 None => {
-                    metrics.push(Metric {
-                        name,
-                        kind,
-                        value: 0,
-                    });
+                    metrics.push(Metric { name, kind, value: 0 });
                     metrics.len() - 1
                 }
             };
@@ -470,42 +402,30 @@ fn define_metrics(linker: &mut Linker<HostState>) -> Result<()> {
             Ok(OK)
         },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_metric",
-        |mut c: C<'_>, id: i32, ret: i32| -> Result<i32> {
-            let Some(v) = c.data().metrics.get(usize_of(id)).map(|m| m.value) else {
-                return Ok(NOT_FOUND);
-            };
-            write(&mut c, ret, &v.to_le_bytes())?;
-            Ok(OK)
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_record_metric",
-        |mut c: C<'_>, id: i32, value: i64| -> Result<i32> {
-            let Some(m) = c.data_mut().metrics.get_mut(usize_of(id)) else {
-                return Ok(NOT_FOUND);
-            };
-            m.value = u64::from_ne_bytes(value.to_ne_bytes());
-            Ok(OK)
-        },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_increment_metric",
-        |mut c: C<'_>, id: i32, offset: i64| -> Result<i32> {
-            let Some(m) = c.data_mut().metrics.get_mut(usize_of(id)) else {
-                return Ok(NOT_FOUND);
-            };
-            if m.kind == 0 && offset < 0 {
-                return Ok(BAD_ARGUMENT);
-            }
-            m.value = m.value.saturating_add_signed(offset);
-            Ok(OK)
-        },
-    )?;
+    linker.func_wrap("env", "proxy_get_metric", |mut c: C<'_>, id: i32, ret: i32| -> Result<i32> {
+        let Some(v) = c.data().metrics.get(usize_of(id)).map(|m| m.value) else {
+            return Ok(NOT_FOUND);
+        };
+        write(&mut c, ret, &v.to_le_bytes())?;
+        Ok(OK)
+    })?;
+    linker.func_wrap("env", "proxy_record_metric", |mut c: C<'_>, id: i32, value: i64| -> Result<i32> {
+        let Some(m) = c.data_mut().metrics.get_mut(usize_of(id)) else {
+            return Ok(NOT_FOUND);
+        };
+        m.value = u64::from_ne_bytes(value.to_ne_bytes());
+        Ok(OK)
+    })?;
+    linker.func_wrap("env", "proxy_increment_metric", |mut c: C<'_>, id: i32, offset: i64| -> Result<i32> {
+        let Some(m) = c.data_mut().metrics.get_mut(usize_of(id)) else {
+            return Ok(NOT_FOUND);
+        };
+        if m.kind == 0 && offset < 0 {
+            return Ok(BAD_ARGUMENT);
+        }
+        m.value = m.value.saturating_add_signed(offset);
+        Ok(OK)
+    })?;
     Ok(())
 }
 
@@ -530,11 +450,7 @@ fn define_shared_state(linker: &mut Linker<HostState>) -> Result<()> {
             let key = read_string(&mut c, kp, kl)?;
             let value = read(&mut c, vp, vl)?;
             let cas = u32::from_ne_bytes(cas.to_ne_bytes());
-            let entry = c
-                .data_mut()
-                .shared_data
-                .entry(key)
-                .or_insert((Vec::new(), 0));
+            let entry = c.data_mut().shared_data.entry(key).or_insert((Vec::new(), 0));
             if cas != 0 && cas != entry.1 {
                 return Ok(CAS_MISMATCH);
             }
@@ -606,18 +522,9 @@ fn define_callouts(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_http_call",
-        |_: C<'_>,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32|
-         -> Result<i32> { Ok(NOT_FOUND) },
+        |_: C<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> Result<i32> {
+            Ok(NOT_FOUND)
+        },
     )?;
     linker.func_wrap(
         "env",
@@ -640,38 +547,16 @@ fn define_callouts(linker: &mut Linker<HostState>) -> Result<()> {
     linker.func_wrap(
         "env",
         "proxy_grpc_stream",
-        |_: C<'_>,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32,
-         _: i32|
-         -> Result<i32> { Ok(NOT_FOUND) },
+        |_: C<'_>, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> Result<i32> {
+            Ok(NOT_FOUND)
+        },
     )?;
-    linker.func_wrap(
-        "env",
-        "proxy_grpc_send",
-        |_: C<'_>, _: i32, _: i32, _: i32, _: i32| -> Result<i32> { Ok(NOT_FOUND) },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_grpc_cancel",
-        |_: C<'_>, _: i32| -> Result<i32> { Ok(NOT_FOUND) },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_grpc_close",
-        |_: C<'_>, _: i32| -> Result<i32> { Ok(NOT_FOUND) },
-    )?;
-    linker.func_wrap(
-        "env",
-        "proxy_get_status",
-        |_: C<'_>, _: i32, _: i32, _: i32| -> Result<i32> { Ok(NOT_FOUND) },
-    )?;
+    linker.func_wrap("env", "proxy_grpc_send", |_: C<'_>, _: i32, _: i32, _: i32, _: i32| -> Result<i32> {
+        Ok(NOT_FOUND)
+    })?;
+    linker.func_wrap("env", "proxy_grpc_cancel", |_: C<'_>, _: i32| -> Result<i32> { Ok(NOT_FOUND) })?;
+    linker.func_wrap("env", "proxy_grpc_close", |_: C<'_>, _: i32| -> Result<i32> { Ok(NOT_FOUND) })?;
+    linker.func_wrap("env", "proxy_get_status", |_: C<'_>, _: i32, _: i32, _: i32| -> Result<i32> { Ok(NOT_FOUND) })?;
     linker.func_wrap(
         "env",
         "proxy_call_foreign_function",
@@ -697,18 +582,13 @@ fn define_wasi(linker: &mut Linker<HostState>) -> Result<()> {
             let mut out = Vec::new();
             for i in 0..usize_of(iovs_len) {
                 let at = usize_of(iovs)
-                    .checked_add(
-                        i.checked_mul(8)
-                            .ok_or_else(|| format_err!("iovec overflow"))?,
-                    )
+                    .checked_add(i.checked_mul(8).ok_or_else(|| format_err!("iovec overflow"))?)
                     .ok_or_else(|| format_err!("iovec overflow"))?;
                 let at = i32::try_from(at).map_err(|_| format_err!("iovec out of bounds"))?;
                 let iov = read(&mut c, at, 8)?;
                 let word = |r: std::ops::Range<usize>| -> Result<i32> {
-                    let b: [u8; 4] = iov
-                        .get(r)
-                        .and_then(|s| s.try_into().ok())
-                        .ok_or_else(|| format_err!("short iovec"))?;
+                    let b: [u8; 4] =
+                        iov.get(r).and_then(|s| s.try_into().ok()).ok_or_else(|| format_err!("short iovec"))?;
                     Ok(i32::from_le_bytes(b))
                 };
                 let (ptr, len) = (word(0..4)?, word(4..8)?);
@@ -724,53 +604,35 @@ fn define_wasi(linker: &mut Linker<HostState>) -> Result<()> {
         },
     )?;
     for name in ["environ_sizes_get", "args_sizes_get"] {
-        linker.func_wrap(
-            WASI,
-            name,
-            |mut c: C<'_>, count: i32, size: i32| -> Result<i32> {
-                write_u32(&mut c, count, 0)?;
-                write_u32(&mut c, size, 0)?;
-                Ok(ERRNO_SUCCESS)
-            },
-        )?;
-    }
-    for name in ["environ_get", "args_get"] {
-        linker.func_wrap(WASI, name, |_: C<'_>, _: i32, _: i32| -> Result<i32> {
+        linker.func_wrap(WASI, name, |mut c: C<'_>, count: i32, size: i32| -> Result<i32> {
+            write_u32(&mut c, count, 0)?;
+            write_u32(&mut c, size, 0)?;
             Ok(ERRNO_SUCCESS)
         })?;
+    }
+    for name in ["environ_get", "args_get"] {
+        linker.func_wrap(WASI, name, |_: C<'_>, _: i32, _: i32| -> Result<i32> { Ok(ERRNO_SUCCESS) })?;
     }
     linker.func_wrap(WASI, "proc_exit", |_: C<'_>, code: i32| -> Result<()> {
         Err(format_err!("the filter called proc_exit({code})"))
     })?;
-    linker.func_wrap(
-        WASI,
-        "clock_time_get",
-        |mut c: C<'_>, id: i32, _precision: i64, ret: i32| -> Result<i32> {
-            let nanos = match id {
-                // Realtime, and monotonic (any fixed origin will do).
-                0 | 1 => now_nanos(),
-                _ => return Ok(ERRNO_INVAL),
-            };
-            write(&mut c, ret, &nanos.to_le_bytes())?;
-            Ok(ERRNO_SUCCESS)
-        },
-    )?;
-    linker.func_wrap(
-        WASI,
-        "random_get",
-        |mut c: C<'_>, ptr: i32, len: i32| -> Result<i32> {
-            use ring::rand::SecureRandom as _;
-            let mut buf = vec![0u8; usize_of(len)];
-            ring::rand::SystemRandom::new()
-                .fill(&mut buf)
-                .map_err(|_| format_err!("no system randomness"))?;
-            write(&mut c, ptr, &buf)?;
-            Ok(ERRNO_SUCCESS)
-        },
-    )?;
-    linker.func_wrap(WASI, "sched_yield", |_: C<'_>| -> Result<i32> {
+    linker.func_wrap(WASI, "clock_time_get", |mut c: C<'_>, id: i32, _precision: i64, ret: i32| -> Result<i32> {
+        let nanos = match id {
+            // Realtime, and monotonic (any fixed origin will do).
+            0 | 1 => now_nanos(),
+            _ => return Ok(ERRNO_INVAL),
+        };
+        write(&mut c, ret, &nanos.to_le_bytes())?;
         Ok(ERRNO_SUCCESS)
     })?;
+    linker.func_wrap(WASI, "random_get", |mut c: C<'_>, ptr: i32, len: i32| -> Result<i32> {
+        use ring::rand::SecureRandom as _;
+        let mut buf = vec![0u8; usize_of(len)];
+        ring::rand::SystemRandom::new().fill(&mut buf).map_err(|_| format_err!("no system randomness"))?;
+        write(&mut c, ptr, &buf)?;
+        Ok(ERRNO_SUCCESS)
+    })?;
+    linker.func_wrap(WASI, "sched_yield", |_: C<'_>| -> Result<i32> { Ok(ERRNO_SUCCESS) })?;
     Ok(())
 }
 
@@ -780,10 +642,7 @@ mod tests {
 
     #[test]
     fn map_round_trip_and_malformed() {
-        let pairs = vec![
-            (":path".to_owned(), b"/".to_vec()),
-            ("x".to_owned(), Vec::new()),
-        ];
+        let pairs = vec![(":path".to_owned(), b"/".to_vec()), ("x".to_owned(), Vec::new())];
         let bytes = serialize_map(&pairs);
         assert_eq!(deserialize_map(&bytes), Some(pairs));
         assert_eq!(deserialize_map(&bytes[..bytes.len() - 1]), None);
