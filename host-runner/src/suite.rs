@@ -322,10 +322,8 @@ pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
         std::fs::read_to_string(path).map_err(|e| SuiteError::Read { file: file.clone(), message: e.to_string() })?;
     let raw: RawSuite = serde_yaml::from_str(&text).map_err(|e| SuiteError::Format {
         file: file.clone(),
-        message: match e.location() {
-            Some(l) => format!("line {}, column {}: {e}", l.line(), l.column()),
-            None => e.to_string(),
-        },
+        // serde_yaml's message carries the path and "at line L column C".
+        message: e.to_string(),
     })?;
     let fmt_err = |message: String| SuiteError::Format { file: file.clone(), message };
     let mut sources = Vec::new();
