@@ -4,7 +4,6 @@
 
 #![expect(
     clippy::expect_used,
-    clippy::panic,
     clippy::unwrap_used,
     clippy::indexing_slicing,
     reason = "test code: a failed expectation is a test failure"
