@@ -10,7 +10,7 @@ use crate::report::{AnalyzeReport, Explanation, ReachReport, ServicePortReport, 
 use crate::server::ServerPolicy;
 use crate::source::{Location, Source};
 use crate::version::IstioVersion;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// The DNS suffix of Kubernetes service hosts. Distinct from the trust domain, which only
 /// happens to share its default value.
@@ -95,6 +95,16 @@ pub struct Analysis {
     pub(crate) services: Vec<ServiceView>,
     pub(crate) namespaces: BTreeMap<String, Labels>,
     pub(crate) destination_rules: DestinationRuleIndex,
+    /// Indexes into `services` per workload.
+    pub(crate) services_by_workload: Vec<Vec<usize>>,
+    /// Indexes into `workloads` per namespace.
+    pub(crate) workloads_by_namespace: HashMap<String, Vec<usize>>,
+    /// Indexes into `resources.peer_authentications` per namespace.
+    pub(crate) pas_by_namespace: HashMap<String, Vec<usize>>,
+    /// `GetNamespaceMutualTLSMode` of every namespace that has a PeerAuthentication, and the
+    /// mesh-level mode (used for every other namespace).
+    pub(crate) namespace_modes: HashMap<String, Option<Mode>>,
+    pub(crate) mesh_mode: Option<Mode>,
     pub(crate) diagnostics: Vec<Diagnostic>,
     pub(crate) unreadable: usize,
 }
@@ -158,11 +168,20 @@ impl Analysis {
             services: Vec::new(),
             namespaces,
             destination_rules: DestinationRuleIndex::default(),
+            services_by_workload: Vec::new(),
+            workloads_by_namespace: HashMap::new(),
+            pas_by_namespace: HashMap::new(),
+            namespace_modes: HashMap::new(),
+            mesh_mode: None,
             diagnostics,
             unreadable,
         };
+        for (i, pa) in analysis.resources.peer_authentications.iter().enumerate() {
+            analysis.pas_by_namespace.entry(pa.meta.namespace().to_owned()).or_default().push(i);
+        }
         analysis.index_workloads();
         analysis.index_services();
+        analysis.index_namespace_modes();
         analysis.resolve_servers();
         analysis.destination_rules =
             DestinationRuleIndex::build(&analysis.resources.destination_rules, &analysis.mesh.root_namespace);
@@ -238,6 +257,9 @@ impl Analysis {
             });
         }
         self.workloads = views;
+        for (i, w) in self.workloads.iter().enumerate() {
+            self.workloads_by_namespace.entry(w.namespace().to_owned()).or_default().push(i);
+        }
     }
 
     fn index_services(&mut self) {
@@ -317,6 +339,15 @@ impl Analysis {
             }
         }
         self.services = views;
+        let mut by_workload = vec![Vec::new(); self.workloads.len()];
+        for (si, s) in self.services.iter().enumerate() {
+            for &w in &s.endpoints {
+                if let Some(list) = by_workload.get_mut(w) {
+                    list.push(si);
+                }
+            }
+        }
+        self.services_by_workload = by_workload;
     }
 
     fn resolve_servers(&mut self) {
@@ -328,7 +359,42 @@ impl Analysis {
 
     /// Services whose endpoints include workload `w` (index).
     pub fn services_of(&self, w: usize) -> impl Iterator<Item = &ServiceView> {
-        self.services.iter().filter(move |s| s.endpoints.contains(&w))
+        self.services_by_workload.get(w).into_iter().flatten().filter_map(|&i| self.services.get(i))
+    }
+
+    /// Workloads of a namespace.
+    pub fn workloads_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = (usize, &'a WorkloadView)> {
+        self.workloads_by_namespace.get(ns).into_iter().flatten().filter_map(|&i| self.workloads.get(i).map(|w| (i, w)))
+    }
+
+    /// PeerAuthentications of a namespace.
+    pub(crate) fn peer_authentications_in<'a>(&'a self, ns: &str) -> impl Iterator<Item = &'a PeerAuthentication> {
+        self.pas_by_namespace.get(ns).into_iter().flatten().filter_map(|&i| self.resources.peer_authentications.get(i))
+    }
+
+    /// `AuthenticationPolicies.GetNamespaceMutualTLSMode`: the namespace PA's mode (UNSET
+    /// resolved to the mesh mode, else PERMISSIVE), or the mesh mode; a mesh PA with mode UNSET
+    /// counts as PERMISSIVE; no policy at all is `None` (MTLSUnknown).
+    pub fn namespace_mode(&self, ns: &str) -> Option<Mode> {
+        self.namespace_modes.get(ns).copied().unwrap_or(self.mesh_mode)
+    }
+
+    fn index_namespace_modes(&mut self) {
+        let root = self.mesh.root_namespace.clone();
+        let oldest = |a: &Self, ns: &str| {
+            a.peer_authentications_in(ns)
+                .filter(|pa| !pa.has_selector())
+                .min_by(|x, y| x.meta.age_key().cmp(&y.meta.age_key()))
+                .map(|pa| pa.mode)
+        };
+        self.mesh_mode = oldest(self, &root).map(|m| m.resolved().unwrap_or(Mode::Permissive));
+        let namespaces: Vec<String> = self.pas_by_namespace.keys().filter(|ns| **ns != root).cloned().collect();
+        for ns in namespaces {
+            if let Some(mode) = oldest(self, &ns) {
+                let resolved = mode.resolved().or(self.mesh_mode).unwrap_or(Mode::Permissive);
+                self.namespace_modes.insert(ns, Some(resolved));
+            }
+        }
     }
 
     /// `analyze`: every workload and port with its precedence chain, services with their

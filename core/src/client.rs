@@ -10,7 +10,7 @@
 
 use crate::analysis::DNS_DOMAIN;
 use crate::model::{ClientTls, DestinationRule, Labels, Subset, TrafficPolicy};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// DestinationRules of one namespace merged the way `destination_rule.go :: mergeDestinationRule`
 /// does: same host, equal selectors and equal exportTo.
@@ -48,6 +48,10 @@ impl MergedRule {
 pub struct DestinationRuleIndex {
     root: String,
     by_namespace: BTreeMap<String, Vec<MergedRule>>,
+    /// Exact host → namespaces holding a rule for it.
+    exact_hosts: HashMap<String, BTreeSet<String>>,
+    /// Wildcard rules: (host, namespace).
+    wildcards: Vec<(String, String)>,
 }
 
 /// `config.go :: ResolveShortnameToFQDN`: `*` and IPs stay; a host without a dot becomes
@@ -123,7 +127,34 @@ impl DestinationRuleIndex {
                 }
             }
         }
-        Self { root: root.to_owned(), by_namespace }
+        let mut exact_hosts: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let mut wildcards = Vec::new();
+        for m in by_namespace.values().flatten() {
+            if m.host.starts_with('*') {
+                wildcards.push((m.host.clone(), m.namespace.clone()));
+            } else {
+                exact_hosts.entry(m.host.clone()).or_default().insert(m.namespace.clone());
+            }
+        }
+        Self { root: root.to_owned(), by_namespace, exact_hosts, wildcards }
+    }
+
+    /// Namespaces that hold a rule whose host matches `service_host`.
+    pub fn namespaces_matching(&self, service_host: &str) -> BTreeSet<&str> {
+        let mut out: BTreeSet<&str> =
+            self.exact_hosts.get(service_host).into_iter().flatten().map(String::as_str).collect();
+        out.extend(self.wildcards.iter().filter(|(h, _)| host_matches(h, service_host)).map(|(_, ns)| ns.as_str()));
+        out
+    }
+
+    /// Namespaces named explicitly in some rule's exportTo (their view can differ from others').
+    pub fn export_named_namespaces(&self) -> BTreeSet<&str> {
+        self.rules().flat_map(|m| m.export_to.iter()).filter(|e| *e != "*" && *e != ".").map(String::as_str).collect()
+    }
+
+    /// Namespaces holding a rule with a workloadSelector (clients there differ by labels).
+    pub fn selector_namespaces(&self) -> BTreeSet<&str> {
+        self.rules().filter(|m| m.selector.is_some()).map(|m| m.namespace.as_str()).collect()
     }
 
     pub fn rules(&self) -> impl Iterator<Item = &MergedRule> {

@@ -5,7 +5,6 @@ use crate::analysis::{Analysis, ServiceView, WorkloadView};
 use crate::client::{host_matches, resolve_host};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::*;
-use crate::reach::{ReachFilter, namespace_mode};
 use crate::report::{Call, ClientTlsKind, ServerModeKind};
 use crate::server::{alpha_usable, target_port};
 use crate::source::Location;
@@ -42,10 +41,6 @@ fn d(code: Code, msg: String, at: &Location, resource: &ResourceId) -> Diagnosti
     Diagnostic::new(code, msg, at).with_resource(resource.to_string())
 }
 
-fn workloads_in<'a>(a: &'a Analysis, ns: &'a str) -> impl Iterator<Item = &'a WorkloadView> {
-    a.workloads.iter().filter(move |w| w.namespace() == ns)
-}
-
 fn peer_authentication_conflicts(a: &Analysis, out: &mut Vec<Diagnostic>) {
     let root = a.mesh.root_namespace.as_str();
     let mut selectorless: BTreeMap<&str, Vec<&PeerAuthentication>> = BTreeMap::new();
@@ -72,11 +67,12 @@ fn peer_authentication_conflicts(a: &Analysis, out: &mut Vec<Diagnostic>) {
     // Several workload PAs on one workload: report each losing PA once, naming the workloads.
     let mut losers: BTreeMap<ResourceId, (Location, String, BTreeSet<String>)> = BTreeMap::new();
     for w in &a.workloads {
+        if w.namespace() == root {
+            continue;
+        }
         let mut matching: Vec<&PeerAuthentication> = a
-            .resources
-            .peer_authentications
-            .iter()
-            .filter(|p| p.meta.namespace() == w.namespace() && w.namespace() != root && p.has_selector())
+            .peer_authentications_in(w.namespace())
+            .filter(|p| p.has_selector())
             .filter(|p| p.selector.as_ref().is_some_and(|s| s.matches(w.labels())))
             .collect();
         matching.sort_by(|x, y| x.meta.age_key().cmp(&y.meta.age_key()));
@@ -105,9 +101,8 @@ fn peer_authentication_shapes(a: &Analysis, out: &mut Vec<Diagnostic>) {
     // Selector-less PAs that lose to an older one in their namespace (reported as ML0101/0102).
     let shadowed = |pa: &PeerAuthentication| {
         !pa.has_selector()
-            && a.resources.peer_authentications.iter().any(|o| {
-                !o.has_selector() && o.meta.namespace() == pa.meta.namespace() && o.meta.age_key() < pa.meta.age_key()
-            })
+            && a.peer_authentications_in(pa.meta.namespace())
+                .any(|o| !o.has_selector() && o.meta.age_key() < pa.meta.age_key())
     };
     for pa in &a.resources.peer_authentications {
         let ns = pa.meta.namespace();
@@ -145,8 +140,11 @@ fn peer_authentication_shapes(a: &Analysis, out: &mut Vec<Diagnostic>) {
         if !pa.has_selector() || ns == root {
             continue;
         }
-        let selected: Vec<&WorkloadView> =
-            workloads_in(a, ns).filter(|w| pa.selector.as_ref().is_some_and(|s| s.matches(w.labels()))).collect();
+        let selected: Vec<&WorkloadView> = a
+            .workloads_in(ns)
+            .map(|(_, w)| w)
+            .filter(|w| pa.selector.as_ref().is_some_and(|s| s.matches(w.labels())))
+            .collect();
         if selected.is_empty() && any_workloads {
             let sel = pa.selector.as_ref().map(ToString::to_string).unwrap_or_default();
             let msg = format!(
@@ -503,11 +501,16 @@ fn authorization(a: &Analysis, out: &mut Vec<Diagnostic>) {
 }
 
 fn services(a: &Analysis, out: &mut Vec<Diagnostic>) {
+    let selecting: BTreeSet<(&str, &str)> = a
+        .services
+        .iter()
+        .filter(|v| !v.endpoints.is_empty())
+        .map(|v| (v.namespace.as_str(), v.name.as_str()))
+        .collect();
     for s in &a.resources.services {
         let ns = s.meta.namespace();
-        if s.selector.is_some() && workloads_in(a, ns).next().is_some() {
-            let selects =
-                a.services.iter().any(|v| v.namespace == ns && v.name == s.meta.name() && !v.endpoints.is_empty());
+        if s.selector.is_some() && a.workloads_in(ns).next().is_some() {
+            let selects = selecting.contains(&(ns, s.meta.name()));
             if !selects {
                 let msg = format!("{} selects no workload in the input", s.meta.id);
                 out.push(d(Code::ServiceSelectsNothing, msg, &s.meta.at, &s.meta.id));
@@ -555,103 +558,123 @@ fn probes(a: &Analysis, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Failing calls that a policy combination causes. Clients that see the same DestinationRules
-/// behave alike, so one representative per namespace (and per label set where a rule has a
-/// workloadSelector), plus one client without a sidecar, stands for all of them.
+/// Callers without a sidecar toward STRICT ports, one finding per workload port.
+fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
+    let plain: Vec<(usize, String)> =
+        a.workloads.iter().enumerate().filter(|(_, w)| !w.sidecar).map(|(i, w)| (i, w.key())).collect();
+    if plain.is_empty() {
+        return;
+    }
+    let mut seen: BTreeSet<(usize, u16)> = BTreeSet::new();
+    for svc in a.services.iter().filter(|s| !s.mesh_external) {
+        for sp in &svc.ports {
+            for &ei in &svc.endpoints {
+                let Some(w) = a.workloads.get(ei) else { continue };
+                let Some(port) = target_port(sp, &w.workload) else { continue };
+                if !w.sidecar || w.server.mode_for_port(port) != Mode::Strict || !seen.insert((ei, port)) {
+                    continue;
+                }
+                let callers: Vec<&str> = plain.iter().filter(|(i, _)| *i != ei).map(|(_, k)| k.as_str()).collect();
+                if callers.is_empty() {
+                    continue;
+                }
+                let chain = w.server.chain_for_port(port);
+                let decider = chain.iter().rev().find(|e| e.effect == crate::report::Effect::Applied);
+                let at = decider
+                    .and_then(|e| Some(Location::new(e.file.clone()?, e.line?, 1)))
+                    .unwrap_or_else(|| w.workload.meta.at.clone());
+                let by = decider.map(|e| format!(" (made STRICT by {})", e.policy)).unwrap_or_default();
+                let msg = format!(
+                    "{} port {port} is STRICT{by}, and {} have no sidecar: their plaintext calls are reset \
+                     (curl exit 56, server logs NR filter_chain_not_found)",
+                    w.key(),
+                    list_some(&callers, 5)
+                );
+                out.push(
+                    Diagnostic::new(Code::PlaintextCallerToStrict, msg, &at)
+                        .with_resource(w.workload.meta.id.to_string()),
+                );
+            }
+        }
+    }
+}
+
+fn list_some(items: &[&str], max: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(max).copied().collect();
+    match items.len().saturating_sub(max) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+/// Failing calls that a policy combination causes. Clients see the same DestinationRule when they
+/// sit in namespaces without a rule of their own for the host, so per service the distinct client
+/// classes are: namespaces holding a matching rule, namespaces whose rules select by labels or
+/// that an exportTo names, the service's and the root namespace, and one namespace standing for
+/// all the others.
 fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
-    let selector_namespaces: BTreeSet<&str> = a
-        .resources
-        .destination_rules
-        .iter()
-        .filter(|d| d.workload_selector.is_some())
-        .map(|d| d.meta.namespace())
-        .collect();
-    // Two per namespace: a workload never calls itself, so one alone would miss its own service.
-    let mut seen_ns: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut representatives: Vec<String> = Vec::new();
-    let mut plain_clients: Vec<String> = Vec::new();
-    for w in &a.workloads {
-        if !w.sidecar {
-            plain_clients.push(w.key());
-            continue;
-        }
-        let count = seen_ns.entry(w.namespace()).or_default();
-        *count += 1;
-        if selector_namespaces.contains(w.namespace()) || *count <= 2 {
-            representatives.push(w.key());
-        }
+    plaintext_callers(a, out);
+    let mut clients: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, w) in a.workloads.iter().enumerate().filter(|(_, w)| w.sidecar) {
+        clients.entry(w.namespace()).or_default().push(i);
     }
-    let mut failing: Vec<Call> = Vec::new();
-    if !representatives.is_empty() {
-        let filter = ReachFilter { from: representatives, ..ReachFilter::default() };
-        failing.extend(crate::reach::calls(a, &filter).calls.into_iter().filter(|c| !c.ok));
+    if clients.is_empty() {
+        return;
     }
-    // Plaintext callers without a sidecar: every one of them, per STRICT target.
-    let mut plain_to_strict: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    if !plain_clients.is_empty() {
-        let filter = ReachFilter { from: plain_clients, ..ReachFilter::default() };
-        for c in crate::reach::calls(a, &filter)
-            .calls
-            .into_iter()
-            .filter(|c| !c.ok && c.server_mode == ServerModeKind::Strict)
-        {
-            plain_to_strict
-                .entry((c.to_workload.clone(), format!("{}", c.target_port)))
-                .or_default()
-                .insert(c.from.clone());
-        }
-    }
-    for ((target, port), froms) in plain_to_strict {
-        let Ok((_, w)) = a.workload(&target) else { continue };
-        let chain = w.server.chain_for_port(port.parse().unwrap_or(0));
-        let decider = chain.iter().rev().find(|e| e.effect == crate::report::Effect::Applied);
-        let at = decider
-            .and_then(|e| Some(Location::new(e.file.clone()?, e.line?, 1)))
-            .unwrap_or_else(|| w.workload.meta.at.clone());
-        let by = decider.map(|e| format!(" (made STRICT by {})", e.policy)).unwrap_or_default();
-        let list: Vec<String> = froms.into_iter().collect();
-        let msg = format!(
-            "{target} port {port} is STRICT{by}, and {} have no sidecar: their plaintext calls are reset \
-             (curl exit 56, server logs NR filter_chain_not_found)",
-            list.join(", ")
-        );
-        out.push(
-            Diagnostic::new(Code::PlaintextCallerToStrict, msg, &at).with_resource(w.workload.meta.id.to_string()),
-        );
-    }
-    // One finding per (cause, rule part, target port), naming every client namespace affected.
+    let root = a.mesh.root_namespace.as_str();
+    let selector_ns = a.destination_rules.selector_namespaces();
+    let export_named = a.destination_rules.export_named_namespaces();
     let mut grouped: BTreeMap<FailureKey, (Call, BTreeSet<String>)> = BTreeMap::new();
-    for c in failing {
-        let dr_source = c.client_tls_source.starts_with("DestinationRule ");
-        let code = match (c.client_tls, c.server_mode) {
-            (ClientTlsKind::Disable, ServerModeKind::Strict)
-                if dr_source && !c.client_tls_source.contains("leaves tls unset") =>
-            {
-                Code::DestinationRuleDisablesMtls
+    for svc in a.services.iter().filter(|s| !s.mesh_external && !s.endpoints.is_empty()) {
+        let own = a.destination_rules.namespaces_matching(&svc.host);
+        let mut classes: Vec<(String, &[usize])> = Vec::new();
+        let mut fallback = false;
+        for (ns, list) in &clients {
+            let special = own.contains(ns) || export_named.contains(ns) || *ns == svc.namespace || *ns == root;
+            if selector_ns.contains(ns) {
+                classes.push(((*ns).to_owned(), list.as_slice()));
+            } else if special {
+                classes.push(((*ns).to_owned(), list.get(..2).unwrap_or(list)));
+            } else if !fallback {
+                fallback = true;
+                let label = format!("{ns} (and every other namespace without its own rule for this host)");
+                classes.push((label, list.get(..2).unwrap_or(list)));
             }
-            (ClientTlsKind::Disable, ServerModeKind::Strict)
-                if c.client_tls_source.contains("is DISABLE, so the cluster has no TLS") =>
-            {
-                Code::AutoMtlsNamespaceDisable
+        }
+        for sp in &svc.ports {
+            let subsets = crate::reach::routed_subsets(a, svc, sp.port);
+            let routes: Vec<Option<&str>> =
+                if subsets.is_empty() { vec![None] } else { subsets.iter().map(|s| Some(s.as_str())).collect() };
+            for route in routes {
+                for &ei in &svc.endpoints {
+                    let Some(endpoint) = a.workloads.get(ei) else { continue };
+                    for (label, list) in &classes {
+                        let Some(client) = list.iter().find(|&&c| c != ei).and_then(|&c| a.workloads.get(c)) else {
+                            continue;
+                        };
+                        if let Some(name) = route
+                            && !crate::reach::subset_selects(a, client, svc, name, endpoint)
+                        {
+                            continue;
+                        }
+                        let call = crate::reach::evaluate(a, client, svc, sp, route, endpoint);
+                        if call.ok {
+                            continue;
+                        }
+                        let Some(code) = failure_code(&call) else { continue };
+                        let key = (code, call.client_tls_source.clone(), call.to_workload.clone(), call.target_port);
+                        grouped.entry(key).or_insert_with(|| (call, BTreeSet::new())).1.insert(label.clone());
+                    }
+                }
             }
-            (ClientTlsKind::IstioMutual, ServerModeKind::NoSidecar) if dr_source => Code::IstioMutualWithoutSidecar,
-            (ClientTlsKind::IstioMutual, ServerModeKind::Disable) if dr_source => Code::IstioMutualToDisable,
-            (ClientTlsKind::IstioMutual, ServerModeKind::Disable) => Code::AutoMtlsBefore112,
-            (ClientTlsKind::Simple | ClientTlsKind::Mutual, ServerModeKind::Strict | ServerModeKind::Permissive) => {
-                Code::UserTlsToMesh
-            }
-            _ => continue,
-        };
-        let client_ns = c.from.split('/').next().unwrap_or_default().to_owned();
-        let key = (code, c.client_tls_source.clone(), c.to_workload.clone(), c.target_port);
-        grouped.entry(key).or_insert_with(|| (c, BTreeSet::new())).1.insert(client_ns);
+        }
     }
     for ((code, _, _, _), (c, namespaces)) in grouped {
         let at = source_location(a, &c)
             .unwrap_or_else(|| a.workload(&c.to_workload).map(|(_, w)| w.workload.meta.at.clone()).unwrap_or_default());
         let symptom = c.symptom.clone().unwrap_or_default();
-        let clients =
-            format!("sidecar clients in namespace(s) {}", namespaces.into_iter().collect::<Vec<_>>().join(", "));
+        let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+        let clients = format!("sidecar clients in namespace(s) {}", list_some(&names, 5));
         let msg = match code {
             Code::AutoMtlsNamespaceDisable => format!(
                 "calls from {clients} to {} ({}) fail: the namespace/mesh PeerAuthentication of its namespace is DISABLE, \
@@ -672,6 +695,26 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
     }
 }
 
+fn failure_code(c: &Call) -> Option<Code> {
+    let dr_source = c.client_tls_source.starts_with("DestinationRule ");
+    let rule_tls = dr_source && !c.client_tls_source.contains("leaves tls unset");
+    Some(match (c.client_tls, c.server_mode) {
+        (ClientTlsKind::Disable, ServerModeKind::Strict) if rule_tls => Code::DestinationRuleDisablesMtls,
+        (ClientTlsKind::Disable, ServerModeKind::Strict)
+            if c.client_tls_source.contains("is DISABLE, so the cluster has no TLS") =>
+        {
+            Code::AutoMtlsNamespaceDisable
+        }
+        (ClientTlsKind::IstioMutual, ServerModeKind::NoSidecar) if rule_tls => Code::IstioMutualWithoutSidecar,
+        (ClientTlsKind::IstioMutual, ServerModeKind::Disable) if rule_tls => Code::IstioMutualToDisable,
+        (ClientTlsKind::IstioMutual, ServerModeKind::Disable) => Code::AutoMtlsBefore112,
+        (ClientTlsKind::Simple | ClientTlsKind::Mutual, ServerModeKind::Strict | ServerModeKind::Permissive) => {
+            Code::UserTlsToMesh
+        }
+        _ => return None,
+    })
+}
+
 /// (cause, client TLS source, target workload, target port).
 type FailureKey = (Code, String, String, u16);
 
@@ -683,9 +726,4 @@ fn source_location(a: &Analysis, c: &Call) -> Option<Location> {
     let dr = a.resources.destination_rules.iter().find(|d| d.meta.namespace() == ns && d.meta.name() == name)?;
     let tls_at = dr.traffic_policy.as_ref().and_then(|tp| tp.tls.as_ref()).map(|t| t.at.clone());
     Some(tls_at.unwrap_or_else(|| dr.meta.at.clone()))
-}
-
-/// Namespace-level mode as auto mTLS sees it (re-exported for reports).
-pub fn namespace_mtls_mode(a: &Analysis, ns: &str) -> Option<Mode> {
-    namespace_mode(a, ns)
 }

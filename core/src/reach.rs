@@ -57,6 +57,13 @@ struct ClientSide {
 
 pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
     let mut out = Vec::new();
+    for_each_call(a, filter, |c| out.push(c));
+    ReachReport { calls: out }
+}
+
+/// Visits every call without collecting them: a full matrix of a large mesh is millions of rows,
+/// which a caller can stream or count in constant memory.
+pub fn for_each_call(a: &Analysis, filter: &ReachFilter, mut visit: impl FnMut(Call)) {
     for (ci, client) in a.workloads.iter().enumerate() {
         let client_key = client.key();
         if !filter.wants_client(&client_key) {
@@ -86,17 +93,16 @@ pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
                         {
                             continue;
                         }
-                        out.push(evaluate(a, client, svc, sp, subset, endpoint));
+                        visit(evaluate(a, client, svc, sp, subset, endpoint));
                     }
                 }
             }
         }
     }
-    ReachReport { calls: out }
 }
 
 /// Subsets of `svc` that a mesh VirtualService routes to on `port`.
-fn routed_subsets(a: &Analysis, svc: &ServiceView, port: u16) -> Vec<String> {
+pub(crate) fn routed_subsets(a: &Analysis, svc: &ServiceView, port: u16) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for vs in &a.resources.virtual_services {
         if !(vs.gateways.is_empty() || vs.gateways.iter().any(|g| g == "mesh")) {
@@ -120,7 +126,7 @@ fn routed_subsets(a: &Analysis, svc: &ServiceView, port: u16) -> Vec<String> {
     out
 }
 
-fn subset_selects(
+pub(crate) fn subset_selects(
     a: &Analysis,
     client: &WorkloadView,
     svc: &ServiceView,
@@ -145,7 +151,7 @@ fn service_mtls_mode(a: &Analysis, svc: &ServiceView, sp: &ServicePort, passthro
         }
     }
     if a.read_beta
-        && let Some(m) = namespace_mode(a, &svc.namespace)
+        && let Some(m) = a.namespace_mode(&svc.namespace)
     {
         return Some(m);
     }
@@ -158,27 +164,6 @@ fn service_mtls_mode(a: &Analysis, svc: &ServiceView, sp: &ServicePort, passthro
         }
     }
     Some(Mode::Permissive)
-}
-
-/// `AuthenticationPolicies.GetNamespaceMutualTLSMode`.
-pub fn namespace_mode(a: &Analysis, ns: &str) -> Option<Mode> {
-    let root = a.mesh.root_namespace.as_str();
-    let oldest = |namespace: &str| {
-        a.resources
-            .peer_authentications
-            .iter()
-            .filter(|pa| pa.meta.namespace() == namespace && !pa.has_selector())
-            .min_by(|x, y| x.meta.age_key().cmp(&y.meta.age_key()))
-    };
-    // A mesh PA with mode UNSET counts as PERMISSIVE.
-    let mesh = oldest(root).map(|pa| pa.mode.resolved().unwrap_or(Mode::Permissive));
-    if ns == root {
-        return mesh;
-    }
-    match oldest(ns) {
-        Some(pa) => Some(pa.mode.resolved().or(mesh).unwrap_or(Mode::Permissive)),
-        None => mesh,
-    }
 }
 
 fn client_side(
@@ -266,7 +251,7 @@ const RESET_56: &str = "connection reset by peer (curl: (56) Recv failure: Conne
 const UPSTREAM_503: &str =
     "503 upstream connect error or disconnect/reset before headers. reset reason: connection termination";
 
-fn evaluate(
+pub(crate) fn evaluate(
     a: &Analysis,
     client: &WorkloadView,
     svc: &ServiceView,

@@ -133,11 +133,10 @@ fn beta_candidates<'a>(a: &'a Analysis, w: &Workload) -> BetaCandidates<'a> {
     let root = a.mesh.root_namespace.as_str();
     let ns = w.meta.namespace();
     let mut c = BetaCandidates { root: root.to_owned(), ..BetaCandidates::default() };
-    for pa in &a.resources.peer_authentications {
+    let own = a.peer_authentications_in(ns);
+    let rooted = a.peer_authentications_in(root).filter(|_| ns != root);
+    for pa in own.chain(rooted) {
         let pns = pa.meta.namespace();
-        if pns != ns && pns != root {
-            continue;
-        }
         match (pns == root, pa.has_selector()) {
             (true, false) => c.mesh.push(pa),
             (true, true) => {

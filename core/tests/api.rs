@@ -179,3 +179,13 @@ fn convert_writes_peer_authentications() {
     assert_eq!(wl.port_level.get(&80).map(|p| p.mode.to_string()), Some("PERMISSIVE".to_owned()));
     assert_eq!(wl.mode.to_string(), "UNSET");
 }
+
+#[test]
+fn every_code_is_documented() {
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md")).expect("docs");
+    for code in Code::ALL {
+        let row = format!("| {} | {} | {} |", code.as_str(), code.severity(), code.title());
+        assert!(doc.contains(&row), "docs/diagnostics.md lacks the row for {code}: {row}");
+    }
+}

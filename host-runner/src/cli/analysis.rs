@@ -122,13 +122,38 @@ pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
         }
     }
     let filter = ReachFilter { from: args.from.clone(), to: args.to.clone(), to_workload: None };
-    let report = a.reach(&filter);
-    match args.format {
-        Format::Json => print_json(&report)?,
-        Format::Text => print!("{}", render::reach(&report)),
-    }
-    let failing = !args.to.is_empty() && report.calls.iter().any(|c| !c.ok);
-    Ok(if failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    let any_failing = match args.format {
+        Format::Json => stream_calls_json(&a, &filter)?,
+        Format::Text => {
+            let report = a.reach(&filter);
+            print!("{}", render::reach(&report));
+            report.calls.iter().any(|c| !c.ok)
+        }
+    };
+    Ok(if !args.to.is_empty() && any_failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// `{"calls": [...]}` written call by call: constant memory for any mesh size.
+fn stream_calls_json(a: &Analysis, filter: &ReachFilter) -> Result<bool> {
+    use std::io::Write;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failing = false;
+    let mut first = true;
+    let mut result: std::io::Result<()> = out.write_all(b"{\"calls\": [");
+    meshlock_core::reach::for_each_call(a, filter, |c| {
+        if result.is_err() {
+            return;
+        }
+        failing |= !c.ok;
+        let sep: &[u8] = if first { b"\n  " } else { b",\n  " };
+        first = false;
+        result = out.write_all(sep).and_then(|()| serde_json::to_writer(&mut out, &c).map_err(std::io::Error::other));
+    });
+    result?;
+    out.write_all(if first { b"]}\n" } else { b"\n]}\n" })?;
+    out.flush()?;
+    Ok(failing)
 }
 
 pub fn explain(args: &ExplainArgs) -> Result<ExitCode> {
