@@ -21,7 +21,7 @@ pub mod memory;
 
 use crate::ca::cert_facts;
 use crate::wasm_host::{Action, FilterVm, HostError, LocalResponse, Properties};
-pub use http::{RequestHead, parse_request_head};
+pub use http::{RequestHead, parse_request_head, parse_response_head};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
@@ -200,6 +200,9 @@ pub struct Connection {
     stream: Option<u32>,
     decided: bool,
     http_head: Vec<u8>,
+    /// The upstream's response head, held until the HTTP filter saw it.
+    response_head: Vec<u8>,
+    response_checked: bool,
     to_client: Vec<u8>,
     to_upstream: Vec<u8>,
     closed: bool,
@@ -231,6 +234,8 @@ impl Connection {
             stream: None,
             decided: false,
             http_head: Vec::new(),
+            response_head: Vec::new(),
+            response_checked: false,
             to_client: Vec::new(),
             to_upstream: Vec::new(),
             closed: false,
@@ -495,7 +500,56 @@ impl Connection {
         self.send_to_client(&bytes);
     }
 
-    /// Bytes from the upstream, on their way to the client (encrypted on the TLS chain).
+    /// Bytes from the upstream. On the HTTP filter the response head goes through
+    /// `on_http_response_headers` first (the outbound secure-naming check runs there).
+    pub fn upstream_data(&mut self, vm: &mut FilterVm, bytes: &[u8]) {
+        if self.closed {
+            return;
+        }
+        let Some(id) = self.stream.filter(|_| self.listener.kind == FilterKind::Http) else {
+            return self.send_to_client(bytes);
+        };
+        if self.response_checked {
+            return self.send_to_client(bytes);
+        }
+        self.response_head.extend_from_slice(bytes);
+        let (status, headers) = match parse_response_head(&self.response_head, MAX_HEAD) {
+            Ok(Some((status, headers, _))) => (status, headers),
+            Ok(None) => return,
+            Err(e) => {
+                // Envoy answers a malformed upstream response with 503.
+                self.outcome.codec_error = Some(e.to_owned());
+                self.reply(&LocalResponse {
+                    status: 503,
+                    details: "upstream_reset_before_response_started".to_owned(),
+                    body: b"upstream connect error or disconnect/reset before headers\n".to_vec(),
+                    headers: Vec::new(),
+                });
+                return self.close();
+            }
+        };
+        self.response_checked = true;
+        let mut map = vec![(":status".to_owned(), status.to_string().into_bytes())];
+        map.extend(headers.into_iter().map(|(k, v)| (k, v.into_bytes())));
+        let result = vm.on_response_headers(id, map, false);
+        if let Err(e) = result {
+            return self.fail_vm(&e);
+        }
+        let reply = vm.stream(id).and_then(|s| s.local_response.clone());
+        match reply {
+            Some(r) if self.outcome.filter == Some(FilterAction::Allowed) => {
+                self.outcome.filter = Some(FilterAction::LocalReply(r.clone()));
+                self.reply(&r);
+                self.close();
+            }
+            _ => {
+                let held = std::mem::take(&mut self.response_head);
+                self.send_to_client(&held);
+            }
+        }
+    }
+
+    /// Bytes on their way to the client (encrypted on the TLS chain).
     pub fn send_to_client(&mut self, bytes: &[u8]) {
         match &mut self.phase {
             Phase::Tls(tls) => {

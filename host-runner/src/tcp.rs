@@ -85,7 +85,12 @@ impl Proxy {
                 } => {
                     match r {
                         Ok(0) | Err(_) => conn.upstream_closed(),
-                        Ok(n) => conn.send_to_client(ubuf.get(..n).unwrap_or_default()),
+                        Ok(n) => {
+                            let data = ubuf.get(..n).unwrap_or_default();
+                            if self.with_vm(|vm| conn.upstream_data(vm, data)).is_none() {
+                                break Ok(());
+                            }
+                        }
                     }
                 }
             }

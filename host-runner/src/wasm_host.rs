@@ -265,6 +265,7 @@ pub struct FilterModule {
     wasi: bool,
     compile_time: Duration,
     size: usize,
+    undefined_imports: Vec<String>,
 }
 
 impl std::fmt::Debug for FilterModule {
@@ -304,10 +305,16 @@ impl FilterModule {
         let wasi = module.imports().any(|i| i.module() == "wasi_snapshot_preview1");
         let mut linker: Linker<HostState> = Linker::new(&engine);
         abi::define(&mut linker).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
+        let mut probe = Store::new(&engine, HostState::new(PluginSettings::new(Vec::new(), "")));
+        let undefined_imports = module
+            .imports()
+            .filter(|i| linker.get(&mut probe, i.module(), i.name()).is_err())
+            .map(|i| format!("{}.{}", i.module(), i.name()))
+            .collect();
         // Anything beyond the proxy-wasm ABI and the WASI calls a filter needs traps if called.
         linker.define_unknown_imports_as_traps(&module).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(&module).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
-        Ok(Self { engine, pre, allocator, wasi, compile_time, size: bytes.len() })
+        Ok(Self { engine, pre, allocator, wasi, compile_time, size: bytes.len(), undefined_imports })
     }
 
     pub fn allocator(&self) -> Allocator {
@@ -322,6 +329,11 @@ impl FilterModule {
     }
     pub fn size(&self) -> usize {
         self.size
+    }
+    /// Imports the host does not implement (`module.name`); they trap if called. Empty for a
+    /// module built with the proxy-wasm Rust SDK.
+    pub fn undefined_imports(&self) -> &[String] {
+        &self.undefined_imports
     }
 
     /// Instantiates the module and runs Envoy's start sequence: `_initialize`, the root

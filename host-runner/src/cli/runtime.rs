@@ -170,6 +170,14 @@ pub fn host(args: &HostArgs) -> Result<ExitCode> {
     let text = std::fs::read(&args.config).with_context(|| format!("cannot read {}", args.config.display()))?;
     let json: serde_json::Value =
         serde_json::from_slice(&text).with_context(|| format!("{}: not JSON", args.config.display()))?;
+    if json.get("direction").and_then(|d| d.as_str()) == Some("outbound") {
+        // The proxy terminates inbound TLS; it does not originate mTLS to the upstream, so an
+        // outbound filter would see no upstream certificate and refuse every response.
+        bail!(
+            "{}: `meshlock host` serves the inbound side; outbound (secure naming) is exercised in memory by the tests",
+            args.config.display()
+        );
+    }
     let kind = match (args.kind, json.get("kind").and_then(|k| k.as_str())) {
         (Some(Kind::Network), _) | (None, Some("network")) => FilterKind::Network,
         _ => FilterKind::Http,

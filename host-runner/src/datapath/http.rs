@@ -91,6 +91,34 @@ pub fn parse_request_head(buf: &[u8], max: usize) -> Result<Option<RequestHead>,
     }))
 }
 
+/// A response head: status, headers (names lower-cased), head length. `Ok(None)`: incomplete.
+pub fn parse_response_head(
+    buf: &[u8],
+    max: usize,
+) -> Result<Option<(u16, Vec<(String, String)>, usize)>, &'static str> {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return if buf.len() > max { Err("response head too large") } else { Ok(None) };
+    };
+    let head = buf.get(..end).ok_or("invalid response head")?;
+    let text = std::str::from_utf8(head).map_err(|_| "response head is not UTF-8")?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().ok_or("empty response")?;
+    let mut parts = status_line.splitn(3, ' ');
+    let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
+        return Err("invalid status line");
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err("invalid status line");
+    }
+    let status: u16 = code.parse().map_err(|_| "invalid status code")?;
+    let mut headers = Vec::new();
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or("invalid header line")?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    Ok(Some((status, headers, end.saturating_add(4))))
+}
+
 fn reason_phrase(status: u32) -> &'static str {
     match status {
         200 => "OK",
@@ -139,5 +167,11 @@ mod tests {
         assert!(parse_request_head(b"\x00\x01garbage\r\n\r\n", 1024).is_err());
         assert!(parse_request_head(b"\x00\x01", 1024).is_err());
         assert!(parse_request_head(b"GET / SPDY/3\r\n\r\n", 1024).is_err());
+        let (status, headers, len) =
+            parse_response_head(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nbody", 1024).unwrap().unwrap();
+        assert_eq!((status, len), (200, 30));
+        assert_eq!(headers, vec![("server".to_owned(), "x".to_owned())]);
+        assert_eq!(parse_response_head(b"HTTP/1.1 200", 1024), Ok(None));
+        assert!(parse_response_head(b"garbage\r\n\r\n", 1024).is_err());
     }
 }

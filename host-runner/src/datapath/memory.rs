@@ -106,12 +106,12 @@ fn new_client(setup: &ClientSetup, identity: Option<&ClientIdentity>) -> Result<
 }
 
 /// Moves what the server has for the upstream there, and the upstream's answer back.
-fn pump_upstream(conn: &mut Connection, upstream: &mut Vec<u8>) {
+fn pump_upstream(conn: &mut Connection, vm: &mut FilterVm, upstream: &mut Vec<u8>) {
     let up = conn.take_to_upstream();
     if !up.is_empty() {
         upstream.extend_from_slice(&up);
         let reply = upstream_reply(upstream);
-        conn.send_to_client(&reply);
+        conn.upstream_data(vm, &reply);
     }
 }
 
@@ -131,9 +131,9 @@ pub fn exchange(
     match client {
         Client::Raw(bytes) => {
             conn.receive(vm, bytes);
-            pump_upstream(&mut conn, &mut upstream);
+            pump_upstream(&mut conn, vm, &mut upstream);
             conn.client_eof(vm);
-            pump_upstream(&mut conn, &mut upstream);
+            pump_upstream(&mut conn, vm, &mut upstream);
             response = conn.take_to_client();
         }
         Client::TruncatedHello => {
@@ -163,7 +163,7 @@ pub fn exchange(
                 if !out.is_empty() {
                     conn.receive(vm, &out);
                 }
-                pump_upstream(&mut conn, &mut upstream);
+                pump_upstream(&mut conn, vm, &mut upstream);
                 let back = conn.take_to_client();
                 let mut progressed = !out.is_empty() || !back.is_empty();
                 if !back.is_empty() {

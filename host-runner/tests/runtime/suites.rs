@@ -44,6 +44,9 @@ fn every_suite_passes_in_the_host() {
 fn both_wasm_targets_decide_alike() {
     let a = Runner::new(wasip1()).unwrap();
     let b = Runner::new(unknown()).unwrap();
+    // Every import of both builds is implemented by the host (none falls back to a trap).
+    assert_eq!(wasip1().undefined_imports(), &[] as &[String]);
+    assert_eq!(unknown().undefined_imports(), &[] as &[String]);
     assert!(wasip1().is_wasi());
     assert!(!unknown().is_wasi());
     assert_eq!(wasip1().allocator(), meshlock_host::wasm_host::Allocator::ProxyOnMemoryAllocate);
