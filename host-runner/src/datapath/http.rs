@@ -91,11 +91,11 @@ pub fn parse_request_head(buf: &[u8], max: usize) -> Result<Option<RequestHead>,
     }))
 }
 
-/// A response head: status, headers (names lower-cased), head length. `Ok(None)`: incomplete.
-pub fn parse_response_head(
-    buf: &[u8],
-    max: usize,
-) -> Result<Option<(u16, Vec<(String, String)>, usize)>, &'static str> {
+/// A parsed response head: status, headers (names lower-cased), head length.
+pub type ResponseHead = (u16, Vec<(String, String)>, usize);
+
+/// `Ok(None)`: the response head is not complete yet.
+pub fn parse_response_head(buf: &[u8], max: usize) -> Result<Option<ResponseHead>, &'static str> {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return if buf.len() > max { Err("response head too large") } else { Ok(None) };
     };
