@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
+/// How long a connection may take to be admitted.
+pub const DECISION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// What every connection shares. The VM is one instance behind a mutex, like one Envoy worker.
 #[derive(Clone)]
 pub struct Proxy {
@@ -56,8 +59,12 @@ impl Proxy {
         let mut down_open = true;
         let mut dbuf = vec![0u8; 16 * 1024];
         let mut ubuf = vec![0u8; 16 * 1024];
+        // Like Envoy's listener_filters_timeout (15 s): a connection that has not been let
+        // through by then (sniffing, handshake, first data) is closed.
+        let deadline = tokio::time::Instant::now() + DECISION_TIMEOUT;
         let result = loop {
             tokio::select! {
+                () = tokio::time::sleep_until(deadline), if !conn.is_admitted() => break Ok(()),
                 r = down.read(&mut dbuf), if down_open => {
                     match r {
                         Ok(0) | Err(_) => {
