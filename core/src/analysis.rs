@@ -445,7 +445,31 @@ impl Analysis {
             mode: if w.sidecar { w.server.mode.to_string() } else { "NONE".to_owned() },
             ports: w.server.port_reports(w.sidecar),
             accepted_trust_domains: if w.sidecar { self.trust_domains() } else { Vec::new() },
+            gateway_servers: self.gateway_servers(w),
         }
+    }
+
+    /// Servers of Gateways whose selector matches the workload (any namespace, as Istio's
+    /// default `PILOT_SCOPE_GATEWAY_TO_NAMESPACE=false`).
+    fn gateway_servers(&self, w: &WorkloadView) -> Vec<crate::report::GatewayServerReport> {
+        let mut out = Vec::new();
+        for gw in &self.resources.gateways {
+            if gw.selector.is_empty() || !gw.selector.iter().all(|(k, v)| w.labels().get(k) == Some(v)) {
+                continue;
+            }
+            for s in &gw.servers {
+                out.push(crate::report::GatewayServerReport {
+                    gateway: gw.meta.id.to_string(),
+                    port: s.port,
+                    protocol: s.protocol.clone(),
+                    tls_mode: s.tls.as_ref().map_or_else(|| "NONE".to_owned(), |t| t.mode.to_string()),
+                    hosts: s.hosts.clone(),
+                    file: s.at.file.clone(),
+                    line: s.at.line,
+                });
+            }
+        }
+        out
     }
 
     /// `reach`: the outcome of every client × service port × endpoint (× subset).

@@ -558,13 +558,16 @@ fn probes(a: &Analysis, out: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Callers without a sidecar toward STRICT ports, one finding per workload port.
+/// Callers without a sidecar toward STRICT ports: one finding per policy that made ports STRICT,
+/// at that policy's line, naming the ports and the callers.
 fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
     let plain: Vec<(usize, String)> =
         a.workloads.iter().enumerate().filter(|(_, w)| !w.sidecar).map(|(i, w)| (i, w.key())).collect();
     if plain.is_empty() {
         return;
     }
+    // deciding policy → (its location, STRICT targets, resource id)
+    let mut by_policy: BTreeMap<String, (Location, BTreeSet<String>, String)> = BTreeMap::new();
     let mut seen: BTreeSet<(usize, u16)> = BTreeSet::new();
     for svc in a.services.iter().filter(|s| !s.mesh_external) {
         for sp in &svc.ports {
@@ -574,28 +577,30 @@ fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
                 if !w.sidecar || w.server.mode_for_port(port) != Mode::Strict || !seen.insert((ei, port)) {
                     continue;
                 }
-                let callers: Vec<&str> = plain.iter().filter(|(i, _)| *i != ei).map(|(_, k)| k.as_str()).collect();
-                if callers.is_empty() {
+                if !plain.iter().any(|(i, _)| *i != ei) {
                     continue;
                 }
                 let chain = w.server.chain_for_port(port);
                 let decider = chain.iter().rev().find(|e| e.effect == crate::report::Effect::Applied);
+                let policy = decider.map_or_else(|| "built-in".to_owned(), |e| e.policy.clone());
                 let at = decider
                     .and_then(|e| Some(Location::new(e.file.clone()?, e.line?, 1)))
                     .unwrap_or_else(|| w.workload.meta.at.clone());
-                let by = decider.map(|e| format!(" (made STRICT by {})", e.policy)).unwrap_or_default();
-                let msg = format!(
-                    "{} port {port} is STRICT{by}, and {} have no sidecar: their plaintext calls are reset \
-                     (curl exit 56, server logs NR filter_chain_not_found)",
-                    w.key(),
-                    list_some(&callers, 5)
-                );
-                out.push(
-                    Diagnostic::new(Code::PlaintextCallerToStrict, msg, &at)
-                        .with_resource(w.workload.meta.id.to_string()),
-                );
+                let entry = by_policy.entry(policy.clone()).or_insert_with(|| (at, BTreeSet::new(), policy));
+                entry.1.insert(format!("{}:{port}", w.key()));
             }
         }
+    }
+    let callers: Vec<&str> = plain.iter().map(|(_, k)| k.as_str()).collect();
+    for (_, (at, targets, policy)) in by_policy {
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let msg = format!(
+            "{policy} makes {} STRICT, and {} have no sidecar: their plaintext calls there are reset \
+             (curl exit 56, HTTP code 000; the server logs NR filter_chain_not_found)",
+            list_some(&targets, 5),
+            list_some(&callers, 5)
+        );
+        out.push(Diagnostic::new(Code::PlaintextCallerToStrict, msg, &at).with_resource(policy));
     }
 }
 

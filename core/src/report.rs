@@ -32,6 +32,25 @@ pub struct WorkloadReport {
     pub ports: Vec<PortReport>,
     /// Trust domains whose SPIFFE IDs this workload's sidecar accepts.
     pub accepted_trust_domains: Vec<String>,
+    /// Servers of the Gateways that select this workload. A gateway's listeners take their TLS
+    /// from these, not from PeerAuthentication (`pilot/pkg/networking/core/gateway.go`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gateway_servers: Vec<GatewayServerReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GatewayServerReport {
+    /// `Gateway ns/name`.
+    pub gateway: String,
+    pub port: u16,
+    pub protocol: String,
+    /// The server's TLS mode (`PASSTHROUGH`, `SIMPLE`, `MUTUAL`, `AUTO_PASSTHROUGH`,
+    /// `ISTIO_MUTUAL`, `OPTIONAL_MUTUAL`), or `NONE` for a plain-text server.
+    pub tls_mode: String,
+    pub hosts: Vec<String>,
+    pub file: String,
+    pub line: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

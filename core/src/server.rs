@@ -451,6 +451,17 @@ pub fn explain(a: &Analysis, key: &str, port: Option<u16>) -> Result<Explanation
         )
     };
     story.push(head);
+    let gateway_servers = &report.gateway_servers;
+    if !gateway_servers.is_empty() {
+        let listed: Vec<String> = gateway_servers
+            .iter()
+            .map(|g| format!("{} port {} {} TLS {} ({}:{})", g.gateway, g.port, g.protocol, g.tls_mode, g.file, g.line))
+            .collect();
+        story.push(format!(
+            "It is a gateway: its listeners take their TLS from Gateway servers, not from PeerAuthentication: {}.",
+            listed.join("; ")
+        ));
+    }
     let mut port_list = ports;
     if port_list.is_empty() {
         port_list.push(0);
