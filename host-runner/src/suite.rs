@@ -359,6 +359,24 @@ pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
     if raw.workload.split_once('/').is_none_or(|(a, b)| a.is_empty() || b.is_empty()) {
         return Err(fmt_err(format!("workload `{}` is not NAMESPACE/NAME", raw.workload)));
     }
+    // Policies that do not parse: say where, with the files' own names and lines (the filter
+    // only sees the joined stream and would refuse it without a usable position).
+    let analysis = Analysis::new(
+        &sources.iter().map(|(n, t)| Source::new(n.as_str(), t.as_str())).collect::<Vec<_>>(),
+        &Options::default(),
+    );
+    if analysis.unreadable() > 0 {
+        let where_ = analysis
+            .diagnostics()
+            .iter()
+            .filter(|d| d.severity == meshlock_core::Severity::Error)
+            .map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message))
+            .collect::<Vec<_>>();
+        return Err(SuiteError::Read {
+            file: file.clone(),
+            message: format!("policies that cannot be parsed: {}", where_.join("; ")),
+        });
+    }
     // The filter receives one YAML stream, like Envoy's configuration string.
     let policies = sources.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n---\n");
     Ok(Suite {

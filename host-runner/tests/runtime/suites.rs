@@ -110,6 +110,16 @@ fn suite_format_errors_name_the_file_and_line() {
     assert!(err.contains("bad.yaml"), "{err}");
     assert!(err.contains("cases[0]") && err.contains("line 4"), "{err}");
     assert!(err.contains("unknown client `plaintxt`"), "{err}");
+    let broken_policy = dir.join("broken-policy.yaml");
+    std::fs::write(&broken_policy, "kind: Namespace\nmetadata: {name: [unclosed\n").unwrap();
+    let suite = dir.join("suite.yaml");
+    std::fs::write(
+        &suite,
+        "policies: broken-policy.yaml\nworkload: foo/httpbin\ncases:\n  - name: x\n    port: 80\n    client: plaintext\n    expect: deny\n",
+    )
+    .unwrap();
+    let err = load_suite(&suite).unwrap_err().to_string();
+    assert!(err.contains("broken-policy.yaml:3:1: did not find expected"), "{err}");
     let missing = load_suite(&dir.join("nope.yaml")).unwrap_err().to_string();
     assert!(missing.contains("nope.yaml"), "{missing}");
 }
