@@ -18,7 +18,8 @@ step "core builds for both wasm targets"
 cargo build --quiet -p meshlock-core --target wasm32-wasip1
 cargo build --quiet -p meshlock-core --target wasm32-unknown-unknown
 
-step "the proxy-wasm filter for both wasm targets (sizes)"
+step "the proxy-wasm filter for both wasm targets (clippy on its wasm-only glue, sizes)"
+cargo clippy --quiet -p meshlock-filter --target wasm32-wasip1 -- -D warnings
 bash scripts/build-filter.sh
 
 step "meshlock test tests/suites/*.yaml (the filter in the wasmtime host)"
