@@ -170,6 +170,8 @@ pub struct ConnOutcome {
     pub filter: Option<FilterAction>,
     /// The filter VM failed (trap or dead): fail closed.
     pub vm_error: Option<String>,
+    /// The connection properties the filter was given (Envoy 1.40 names and encodings).
+    pub properties: Properties,
 }
 
 impl ConnOutcome {
@@ -182,6 +184,7 @@ impl ConnOutcome {
             codec_error: None,
             filter: None,
             vm_error: None,
+            properties: Properties::new(),
         }
     }
 }
@@ -243,8 +246,11 @@ impl Connection {
         }
     }
 
-    pub fn outcome(&self) -> &ConnOutcome {
-        &self.outcome
+    /// What happened so far, with the connection's current properties.
+    pub fn outcome(&self) -> ConnOutcome {
+        let mut o = self.outcome.clone();
+        o.properties = self.props.clone();
+        o
     }
     pub fn is_closed(&self) -> bool {
         self.closed

@@ -220,7 +220,7 @@ pub fn exchange(
     }
     conn.finish(vm);
     Ok(Exchange {
-        outcome: conn.outcome().clone(),
+        outcome: conn.outcome(),
         client_tls_error,
         response,
         upstream_received: upstream,

@@ -12,5 +12,6 @@
 mod abi;
 mod cli;
 mod host_tcp;
+mod properties;
 mod suites;
 mod support;
