@@ -520,14 +520,16 @@ fn services(a: &Analysis, out: &mut Vec<Diagnostic>) {
 }
 
 /// kubelet probes come from outside the mesh in plaintext. Istio rewrites HTTP probes to the
-/// sidecar's agent port unless `sidecar.istio.io/rewriteAppHTTPProbers: "false"`, and did not by
-/// default before 1.10 (`values.sidecarInjectorWebhook.rewriteAppHTTPProbe`).
+/// sidecar's agent port unless `sidecar.istio.io/rewriteAppHTTPProbers: "false"`; the rewrite is
+/// on by default in every built-in profile since 1.7 (istio.io v1.7
+/// ops/configuration/mesh/app-health-check; before, `values.sidecarInjectorWebhook.rewriteAppHTTPProbe`
+/// had to be set).
 fn probes(a: &Analysis, out: &mut Vec<Diagnostic>) {
     for w in a.workloads.iter().filter(|w| w.sidecar) {
         let annotation = w.workload.pod_annotations.get("sidecar.istio.io/rewriteAppHTTPProbers").map(String::as_str);
         let rewrite = match annotation {
             Some(v) => v == "true",
-            None => a.version >= crate::version::IstioVersion::new(1, 10),
+            None => a.version >= crate::version::IstioVersion::new(1, 7),
         };
         if rewrite {
             continue;
@@ -544,7 +546,7 @@ fn probes(a: &Analysis, out: &mut Vec<Diagnostic>) {
                 let why = if annotation.is_some() {
                     "the pod turns probe rewriting off"
                 } else {
-                    "Istio before 1.10 does not rewrite probes by default"
+                    "Istio before 1.7 does not rewrite probes by default"
                 };
                 let msg = format!(
                     "{}: the {} HTTP probe on port {port} comes from kubelet in plaintext and the port is STRICT; {why}, \
@@ -630,6 +632,7 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
     let selector_ns = a.destination_rules.selector_namespaces();
     let export_named = a.destination_rules.export_named_namespaces();
     let mut grouped: BTreeMap<FailureKey, (Call, BTreeSet<String>)> = BTreeMap::new();
+    let mut undefined: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for svc in a.services.iter().filter(|s| !s.mesh_external && !s.endpoints.is_empty()) {
         let own = a.destination_rules.namespaces_matching(&svc.host);
         let mut classes: Vec<(String, &[usize])> = Vec::new();
@@ -657,10 +660,18 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
                         let Some(client) = list.iter().find(|&&c| c != ei).and_then(|&c| a.workloads.get(c)) else {
                             continue;
                         };
-                        if let Some(name) = route
-                            && !crate::reach::subset_selects(a, client, svc, name, endpoint)
-                        {
-                            continue;
+                        if let Some(name) = route {
+                            match crate::reach::subset_match(a, client, svc, name, endpoint) {
+                                crate::reach::SubsetMatch::Selects => {}
+                                crate::reach::SubsetMatch::Excludes => continue,
+                                crate::reach::SubsetMatch::Undefined => {
+                                    undefined
+                                        .entry((svc.host.clone(), name.to_owned()))
+                                        .or_default()
+                                        .insert(label.clone());
+                                    continue;
+                                }
+                            }
                         }
                         let call = crate::reach::evaluate(a, client, svc, sp, route, endpoint);
                         if call.ok {
@@ -673,6 +684,23 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
                 }
             }
         }
+    }
+    for ((host, subset), namespaces) in undefined {
+        let vs = a.resources.virtual_services.iter().find(|vs| {
+            let ns = vs.meta.namespace();
+            vs.destinations
+                .iter()
+                .any(|d| d.subset.as_deref() == Some(subset.as_str()) && resolve_host(&d.host, ns) == host)
+        });
+        let Some(vs) = vs else { continue };
+        let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+        let msg = format!(
+            "{} routes {host} to subset `{subset}`, which the DestinationRule used by sidecar clients in namespace(s) {} \
+             does not define: those requests get 503 NC (no cluster)",
+            vs.meta.id,
+            list_some(&names, 5)
+        );
+        out.push(d(Code::UndefinedSubset, msg, &vs.meta.at, &vs.meta.id));
     }
     for ((code, _, _, _), (c, namespaces)) in grouped {
         let at = source_location(a, &c)

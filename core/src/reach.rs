@@ -88,12 +88,26 @@ pub fn for_each_call(a: &Analysis, filter: &ReachFilter, mut visit: impl FnMut(C
                         if filter.to_workload.as_deref().is_some_and(|k| k != endpoint.key()) {
                             continue;
                         }
-                        if let Some(name) = subset
-                            && !subset_selects(a, client, svc, name, endpoint)
-                        {
+                        let Some(name) = subset else {
+                            visit(evaluate(a, client, svc, sp, None, endpoint));
                             continue;
+                        };
+                        match subset_match(a, client, svc, name, endpoint) {
+                            SubsetMatch::Selects => visit(evaluate(a, client, svc, sp, subset, endpoint)),
+                            SubsetMatch::Excludes => {}
+                            SubsetMatch::Undefined => {
+                                // The route names a cluster that does not exist.
+                                let mut call = evaluate(a, client, svc, sp, subset, endpoint);
+                                call.ok = false;
+                                call.mtls = false;
+                                call.symptom = Some(format!(
+                                    "503 (NC: no cluster): the VirtualService routes to subset {name}, which the \
+                                     DestinationRule this client uses does not define"
+                                ));
+                                call.explanation = format!("{}; subset {name} is undefined", call.explanation);
+                                visit(call);
+                            }
                         }
-                        visit(evaluate(a, client, svc, sp, subset, endpoint));
                     }
                 }
             }
@@ -126,16 +140,28 @@ pub(crate) fn routed_subsets(a: &Analysis, svc: &ServiceView, port: u16) -> Vec<
     out
 }
 
-pub(crate) fn subset_selects(
+/// How a routed subset relates to one endpoint, for one client's DestinationRule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubsetMatch {
+    Selects,
+    Excludes,
+    /// The rule the client uses defines no such subset (or the client uses no rule).
+    Undefined,
+}
+
+pub(crate) fn subset_match(
     a: &Analysis,
     client: &WorkloadView,
     svc: &ServiceView,
     subset: &str,
     endpoint: &WorkloadView,
-) -> bool {
+) -> SubsetMatch {
     let rule = a.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace);
-    rule.and_then(|r| r.subsets.iter().find(|(s, _)| s.name == subset))
-        .is_some_and(|(s, _)| s.labels.iter().all(|(k, v)| endpoint.labels().get(k) == Some(v)))
+    match rule.and_then(|r| r.subsets.iter().find(|(s, _)| s.name == subset)) {
+        None => SubsetMatch::Undefined,
+        Some((s, _)) if s.labels.iter().all(|(k, v)| endpoint.labels().get(k) == Some(v)) => SubsetMatch::Selects,
+        Some(_) => SubsetMatch::Excludes,
+    }
 }
 
 /// `BestEffortInferServiceMTLSMode`: the mode auto mTLS assumes for a service, from mesh- and
