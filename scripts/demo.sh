@@ -17,3 +17,7 @@ echo "== meshlock reach examples/authn"
 echo
 echo "== meshlock explain examples/authn --workload bar/httpbin"
 "$MESHLOCK" explain examples/authn --workload bar/httpbin
+echo
+echo "== meshlock test tests/suites/authn-example-*.yaml (the filter .wasm in the host, real mTLS)"
+bash scripts/build-filter.sh
+"$MESHLOCK" test tests/suites/authn-example-foo.yaml tests/suites/authn-example-bar.yaml

@@ -18,5 +18,12 @@ step "core builds for both wasm targets"
 cargo build --quiet -p meshlock-core --target wasm32-wasip1
 cargo build --quiet -p meshlock-core --target wasm32-unknown-unknown
 
+step "the proxy-wasm filter for both wasm targets (clippy on its wasm-only glue, sizes)"
+cargo clippy --quiet -p meshlock-filter --target wasm32-wasip1 -- -D warnings
+bash scripts/build-filter.sh
+
+step "meshlock test tests/suites/*.yaml (the filter in the wasmtime host)"
+cargo run --quiet --bin meshlock -- test tests/suites/*.yaml
+
 step "cargo test (workspace)"
 cargo test --workspace --quiet 2>&1 | tee target/test-output.txt

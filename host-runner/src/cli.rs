@@ -4,6 +4,7 @@
 mod analysis;
 mod input;
 mod render;
+mod runtime;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,12 @@ enum Command {
     Diff(analysis::DiffArgs),
     /// v1alpha1 MeshPolicy/Policy to v1beta1 PeerAuthentication YAML on stdout.
     Convert(analysis::ConvertArgs),
+    /// Run policy test suites through the filter (wasm) behind a real mTLS data path.
+    Test(runtime::TestArgs),
+    /// Serve the filter as a TCP proxy: sniffing, rustls termination, the filter, the upstream.
+    Host(runtime::HostArgs),
+    /// The test CA: a mesh root, an untrusted root, SPIFFE certificates.
+    Ca(runtime::CaArgs),
     /// The browser playground, its assets embedded in the binary.
     Serve(serve::ServeArgs),
 }
@@ -47,6 +54,9 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => analysis::explain(&a),
         Command::Diff(a) => analysis::diff(&a),
         Command::Convert(a) => analysis::convert(&a),
+        Command::Test(a) => runtime::test(&a),
+        Command::Host(a) => runtime::host(&a),
+        Command::Ca(a) => runtime::ca(&a),
         Command::Serve(a) => serve::serve(&a),
     };
     match result {

@@ -1,1 +1,17 @@
-//! meshlock-filter: not built yet (see the open issue for this crate).
+//! meshlock-filter: the proxy-wasm module that enforces what meshlock-core resolved.
+//!
+//! One module serves as an HTTP filter (403 local reply on deny) and as a network filter
+//! (close the downstream on deny), for the inbound side (mTLS mode per port, accepted SPIFFE
+//! trust domains, AuthorizationPolicy principals) and the outbound side (secure naming on the
+//! upstream's certificate).
+//!
+//! * [`config`] is pure Rust: it reads the plugin configuration JSON, runs the core once and
+//!   keeps the resolved policy in a [`config::Guard`]. Every decision is the core's
+//!   ([`meshlock_core::enforce`]); nothing here re-derives a rule.
+//! * `proxy` (wasm32 only) is the glue to the proxy-wasm 0.2.5 SDK: properties in, local replies
+//!   and close/continue out, metrics and decision logging.
+
+pub mod config;
+
+#[cfg(target_arch = "wasm32")]
+mod proxy;

@@ -1,0 +1,125 @@
+//! Every suite in tests/suites passes through the wasip1 filter, covers every client form, and
+//! the wasm32-unknown-unknown build decides every case the same way.
+
+use crate::support::{suite_files, unknown, wasip1};
+use meshlock_host::suite::{ClientForm, Runner, load_suite};
+use std::collections::BTreeSet;
+
+#[test]
+fn every_suite_passes_in_the_host() {
+    let runner = Runner::new(wasip1()).unwrap();
+    let mut forms = BTreeSet::new();
+    let mut total = 0;
+    for file in suite_files() {
+        let suite = load_suite(&file).unwrap();
+        let report = runner.run(&suite).unwrap();
+        for c in &report.cases {
+            assert!(c.passed, "{}: {}", suite.file, c.line());
+            // Clients that send HTTP went through both filter kinds.
+            let case = suite.cases.iter().find(|k| k.name == c.name).unwrap();
+            assert_eq!(c.http.is_some(), case.client.sends_http(), "{}", c.name);
+        }
+        total += report.cases.len();
+        for case in &suite.cases {
+            forms.insert(match &case.client {
+                ClientForm::Plaintext => "plaintext",
+                ClientForm::Garbage => "garbage",
+                ClientForm::TruncatedHello => "truncated-hello",
+                ClientForm::TlsNoCert => "tls: no-cert",
+                ClientForm::Identity { uri: None, .. } => "identity: none",
+                ClientForm::Identity { issuer: meshlock_host::ca::IssuerKind::Untrusted, .. } => "issuer: untrusted",
+                ClientForm::Identity { validity: meshlock_host::ca::Validity::Expired, .. } => "validity: expired",
+                ClientForm::Identity { validity: meshlock_host::ca::Validity::NotYetValid, .. } => {
+                    "validity: not-yet-valid"
+                }
+                ClientForm::Identity { .. } => "identity: URI",
+            });
+        }
+    }
+    assert!(total >= 60, "only {total} cases");
+    assert_eq!(forms.len(), 9, "client forms covered: {forms:?}");
+}
+
+#[test]
+fn both_wasm_targets_decide_alike() {
+    let a = Runner::new(wasip1()).unwrap();
+    let b = Runner::new(unknown()).unwrap();
+    // Every import of both builds is implemented by the host (none falls back to a trap).
+    assert_eq!(wasip1().undefined_imports(), &[] as &[String]);
+    assert_eq!(unknown().undefined_imports(), &[] as &[String]);
+    assert!(wasip1().is_wasi());
+    assert!(!unknown().is_wasi());
+    assert_eq!(wasip1().allocator(), meshlock_host::wasm_host::Allocator::ProxyOnMemoryAllocate);
+    assert_eq!(unknown().allocator(), meshlock_host::wasm_host::Allocator::Malloc);
+    let mut compared = 0;
+    for file in suite_files() {
+        let suite = load_suite(&file).unwrap();
+        let ra = a.run(&suite).unwrap();
+        let rb = b.run(&suite).unwrap();
+        assert_eq!(ra.cases.len(), rb.cases.len());
+        for (x, y) in ra.cases.iter().zip(&rb.cases) {
+            assert!(x.passed && y.passed, "{}\n{}", x.line(), y.line());
+            let key = |c: &meshlock_host::suite::CaseReport| {
+                let n = c.network.as_ref().unwrap();
+                let h = c
+                    .http
+                    .as_ref()
+                    .map(|h| h.as_ref().map(|o| (o.decision, o.stage, o.mtls, o.reason.clone())).unwrap());
+                (n.decision, n.stage, n.mtls, n.reason.clone(), h)
+            };
+            assert_eq!(key(x), key(y), "{} differs between targets", x.name);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 60);
+}
+
+#[test]
+fn a_wrong_expectation_fails_with_the_reason() {
+    let dir = crate::support::scratch("wrong-expect");
+    let suite = dir.join("wrong.yaml");
+    let policies = crate::support::root().join("tests/suites/policies");
+    std::fs::write(
+        &suite,
+        format!(
+            "policies: [{0}/workloads.yaml, {0}/strict.yaml]\nworkload: foo/httpbin\ncases:\n  - name: plaintext is not allowed under STRICT\n    port: 80\n    client: plaintext\n    expect: allow\n  - name: the untrusted CA fails earlier than the filter\n    port: 80\n    client: {{identity: spiffe://cluster.local/ns/bar/sa/sleep, issuer: untrusted}}\n    expect: {{decision: deny, stage: filter}}\n",
+            policies.display()
+        ),
+    )
+    .unwrap();
+    let runner = Runner::new(wasip1()).unwrap();
+    let report = runner.run(&load_suite(&suite).unwrap()).unwrap();
+    assert_eq!((report.passed(), report.failed()), (0, 2));
+    let first = report.cases[0].line();
+    assert!(first.starts_with("FAIL"), "{first}");
+    assert!(first.contains("expected decision allow, got deny at filter (plaintext)"), "{first}");
+    let second = report.cases[1].line();
+    assert!(second.contains("expected stage filter, got deny at handshake"), "{second}");
+}
+
+#[test]
+fn suite_format_errors_name_the_file_and_line() {
+    let dir = crate::support::scratch("bad-suite");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "resources: []\nworkload: foo/httpbin\ncases:\n  - name: x\n    port: 80\n    client: plaintxt\n    expect: deny\n",
+    )
+    .unwrap();
+    let err = load_suite(&bad).unwrap_err().to_string();
+    assert!(err.contains("bad.yaml"), "{err}");
+    assert!(err.contains("cases[0]") && err.contains("line 4"), "{err}");
+    assert!(err.contains("unknown client `plaintxt`"), "{err}");
+    let broken_policy = dir.join("broken-policy.yaml");
+    std::fs::write(&broken_policy, "kind: Namespace\nmetadata: {name: [unclosed\n").unwrap();
+    let suite = dir.join("suite.yaml");
+    std::fs::write(
+        &suite,
+        "policies: broken-policy.yaml\nworkload: foo/httpbin\ncases:\n  - name: x\n    port: 80\n    client: plaintext\n    expect: deny\n",
+    )
+    .unwrap();
+    let err = load_suite(&suite).unwrap_err().to_string();
+    assert!(err.contains("broken-policy.yaml:3:1: did not find expected"), "{err}");
+    let missing = load_suite(&dir.join("nope.yaml")).unwrap_err().to_string();
+    assert!(missing.contains("nope.yaml"), "{missing}");
+}

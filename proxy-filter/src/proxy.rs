@@ -1,0 +1,246 @@
+//! The proxy-wasm 0.2.5 glue: Envoy's properties in, continue / local reply / close out.
+//!
+//! Host calls go through `proxy_wasm::hostcalls` and their errors are handled here: the SDK's
+//! `Context` helpers `unwrap()` host results, and a trap in a shared VM takes every plugin in it
+//! down (reference pitfall P5). Nothing in this module can panic on host data.
+
+use crate::config::{ConfigError, Enforcement, FilterKind, Guard, Verdict};
+use meshlock_core::enforce::PeerFacts;
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+mod entry {
+    proxy_wasm::main! {{
+        // Installs the SDK's logger and its panic hook (a panic is logged before the trap).
+        proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Info);
+        proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
+            Box::new(super::Root::default())
+        });
+    }}
+}
+
+fn log(level: LogLevel, msg: &str) {
+    // Nothing sensible to do if the host refuses a log line.
+    let _ = hostcalls::log(level, msg);
+}
+
+/// Counters by decision and reason, defined on first use (`meshlock.decisions.allow.mtls_peer`).
+#[derive(Default)]
+struct Metrics {
+    ids: RefCell<BTreeMap<String, u32>>,
+}
+
+impl Metrics {
+    fn count(&self, verdict: &Verdict) {
+        let name = verdict.metric_name();
+        let known = self.ids.borrow().get(&name).copied();
+        let id = match known {
+            Some(id) => id,
+            None => match hostcalls::define_metric(MetricType::Counter, &name) {
+                Ok(id) => {
+                    self.ids.borrow_mut().insert(name, id);
+                    id
+                }
+                Err(_) => return,
+            },
+        };
+        let _ = hostcalls::increment_metric(id, 1);
+    }
+}
+
+struct Shared {
+    guard: Guard,
+    metrics: Metrics,
+}
+
+// === impl Root ===
+
+#[derive(Default)]
+struct Root {
+    shared: Option<Rc<Shared>>,
+    /// Set when the configuration was refused; streams then deny everything (Envoy never
+    /// creates them in that state, but a host that did must not get a panic, pitfall P10).
+    kind: Option<FilterKind>,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
+        let config =
+            hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX).ok().flatten().unwrap_or_default();
+        let root_id =
+            hostcalls::get_property(vec!["plugin_root_id"]).ok().flatten().and_then(|b| String::from_utf8(b).ok());
+        match Guard::configure(&config, root_id.as_deref()) {
+            Ok(guard) => {
+                log(LogLevel::Info, &guard.summary());
+                self.kind = Some(guard.kind);
+                self.shared = Some(Rc::new(Shared { guard, metrics: Metrics::default() }));
+                true
+            }
+            Err(e) => {
+                log(LogLevel::Error, &one_line(&e));
+                self.shared = None;
+                false
+            }
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        match self.kind {
+            Some(FilterKind::Network) => Some(ContextType::StreamContext),
+            _ => Some(ContextType::HttpContext),
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http { shared: self.shared.clone(), authority: None }))
+    }
+
+    fn create_stream_context(&self, _context_id: u32) -> Option<Box<dyn StreamContext>> {
+        Some(Box::new(Net { shared: self.shared.clone(), decided: false }))
+    }
+}
+
+fn one_line(e: &ConfigError) -> String {
+    let msg = e.to_string().replace(['\n', '\r'], " ");
+    format!("meshlock: configuration refused: {msg}")
+}
+
+// === connection facts ===
+
+fn property(path: &[&str]) -> Option<Vec<u8>> {
+    hostcalls::get_property(path.to_vec()).ok().flatten()
+}
+
+/// `destination.port`: an int64, 8 bytes little-endian in Envoy 1.40.
+fn destination_port() -> Option<u16> {
+    let raw = property(&["destination", "port"])?;
+    let bytes: [u8; 8] = raw.as_slice().try_into().ok()?;
+    u16::try_from(i64::from_le_bytes(bytes)).ok()
+}
+
+/// Decides one inbound connection or request from Envoy's connection properties.
+fn decide_inbound(guard: &Guard) -> Verdict {
+    // `connection.mtls`: one byte, 1 when a client certificate was presented and verified.
+    let mtls = property(&["connection", "mtls"]).is_some_and(|b| b.first() == Some(&1));
+    // `connection.tls_version` exists only on TLS connections (read it only after the
+    // handshake: pitfall P3).
+    let tls = property(&["connection", "tls_version"]).is_some();
+    // First URI SAN only, raw UTF-8 (pitfall P4).
+    let san = property(&["connection", "uri_san_peer_certificate"]).and_then(|b| String::from_utf8(b).ok());
+    let peer = PeerFacts { tls, mtls, uri_san: san.as_deref() };
+    guard.decide_inbound(destination_port(), &peer)
+}
+
+fn record(shared: &Shared, verdict: &Verdict, what: &str) {
+    shared.metrics.count(verdict);
+    if shared.guard.log_decisions {
+        log(LogLevel::Info, &format!("meshlock: {what}: {} ({})", verdict.verdict(), verdict.reason()));
+    }
+}
+
+// === impl Net ===
+
+struct Net {
+    shared: Option<Rc<Shared>>,
+    decided: bool,
+}
+
+impl Context for Net {}
+
+impl StreamContext for Net {
+    // No decision in on_new_connection: the TLS handshake has not finished there (pitfall P2).
+    fn on_downstream_data(&mut self, _data_size: usize, _end_of_stream: bool) -> Action {
+        if self.decided {
+            return Action::Continue;
+        }
+        self.decided = true;
+        let Some(shared) = self.shared.as_deref() else {
+            let _ = hostcalls::close_downstream();
+            return Action::Pause;
+        };
+        let verdict = match &shared.guard.enforcement {
+            Enforcement::Inbound(_) => decide_inbound(&shared.guard),
+            Enforcement::Outbound(_) => Verdict::Refused("not_inbound"),
+        };
+        record(shared, &verdict, "connection");
+        if verdict.is_allow() {
+            Action::Continue
+        } else {
+            let _ = hostcalls::close_downstream();
+            Action::Pause
+        }
+    }
+}
+
+// === impl Http ===
+
+struct Http {
+    shared: Option<Rc<Shared>>,
+    authority: Option<String>,
+}
+
+impl Context for Http {}
+
+impl Http {
+    fn reply(status: u32, verdict: &Verdict) {
+        let reason = verdict.reason();
+        let body = format!("meshlock: {} ({reason})\n", verdict.verdict());
+        let _ = hostcalls::send_http_response(status, vec![("x-meshlock-deny", reason)], Some(body.as_bytes()));
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.as_deref() else {
+            Self::reply(403, &Verdict::Refused("unconfigured"));
+            return Action::Pause;
+        };
+        match &shared.guard.enforcement {
+            Enforcement::Inbound(_) => {
+                let verdict = decide_inbound(&shared.guard);
+                record(shared, &verdict, "request");
+                if verdict.is_allow() {
+                    Action::Continue
+                } else {
+                    Self::reply(403, &verdict);
+                    Action::Pause
+                }
+            }
+            Enforcement::Outbound(_) => {
+                // The upstream certificate is known only with the response (pitfall P6).
+                self.authority = hostcalls::get_map_value(MapType::HttpRequestHeaders, ":authority").ok().flatten();
+                Action::Continue
+            }
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Some(shared) = self.shared.as_deref() else {
+            return Action::Continue;
+        };
+        if !matches!(shared.guard.enforcement, Enforcement::Outbound(_)) {
+            return Action::Continue;
+        }
+        let san = property(&["upstream", "uri_san_peer_certificate"]).and_then(|b| String::from_utf8(b).ok());
+        let verdict = shared.guard.decide_outbound(self.authority.as_deref(), san.as_deref());
+        record(shared, &verdict, "upstream");
+        if verdict.is_allow() {
+            Action::Continue
+        } else {
+            let reason = verdict.reason();
+            let body = format!(
+                "meshlock: upstream identity {} is not one {} may present ({reason})\n",
+                san.as_deref().unwrap_or("(none)"),
+                self.authority.as_deref().unwrap_or("(no authority)"),
+            );
+            let _ = hostcalls::send_http_response(503, vec![("x-meshlock-deny", reason)], Some(body.as_bytes()));
+            Action::Pause
+        }
+    }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the proxy-wasm filter for wasm32-wasip1 and wasm32-unknown-unknown with the
+# `release-wasm` profile (opt-level z, LTO, panic=abort) and prints the module sizes, and the
+# sizes after `wasm-opt -Oz` when binaryen is installed (optional: nothing depends on it).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+for triple in wasm32-wasip1 wasm32-unknown-unknown; do
+    cargo build --quiet -p meshlock-filter --target "$triple" --profile release-wasm
+done
+
+size_of() { stat -c %s "$1"; }
+kib() { awk -v b="$1" 'BEGIN { printf "%.0f KiB", b / 1024 }'; }
+
+for triple in wasm32-wasip1 wasm32-unknown-unknown; do
+    wasm="$TARGET_DIR/$triple/release-wasm/meshlock_filter.wasm"
+    raw=$(size_of "$wasm")
+    line="$triple: $wasm $raw bytes ($(kib "$raw"))"
+    if command -v wasm-opt >/dev/null 2>&1; then
+        opt="${wasm%.wasm}.opt.wasm"
+        # The features Rust 1.95 emits for wasm32 by default, spelled out: a module stripped of
+        # its target_features section would otherwise fail wasm-opt's validation.
+        wasm-opt -Oz --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+            --enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types \
+            "$wasm" -o "$opt"
+        o=$(size_of "$opt")
+        line="$line; wasm-opt -Oz: $o bytes ($(kib "$o")) in ${opt#"$ROOT"/}"
+    else
+        line="$line; wasm-opt not installed (optional: apt-get install binaryen)"
+    fi
+    echo "$line"
+done
