@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Every check and test: formatting, clippy, both wasm builds, unit/integration/corpus tests.
-# Installs what it needs first; safe to run again.
+# Every check and test: formatting, the playground build, clippy (native and wasm), the filter for
+# both wasm targets, the policy suites through the filter, the Rust tests (unit, API, corpus, CLI,
+# runtime), and the playground's unit and browser tests. Installs what it needs first (rustup
+# targets, wasm-bindgen-cli, npm packages, Debian chromium); safe to run again.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -11,19 +13,22 @@ step() { printf '\n== %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all --check
 
-step "cargo clippy (workspace, all targets, -D warnings)"
+# First, so the meshlock binary embeds the playground once and is not rebuilt later.
+step "the playground: meshlock-web (wasm32-unknown-unknown) and www/dist"
+bash scripts/build-web.sh
+
+step "cargo clippy (workspace, all targets, -D warnings; the filter's wasm-only glue on wasm32)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-
-step "core builds for both wasm targets"
-cargo build --quiet -p meshlock-core --target wasm32-wasip1
-cargo build --quiet -p meshlock-core --target wasm32-unknown-unknown
-
-step "the proxy-wasm filter for both wasm targets (clippy on its wasm-only glue, sizes)"
 cargo clippy --quiet -p meshlock-filter --target wasm32-wasip1 -- -D warnings
+
+step "the proxy-wasm filter for wasm32-wasip1 and wasm32-unknown-unknown (sizes)"
 bash scripts/build-filter.sh
 
-step "meshlock test tests/suites/*.yaml (the filter in the wasmtime host)"
+step "meshlock test tests/suites/*.yaml (the filter in the wasmtime host, real mTLS)"
 cargo run --quiet --bin meshlock -- test tests/suites/*.yaml
 
 step "cargo test (workspace)"
 cargo test --workspace --quiet 2>&1 | tee target/test-output.txt
+
+step "the playground in Chromium (vitest, playwright-core against meshlock serve)"
+bash scripts/test-web.sh
