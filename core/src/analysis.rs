@@ -218,6 +218,14 @@ impl Analysis {
     pub fn unreadable(&self) -> usize {
         self.unreadable
     }
+    /// The first finding that means some resource was not read as written (a syntax error, an
+    /// input limit, a wrong type or unknown value, a missing required field). An enforcement
+    /// point must refuse such input: enforcing what is left would silently weaken the policy.
+    pub fn input_error(&self) -> Option<&Diagnostic> {
+        const UNUSABLE: [Code; 4] = [Code::YamlSyntax, Code::InputLimit, Code::InvalidField, Code::MissingField];
+        self.diagnostics.iter().find(|d| UNUSABLE.contains(&d.code))
+    }
+
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(|d| d.severity == Severity::Error)
     }
@@ -502,6 +510,15 @@ impl Analysis {
     pub fn outbound_policy(&self, host: &str) -> Result<OutboundPolicy, QueryError> {
         let svc = self.find_service(host).ok_or_else(|| QueryError::UnknownService(host.to_owned()))?;
         Ok(OutboundPolicy { host: svc.host.clone(), identities: svc.identities.clone() })
+    }
+
+    /// Secure naming toward every destination service in the mesh (outbound enforcement).
+    pub fn outbound_policies(&self) -> Vec<OutboundPolicy> {
+        self.services
+            .iter()
+            .filter(|s| !s.mesh_external)
+            .map(|s| OutboundPolicy { host: s.host.clone(), identities: s.identities.clone() })
+            .collect()
     }
 
     /// A service by FQDN, `name.namespace`, or `name.namespace.svc`.

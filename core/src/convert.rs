@@ -17,7 +17,8 @@ use crate::source::Source;
 use std::fmt::Write;
 
 /// The converted YAML and what could not be converted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ConvertOutput {
     pub yaml: String,
     pub diagnostics: Vec<Diagnostic>,

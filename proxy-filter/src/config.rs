@@ -2,7 +2,7 @@
 //! from it after `on_configure`.
 
 use meshlock_core::enforce::{self, Decision, InboundPolicy, OutboundPolicy, PeerFacts};
-use meshlock_core::{Analysis, Code, IstioVersion, Options, Source};
+use meshlock_core::{Analysis, IstioVersion, Options, Source};
 use serde::Deserialize;
 
 /// The plugin configuration JSON, exactly as Envoy's `configuration` value carries it.
@@ -140,8 +140,7 @@ impl Guard {
             return Err(ConfigError::Unreadable(analysis.unreadable()));
         }
         // A resource that could not be read as written would silently weaken enforcement.
-        let unusable = [Code::YamlSyntax, Code::InputLimit, Code::InvalidField, Code::MissingField];
-        if let Some(d) = analysis.diagnostics().iter().find(|d| unusable.contains(&d.code)) {
+        if let Some(d) = analysis.input_error() {
             return Err(ConfigError::Input(format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message)));
         }
         let kind = cfg.kind.unwrap_or_else(|| kind_from_root_id(root_id));
@@ -156,13 +155,7 @@ impl Guard {
                 }
                 // The client workload must exist too: a typo must not pass silently.
                 analysis.workload(&workload).map_err(|e| ConfigError::Query(e.to_string()))?;
-                let mut policies = Vec::new();
-                for s in analysis.services() {
-                    if let Ok(p) = analysis.outbound_policy(&s.host) {
-                        policies.push(p);
-                    }
-                }
-                Enforcement::Outbound(policies)
+                Enforcement::Outbound(analysis.outbound_policies())
             }
         };
         Ok(Self { kind, log_decisions: cfg.log == Some(LogSetting::Decisions), enforcement })

@@ -8,7 +8,7 @@
 //! Reports cross the boundary through serde-wasm-bindgen with maps as plain objects
 //! (playground.md P5) and `None` as `null`, so the objects match `meshlock … --format json`.
 
-use meshlock_core::diagnostic::Diagnostic;
+use meshlock_core::convert::ConvertOutput;
 use meshlock_core::diff::diff as core_diff;
 use meshlock_core::reach::{ReachFilter, for_each_call};
 use meshlock_core::report::Call;
@@ -148,22 +148,9 @@ pub fn diff(before: &Model, after: &Model, from: Vec<String>, to: Vec<String>) -
     to_js(&core_diff(&before.analysis, &after.analysis, &filter_of(from, to)))
 }
 
-/// What `convert` hands to JavaScript.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ConvertResult {
-    /// The v1beta1 YAML (empty when the input holds no MeshPolicy or Policy).
-    pub yaml: String,
-    /// What could not be converted, and why.
-    pub diagnostics: Vec<Diagnostic>,
-    /// Documents that could not be parsed.
-    pub unreadable: usize,
-}
-
 /// `meshlock convert`: v1alpha1 MeshPolicy/Policy → v1beta1 PeerAuthentication YAML.
-pub fn convert_yaml(yaml: &str, file: Option<&str>) -> ConvertResult {
-    let out = meshlock_core::convert::convert(&[Source::new(file.unwrap_or(DEFAULT_FILE), yaml)]);
-    ConvertResult { yaml: out.yaml, diagnostics: out.diagnostics, unreadable: out.unreadable }
+pub fn convert_yaml(yaml: &str, file: Option<&str>) -> ConvertOutput {
+    meshlock_core::convert::convert(&[Source::new(file.unwrap_or(DEFAULT_FILE), yaml)])
 }
 
 /// `meshlock convert`, for the playground's Convert button.
