@@ -106,6 +106,26 @@ fn new_client(setup: &ClientSetup, identity: Option<&ClientIdentity>) -> Result<
 }
 
 /// Moves what the server has for the upstream there, and the upstream's answer back.
+/// Hands bytes from the server side to the rustls client, collecting the plaintext it yields and
+/// the first TLS error it reports.
+fn feed_client(c: &mut ClientConnection, bytes: &[u8], response: &mut Vec<u8>, tls_error: &mut Option<String>) {
+    let mut input = bytes;
+    while !input.is_empty() {
+        match c.read_tls(&mut input) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if let Err(e) = c.process_new_packets() {
+                    tls_error.get_or_insert(e.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    let mut plain = Vec::new();
+    let _ = c.reader().read_to_end(&mut plain);
+    response.extend_from_slice(&plain);
+}
+
 fn pump_upstream(conn: &mut Connection, vm: &mut FilterVm, upstream: &mut Vec<u8>) {
     let up = conn.take_to_upstream();
     if !up.is_empty() {
@@ -167,21 +187,7 @@ pub fn exchange(
                 let back = conn.take_to_client();
                 let mut progressed = !out.is_empty() || !back.is_empty();
                 if !back.is_empty() {
-                    let mut input = back.as_slice();
-                    while !input.is_empty() {
-                        match c.read_tls(&mut input) {
-                            Ok(0) | Err(_) => break,
-                            Ok(_) => {
-                                if let Err(e) = c.process_new_packets() {
-                                    client_tls_error.get_or_insert(e.to_string());
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                    let mut plain = Vec::new();
-                    let _ = c.reader().read_to_end(&mut plain);
-                    response.extend_from_slice(&plain);
+                    feed_client(&mut c, &back, &mut response, &mut client_tls_error);
                 }
                 if client_tls_error.is_some() {
                     break;
@@ -200,21 +206,7 @@ pub fn exchange(
             }
             let rest = conn.take_to_client();
             if !rest.is_empty() && client_tls_error.is_none() {
-                let mut input = rest.as_slice();
-                while !input.is_empty() {
-                    match c.read_tls(&mut input) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            if let Err(e) = c.process_new_packets() {
-                                client_tls_error.get_or_insert(e.to_string());
-                                break;
-                            }
-                        }
-                    }
-                }
-                let mut plain = Vec::new();
-                let _ = c.reader().read_to_end(&mut plain);
-                response.extend_from_slice(&plain);
+                feed_client(&mut c, &rest, &mut response, &mut client_tls_error);
             }
         }
     }
