@@ -28,7 +28,7 @@ step "meshlock test tests/suites/*.yaml (the filter in the wasmtime host, real m
 cargo run --quiet --bin meshlock -- test tests/suites/*.yaml
 
 step "cargo test (workspace)"
-cargo test --workspace --quiet 2>&1 | tee target/test-output.txt
+cargo test --workspace --quiet
 
 step "the playground in Chromium (vitest, playwright-core against meshlock serve)"
 bash scripts/test-web.sh
