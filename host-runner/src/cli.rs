@@ -2,6 +2,7 @@
 //! diagnostics, a failing call in `--to`, or a failed test case; 2 the command could not run.
 
 mod analysis;
+mod envoy;
 mod input;
 mod render;
 mod runtime;
@@ -33,6 +34,8 @@ enum Command {
     Test(runtime::TestArgs),
     /// Serve the filter as a TCP proxy: sniffing, rustls termination, the filter, the upstream.
     Host(runtime::HostArgs),
+    /// An Envoy 1.40 bootstrap (or an Istio WasmPlugin) loading the filter for one workload.
+    EnvoyConfig(envoy::EnvoyConfigArgs),
     /// The test CA: a mesh root, an untrusted root, SPIFFE certificates.
     Ca(runtime::CaArgs),
     /// The browser playground, its assets embedded in the binary.
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Convert(a) => analysis::convert(&a),
         Command::Test(a) => runtime::test(&a),
         Command::Host(a) => runtime::host(&a),
+        Command::EnvoyConfig(a) => envoy::envoy_config(&a),
         Command::Ca(a) => runtime::ca(&a),
         Command::Serve(a) => serve::serve(&a),
     };

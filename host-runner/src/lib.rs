@@ -7,9 +7,12 @@
 //!   rustls termination with an optional client certificate, Envoy 1.40 properties, HTTP/1.1
 //!   request heads. In memory (byte pumps) or over TCP ([`tcp`]).
 //! * [`suite`]: `meshlock test` suites.
+//! * [`envoy`]: the same filter in real Envoy: bootstrap and WasmPlugin generation, the Envoy
+//!   child process, `meshlock test --target envoy`.
 
 pub mod ca;
 pub mod datapath;
+pub mod envoy;
 pub mod suite;
 pub mod tcp;
 pub mod wasm_host;

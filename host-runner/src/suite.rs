@@ -491,19 +491,9 @@ impl<'a> Runner<'a> {
         Ok(Self { module, ca })
     }
 
-    fn plugin_config(suite: &Suite, kind: FilterKind) -> String {
-        let (namespace, name) = suite.workload.split_once('/').unwrap_or_default();
-        let mut cfg = serde_json::json!({
-            "direction": "inbound",
-            "workload": {"namespace": namespace, "name": name},
-            "policies": suite.policies,
-            "log": "decisions",
-            "kind": kind.as_str(),
-        });
-        if let (Some(v), Some(obj)) = (&suite.istio_version, cfg.as_object_mut()) {
-            obj.insert("istioVersion".to_owned(), serde_json::Value::from(v.clone()));
-        }
-        cfg.to_string()
+    /// The plugin configuration the filter gets for a suite (the same for Envoy).
+    pub fn plugin_config(suite: &Suite, kind: FilterKind) -> String {
+        crate::envoy::plugin_configuration(&suite.workload, &suite.policies, suite.istio_version.as_deref(), kind)
     }
 
     fn start_vm(&self, suite: &Suite, kind: FilterKind) -> Result<FilterVm, SuiteError> {
@@ -526,12 +516,7 @@ impl<'a> Runner<'a> {
 
     /// The server certificate: the workload's SPIFFE ID (from the core), `localhost`.
     fn server_tls(&self, suite: &Suite) -> Result<ServerTls, SuiteError> {
-        let options = Options { istio_version: suite.istio_version.as_deref().and_then(|v| v.parse().ok()) };
-        let analysis = Analysis::new(&[Source::new("policies", suite.policies.as_str())], &options);
-        let identity = analysis
-            .workload(&suite.workload)
-            .map(|(_, w)| w.identity.clone())
-            .map_err(|e| SuiteError::Configuration { file: suite.file.clone(), message: e.to_string() })?;
+        let identity = workload_identity(suite)?;
         let leaf = self
             .ca
             .issue(&LeafSpec {
@@ -544,24 +529,7 @@ impl<'a> Runner<'a> {
     }
 
     fn client_for(&self, form: &ClientForm) -> Result<Client, String> {
-        Ok(match form {
-            ClientForm::Plaintext => Client::Raw(Vec::new()),
-            ClientForm::Garbage => Client::Raw(GARBAGE.to_vec()),
-            ClientForm::TruncatedHello => Client::TruncatedHello,
-            ClientForm::TlsNoCert => Client::Tls(None),
-            ClientForm::Identity { uri, issuer, validity } => {
-                let spec = LeafSpec {
-                    common_name: "client".to_owned(),
-                    uris: uri.iter().cloned().collect(),
-                    dns: if uri.is_none() { vec!["client.local".to_owned()] } else { Vec::new() },
-                    issuer: *issuer,
-                    validity: *validity,
-                    ..LeafSpec::default()
-                };
-                let leaf = self.ca.issue(&spec).map_err(|e| e.to_string())?;
-                Client::Tls(Some(ClientIdentity { chain: vec![leaf.cert_der], key: leaf.key_der }))
-            }
-        })
+        client_for(&self.ca, form)
     }
 
     /// Runs every case of a suite.
@@ -617,8 +585,40 @@ impl<'a> Runner<'a> {
     }
 }
 
+/// The SPIFFE ID of the suite's workload (the server certificate's URI SAN), from the core.
+pub fn workload_identity(suite: &Suite) -> Result<String, SuiteError> {
+    let options = Options { istio_version: suite.istio_version.as_deref().and_then(|v| v.parse().ok()) };
+    let analysis = Analysis::new(&[Source::new("policies", suite.policies.as_str())], &options);
+    analysis
+        .workload(&suite.workload)
+        .map(|(_, w)| w.identity.clone())
+        .map_err(|e| SuiteError::Configuration { file: suite.file.clone(), message: e.to_string() })
+}
+
+/// The client a form stands for, its certificate minted by `ca`.
+pub fn client_for(ca: &TestCa, form: &ClientForm) -> Result<Client, String> {
+    Ok(match form {
+        ClientForm::Plaintext => Client::Raw(Vec::new()),
+        ClientForm::Garbage => Client::Raw(GARBAGE.to_vec()),
+        ClientForm::TruncatedHello => Client::TruncatedHello,
+        ClientForm::TlsNoCert => Client::Tls(None),
+        ClientForm::Identity { uri, issuer, validity } => {
+            let spec = LeafSpec {
+                common_name: "client".to_owned(),
+                uris: uri.iter().cloned().collect(),
+                dns: if uri.is_none() { vec!["client.local".to_owned()] } else { Vec::new() },
+                issuer: *issuer,
+                validity: *validity,
+                ..LeafSpec::default()
+            };
+            let leaf = ca.issue(&spec).map_err(|e| e.to_string())?;
+            Client::Tls(Some(ClientIdentity { chain: vec![leaf.cert_der], key: leaf.key_der }))
+        }
+    })
+}
+
 /// Bytes that are neither a TLS record nor an HTTP request.
-const GARBAGE: &[u8] = b"\x00\x01\x02\x03 this is neither TLS nor HTTP \xff\xfe\r\n\r\n";
+pub const GARBAGE: &[u8] = b"\x00\x01\x02\x03 this is neither TLS nor HTTP \xff\xfe\r\n\r\n";
 
 /// The `meshlock.decisions.<verdict>.<reason>` counters that moved.
 fn decision_metrics(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> Vec<(String, String)> {
@@ -708,7 +708,8 @@ fn matches_expect(o: &Observed, e: &Expect) -> Option<String> {
     (!wrong.is_empty()).then(|| format!("expected {}, got {o}", wrong.join(", ")))
 }
 
-fn judge(
+/// Checks both filter kinds' observations against the expectation and each other.
+pub fn judge(
     case: &Case,
     network: Result<Observed, String>,
     http: Option<Result<Observed, String>>,

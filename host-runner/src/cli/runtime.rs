@@ -16,6 +16,8 @@ use std::process::ExitCode;
 pub enum Target {
     /// The filter in meshlock's wasmtime host, over in-memory rustls connections.
     Host,
+    /// The filter in real Envoy 1.40 (V8), over TCP on 127.0.0.1 (`scripts/setup-envoy.sh`).
+    Envoy,
 }
 
 #[derive(Debug, Args)]
@@ -35,7 +37,6 @@ pub struct TestArgs {
 }
 
 pub fn test(args: &TestArgs) -> Result<ExitCode> {
-    let Target::Host = args.target;
     let mut suites = Vec::new();
     for path in &args.suites {
         match load_suite(path) {
@@ -45,6 +46,9 @@ pub fn test(args: &TestArgs) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+    }
+    if args.target == Target::Envoy {
+        return super::envoy::test_envoy(args, &suites);
     }
     let wasm = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
     let module = FilterModule::from_file(&wasm)?;

@@ -1,0 +1,162 @@
+//! `meshlock envoy-config` (an Envoy bootstrap or an Istio WasmPlugin for one workload) and
+//! `meshlock test --target envoy`.
+
+use super::input;
+use super::runtime::{Kind, TestArgs};
+use anyhow::{Context as _, Result};
+use clap::Args;
+use meshlock_core::{Analysis, IstioVersion, Options};
+use meshlock_host::ca::{LeafSpec, ROOT_CERT, ROOT_KEY, TestCa};
+use meshlock_host::datapath::FilterKind;
+use meshlock_host::envoy::process::locate_envoy;
+use meshlock_host::envoy::runner::SuiteEnvoy;
+use meshlock_host::envoy::{
+    BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml, plugin_configuration, wasm_plugin_yaml,
+};
+use meshlock_host::suite::Suite;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct EnvoyConfigArgs {
+    /// Files or directories of YAML/JSON: the policies plus the workload's Deployment/Service.
+    pub paths: Vec<PathBuf>,
+    /// The workload the filter guards (NAMESPACE/NAME).
+    #[arg(long, value_name = "NS/NAME")]
+    pub workload: String,
+    /// The Istio version whose behaviour the filter reproduces.
+    #[arg(long, value_name = "V")]
+    pub istio_version: Option<IstioVersion>,
+    /// The filter module Envoy loads (default: the wasm32-wasip1 release-wasm build).
+    #[arg(long, value_name = "PATH.wasm")]
+    pub filter: Option<PathBuf>,
+    /// The inbound listener.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:15006")]
+    pub listen: SocketAddr,
+    /// The application behind the proxy.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub upstream: SocketAddr,
+    /// Envoy's admin listener (keep it on loopback).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:15000")]
+    pub admin: SocketAddr,
+    /// Certificates: ca.crt (mesh root), server.crt/server.key (the workload's SPIFFE ID). A test
+    /// CA and the server certificate are created there when missing.
+    #[arg(long, value_name = "DIR", default_value = "certs")]
+    pub cert_dir: PathBuf,
+    /// Load the module as an HTTP filter (403 local reply) or a network filter (close).
+    #[arg(long, value_enum, default_value = "http")]
+    pub kind: Kind,
+    /// Print the Istio WasmPlugin manifest instead of an Envoy bootstrap.
+    #[arg(long)]
+    pub wasm_plugin: bool,
+}
+
+fn ensure_certs(dir: &std::path::Path, identity: &str) -> Result<CertFiles> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = std::fs::canonicalize(dir)?;
+    let ca = if dir.join(ROOT_CERT).is_file() && dir.join(ROOT_KEY).is_file() {
+        TestCa::load(&dir)?
+    } else {
+        let ca = TestCa::generate("cluster.local")?;
+        ca.save(&dir)?;
+        ca
+    };
+    let files = CertFiles::in_dir(&dir);
+    if !files.cert.is_file() || !files.key.is_file() {
+        let leaf = ca.issue(&LeafSpec {
+            dns: vec!["localhost".to_owned()],
+            ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+            ..LeafSpec::spiffe(identity)
+        })?;
+        std::fs::write(&files.cert, &leaf.cert_pem)?;
+        std::fs::write(&files.key, &leaf.key_pem)?;
+    }
+    Ok(files)
+}
+
+pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
+    let sources = input::load(&args.paths)?;
+    let options = Options { istio_version: args.istio_version };
+    let analysis = Analysis::new(&sources, &options);
+    let (_, view) = analysis.workload(&args.workload)?;
+    let policies = sources.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join("\n---\n");
+    let version = args.istio_version.map(|v| v.to_string());
+    let kind = match args.kind {
+        Kind::Http => FilterKind::Http,
+        Kind::Network => FilterKind::Network,
+    };
+    let config = plugin_configuration(&args.workload, &policies, version.as_deref(), kind);
+    if args.wasm_plugin {
+        print!("{}", wasm_plugin_yaml(&args.workload, view.labels(), &config, kind)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let filter = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
+    let filter = std::fs::canonicalize(&filter)?;
+    let certs = ensure_certs(&args.cert_dir, &view.identity)?;
+    let spec = BootstrapSpec {
+        filter,
+        plugin_config: BTreeMap::from([(kind.as_str(), config)]),
+        listeners: vec![InboundListener { kind, address: args.listen }],
+        upstream: args.upstream,
+        admin: args.admin,
+        certs,
+        proxy_protocol: false,
+    };
+    print!("{}", bootstrap_yaml(&spec)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `meshlock test --target envoy`: each suite against its own Envoy.
+pub fn test_envoy(args: &TestArgs, suites: &[Suite]) -> Result<ExitCode> {
+    let wasm = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
+    let wasm = std::fs::canonicalize(&wasm)?;
+    let envoy = locate_envoy(None)?;
+    println!("filter {} in Envoy {}", wasm.display(), envoy.display());
+    let scratch = std::env::temp_dir().join(format!("meshlock-envoy-{}", std::process::id()));
+    let mut reports = Vec::new();
+    let mut result = Ok(());
+    for (i, suite) in suites.iter().enumerate() {
+        println!("suite {} ({} cases, workload {})", suite.file, suite.cases.len(), suite.workload);
+        let dir = scratch.join(format!("suite-{i}"));
+        let envoy = match SuiteEnvoy::start(suite, &envoy, &wasm, &dir) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("meshlock test: {e}");
+                result = Err(());
+                break;
+            }
+        };
+        let report = envoy.run(suite);
+        for c in &report.cases {
+            println!("{}", c.line());
+        }
+        let per_case =
+            report.duration.checked_div(u32::try_from(report.cases.len()).unwrap_or(1).max(1)).unwrap_or_default();
+        println!(
+            "  (Envoy pid {} ready in {} ms; {} cases in {} ms, {} ms per case over both filter kinds)",
+            envoy.process.pid(),
+            report.startup.as_millis(),
+            report.cases.len(),
+            report.duration.as_millis(),
+            per_case.as_millis()
+        );
+        reports.push(report);
+        drop(envoy);
+    }
+    if result.is_ok() {
+        let _ = std::fs::remove_dir_all(&scratch);
+    } else {
+        eprintln!("meshlock test: Envoy's files kept in {}", scratch.display());
+        return Ok(ExitCode::from(2));
+    }
+    if let Some(path) = &args.junit {
+        std::fs::write(path, meshlock_host::suite::write_junit(&reports))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let passed: usize = reports.iter().map(|r| r.passed()).sum();
+    let failed: usize = reports.iter().map(|r| r.failed()).sum();
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

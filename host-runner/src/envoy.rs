@@ -1,0 +1,291 @@
+//! Real Envoy 1.40 with the same filter `.wasm`: the bootstrap `meshlock envoy-config` prints
+//! (and `meshlock test --target envoy` starts), the Istio `WasmPlugin` manifest, the Envoy child
+//! process, and the suite runner that drives Envoy over real sockets.
+//!
+//! Configuration generation is pure (strings in, YAML out); [`process`] owns the child process;
+//! [`client`] speaks the suite's client forms over TCP; [`runner`] ties them together.
+
+pub mod client;
+pub mod process;
+pub mod runner;
+
+use crate::datapath::FilterKind;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvoyError {
+    #[error("cannot render YAML: {0}")]
+    Yaml(String),
+    #[error("Envoy not found: {0}")]
+    NotFound(String),
+    #[error("Envoy did not start: {0}")]
+    Start(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    DataPath(#[from] crate::datapath::DataPathError),
+    #[error("TLS client: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Certificate files the TLS filter chain reads (absolute paths are best: Envoy resolves
+/// relative ones against its working directory).
+#[derive(Debug, Clone)]
+pub struct CertFiles {
+    /// The mesh root the client certificate is validated against.
+    pub ca: PathBuf,
+    /// The workload's server certificate (its SPIFFE ID) and key.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl CertFiles {
+    /// `ca.crt`, `server.crt`, `server.key` in `dir`.
+    pub fn in_dir(dir: &std::path::Path) -> Self {
+        Self { ca: dir.join("ca.crt"), cert: dir.join("server.crt"), key: dir.join("server.key") }
+    }
+}
+
+/// One inbound listener guarded by the filter loaded as `kind`.
+#[derive(Debug, Clone, Copy)]
+pub struct InboundListener {
+    pub kind: FilterKind,
+    pub address: SocketAddr,
+}
+
+/// Everything a bootstrap is made of.
+#[derive(Debug, Clone)]
+pub struct BootstrapSpec {
+    /// The filter module Envoy loads (V8).
+    pub filter: PathBuf,
+    /// The plugin configuration per filter kind (DESIGN.md JSON; see [`plugin_configuration`]).
+    pub plugin_config: BTreeMap<&'static str, String>,
+    pub listeners: Vec<InboundListener>,
+    pub upstream: SocketAddr,
+    pub admin: SocketAddr,
+    pub certs: CertFiles,
+    /// Put a PROXY-protocol listener filter first: the test runner states the workload port a
+    /// case targets in a PROXY header, so `destination.port` is the case's port (Istio gets it
+    /// from the original destination of the iptables redirect instead).
+    pub proxy_protocol: bool,
+}
+
+/// The plugin configuration (DESIGN.md "Filter plugin configuration") for one workload.
+pub fn plugin_configuration(workload: &str, policies: &str, istio_version: Option<&str>, kind: FilterKind) -> String {
+    let (namespace, name) = workload.split_once('/').unwrap_or((workload, ""));
+    let mut cfg = json!({
+        "direction": "inbound",
+        "workload": {"namespace": namespace, "name": name},
+        "policies": policies,
+        "log": "decisions",
+        "kind": kind.as_str(),
+    });
+    if let (Some(v), Some(obj)) = (istio_version, cfg.as_object_mut()) {
+        obj.insert("istioVersion".to_owned(), Value::from(v));
+    }
+    cfg.to_string()
+}
+
+/// The root id (and vm id) of the filter loaded as `kind`: `meshlock_http`, `meshlock_network`.
+/// The filter reads a root id ending in `network` as the network filter.
+pub fn root_id(kind: FilterKind) -> String {
+    format!("meshlock_{}", kind.as_str())
+}
+
+fn socket_address(a: SocketAddr) -> Value {
+    json!({"socket_address": {"address": a.ip().to_string(), "port_value": a.port()}})
+}
+
+fn path_str(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+/// The proxy-wasm filter's `config` (PluginConfig): V8, FAIL_CLOSED, its own `vm_id`.
+fn wasm_plugin_config(spec: &BootstrapSpec, kind: FilterKind) -> Value {
+    let id = root_id(kind);
+    json!({
+        "name": id,
+        "root_id": id,
+        // FAIL_CLOSED: a crashed VM answers 503 / closes connections until Envoy restarts.
+        // FAIL_OPEN would pass all later traffic unfiltered: never use it (docs/envoy.md).
+        "failure_policy": "FAIL_CLOSED",
+        "configuration": {
+            "@type": "type.googleapis.com/google.protobuf.StringValue",
+            "value": spec.plugin_config.get(kind.as_str()).cloned().unwrap_or_default(),
+        },
+        "vm_config": {
+            // One VM per filter kind: a trap in one does not take the other down (P5).
+            "vm_id": id,
+            "runtime": "envoy.wasm.runtime.v8",
+            "code": {"local": {"filename": path_str(&spec.filter)}},
+        },
+    })
+}
+
+fn network_filters(spec: &BootstrapSpec, kind: FilterKind) -> Value {
+    match kind {
+        FilterKind::Http => json!([{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": "inbound_http",
+                "route_config": {
+                    "name": "inbound",
+                    "virtual_hosts": [{
+                        "name": "all",
+                        "domains": ["*"],
+                        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],
+                    }],
+                },
+                "http_filters": [
+                    {
+                        "name": "envoy.filters.http.wasm",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                            "config": wasm_plugin_config(spec, kind),
+                        },
+                    },
+                    {
+                        "name": "envoy.filters.http.router",
+                        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+                    },
+                ],
+            },
+        }]),
+        FilterKind::Network => json!([
+            {
+                "name": "envoy.filters.network.wasm",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+                    "config": wasm_plugin_config(spec, kind),
+                },
+            },
+            {
+                "name": "envoy.filters.network.tcp_proxy",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
+                    "stat_prefix": "inbound_tcp",
+                    "cluster": "upstream",
+                },
+            },
+        ]),
+    }
+}
+
+fn listener(spec: &BootstrapSpec, l: &InboundListener) -> Value {
+    let mut listener_filters = Vec::new();
+    if spec.proxy_protocol {
+        listener_filters.push(json!({
+            "name": "envoy.filters.listener.proxy_protocol",
+            "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"},
+        }));
+    }
+    listener_filters.push(json!({
+        "name": "envoy.filters.listener.tls_inspector",
+        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"},
+    }));
+    let filters = network_filters(spec, l.kind);
+    json!({
+        "name": format!("inbound_{}", l.kind.as_str()),
+        "address": socket_address(l.address),
+        "listener_filters": listener_filters,
+        "filter_chains": [
+            {
+                "name": "tls",
+                "filter_chain_match": {"transport_protocol": "tls"},
+                "transport_socket": {
+                    "name": "envoy.transport_sockets.tls",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+                        // Requested and validated against the mesh root, not required: the
+                        // filter decides STRICT / PERMISSIVE.
+                        "require_client_certificate": false,
+                        "common_tls_context": {
+                            "tls_certificates": [{
+                                "certificate_chain": {"filename": path_str(&spec.certs.cert)},
+                                "private_key": {"filename": path_str(&spec.certs.key)},
+                            }],
+                            "validation_context": {"trusted_ca": {"filename": path_str(&spec.certs.ca)}},
+                        },
+                    },
+                },
+                "filters": &filters,
+            },
+            {"name": "plaintext", "filter_chain_match": {}, "filters": filters},
+        ],
+    })
+}
+
+/// The bootstrap as a JSON value (what [`bootstrap_yaml`] prints).
+pub fn bootstrap(spec: &BootstrapSpec) -> Value {
+    json!({
+        "admin": {"address": socket_address(spec.admin)},
+        "static_resources": {
+            "listeners": spec.listeners.iter().map(|l| listener(spec, l)).collect::<Vec<_>>(),
+            "clusters": [{
+                "name": "upstream",
+                "type": "STATIC",
+                "connect_timeout": "1s",
+                "load_assignment": {
+                    "cluster_name": "upstream",
+                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(spec.upstream)}}]}],
+                },
+            }],
+        },
+    })
+}
+
+/// The bootstrap YAML.
+pub fn bootstrap_yaml(spec: &BootstrapSpec) -> Result<String, EnvoyError> {
+    let header = "# Envoy 1.40 bootstrap generated by `meshlock envoy-config`: the meshlock proxy-wasm filter\n\
+                  # (V8, FAIL_CLOSED) guards the inbound listener(s). Check: envoy --mode validate -c FILE\n";
+    let body = serde_yaml::to_string(&bootstrap(spec)).map_err(|e| EnvoyError::Yaml(e.to_string()))?;
+    Ok(format!("{header}{body}"))
+}
+
+/// Where the WasmPlugin's `url` points: a placeholder the operator replaces with the OCI image
+/// (or `https://…/meshlock_filter.wasm` with `sha256`) holding `meshlock_filter.wasm`.
+pub const WASM_PLUGIN_URL_PLACEHOLDER: &str = "oci://REGISTRY/meshlock-filter:VERSION";
+
+/// The Istio `WasmPlugin` (extensions.istio.io/v1alpha1) delivering the filter to the
+/// workload's sidecars: `pluginConfig` is the same plugin configuration, the selector the
+/// workload's pod labels.
+pub fn wasm_plugin_yaml(
+    workload: &str,
+    labels: &BTreeMap<String, String>,
+    plugin_config: &str,
+    kind: FilterKind,
+) -> Result<String, EnvoyError> {
+    let (namespace, name) = workload.split_once('/').unwrap_or((workload, ""));
+    let config: Value = serde_json::from_str(plugin_config).map_err(|e| EnvoyError::Yaml(e.to_string()))?;
+    let manifest = json!({
+        "apiVersion": "extensions.istio.io/v1alpha1",
+        "kind": "WasmPlugin",
+        "metadata": {"name": format!("meshlock-{name}"), "namespace": namespace},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "url": WASM_PLUGIN_URL_PLACEHOLDER,
+            "imagePullPolicy": "IfNotPresent",
+            "phase": "AUTHN",
+            "type": match kind { FilterKind::Http => "HTTP", FilterKind::Network => "NETWORK" },
+            "match": [{"mode": "SERVER"}],
+            "failStrategy": "FAIL_CLOSE",
+            "pluginName": root_id(kind),
+            "pluginConfig": config,
+        },
+    });
+    let header = format!(
+        "# Istio WasmPlugin generated by `meshlock envoy-config --wasm-plugin`. Replace `url` ({WASM_PLUGIN_URL_PLACEHOLDER})\n\
+         # with where meshlock_filter.wasm is published (an OCI image, or https://… plus `sha256`).\n\
+         # failStrategy FAIL_CLOSE: never FAIL_OPEN (a crashed filter would let everything through).\n"
+    );
+    let body = serde_yaml::to_string(&manifest).map_err(|e| EnvoyError::Yaml(e.to_string()))?;
+    Ok(format!("{header}{body}"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,122 @@
+use super::*;
+use std::path::Path;
+
+fn spec(proxy_protocol: bool) -> BootstrapSpec {
+    let cfg_http = plugin_configuration("foo/httpbin", "kind: Namespace\n", Some("1.28"), FilterKind::Http);
+    let cfg_net = plugin_configuration("foo/httpbin", "kind: Namespace\n", None, FilterKind::Network);
+    BootstrapSpec {
+        filter: PathBuf::from("/x/meshlock_filter.wasm"),
+        plugin_config: BTreeMap::from([("http", cfg_http), ("network", cfg_net)]),
+        listeners: vec![
+            InboundListener { kind: FilterKind::Http, address: SocketAddr::from(([127, 0, 0, 1], 15006)) },
+            InboundListener { kind: FilterKind::Network, address: SocketAddr::from(([127, 0, 0, 1], 15007)) },
+        ],
+        upstream: SocketAddr::from(([127, 0, 0, 1], 8080)),
+        admin: SocketAddr::from(([127, 0, 0, 1], 15000)),
+        certs: CertFiles::in_dir(Path::new("/c")),
+        proxy_protocol,
+    }
+}
+
+fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
+    v.pointer(path).unwrap_or_else(|| panic!("no {path} in {v:#}"))
+}
+
+#[test]
+fn plugin_configuration_is_the_design_json() {
+    let c: Value =
+        serde_json::from_str(&plugin_configuration("foo/httpbin", "p", Some("1.5"), FilterKind::Network)).unwrap();
+    assert_eq!(
+        c,
+        json!({"direction": "inbound", "workload": {"namespace": "foo", "name": "httpbin"}, "policies": "p",
+               "log": "decisions", "kind": "network", "istioVersion": "1.5"})
+    );
+    let c: Value = serde_json::from_str(&plugin_configuration("a/b", "p", None, FilterKind::Http)).unwrap();
+    assert!(c.get("istioVersion").is_none());
+}
+
+#[test]
+fn bootstrap_has_admin_on_loopback_tls_and_plaintext_chains() {
+    let b = bootstrap(&spec(false));
+    assert_eq!(at(&b, "/admin/address/socket_address/address"), "127.0.0.1");
+    let l = at(&b, "/static_resources/listeners/0");
+    assert_eq!(at(l, "/name"), "inbound_http");
+    assert_eq!(at(l, "/address/socket_address/port_value"), 15006);
+    assert_eq!(at(l, "/listener_filters").as_array().unwrap().len(), 1);
+    assert_eq!(at(l, "/listener_filters/0/name"), "envoy.filters.listener.tls_inspector");
+    assert_eq!(at(l, "/filter_chains/0/filter_chain_match/transport_protocol"), "tls");
+    let tls = at(l, "/filter_chains/0/transport_socket/typed_config");
+    assert_eq!(at(tls, "/require_client_certificate"), false);
+    assert_eq!(at(tls, "/common_tls_context/validation_context/trusted_ca/filename"), "/c/ca.crt");
+    assert_eq!(at(tls, "/common_tls_context/tls_certificates/0/certificate_chain/filename"), "/c/server.crt");
+    assert_eq!(at(l, "/filter_chains/1/name"), "plaintext");
+    assert!(at(l, "/filter_chains/1").get("transport_socket").is_none());
+    assert_eq!(at(&b, "/static_resources/clusters/0/name"), "upstream");
+    assert_eq!(
+        at(
+            &b,
+            "/static_resources/clusters/0/load_assignment/endpoints/0/lb_endpoints/0/endpoint/address/socket_address/port_value"
+        ),
+        8080
+    );
+}
+
+#[test]
+fn wasm_filters_fail_closed_on_v8_with_their_own_vm() {
+    let b = bootstrap(&spec(false));
+    let http = at(&b, "/static_resources/listeners/0/filter_chains/0/filters/0/typed_config/http_filters/0");
+    assert_eq!(at(http, "/name"), "envoy.filters.http.wasm");
+    let cfg = at(http, "/typed_config/config");
+    assert_eq!(at(cfg, "/failure_policy"), "FAIL_CLOSED");
+    assert_eq!(at(cfg, "/root_id"), "meshlock_http");
+    assert_eq!(at(cfg, "/vm_config/vm_id"), "meshlock_http");
+    assert_eq!(at(cfg, "/vm_config/runtime"), "envoy.wasm.runtime.v8");
+    assert_eq!(at(cfg, "/vm_config/code/local/filename"), "/x/meshlock_filter.wasm");
+    let value: Value = serde_json::from_str(at(cfg, "/configuration/value").as_str().unwrap()).unwrap();
+    assert_eq!(value["kind"], "http");
+    let net = at(&b, "/static_resources/listeners/1/filter_chains/1/filters");
+    assert_eq!(at(net, "/0/name"), "envoy.filters.network.wasm");
+    assert_eq!(at(net, "/0/typed_config/config/vm_config/vm_id"), "meshlock_network");
+    assert_eq!(at(net, "/0/typed_config/config/failure_policy"), "FAIL_CLOSED");
+    assert_eq!(at(net, "/1/name"), "envoy.filters.network.tcp_proxy");
+    let yaml = bootstrap_yaml(&spec(false)).unwrap();
+    assert!(!yaml.contains("FAIL_OPEN") && !yaml.contains("fail_open"));
+}
+
+#[test]
+fn proxy_protocol_comes_before_tls_inspector() {
+    let b = bootstrap(&spec(true));
+    let lf = at(&b, "/static_resources/listeners/1/listener_filters");
+    assert_eq!(at(lf, "/0/name"), "envoy.filters.listener.proxy_protocol");
+    assert_eq!(at(lf, "/1/name"), "envoy.filters.listener.tls_inspector");
+}
+
+#[test]
+fn bootstrap_yaml_round_trips() {
+    let yaml = bootstrap_yaml(&spec(true)).unwrap();
+    let back: Value = serde_yaml::from_str(&yaml).unwrap();
+    assert_eq!(back, bootstrap(&spec(true)));
+}
+
+#[test]
+fn wasm_plugin_manifest() {
+    let labels = BTreeMap::from([("app".to_owned(), "httpbin".to_owned())]);
+    let cfg = plugin_configuration("foo/httpbin", "pol", None, FilterKind::Http);
+    let yaml = wasm_plugin_yaml("foo/httpbin", &labels, &cfg, FilterKind::Http).unwrap();
+    let m: Value = serde_yaml::from_str(&yaml).unwrap();
+    assert_eq!(m["apiVersion"], "extensions.istio.io/v1alpha1");
+    assert_eq!(m["kind"], "WasmPlugin");
+    assert_eq!(m["metadata"], json!({"name": "meshlock-httpbin", "namespace": "foo"}));
+    assert_eq!(m["spec"]["selector"]["matchLabels"], json!({"app": "httpbin"}));
+    assert_eq!(m["spec"]["url"], WASM_PLUGIN_URL_PLACEHOLDER);
+    assert_eq!(m["spec"]["failStrategy"], "FAIL_CLOSE");
+    assert_eq!(m["spec"]["type"], "HTTP");
+    assert_eq!(m["spec"]["pluginConfig"], serde_json::from_str::<Value>(&cfg).unwrap());
+    let net = wasm_plugin_yaml("foo/httpbin", &labels, &cfg, FilterKind::Network).unwrap();
+    assert!(net.contains("type: NETWORK"));
+}
+
+#[test]
+fn wasm_plugin_refuses_a_non_json_configuration() {
+    assert!(wasm_plugin_yaml("a/b", &BTreeMap::new(), "not json", FilterKind::Http).is_err());
+}
