@@ -11,6 +11,7 @@
 
 mod abi;
 mod cli;
+mod envoy;
 mod host_tcp;
 mod properties;
 mod suites;
