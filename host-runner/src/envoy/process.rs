@@ -148,6 +148,8 @@ impl EnvoyProcess {
             .arg(config)
             .arg("--log-path")
             .arg(log)
+            // The log file is read while Envoy runs (and Envoy is killed, not drained).
+            .args(["--file-flush-interval-msec", "50"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -182,6 +184,8 @@ impl EnvoyProcess {
             .arg(config)
             .arg("--log-path")
             .arg(log)
+            // The log file is read while Envoy runs (and Envoy is killed, not drained).
+            .args(["--file-flush-interval-msec", "50"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

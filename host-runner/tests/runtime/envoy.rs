@@ -236,3 +236,94 @@ fn envoy_config_output_is_valid_for_both_filter_kinds() {
     assert_eq!(m["spec"]["pluginConfig"]["workload"]["name"], "httpbin");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A proxy-wasm module that configures fine and traps (`unreachable`, what a panic in the filter
+/// becomes) on every request and on the first downstream data: a stand-in for a crashed
+/// meshlock VM, loaded by the very bootstrap meshlock generates.
+const TRAPPING_MODULE: &str = r#"(module
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "_initialize"))
+  (func (export "proxy_on_memory_allocate") (param $n i32) (result i32) (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.add (global.get $heap) (local.get $n)))
+    (local.get $p))
+  (func (export "proxy_on_context_create") (param i32 i32))
+  (func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_configure") (param i32 i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_request_headers") (param i32 i32 i32) (result i32) unreachable)
+  (func (export "proxy_on_new_connection") (param i32) (result i32) (i32.const 0))
+  (func (export "proxy_on_downstream_data") (param i32 i32 i32) (result i32) unreachable)
+  (func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))
+  (func (export "proxy_on_log") (param i32))
+  (func (export "proxy_on_delete") (param i32)))"#;
+
+/// What a plaintext client sees on each listener, three connections in a row, with the VM
+/// trapping, under `policy`.
+fn after_a_crash(policy: &str) -> Vec<String> {
+    use meshlock_host::datapath::memory::Client;
+    use meshlock_host::envoy::client::drive;
+    use meshlock_host::envoy::runner::Upstream;
+    let envoy = envoy();
+    let dir = scratch(&format!("envoy-crash-{policy}"));
+    let module = dir.join("trap.wasm");
+    std::fs::write(&module, wat::parse_str(TRAPPING_MODULE).unwrap()).unwrap();
+    let ca = meshlock_host::ca::TestCa::generate("cluster.local").unwrap();
+    ca.save(&dir).unwrap();
+    let leaf = ca.issue(&meshlock_host::ca::LeafSpec::spiffe("spiffe://cluster.local/ns/foo/sa/httpbin")).unwrap();
+    let certs = CertFiles::in_dir(&dir);
+    std::fs::write(&certs.cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&certs.key, &leaf.key_pem).unwrap();
+    let upstream = Upstream::start().unwrap();
+    let (http, net, admin) = (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
+    let spec = BootstrapSpec {
+        filter: module,
+        plugin_config: BTreeMap::from([("http", "{}".to_owned()), ("network", "{}".to_owned())]),
+        listeners: vec![
+            InboundListener { kind: FilterKind::Http, address: http },
+            InboundListener { kind: FilterKind::Network, address: net },
+        ],
+        upstream: upstream.addr,
+        admin,
+        certs,
+        proxy_protocol: true,
+    };
+    let yaml = bootstrap_yaml(&spec).unwrap();
+    // Two listeners, two filter chains each.
+    assert_eq!(yaml.matches("failure_policy: FAIL_CLOSED").count(), 4);
+    let path = dir.join("envoy.yaml");
+    std::fs::write(&path, yaml.replace("FAIL_CLOSED", policy)).unwrap();
+    let p = EnvoyProcess::start(&envoy, &path, admin, &dir.join("envoy.log"), Duration::from_secs(30)).unwrap();
+    let dest = std::net::SocketAddr::from(([127, 0, 0, 1], 80));
+    let mut seen = Vec::new();
+    for (name, listener) in [("http", http), ("network", net)] {
+        for _ in 0..3 {
+            let s = drive(listener, dest, &Client::Raw(Vec::new()), &[], "localhost", "localhost").unwrap();
+            seen.push(format!("{name}: {s}"));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(&p.log).unwrap();
+    assert!(log.contains("unreachable"), "the module did not trap: {seen:?}\n{}", log_tail(&p.log, 20));
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+    seen
+}
+
+#[test]
+fn fail_closed_keeps_refusing_after_a_crash_and_fail_open_would_not() {
+    let closed = after_a_crash("FAIL_CLOSED");
+    println!("FAIL_CLOSED: {closed:?}");
+    for s in &closed {
+        assert!(
+            s.starts_with("http: HTTP 503") || s.starts_with("network: closed") || s.starts_with("network: reset"),
+            "{closed:?}"
+        );
+    }
+    // What FAIL_OPEN would do (never generated): after the crash, plaintext reaches the
+    // application unfiltered.
+    let open = after_a_crash("FAIL_OPEN");
+    println!("FAIL_OPEN: {open:?}");
+    assert!(open.iter().any(|s| s == "http: HTTP 200"), "{open:?}");
+}
