@@ -43,7 +43,7 @@ fn every_suite_decides_alike_in_the_host_and_in_envoy() {
     let dir = scratch("envoy-agree");
     let mut table = vec![format!(
         "{:<28} {:>5} {:>6} {:>9} {:>8} {:>10}",
-        "suite", "cases", "agree", "envoy ms", "ready ms", "ms/case"
+        "suite", "cases", "agree", "cases ms", "ready ms", "ms/case"
     )];
     let (mut cases, mut agreed) = (0, 0);
     for (i, file) in suite_files().iter().enumerate() {
