@@ -83,12 +83,14 @@ pub fn upstream_reply(request: &[u8]) -> Vec<u8> {
     }
 }
 
-fn client_config(setup: &ClientSetup, identity: Option<&ClientIdentity>) -> Result<Arc<ClientConfig>, DataPathError> {
-    let mut roots = RootCertStore::empty();
-    for r in &setup.roots {
-        roots.add(CertificateDer::from(r.clone()))?;
+/// The rustls client of a test case: trusts `roots`, presents `identity` when given. The Envoy
+/// target's socket client uses the same configuration.
+pub fn client_config(roots: &[Vec<u8>], identity: Option<&ClientIdentity>) -> Result<Arc<ClientConfig>, rustls::Error> {
+    let mut store = RootCertStore::empty();
+    for r in roots {
+        store.add(CertificateDer::from(r.clone()))?;
     }
-    let builder = ClientConfig::builder().with_root_certificates(roots);
+    let builder = ClientConfig::builder().with_root_certificates(store);
     let config = match identity {
         Some(id) => builder.with_client_auth_cert(
             id.chain.iter().map(|c| CertificateDer::from(c.clone())).collect(),
@@ -102,7 +104,7 @@ fn client_config(setup: &ClientSetup, identity: Option<&ClientIdentity>) -> Resu
 fn new_client(setup: &ClientSetup, identity: Option<&ClientIdentity>) -> Result<ClientConnection, DataPathError> {
     let name =
         ServerName::try_from(setup.server_name.clone()).map_err(|e| DataPathError::Certificate(e.to_string()))?;
-    Ok(ClientConnection::new(client_config(setup, identity)?, name)?)
+    Ok(ClientConnection::new(client_config(&setup.roots, identity)?, name)?)
 }
 
 /// Moves what the server has for the upstream there, and the upstream's answer back.

@@ -3,12 +3,11 @@
 
 use super::EnvoyError;
 use crate::datapath::DataPathError;
-use crate::datapath::memory::{Client, ClientIdentity};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use crate::datapath::memory::{Client, client_config};
+use rustls::ClientConnection;
+use rustls::pki_types::ServerName;
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// What the client saw.
@@ -91,22 +90,6 @@ fn read_all(s: &mut TcpStream) -> (Vec<u8>, Option<String>) {
             Err(e) => return (buf, Some(e.to_string())),
         }
     }
-}
-
-fn client_config(roots: &[Vec<u8>], identity: Option<&ClientIdentity>) -> Result<Arc<ClientConfig>, EnvoyError> {
-    let mut store = RootCertStore::empty();
-    for r in roots {
-        store.add(CertificateDer::from(r.clone()))?;
-    }
-    let builder = ClientConfig::builder().with_root_certificates(store);
-    let config = match identity {
-        Some(id) => builder.with_client_auth_cert(
-            id.chain.iter().map(|c| CertificateDer::from(c.clone())).collect(),
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(id.key.clone())),
-        )?,
-        None => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
 }
 
 /// Connects to `listener`, sends the PROXY header for `destination`, then runs `client`.

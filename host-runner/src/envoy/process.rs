@@ -43,6 +43,23 @@ pub fn locate_envoy(repo_root: Option<&Path>) -> Result<PathBuf, EnvoyError> {
     })
 }
 
+/// Starts Envoy on `config` with one worker, a fresh `--base-id` (so several can run at once) and
+/// its log in `log`, flushed often because the log is read while Envoy runs.
+fn spawn(envoy: &Path, config: &Path, log: &Path) -> std::io::Result<Child> {
+    Command::new(envoy)
+        .args(["--concurrency", "1", "-l", "info", "--base-id"])
+        .arg(next_base_id().to_string())
+        .arg("-c")
+        .arg(config)
+        .arg("--log-path")
+        .arg(log)
+        .args(["--file-flush-interval-msec", "50"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+}
+
 /// A distinct `--base-id` per Envoy this process starts (shared-memory names must not clash).
 fn next_base_id() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -141,19 +158,7 @@ impl EnvoyProcess {
         timeout: Duration,
     ) -> Result<Self, EnvoyError> {
         let started = Instant::now();
-        let child = Command::new(envoy)
-            .args(["--concurrency", "1", "-l", "info", "--base-id"])
-            .arg(next_base_id().to_string())
-            .arg("-c")
-            .arg(config)
-            .arg("--log-path")
-            .arg(log)
-            // The log file is read while Envoy runs (and Envoy is killed, not drained).
-            .args(["--file-flush-interval-msec", "50"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let child = spawn(envoy, config, log)?;
         let mut me = Self { child, admin, log: log.to_owned(), startup: Duration::ZERO };
         loop {
             if let Some(status) = me.child.try_wait()? {
@@ -177,19 +182,7 @@ impl EnvoyProcess {
     /// Runs Envoy to completion (expected to fail): its exit status and log, bounded.
     pub fn expect_exit(envoy: &Path, config: &Path, log: &Path, timeout: Duration) -> Result<String, EnvoyError> {
         let started = Instant::now();
-        let child = Command::new(envoy)
-            .args(["--concurrency", "1", "-l", "info", "--base-id"])
-            .arg(next_base_id().to_string())
-            .arg("-c")
-            .arg(config)
-            .arg("--log-path")
-            .arg(log)
-            // The log file is read while Envoy runs (and Envoy is killed, not drained).
-            .args(["--file-flush-interval-msec", "50"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
+        let child = spawn(envoy, config, log)?;
         let mut me =
             Self { child, admin: SocketAddr::from(([127, 0, 0, 1], 0)), log: log.to_owned(), startup: Duration::ZERO };
         loop {
