@@ -535,11 +535,7 @@ impl FilterVm {
         headers: Vec<(String, Vec<u8>)>,
         end_of_stream: bool,
     ) -> Result<Action, HostError> {
-        let n = i32::try_from(headers.len()).unwrap_or(i32::MAX);
-        self.stream_mut(id)?.request_headers = headers;
-        let f = self.exports.request_headers.clone();
-        self.call(id, "proxy_on_request_headers", |s| f.call(s, (id as i32, n, i32::from(end_of_stream))))
-            .map(Action::from)
+        self.on_headers(id, HeaderSide::Request, headers, end_of_stream)
     }
 
     pub fn on_response_headers(
@@ -548,11 +544,30 @@ impl FilterVm {
         headers: Vec<(String, Vec<u8>)>,
         end_of_stream: bool,
     ) -> Result<Action, HostError> {
+        self.on_headers(id, HeaderSide::Response, headers, end_of_stream)
+    }
+
+    /// Stores the header map the guest will read for this stream, then calls its callback.
+    fn on_headers(
+        &mut self,
+        id: u32,
+        side: HeaderSide,
+        headers: Vec<(String, Vec<u8>)>,
+        end_of_stream: bool,
+    ) -> Result<Action, HostError> {
         let n = i32::try_from(headers.len()).unwrap_or(i32::MAX);
-        self.stream_mut(id)?.response_headers = headers;
-        let f = self.exports.response_headers.clone();
-        self.call(id, "proxy_on_response_headers", |s| f.call(s, (id as i32, n, i32::from(end_of_stream))))
-            .map(Action::from)
+        let stream = self.stream_mut(id)?;
+        let (f, name) = match side {
+            HeaderSide::Request => {
+                stream.request_headers = headers;
+                (self.exports.request_headers.clone(), "proxy_on_request_headers")
+            }
+            HeaderSide::Response => {
+                stream.response_headers = headers;
+                (self.exports.response_headers.clone(), "proxy_on_response_headers")
+            }
+        };
+        self.call(id, name, |s| f.call(s, (id as i32, n, i32::from(end_of_stream)))).map(Action::from)
     }
 
     /// Ends a stream: `on_downstream_connection_close` for a connection, then `on_done`,
@@ -572,4 +587,11 @@ impl FilterVm {
         let state = self.store.data_mut().streams.remove(&id).ok_or(HostError::NoStream(id))?;
         result.map(|()| state)
     }
+}
+
+/// Which header map an HTTP callback is about.
+#[derive(Debug, Clone, Copy)]
+enum HeaderSide {
+    Request,
+    Response,
 }
