@@ -485,6 +485,11 @@ impl Analysis {
         crate::reach::calls(self, filter)
     }
 
+    /// How many calls [`Analysis::reach`] would list, by outcome, in time linear in the mesh.
+    pub fn reach_counts(&self, filter: &crate::reach::ReachFilter) -> crate::reach::ReachCounts {
+        crate::reach::count_calls(self, filter)
+    }
+
     /// `explain`: the precedence story of one workload (optionally one port).
     pub fn explain(&self, workload: &str, port: Option<u16>) -> Result<Explanation, QueryError> {
         crate::server::explain(self, workload, port)

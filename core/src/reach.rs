@@ -61,58 +61,240 @@ pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
     ReachReport { calls: out }
 }
 
+/// The service ports a filter wants, with the subsets mesh VirtualServices route to on each:
+/// computed once, not once per client.
+fn destinations<'a>(a: &'a Analysis, filter: &ReachFilter) -> Vec<(&'a ServiceView, &'a ServicePort, Vec<String>)> {
+    let mut out = Vec::new();
+    for svc in a.services.iter().filter(|s| !s.mesh_external && !s.endpoints.is_empty()) {
+        for sp in svc.ports.iter().filter(|sp| filter.wants_destination(svc, sp.port)) {
+            out.push((svc, sp, routed_subsets(a, svc, sp.port)));
+        }
+    }
+    out
+}
+
 /// Visits every call without collecting them: a full matrix of a large mesh is millions of rows,
 /// which a caller can stream or count in constant memory.
 pub fn for_each_call(a: &Analysis, filter: &ReachFilter, mut visit: impl FnMut(Call)) {
+    let destinations = destinations(a, filter);
     for (ci, client) in a.workloads.iter().enumerate() {
         let client_key = client.key();
         if !filter.wants_client(&client_key) {
             continue;
         }
-        for svc in a.services.iter().filter(|s| !s.mesh_external && !s.endpoints.is_empty()) {
-            for sp in &svc.ports {
-                if !filter.wants_destination(svc, sp.port) {
-                    continue;
-                }
-                let subsets = if client.sidecar { routed_subsets(a, svc, sp.port) } else { Vec::new() };
-                let routes: Vec<Option<&str>> =
-                    if subsets.is_empty() { vec![None] } else { subsets.iter().map(|s| Some(s.as_str())).collect() };
-                for subset in routes {
-                    for &ei in &svc.endpoints {
-                        if ei == ci {
-                            continue;
-                        }
-                        let Some(endpoint) = a.workloads.get(ei) else {
-                            continue;
-                        };
-                        if filter.to_workload.as_deref().is_some_and(|k| k != endpoint.key()) {
-                            continue;
-                        }
-                        let Some(name) = subset else {
-                            visit(evaluate(a, client, svc, sp, None, endpoint));
-                            continue;
-                        };
-                        match subset_match(a, client, svc, name, endpoint) {
-                            SubsetMatch::Selects => visit(evaluate(a, client, svc, sp, subset, endpoint)),
-                            SubsetMatch::Excludes => {}
-                            SubsetMatch::Undefined => {
-                                // The route names a cluster that does not exist.
-                                let mut call = evaluate(a, client, svc, sp, subset, endpoint);
-                                call.ok = false;
-                                call.mtls = false;
-                                call.symptom = Some(format!(
-                                    "503 (NC: no cluster): the VirtualService routes to subset {name}, which the \
-                                     DestinationRule this client uses does not define"
-                                ));
-                                call.explanation = format!("{}; subset {name} is undefined", call.explanation);
-                                visit(call);
-                            }
-                        }
+        for (svc, sp, subsets) in &destinations {
+            let routes = routes(client.sidecar, subsets);
+            for subset in routes {
+                for &ei in &svc.endpoints {
+                    if ei == ci {
+                        continue;
+                    }
+                    let Some(endpoint) = a.workloads.get(ei) else {
+                        continue;
+                    };
+                    if filter.to_workload.as_deref().is_some_and(|k| k != endpoint.key()) {
+                        continue;
+                    }
+                    if let Some(call) = routed_call(a, client, svc, sp, subset, endpoint) {
+                        visit(call);
                     }
                 }
             }
         }
     }
+}
+
+/// The routes a client takes to a service port: through each routed subset when the client has
+/// a sidecar (VirtualServices are applied by the client's proxy), else straight to the service.
+fn routes(sidecar: bool, subsets: &[String]) -> Vec<Option<&str>> {
+    if sidecar && !subsets.is_empty() { subsets.iter().map(|s| Some(s.as_str())).collect() } else { vec![None] }
+}
+
+/// One call along one route, or `None` when the route's subset does not select the endpoint.
+fn routed_call(
+    a: &Analysis,
+    client: &WorkloadView,
+    svc: &ServiceView,
+    sp: &ServicePort,
+    subset: Option<&str>,
+    endpoint: &WorkloadView,
+) -> Option<Call> {
+    let Some(name) = subset else {
+        return Some(evaluate(a, client, svc, sp, None, endpoint));
+    };
+    match subset_match(a, client, svc, name, endpoint) {
+        SubsetMatch::Selects => Some(evaluate(a, client, svc, sp, subset, endpoint)),
+        SubsetMatch::Excludes => None,
+        SubsetMatch::Undefined => {
+            // The route names a cluster that does not exist.
+            let mut call = evaluate(a, client, svc, sp, subset, endpoint);
+            call.ok = false;
+            call.mtls = false;
+            call.symptom = Some(format!(
+                "503 (NC: no cluster): the VirtualService routes to subset {name}, which the \
+                 DestinationRule this client uses does not define"
+            ));
+            call.explanation = format!("{}; subset {name} is undefined", call.explanation);
+            Some(call)
+        }
+    }
+}
+
+/// How many calls [`for_each_call`] visits, by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReachCounts {
+    pub total: u64,
+    pub failing: u64,
+    /// Admitted without mutual TLS.
+    pub plaintext: u64,
+    pub mtls: u64,
+}
+
+impl ReachCounts {
+    fn add(&mut self, call: &Call, times: u64) {
+        self.total += times;
+        if !call.ok {
+            self.failing += times;
+        } else if call.mtls {
+            self.mtls += times;
+        } else {
+            self.plaintext += times;
+        }
+    }
+}
+
+/// Clients whose calls to one service have the same outcome, evaluated once and counted
+/// `size` times.
+struct ClientClass<'a> {
+    representative: &'a WorkloadView,
+    size: u64,
+    members: Members<'a>,
+}
+
+enum Members<'a> {
+    /// Every wanted client without a sidecar: it sends plaintext whatever its namespace.
+    NoSidecar,
+    /// Sidecar clients of one namespace (that namespace's view of the rules is its own).
+    Namespace(&'a str),
+    /// Sidecar clients of one namespace with these labels (a rule there selects workloads).
+    Labelled(&'a str, &'a crate::model::Labels),
+    /// Sidecar clients of every other namespace: they see the same rule for this host.
+    Ordinary,
+}
+
+/// The counts of [`for_each_call`] in time linear in the mesh, not clients × services: per service,
+/// clients fall into the few classes the DestinationRule lookup can tell apart
+/// (`DestinationRuleIndex::lookup`): clients without a sidecar (no rule applies), sidecar clients
+/// of a namespace that holds a rule for the host, selects by labels, is named in an exportTo, or
+/// is the service's or the root namespace, and all other sidecar clients, who fall through to the
+/// same service- and root-namespace rules. Nothing else of the client enters a call's outcome
+/// ([`evaluate`] reads the client's sidecar, namespace and labels only). A class does not call
+/// itself: an endpoint inside the class counts once less.
+pub fn count_calls(a: &Analysis, filter: &ReachFilter) -> ReachCounts {
+    use std::collections::{BTreeMap, BTreeSet};
+    let wanted: Vec<bool> = a.workloads.iter().map(|w| filter.wants_client(&w.key())).collect();
+    let is_wanted = |i: usize| wanted.get(i).copied().unwrap_or(false);
+    let mut no_sidecar: Vec<usize> = Vec::new();
+    let mut by_namespace: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, w) in a.workloads.iter().enumerate().filter(|(i, _)| is_wanted(*i)) {
+        if w.sidecar {
+            by_namespace.entry(w.namespace()).or_default().push(i);
+        } else {
+            no_sidecar.push(i);
+        }
+    }
+    let sidecar_total: usize = by_namespace.values().map(Vec::len).sum();
+    let root = a.mesh.root_namespace.as_str();
+    let selector_ns = a.destination_rules.selector_namespaces();
+    let export_named = a.destination_rules.export_named_namespaces();
+    let mut counts = ReachCounts::default();
+    let destinations = destinations(a, filter);
+    let mut current: Option<&ServiceView> = None;
+    let mut special: BTreeSet<&str> = BTreeSet::new();
+    let mut classes: Vec<ClientClass<'_>> = Vec::new();
+    for (svc, sp, subsets) in &destinations {
+        if !current.is_some_and(|c| std::ptr::eq(c, *svc)) {
+            current = Some(*svc);
+            special = a.destination_rules.namespaces_matching(&svc.host);
+            special.extend(export_named.iter().copied());
+            special.extend(selector_ns.iter().copied());
+            special.insert(svc.namespace.as_str());
+            special.insert(root);
+            classes = client_classes(a, &no_sidecar, &by_namespace, sidecar_total, &special, &selector_ns);
+        }
+        for class in &classes {
+            for subset in routes(class.representative.sidecar, subsets) {
+                for &ei in &svc.endpoints {
+                    let Some(endpoint) = a.workloads.get(ei) else { continue };
+                    if filter.to_workload.as_deref().is_some_and(|k| k != endpoint.key()) {
+                        continue;
+                    }
+                    let inside = is_wanted(ei)
+                        && match class.members {
+                            Members::NoSidecar => !endpoint.sidecar,
+                            Members::Namespace(ns) => endpoint.sidecar && endpoint.namespace() == ns,
+                            Members::Labelled(ns, labels) => {
+                                endpoint.sidecar && endpoint.namespace() == ns && endpoint.labels() == labels
+                            }
+                            Members::Ordinary => endpoint.sidecar && !special.contains(endpoint.namespace()),
+                        };
+                    let times = class.size - u64::from(inside);
+                    if times == 0 {
+                        continue;
+                    }
+                    if let Some(call) = routed_call(a, class.representative, svc, sp, subset, endpoint) {
+                        counts.add(&call, times);
+                    }
+                }
+            }
+        }
+    }
+    counts
+}
+
+fn client_classes<'a>(
+    a: &'a Analysis,
+    no_sidecar: &[usize],
+    by_namespace: &std::collections::BTreeMap<&'a str, Vec<usize>>,
+    sidecar_total: usize,
+    special: &std::collections::BTreeSet<&'a str>,
+    selector_ns: &std::collections::BTreeSet<&'a str>,
+) -> Vec<ClientClass<'a>> {
+    let workload = |i: usize| a.workloads.get(i);
+    let size = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    let mut classes = Vec::new();
+    if let Some(representative) = no_sidecar.first().copied().and_then(workload) {
+        classes.push(ClientClass { representative, size: size(no_sidecar.len()), members: Members::NoSidecar });
+    }
+    let mut special_total = 0;
+    for ns in special {
+        let Some(list) = by_namespace.get(ns) else { continue };
+        special_total += list.len();
+        if selector_ns.contains(ns) {
+            let mut by_labels: std::collections::BTreeMap<&crate::model::Labels, (usize, usize)> =
+                std::collections::BTreeMap::new();
+            for &i in list {
+                if let Some(w) = workload(i) {
+                    by_labels.entry(w.labels()).or_insert((i, 0)).1 += 1;
+                }
+            }
+            for (labels, (first, n)) in by_labels {
+                if let Some(representative) = workload(first) {
+                    classes.push(ClientClass { representative, size: size(n), members: Members::Labelled(ns, labels) });
+                }
+            }
+        } else if let Some(representative) = list.first().copied().and_then(workload) {
+            classes.push(ClientClass { representative, size: size(list.len()), members: Members::Namespace(ns) });
+        }
+    }
+    let ordinary = sidecar_total.saturating_sub(special_total);
+    let first_ordinary = by_namespace.iter().find(|(ns, _)| !special.contains(*ns)).and_then(|(_, l)| l.first());
+    if ordinary > 0
+        && let Some(representative) = first_ordinary.copied().and_then(workload)
+    {
+        classes.push(ClientClass { representative, size: size(ordinary), members: Members::Ordinary });
+    }
+    classes
 }
 
 /// Subsets of `svc` that a mesh VirtualService routes to on `port`.

@@ -139,8 +139,24 @@ fn check(case: &Case, file: &str) -> Vec<String> {
             errs.push(format!("chain {key}: want {want:?}, got {got:?}"));
         }
     }
+    // The linear-time counts must equal counting the full listing, on every case of the corpus
+    // (selector rules, exportTo, subsets, gateways, v1alpha1 included).
+    let listed = a.reach(&ReachFilter::default()).calls;
+    let mut want = meshlock_core::reach::ReachCounts::default();
+    for c in &listed {
+        want.total += 1;
+        match (c.ok, c.mtls) {
+            (false, _) => want.failing += 1,
+            (true, true) => want.mtls += 1,
+            (true, false) => want.plaintext += 1,
+        }
+    }
+    let counted = a.reach_counts(&ReachFilter::default());
+    if counted != want {
+        errs.push(format!("reach counts: listed {want:?}, counted {counted:?}"));
+    }
     if !case.expect.calls.is_empty() {
-        let calls = a.reach(&ReachFilter::default()).calls;
+        let calls = listed;
         for ce in &case.expect.calls {
             let matching: Vec<&Call> = calls
                 .iter()

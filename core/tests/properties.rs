@@ -114,3 +114,69 @@ fn summary(text: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
     diags.sort();
     (modes, calls, diags)
 }
+
+fn listed_counts(a: &Analysis, filter: &ReachFilter) -> meshlock_core::reach::ReachCounts {
+    let mut want = meshlock_core::reach::ReachCounts::default();
+    meshlock_core::reach::for_each_call(a, filter, |c| {
+        want.total += 1;
+        match (c.ok, c.mtls) {
+            (false, _) => want.failing += 1,
+            (true, true) => want.mtls += 1,
+            (true, false) => want.plaintext += 1,
+        }
+    });
+    want
+}
+
+/// Rules that split clients into classes: a label-selecting rule, an exportTo naming a
+/// namespace, a private rule, and subsets routed by a VirtualService.
+fn class_splitting_rules(services: usize, per_namespace: usize, seed: u64) -> String {
+    let n = services.max(1) as u64;
+    let svc = |i: u64| format!("svc{}", i % n);
+    let ns = |i: u64| format!("ns{}", (i % n) / per_namespace.max(1) as u64);
+    let fqdn = |i: u64| format!("{}.{}.svc.cluster.local", svc(i), ns(i));
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: sel, namespace: {n0}}}\n\
+spec:\n  host: {f0}\n  workloadSelector: {{matchLabels: {{app: {s2}}}}}\n  trafficPolicy: {{tls: {{mode: DISABLE}}}}\n---\n\
+apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: exp, namespace: {n5}}}\n\
+spec:\n  host: {f1}\n  exportTo: [\".\", {n3}]\n  trafficPolicy: {{tls: {{mode: DISABLE}}}}\n---\n\
+apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: subsets, namespace: {n3}}}\n\
+spec:\n  host: {s3}\n  subsets:\n  - {{name: v1, labels: {{version: v1}}}}\n  - {{name: v2, labels: {{version: v2}}}}\n---\n\
+apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: vs, namespace: {n3}}}\n\
+spec:\n  hosts: [{s3}]\n  http:\n  - route:\n    - destination: {{host: {s3}, subset: v1}}\n    - destination: {{host: {s3}, subset: v9}}\n",
+        n0 = ns(seed),
+        n3 = ns(seed / 7 + 2),
+        n5 = ns(seed / 3 + 5),
+        f0 = fqdn(seed / 3 + 1),
+        f1 = fqdn(seed / 3 + 5),
+        s2 = svc(seed),
+        s3 = svc(seed / 7 + 9),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// `reach_counts` (client classes, linear time) equals counting every listed call, with and
+    /// without filters.
+    #[test]
+    fn reach_counts_equal_the_listing(services in 8usize..40, per_namespace in 1usize..6, seed in 1u64..1000, pick in 0usize..8) {
+        let text = format!(
+            "{}---\n{}",
+            generate(&MeshShape { services, per_namespace, seed }),
+            class_splitting_rules(services, per_namespace, seed)
+        );
+        let a = Analysis::new(&[Source::new("mesh.yaml", text)], &Options::default());
+        let keys: Vec<String> = a.analyze().workloads.iter().map(|w| format!("{}/{}", w.namespace, w.name)).collect();
+        let some = keys.get(pick % keys.len().max(1)).cloned();
+        let filters = [
+            ReachFilter::default(),
+            ReachFilter { from: some.iter().cloned().collect(), ..ReachFilter::default() },
+            ReachFilter { to: vec![format!("svc{}.ns{}:80", pick, pick / per_namespace.max(1))], ..ReachFilter::default() },
+            ReachFilter { to_workload: some, ..ReachFilter::default() },
+        ];
+        for f in &filters {
+            prop_assert_eq!(a.reach_counts(f), listed_counts(&a, f), "filter {:?}", f);
+        }
+    }
+}
