@@ -634,17 +634,25 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
     let mut grouped: BTreeMap<FailureKey, (Call, BTreeSet<String>)> = BTreeMap::new();
     let mut undefined: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for svc in a.services.iter().filter(|s| !s.mesh_external && !s.endpoints.is_empty()) {
-        let own = a.destination_rules.namespaces_matching(&svc.host);
+        // Only the special namespaces and the first other one are visited (in namespace order, as
+        // the first call found for a failure is the one reported): linear in the mesh, not
+        // services × namespaces.
+        let mut special = a.destination_rules.namespaces_matching(&svc.host);
+        special.extend(export_named.iter().copied());
+        special.extend(selector_ns.iter().copied());
+        special.insert(svc.namespace.as_str());
+        special.insert(root);
+        let fallback = clients.keys().copied().find(|ns| !special.contains(ns));
+        let mut visit: BTreeSet<&str> = special.iter().copied().filter(|ns| clients.contains_key(ns)).collect();
+        visit.extend(fallback);
         let mut classes: Vec<(String, &[usize])> = Vec::new();
-        let mut fallback = false;
-        for (ns, list) in &clients {
-            let special = own.contains(ns) || export_named.contains(ns) || *ns == svc.namespace || *ns == root;
+        for ns in visit {
+            let Some(list) = clients.get(ns) else { continue };
             if selector_ns.contains(ns) {
-                classes.push(((*ns).to_owned(), list.as_slice()));
-            } else if special {
-                classes.push(((*ns).to_owned(), list.get(..2).unwrap_or(list)));
-            } else if !fallback {
-                fallback = true;
+                classes.push((ns.to_owned(), list.as_slice()));
+            } else if special.contains(ns) {
+                classes.push((ns.to_owned(), list.get(..2).unwrap_or(list)));
+            } else {
                 let label = format!("{ns} (and every other namespace without its own rule for this host)");
                 classes.push((label, list.get(..2).unwrap_or(list)));
             }

@@ -1,16 +1,31 @@
-//! The in-memory data path: a full mTLS handshake through the filter, a plaintext request
-//! refused by the HTTP filter, the filter call alone, and a VM start (which runs the core over
-//! the policies in `on_configure`). Needs the filter built: `scripts/build-filter.sh`.
-//! Run with `cargo bench -p meshlock-host`.
+//! BENCHMARKS.md "Decision cost", "Data path" and "Start": each figure beside its baseline,
+//! measured in the same run.
+//!
+//! * decision: one filter decision (a connection, an HTTP request) in wasmtime against the same
+//!   decision called natively (`meshlock_filter::config::Guard`, the code the .wasm runs);
+//! * handshake: a full mTLS handshake and one request through the host's in-memory data path
+//!   with the filter, against bare rustls with the same server configuration (the very same
+//!   `Arc<ServerConfig>`: certificates and client verifier) and the same client configuration;
+//! * start: a VM start (instantiate + `on_configure`) with the suite policies and with a
+//!   10,000-policy configuration.
+//!
+//! Needs the filter built (`scripts/build-filter.sh`). Run with `cargo bench -p meshlock-host
+//! --bench datapath`; `scripts/bench.sh` reads criterion's estimates from target/criterion.
 
 #![expect(clippy::expect_used, reason = "bench setup: a failure aborts the bench")]
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use meshlock_core::enforce::PeerFacts;
+use meshlock_filter::config::Guard;
 use meshlock_host::ca::{LeafSpec, TestCa};
-use meshlock_host::datapath::memory::{Client, ClientIdentity, ClientSetup, exchange};
+use meshlock_host::datapath::memory::{Client, ClientIdentity, ClientSetup, client_config, exchange};
 use meshlock_host::datapath::{ConnMeta, FilterKind, Listener, ServerTls};
 use meshlock_host::wasm_host::{FilterModule, FilterVm, PluginSettings, Properties};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, ServerConnection};
+use std::fmt::Write as _;
 use std::hint::black_box;
+use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
@@ -21,14 +36,31 @@ fn policies() -> String {
     format!("{}\n---\n{}", read("workloads.yaml"), read("strict.yaml"))
 }
 
-fn config(kind: &str) -> String {
+fn config(kind: &str, policies: &str) -> String {
     serde_json::json!({
         "direction": "inbound",
         "workload": {"namespace": "foo", "name": "httpbin"},
-        "policies": policies(),
+        "policies": policies,
         "kind": kind,
     })
     .to_string()
+}
+
+/// The suite's workloads plus 10,000 PeerAuthentications: 500 namespaces × 20 workload
+/// policies with a port-level exception each.
+fn ten_thousand_policies() -> String {
+    let mut s = policies();
+    for n in 0..500 {
+        for i in 0..20 {
+            let _ = write!(
+                s,
+                "\n---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: p{i}\n  \
+                 namespace: ns{n}\nspec:\n  selector:\n    matchLabels:\n      app: app{i}\n  mtls:\n    mode: STRICT\n  \
+                 portLevelMtls:\n    9090:\n      mode: DISABLE\n"
+            );
+        }
+    }
+    s
 }
 
 fn module() -> FilterModule {
@@ -37,60 +69,42 @@ fn module() -> FilterModule {
     FilterModule::from_file(&path).expect("compile the filter")
 }
 
-fn vm(module: &FilterModule, kind: &str) -> FilterVm {
-    let vm = module.start(PluginSettings::new(config(kind), "meshlock")).expect("start");
-    assert!(vm.configured());
+fn vm(module: &FilterModule, kind: &str, policies: &str) -> FilterVm {
+    let vm = module.start(PluginSettings::new(config(kind, policies), "meshlock")).expect("start");
+    assert!(vm.configured(), "the filter refused its configuration");
     vm
 }
 
-fn benches(c: &mut Criterion) {
-    let module = module();
-    let ca = TestCa::generate("cluster.local").expect("ca");
-    let server = ca
-        .issue(&LeafSpec {
-            dns: vec!["localhost".to_owned()],
-            ..LeafSpec::spiffe("spiffe://cluster.local/ns/foo/sa/httpbin")
-        })
-        .expect("server cert");
-    let client = ca.issue(&LeafSpec::spiffe("spiffe://cluster.local/ns/bar/sa/sleep")).expect("client cert");
-    let tls = ServerTls { chain: vec![server.cert_der], key: server.key_der, roots: vec![ca.root_der().to_vec()] };
-    let setup = ClientSetup::http_get(vec![ca.root_der().to_vec()], "localhost", "localhost:80");
-    let meta = ConnMeta {
-        id: 1,
-        source: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000),
-        destination: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 80),
-    };
+const SAN: &str = "spiffe://cluster.local/ns/bar/sa/sleep";
 
-    let mut group = c.benchmark_group("datapath");
-    group.sample_size(30).measurement_time(Duration::from_secs(5));
-
-    let net = Listener::new(&tls, FilterKind::Network).expect("listener");
-    let mut net_vm = vm(&module, "network");
-    let mtls = Client::Tls(Some(ClientIdentity { chain: vec![client.cert_der], key: client.key_der }));
-    group.bench_function("mtls handshake + network filter (allow)", |b| {
-        b.iter(|| {
-            let ex = exchange(&net, &mut net_vm, &meta, black_box(&mtls), &setup).expect("exchange");
-            assert!(!ex.upstream_received.is_empty());
+fn decision(c: &mut Criterion, module: &FilterModule) {
+    let mut group = c.benchmark_group("decision");
+    group.sample_size(50).measurement_time(Duration::from_secs(4));
+    let peer = PeerFacts { tls: true, mtls: true, uri_san: Some(SAN) };
+    for kind in ["network", "http"] {
+        let guard = Guard::configure(config(kind, &policies()).as_bytes(), Some("meshlock")).expect("guard");
+        group.bench_function(format!("native {kind}"), |b| {
+            b.iter(|| black_box(guard.decide_inbound(black_box(Some(80)), black_box(&peer))));
         });
-    });
-
-    let http = Listener::new(&tls, FilterKind::Http).expect("listener");
-    let mut http_vm = vm(&module, "http");
-    let plain = Client::Raw(setup.request.clone());
-    group.bench_function("plaintext + http filter (403)", |b| {
-        b.iter(|| {
-            let ex = exchange(&http, &mut http_vm, &meta, black_box(&plain), &setup).expect("exchange");
-            assert_eq!(ex.response_status(), Some(403));
-        });
-    });
-
+    }
     let mut props = Properties::new();
     props
         .set_int("destination.port", 80)
         .set_bool("connection.mtls", true)
         .set_str("connection.tls_version", "TLSv1.3")
-        .set_str("connection.uri_san_peer_certificate", "spiffe://cluster.local/ns/bar/sa/sleep");
-    group.bench_function("filter only: on_request_headers (allow)", |b| {
+        .set_str("connection.uri_san_peer_certificate", SAN);
+    let mut net_vm = vm(module, "network", &policies());
+    group.bench_function("wasm network", |b| {
+        b.iter(|| {
+            let id = net_vm.create_stream(props.clone()).expect("stream");
+            net_vm.on_new_connection(id).expect("new connection");
+            let a = net_vm.on_downstream_data(id, b"GET / HTTP/1.1\r\n", false).expect("call");
+            net_vm.finish_stream(id, true).expect("finish");
+            black_box(a)
+        });
+    });
+    let mut http_vm = vm(module, "http", &policies());
+    group.bench_function("wasm http", |b| {
         b.iter(|| {
             let id = http_vm.create_stream(props.clone()).expect("stream");
             let a = http_vm.on_request_headers(id, vec![(":path".to_owned(), b"/".to_vec())], true).expect("call");
@@ -98,11 +112,103 @@ fn benches(c: &mut Criterion) {
             black_box(a)
         });
     });
+    group.finish();
+}
 
-    group.bench_function("vm start (instantiate + on_configure: the core over the policies)", |b| {
-        b.iter(|| black_box(vm(&module, "http")));
+/// Pumps TLS records between the two ends until neither has anything to send.
+fn pump(client: &mut ClientConnection, server: &mut ServerConnection) {
+    let mut buf = Vec::with_capacity(8 * 1024);
+    for _ in 0..16 {
+        let mut moved = false;
+        while client.wants_write() {
+            buf.clear();
+            client.write_tls(&mut buf).expect("client write_tls");
+            server.read_tls(&mut buf.as_slice()).expect("server read_tls");
+            server.process_new_packets().expect("server");
+            moved = true;
+        }
+        while server.wants_write() {
+            buf.clear();
+            server.write_tls(&mut buf).expect("server write_tls");
+            client.read_tls(&mut buf.as_slice()).expect("client read_tls");
+            client.process_new_packets().expect("client");
+            moved = true;
+        }
+        if !moved {
+            return;
+        }
+    }
+}
+
+fn handshake(c: &mut Criterion, module: &FilterModule) {
+    let ca = TestCa::generate("cluster.local").expect("ca");
+    let server = ca
+        .issue(&LeafSpec {
+            dns: vec!["localhost".to_owned()],
+            ..LeafSpec::spiffe("spiffe://cluster.local/ns/foo/sa/httpbin")
+        })
+        .expect("server cert");
+    let client = ca.issue(&LeafSpec::spiffe(SAN)).expect("client cert");
+    let roots = vec![ca.root_der().to_vec()];
+    let tls = ServerTls { chain: vec![server.cert_der], key: server.key_der, roots: roots.clone() };
+    let setup = ClientSetup::http_get(roots.clone(), "localhost", "localhost:80");
+    let identity = ClientIdentity { chain: vec![client.cert_der], key: client.key_der };
+    let meta = ConnMeta {
+        id: 1,
+        source: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000),
+        destination: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 80),
+    };
+    let mut group = c.benchmark_group("handshake");
+    group.sample_size(40).measurement_time(Duration::from_secs(6));
+
+    let net = Listener::new(&tls, FilterKind::Network).expect("listener");
+    let server_config = net.tls_config();
+    let reply = meshlock_host::datapath::memory::upstream_reply(&setup.request);
+    group.bench_function("bare rustls", |b| {
+        b.iter(|| {
+            let config = client_config(&roots, Some(&identity)).expect("client config");
+            let name = ServerName::try_from("localhost").expect("name");
+            let mut cli = ClientConnection::new(config, name).expect("client");
+            let mut srv = ServerConnection::new(server_config.clone()).expect("server");
+            pump(&mut cli, &mut srv);
+            cli.writer().write_all(&setup.request).expect("request");
+            pump(&mut cli, &mut srv);
+            let mut got = vec![0u8; setup.request.len()];
+            srv.reader().read_exact(&mut got).expect("server reads the request");
+            srv.writer().write_all(&reply).expect("reply");
+            pump(&mut cli, &mut srv);
+            let mut answer = vec![0u8; reply.len()];
+            cli.reader().read_exact(&mut answer).expect("client reads the reply");
+            black_box(answer)
+        });
+    });
+    let mut net_vm = vm(module, "network", &policies());
+    let mtls = Client::Tls(Some(identity.clone()));
+    group.bench_function("host data path with the filter", |b| {
+        b.iter(|| {
+            let ex = exchange(&net, &mut net_vm, &meta, black_box(&mtls), &setup).expect("exchange");
+            assert!(!ex.upstream_received.is_empty(), "admitted");
+        });
     });
     group.finish();
+}
+
+fn start(c: &mut Criterion, module: &FilterModule) {
+    let mut group = c.benchmark_group("start");
+    group.sample_size(20).measurement_time(Duration::from_secs(4));
+    let suite = policies();
+    group.bench_function("suite policies", |b| b.iter(|| black_box(vm(module, "http", &suite))));
+    let big = ten_thousand_policies();
+    group.sample_size(10).measurement_time(Duration::from_secs(10));
+    group.bench_function("10000 policies", |b| b.iter(|| black_box(vm(module, "http", &big))));
+    group.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    let module = module();
+    decision(c, &module);
+    handshake(c, &module);
+    start(c, &module);
 }
 
 criterion_group!(datapath, benches);

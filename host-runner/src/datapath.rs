@@ -109,6 +109,12 @@ impl Listener {
     pub fn kind(&self) -> FilterKind {
         self.kind
     }
+
+    /// The rustls server configuration every connection of this listener uses (the bare-rustls
+    /// baseline of the data-path benchmark handshakes against the very same one).
+    pub fn tls_config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.tls)
+    }
 }
 
 /// Addresses and ids of one connection, as Envoy reports them.

@@ -92,6 +92,13 @@ impl Model {
         to_js(&sample_calls(&self.analysis, &filter_of(from, to), limit))
     }
 
+    /// The counts of `reach` (total, failing, plaintext, mtls) without the calls, in time linear
+    /// in the mesh.
+    #[wasm_bindgen(js_name = reachCounts)]
+    pub fn reach_counts(&self, from: Vec<String>, to: Vec<String>) -> Result<JsValue, JsError> {
+        to_js(&self.analysis.reach_counts(&filter_of(from, to)))
+    }
+
     /// `meshlock explain`: the precedence story of one workload (`ns/name`), optionally one port.
     pub fn explain(&self, workload: &str, port: Option<u16>) -> Result<JsValue, JsError> {
         match self.analysis.explain(workload, port) {

@@ -1,0 +1,78 @@
+//! The engine at scale, for `scripts/bench.sh` (BENCHMARKS.md, "Engine at scale"):
+//!
+//! * `scale gen N FILE`: writes the synthetic mesh of N services (`meshlock_core::synth`).
+//! * `scale run FILE RUNS`: loads (parse + index), analyses (the report, serialised to JSON as
+//!   the CLI and the playground hand it on) and counts the full reach of FILE, RUNS times, and
+//!   prints one JSON line: the median of each step, the calls, and the process's peak RSS.
+//!
+//! `scripts/bench/engine-wasm.mjs` does the same through the playground's wasm build in Node.
+
+#![expect(clippy::print_stdout, reason = "the example's output is its JSON line")]
+
+use meshlock_core::reach::ReachFilter;
+use meshlock_core::synth::{MeshShape, generate};
+use meshlock_core::{Analysis, Options, Source};
+use std::time::Instant;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The process's peak resident set (VmHWM), KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["gen", n, file] => {
+            std::fs::write(file, generate(&MeshShape::new(n.parse()?)))?;
+        }
+        ["run", file, runs] => {
+            let text = std::fs::read_to_string(file)?;
+            let runs: usize = runs.parse()?;
+            let (mut load, mut analyze, mut reach) = (Vec::new(), Vec::new(), Vec::new());
+            let mut facts = (0, 0, 0, 0);
+            for _ in 0..runs.max(1) {
+                let t = Instant::now();
+                let a = Analysis::new(&[Source::new(*file, text.clone())], &Options::default());
+                load.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                let report = a.analyze();
+                let json = serde_json::to_string(&report)?;
+                analyze.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                let counts = a.reach_counts(&ReachFilter::default());
+                reach.push(t.elapsed().as_secs_f64() * 1e3);
+                facts = (report.workloads.len(), report.services.len(), counts.total, json.len());
+            }
+            let (workloads, services, calls, report_bytes) = facts;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "target": "native",
+                    "yaml_bytes": text.len(),
+                    "workloads": workloads,
+                    "services": services,
+                    "calls": calls,
+                    "report_bytes": report_bytes,
+                    "runs": runs,
+                    "load_ms": median(load),
+                    "analyze_ms": median(analyze),
+                    "reach_ms": median(reach),
+                    "peak_rss_kib": peak_rss_kib(),
+                })
+            );
+        }
+        _ => return Err("usage: scale gen N FILE | scale run FILE RUNS".into()),
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The README's third command: every benchmark of BENCHMARKS.md in one run, bounded, loopback
+# only, then BENCHMARKS.md itself (scripts/bench/report.py). Not part of the test command.
+# Installs what it needs first (as test.sh does; plus binaryen for the wasm-opt sizes).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+bash scripts/setup.sh
+MESHLOCK_ENVOY="$(bash scripts/setup-envoy.sh)"
+export MESHLOCK_ENVOY
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+OUT="${MESHLOCK_BENCH_OUT:-$TARGET_DIR/bench}"
+export MESHLOCK_BENCH_OUT="$OUT"
+mkdir -p "$OUT"
+step() { printf '\n== %s\n' "$*"; }
+
+if ! command -v wasm-opt >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        step "installing Debian's binaryen (wasm-opt) for the size figures"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq binaryen >/dev/null || true
+    fi
+fi
+
+step "builds: the filter, the playground (wasm), the scale example (release)"
+bash scripts/build-filter.sh
+bash scripts/build-web.sh >/dev/null
+cargo build --quiet --release -p meshlock-core --example scale
+scale="$TARGET_DIR/release/examples/scale"
+
+step "1. engine at scale: 1k, 10k, 50k services, native and wasm (Node)"
+: >"$OUT/engine-native.jsonl"
+: >"$OUT/engine-wasm.jsonl"
+for n in 1000 10000 50000; do
+    mesh="$OUT/mesh-$n.yaml"
+    [ -s "$mesh" ] || "$scale" gen "$n" "$mesh"
+    runs=5
+    [ "$n" -ge 50000 ] && runs=3
+    # One process per size and target, so each peak-memory figure is that size's own.
+    timeout 600 "$scale" run "$mesh" "$runs" | tee -a "$OUT/engine-native.jsonl"
+    timeout 600 node --max-old-space-size=8192 scripts/bench/engine-wasm.mjs www/src/wasm "$mesh" "$runs" \
+        | tee -a "$OUT/engine-wasm.jsonl"
+done
+
+step "2, 3, 5. decision cost, data path, VM start (criterion)"
+cargo bench --quiet -p meshlock-host --bench datapath -- --noplot 2>&1 | grep -E "^[a-z].*time:|^\S+/" || true
+
+step "4, 5. in Envoy: no filter, RBAC, meshlock (interleaved), /ready"
+if cargo bench --quiet -p meshlock-host --bench envoy --no-run >/dev/null 2>&1; then
+    cargo bench --quiet -p meshlock-host --bench envoy
+else
+    echo "the Envoy bench does not build here: section 4 is left out" >&2
+fi
+
+step "5. sizes"
+python3 - "$TARGET_DIR" "$OUT/sizes.json" <<'PY'
+import gzip, json, os, shutil, subprocess, sys, tempfile
+target, out = sys.argv[1], sys.argv[2]
+flags = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
+         "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types"]
+mods = [("filter (wasm32-wasip1)", f"{target}/wasm32-wasip1/release-wasm/meshlock_filter.wasm"),
+        ("filter (wasm32-unknown-unknown)", f"{target}/wasm32-unknown-unknown/release-wasm/meshlock_filter.wasm"),
+        ("playground engine (meshlock_web_bg.wasm, as served)", "www/src/wasm/meshlock_web_bg.wasm")]
+rows = []
+for name, path in mods:
+    if not os.path.exists(path):
+        continue
+    data = open(path, "rb").read()
+    row = {"name": name, "raw": len(data), "gz": len(gzip.compress(data, 9)), "opt": None, "opt_gz": None}
+    if shutil.which("wasm-opt"):
+        with tempfile.TemporaryDirectory() as d:
+            o = os.path.join(d, "o.wasm")
+            if subprocess.run(["wasm-opt", "-Oz", *flags, path, "-o", o]).returncode == 0:
+                od = open(o, "rb").read()
+                row["opt"], row["opt_gz"] = len(od), len(gzip.compress(od, 9))
+    rows.append(row)
+js = [os.path.join("www/dist/assets", f) for f in os.listdir("www/dist/assets") if f.endswith(".js")] if os.path.isdir("www/dist/assets") else []
+if js:
+    data = b"".join(open(p, "rb").read() for p in js)
+    rows.append({"name": f"playground JavaScript ({len(js)} files, www/dist/assets)", "raw": len(data), "gz": len(gzip.compress(data, 9))})
+json.dump(rows, open(out, "w"), indent=1)
+PY
+
+step "BENCHMARKS.md"
+python3 scripts/bench/report.py

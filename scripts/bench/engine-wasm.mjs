@@ -1,0 +1,40 @@
+// The engine at scale through the playground's wasm build (www/src/wasm, built by
+// scripts/build-web.sh) in Node: the same steps and output as `core/examples/scale.rs run`.
+// Usage: node engine-wasm.mjs WASM_DIR MESH.yaml RUNS
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const [dir, file, runsArg] = process.argv.slice(2);
+const runs = Math.max(1, Number(runsArg ?? 3));
+const glue = await import(pathToFileURL(path.join(path.resolve(dir), 'meshlock_web.js')).href);
+const exports = glue.initSync({ module: fs.readFileSync(path.join(path.resolve(dir), 'meshlock_web_bg.wasm')) });
+const text = fs.readFileSync(file, 'utf8');
+const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const load = [], analyze = [], reach = [];
+let facts = {};
+for (let i = 0; i < runs; i++) {
+  let t = performance.now();
+  const model = new glue.Model(text, undefined, file);
+  load.push(performance.now() - t);
+  t = performance.now();
+  const report = model.analyze();
+  analyze.push(performance.now() - t);
+  t = performance.now();
+  const counts = model.reachCounts([], []);
+  reach.push(performance.now() - t);
+  facts = { workloads: report.workloads.length, services: report.services.length, calls: Number(counts.total) };
+  model.free();
+}
+console.log(JSON.stringify({
+  target: 'wasm (Node ' + process.versions.node + ', V8 ' + process.versions.v8 + ')',
+  yaml_bytes: Buffer.byteLength(text),
+  ...facts,
+  runs,
+  load_ms: median(load),
+  analyze_ms: median(analyze),
+  reach_ms: median(reach),
+  // Linear memory never shrinks: its size at the end is the module's peak.
+  wasm_memory_kib: Math.round(exports.memory.buffer.byteLength / 1024),
+  peak_rss_kib: process.resourceUsage().maxRSS,
+}));
