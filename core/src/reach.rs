@@ -10,6 +10,7 @@ use crate::client::{resolve_host, rule_tls};
 use crate::model::{Mode, ServicePort, TlsMode};
 use crate::report::{Call, ClientTlsKind, ReachReport, ServerModeKind};
 use crate::server::{alpha_chain, target_port};
+use std::ops::ControlFlow;
 
 /// Which calls to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -76,6 +77,19 @@ fn destinations<'a>(a: &'a Analysis, filter: &ReachFilter) -> Vec<(&'a ServiceVi
 /// Visits every call without collecting them: a full matrix of a large mesh is millions of rows,
 /// which a caller can stream or count in constant memory.
 pub fn for_each_call(a: &Analysis, filter: &ReachFilter, mut visit: impl FnMut(Call)) {
+    let _ = try_for_each_call(a, filter, |call| {
+        visit(call);
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// [`for_each_call`] that the visitor can stop early (a caller that wants the first few calls of
+/// each outcome stops once it has them).
+pub fn try_for_each_call<B>(
+    a: &Analysis,
+    filter: &ReachFilter,
+    mut visit: impl FnMut(Call) -> ControlFlow<B>,
+) -> ControlFlow<B> {
     let destinations = destinations(a, filter);
     for (ci, client) in a.workloads.iter().enumerate() {
         let client_key = client.key();
@@ -96,12 +110,13 @@ pub fn for_each_call(a: &Analysis, filter: &ReachFilter, mut visit: impl FnMut(C
                         continue;
                     }
                     if let Some(call) = routed_call(a, client, svc, sp, subset, endpoint) {
-                        visit(call);
+                        visit(call)?;
                     }
                 }
             }
         }
     }
+    ControlFlow::Continue(())
 }
 
 /// The routes a client takes to a service port: through each routed subset when the client has

@@ -10,10 +10,11 @@
 
 use meshlock_core::convert::ConvertOutput;
 use meshlock_core::diff::diff as core_diff;
-use meshlock_core::reach::{ReachFilter, for_each_call};
+use meshlock_core::reach::{ReachFilter, try_for_each_call};
 use meshlock_core::report::Call;
 use meshlock_core::{Analysis, IstioVersion, Options, Source};
 use serde::Serialize;
+use std::ops::ControlFlow;
 use wasm_bindgen::prelude::*;
 
 /// The name the playground's single editor buffer is reported under (diagnostics' `file`).
@@ -121,31 +122,46 @@ pub struct ReachSample {
     pub truncated: bool,
 }
 
-/// Streams the core's calls and keeps at most `limit`, failing first, then plaintext, then mTLS.
+/// Keeps at most `limit` calls, failing first, then plaintext, then mTLS, each in the core's
+/// order. The counts come from `reach_counts` (linear time); the calls are streamed only until
+/// every bucket holds what it can, so a large mesh is not listed in full.
 pub fn sample_calls(analysis: &Analysis, filter: &ReachFilter, limit: usize) -> ReachSample {
+    let counts = analysis.reach_counts(filter);
+    let want = |n: u64| usize::try_from(n).unwrap_or(usize::MAX).min(limit);
+    let (want_failing, want_plaintext, want_mtls) = (want(counts.failing), want(counts.plaintext), want(counts.mtls));
     let (mut failing, mut plaintext, mut mtls) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut total, mut n_failing, mut n_plaintext) = (0, 0, 0);
-    for_each_call(analysis, filter, |call| {
-        total += 1;
-        let bucket = if !call.ok {
-            n_failing += 1;
-            &mut failing
-        } else if !call.mtls {
-            n_plaintext += 1;
-            &mut plaintext
-        } else {
-            &mut mtls
-        };
-        if bucket.len() < limit {
-            bucket.push(call);
-        }
-    });
+    if want_failing + want_plaintext + want_mtls > 0 {
+        let _ = try_for_each_call(analysis, filter, |call| {
+            let (bucket, room) = if !call.ok {
+                (&mut failing, want_failing)
+            } else if !call.mtls {
+                (&mut plaintext, want_plaintext)
+            } else {
+                (&mut mtls, want_mtls)
+            };
+            if bucket.len() < room {
+                bucket.push(call);
+            }
+            if failing.len() == want_failing && plaintext.len() == want_plaintext && mtls.len() == want_mtls {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+    }
+    let total = usize::try_from(counts.total).unwrap_or(usize::MAX);
     let mut calls = failing;
     for more in [plaintext, mtls] {
         let room = limit.saturating_sub(calls.len());
         calls.extend(more.into_iter().take(room));
     }
-    ReachSample { truncated: calls.len() < total, calls, total, failing: n_failing, plaintext: n_plaintext }
+    ReachSample {
+        truncated: calls.len() < total,
+        calls,
+        total,
+        failing: usize::try_from(counts.failing).unwrap_or(usize::MAX),
+        plaintext: usize::try_from(counts.plaintext).unwrap_or(usize::MAX),
+    }
 }
 
 /// `meshlock diff --format json`: the calls whose outcome or encryption changes from `before`
@@ -222,6 +238,24 @@ spec:
         assert!(r.yaml.contains("kind: PeerAuthentication"), "{}", r.yaml);
         assert!(r.yaml.contains("STRICT"), "{}", r.yaml);
         assert_eq!(r.unreadable, 0);
+    }
+
+    #[test]
+    fn reach_sample_is_the_first_calls_of_each_outcome_of_the_full_listing() {
+        use meshlock_core::synth::{MeshShape, generate};
+        let a = analysis_of(&generate(&MeshShape { services: 30, per_namespace: 4, seed: 3 }), None, None).unwrap();
+        let all = a.reach(&ReachFilter::default()).calls;
+        for limit in [0, 1, 7, 100, 100_000] {
+            let s = sample_calls(&a, &ReachFilter::default(), limit);
+            let mut want: Vec<&Call> = all.iter().filter(|c| !c.ok).take(limit).collect();
+            want.extend(all.iter().filter(|c| c.ok && !c.mtls).take(limit));
+            want.extend(all.iter().filter(|c| c.ok && c.mtls).take(limit));
+            want.truncate(limit);
+            assert_eq!(s.calls.iter().collect::<Vec<_>>(), want, "limit {limit}");
+            assert_eq!(s.total, all.len());
+            assert_eq!(s.failing, all.iter().filter(|c| !c.ok).count());
+            assert_eq!(s.plaintext, all.iter().filter(|c| c.ok && !c.mtls).count());
+        }
     }
 
     #[test]
