@@ -287,6 +287,14 @@ impl Mesh {
 }
 
 impl Conn {
+    /// The server's leaf certificate (TLS only).
+    fn server_leaf(&self) -> Option<Vec<u8>> {
+        match self {
+            Self::Tls(s) => s.conn.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec()),
+            Self::Plain(_) => None,
+        }
+    }
+
     /// `GET /` (keep-alive) with `extra` header lines; reads one response.
     fn get(&mut self, extra: &str) -> Answer {
         let req = format!("GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: meshlock-faults\r\n{extra}\r\n");
@@ -627,5 +635,46 @@ fn an_upstream_dying_mid_request_fails_that_request_only_in_envoy() {
     assert_eq!(network[0], Answer::Truncated(200, 10, 100));
     assert!(matches!(network[1], Answer::Closed(_)), "{}", network[1]);
     assert!(matches!(network[2], Answer::Closed(_)), "{}", network[2]);
+    let _ = std::fs::remove_dir_all(&mesh.dir);
+}
+
+// === 4. certificate rotation in the host ===
+
+#[test]
+fn the_host_rotates_its_certificate_on_sighup_without_dropping_connections() {
+    use meshlock_host::ca::cert_facts;
+    let mesh = Mesh::new("faults-rotate");
+    let upstream = Upstream::start();
+    let mut host = Host::start(&mesh, "http", &wasm_path(meshlock_host::FILTER_WASIP1), upstream.addr);
+    let healthy = Answer::Status(200, BODY.to_owned());
+    let mut before = mesh.mtls(host.addr).unwrap();
+    assert_eq!(before.get(""), healthy);
+    let old = cert_facts(&before.server_leaf().unwrap()).unwrap();
+
+    // New leaf, same root, written in place; then SIGHUP (by PID).
+    let new_der = mesh.issue_server_cert();
+    let new = cert_facts(&new_der).unwrap();
+    assert_ne!(old.serial, new.serial);
+    let status = Command::new("kill").args(["-HUP", &host.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let line = host.wait_line("reloaded the server certificate", IO_TIMEOUT * 6);
+    assert!(line.contains(&new.serial), "{line} (expected serial {})", new.serial);
+
+    // The connection established before the rotation keeps working, on its old certificate.
+    for _ in 0..3 {
+        assert_eq!(before.get(""), healthy, "the established connection after the rotation");
+    }
+    assert_eq!(before.server_leaf().map(|c| cert_facts(&c).unwrap().serial), Some(old.serial.clone()));
+    // New connections present the new leaf, which chains to the same root.
+    let mut after = mesh.mtls(host.addr).unwrap();
+    let presented = cert_facts(&after.server_leaf().unwrap()).unwrap();
+    assert_eq!((presented.serial.as_str(), presented.not_before), (new.serial.as_str(), new.not_before));
+    assert_eq!(presented.issuer, old.issuer);
+    assert_eq!(after.get(""), healthy);
+    // Enforcement is unchanged: plaintext is still refused.
+    assert_eq!(once(&mesh, host.addr, false, "").status(), Some(403));
+    assert!(host.alive());
+    println!("rotated: serial {} -> {}, {} upstream requests", old.serial, new.serial, upstream.requests());
+    assert_eq!(upstream.requests(), 5);
     let _ = std::fs::remove_dir_all(&mesh.dir);
 }
