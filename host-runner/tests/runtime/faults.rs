@@ -678,3 +678,165 @@ fn the_host_rotates_its_certificate_on_sighup_without_dropping_connections() {
     assert_eq!(upstream.requests(), 5);
     let _ = std::fs::remove_dir_all(&mesh.dir);
 }
+
+// === 3. a policy switch in a running Envoy: file-based LDS ===
+
+/// The suites' workloads with the policy file `mode` (`permissive`, `strict`).
+fn policies(mode: &str) -> String {
+    let dir = root().join("tests/suites/policies");
+    let w = std::fs::read_to_string(dir.join("workloads.yaml")).unwrap();
+    let p = std::fs::read_to_string(dir.join(format!("{mode}.yaml"))).unwrap();
+    format!("{w}\n---\n{p}")
+}
+
+/// Whether an admin `/config_dump` shows LDS at `version` with an active (warmed) listener
+/// whose configuration holds `holds`. (The active listener's own `version_info` stays at the
+/// version that created it after an in-place filter-chain update; the LDS-level one moves.)
+fn serves_version(dump: &str, version: &str, holds: &str) -> bool {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(dump) else { return false };
+    let Some(lds) = v["configs"].as_array().and_then(|c| c.iter().find(|c| c["dynamic_listeners"].is_array())) else {
+        return false;
+    };
+    let Some(first) = lds["dynamic_listeners"].as_array().and_then(|l| l.first()) else { return false };
+    lds["version_info"] == version
+        && first["warming_state"].is_null()
+        && first["active_state"]["listener"].to_string().contains(holds)
+}
+
+/// Envoy started here rather than through `EnvoyProcess`, for the drain flags; killed by PID on
+/// drop.
+struct DrainingEnvoy {
+    child: Child,
+    admin: SocketAddr,
+    log: PathBuf,
+}
+
+impl Drop for DrainingEnvoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// How long a filter chain removed by a listener update keeps its connections.
+const DRAIN_SECONDS: u64 = 10;
+
+impl DrainingEnvoy {
+    fn start(config: &Path, admin: SocketAddr, log: &Path) -> Self {
+        // A base id of its own (shared-memory names), away from the ones EnvoyProcess picks.
+        let base_id = (std::process::id() % 100_000) * 100 + 99;
+        let child = Command::new(envoy_binary())
+            .args(["--concurrency", "1", "-l", "info", "--file-flush-interval-msec", "50"])
+            .args(["--drain-strategy", "immediate", "--drain-time-s", &DRAIN_SECONDS.to_string()])
+            .args(["--base-id", &base_id.to_string()])
+            .arg("-c")
+            .arg(config)
+            .arg("--log-path")
+            .arg(log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut me = Self { child, admin, log: log.to_owned() };
+        me.wait_for("/ready", |b| b.trim() == "LIVE");
+        me
+    }
+
+    /// Polls admin `path` until `done(body)`, at most 30 s.
+    fn wait_for(&mut self, path: &str, done: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + Duration::from_secs(30);
+        let mut last: String;
+        loop {
+            assert!(self.child.try_wait().unwrap().is_none(), "Envoy exited:\n{}", log_tail(&self.log, 20));
+            match meshlock_host::envoy::process::admin_get(self.admin, path, Duration::from_secs(1)) {
+                Ok(body) if done(&body) => return body,
+                Ok(body) => last = body,
+                Err(e) => last = e.to_string(),
+            }
+            let last = last.get(..2000.min(last.len())).unwrap_or(&last);
+            assert!(Instant::now() < until, "{path}: not there in 30 s; last answer:\n{last}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn counter(&mut self, name: &str) -> u64 {
+        let body = self.wait_for(&format!("/stats?filter=^{name}$"), |b| b.contains(name));
+        body.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap().trim().parse().unwrap()
+    }
+}
+
+#[test]
+fn a_listener_update_from_permissive_to_strict_by_lds_file_in_envoy() {
+    use meshlock_host::envoy::{bootstrap_with_lds_file, lds_file};
+    let mesh = Mesh::new("faults-lds");
+    let upstream = Upstream::start();
+    let (http, admin) = (free_port().unwrap(), free_port().unwrap());
+    let spec = |mode: &str| BootstrapSpec {
+        filter: std::fs::canonicalize(wasm_path(meshlock_host::FILTER_WASIP1)).unwrap(),
+        plugin_config: BTreeMap::from([("http", plugin_config("inbound", "http", &policies(mode)))]),
+        listeners: vec![InboundListener { kind: FilterKind::Http, address: http }],
+        upstream: upstream.addr,
+        admin,
+        certs: CertFiles::in_dir(&mesh.dir),
+        proxy_protocol: false,
+    };
+    let lds_dir = mesh.dir.join("lds");
+    std::fs::create_dir_all(&lds_dir).unwrap();
+    let lds = lds_dir.join("listeners.yaml");
+    std::fs::write(&lds, serde_yaml::to_string(&lds_file(&spec("permissive"), "1")).unwrap()).unwrap();
+    let config = mesh.dir.join("envoy.yaml");
+    std::fs::write(&config, serde_yaml::to_string(&bootstrap_with_lds_file(&spec("permissive"), &lds)).unwrap())
+        .unwrap();
+    let mut envoy = DrainingEnvoy::start(&config, admin, &mesh.dir.join("envoy.log"));
+    assert_eq!(envoy.counter("listener_manager.lds.update_success"), 1);
+
+    // PERMISSIVE: plaintext is admitted. Three keep-alive connections opened before the switch.
+    let healthy = Answer::Status(200, BODY.to_owned());
+    let mut used_at_once = mesh.plaintext(http);
+    let mut used_after_drain = mesh.plaintext(http);
+    let mut mtls_kept = mesh.mtls(http).unwrap();
+    assert_eq!(used_at_once.get(""), healthy);
+    assert_eq!(used_after_drain.get(""), healthy);
+    assert_eq!(mtls_kept.get(""), healthy);
+
+    // The switch: a new file renamed over the watched one.
+    let tmp = mesh.dir.join("listeners.yaml.new");
+    std::fs::write(&tmp, serde_yaml::to_string(&lds_file(&spec("strict"), "2")).unwrap()).unwrap();
+    std::fs::rename(&tmp, &lds).unwrap();
+    // Acknowledged: the update was accepted and version 2 is the active listener (warmed).
+    envoy.wait_for("/stats?filter=^listener_manager.lds.update_success$", |b| b.contains("update_success: 2"));
+    envoy.wait_for("/config_dump", |b| serves_version(b, "2", "mode: STRICT"));
+    let draining_at_ack = envoy.counter("listener_manager.total_filter_chains_draining");
+    // Both old chains (tls, plaintext) were replaced in place and drain.
+    assert_eq!(draining_at_ack, 2);
+
+    // New connections get the STRICT filter chain at once.
+    let fresh = once(&mesh, http, false, "");
+    assert_eq!(fresh.status(), Some(403), "new plaintext after the switch: {fresh}");
+    assert_eq!(once(&mesh, http, true, ""), healthy, "new mTLS after the switch");
+    // A keep-alive connection opened before the switch stays on its old (PERMISSIVE) filter
+    // chain while that chain drains (--drain-time-s, here 10 s; --drain-strategy immediate does
+    // not end it sooner): its plaintext requests are still admitted, and reach the upstream.
+    let old_first = used_at_once.get("");
+    let old_second = used_at_once.get("");
+    assert_eq!((&old_first, &old_second), (&healthy, &healthy), "old keep-alive during the drain");
+    // Once the old chains are drained, their connections are closed: nothing more is admitted
+    // under PERMISSIVE, on old or new connections.
+    envoy.wait_for("/stats?filter=^listener_manager.total_filter_chains_draining$", |b| {
+        b.contains("total_filter_chains_draining: 0")
+    });
+    let after_drain = used_after_drain.get("");
+    let mtls_after_drain = mtls_kept.get("");
+    assert!(matches!(after_drain, Answer::Closed(_)), "old plaintext keep-alive after the drain: {after_drain}");
+    assert!(matches!(mtls_after_drain, Answer::Closed(_)), "old mTLS keep-alive after the drain: {mtls_after_drain}");
+    assert_eq!(once(&mesh, http, false, "").status(), Some(403));
+    assert_eq!(once(&mesh, http, true, ""), healthy);
+    // 3 before the switch, 2 on the draining old chain, 2 new mTLS: no plaintext since the drain.
+    assert_eq!(upstream.requests(), 7);
+    println!(
+        "filter chains draining at the ack: {draining_at_ack}; new plaintext: {fresh}; old keep-alive during the \
+         drain: {old_first}, {old_second}; after the drain: plaintext {after_drain}, mTLS {mtls_after_drain}"
+    );
+    let _ = std::fs::remove_dir_all(&mesh.dir);
+}
