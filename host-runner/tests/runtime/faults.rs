@@ -651,12 +651,27 @@ fn the_host_rotates_its_certificate_on_sighup_without_dropping_connections() {
     assert_eq!(before.get(""), healthy);
     let old = cert_facts(&before.server_leaf().unwrap()).unwrap();
 
+    let hup = |host: &Host| {
+        let status = Command::new("kill").args(["-HUP", &host.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    };
+    // A key that cannot be read: the reload is refused and the current certificate stays.
+    std::fs::write(CertFiles::in_dir(&mesh.dir).key, "not a key\n").unwrap();
+    hup(&host);
+    let until = Instant::now() + IO_TIMEOUT * 6;
+    while !host.stderr().contains("certificate reload failed, keeping the current certificate") {
+        assert!(Instant::now() < until, "no refusal logged:\n{}", host.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut kept = mesh.mtls(host.addr).unwrap();
+    assert_eq!(kept.server_leaf().map(|c| cert_facts(&c).unwrap().serial), Some(old.serial.clone()));
+    assert_eq!(kept.get(""), healthy);
+
     // New leaf, same root, written in place; then SIGHUP (by PID).
     let new_der = mesh.issue_server_cert();
     let new = cert_facts(&new_der).unwrap();
     assert_ne!(old.serial, new.serial);
-    let status = Command::new("kill").args(["-HUP", &host.child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    hup(&host);
     let line = host.wait_line("reloaded the server certificate", IO_TIMEOUT * 6);
     assert!(line.contains(&new.serial), "{line} (expected serial {})", new.serial);
 
@@ -675,7 +690,7 @@ fn the_host_rotates_its_certificate_on_sighup_without_dropping_connections() {
     assert_eq!(once(&mesh, host.addr, false, "").status(), Some(403));
     assert!(host.alive());
     println!("rotated: serial {} -> {}, {} upstream requests", old.serial, new.serial, upstream.requests());
-    assert_eq!(upstream.requests(), 5);
+    assert_eq!(upstream.requests(), 6);
     let _ = std::fs::remove_dir_all(&mesh.dir);
 }
 
