@@ -2,6 +2,9 @@
 # Builds the proxy-wasm filter for wasm32-wasip1 and wasm32-unknown-unknown with the
 # `release-wasm` profile (opt-level z, LTO, panic=abort) and prints the module sizes, and the
 # sizes after `wasm-opt -Oz` when binaryen is installed (optional: nothing depends on it).
+# Also builds the fault-test variant (feature `test-panic`: panics on a marked request) into
+# its own target directory, `$TARGET_DIR/test-panic/`, so the release module is never that
+# build and the two builds do not invalidate each other.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -10,6 +13,11 @@ TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 for triple in wasm32-wasip1 wasm32-unknown-unknown; do
     cargo build --quiet -p meshlock-filter --target "$triple" --profile release-wasm
 done
+
+# wasip1 only: the fault tests load it in the host and in Envoy.
+cargo build --quiet -p meshlock-filter --target wasm32-wasip1 --profile release-wasm --features test-panic \
+    --target-dir "$TARGET_DIR/test-panic"
+echo "test-panic variant (fault tests only): $TARGET_DIR/test-panic/wasm32-wasip1/release-wasm/meshlock_filter.wasm"
 
 size_of() { stat -c %s "$1"; }
 kib() { awk -v b="$1" 'BEGIN { printf "%.0f KiB", b / 1024 }'; }

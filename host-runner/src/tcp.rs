@@ -6,7 +6,7 @@ use crate::datapath::{ConnMeta, Connection, Listener};
 use crate::wasm_host::FilterVm;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -14,9 +14,11 @@ use tokio::net::{TcpListener, TcpStream};
 pub const DECISION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What every connection shares. The VM is one instance behind a mutex, like one Envoy worker.
+/// The listener (server certificate) can be replaced while serving: connections already
+/// accepted keep the one they started with.
 #[derive(Clone)]
 pub struct Proxy {
-    pub listener: Listener,
+    listener: Arc<RwLock<Listener>>,
     pub vm: Arc<Mutex<FilterVm>>,
     pub upstream: SocketAddr,
     next_id: Arc<AtomicU64>,
@@ -30,7 +32,24 @@ impl std::fmt::Debug for Proxy {
 
 impl Proxy {
     pub fn new(listener: Listener, vm: FilterVm, upstream: SocketAddr) -> Self {
-        Self { listener, vm: Arc::new(Mutex::new(vm)), upstream, next_id: Arc::new(AtomicU64::new(1)) }
+        Self {
+            listener: Arc::new(RwLock::new(listener)),
+            vm: Arc::new(Mutex::new(vm)),
+            upstream,
+            next_id: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// New connections use `listener` from now on (certificate rotation); established ones
+    /// are not touched.
+    pub fn set_listener(&self, listener: Listener) {
+        if let Ok(mut current) = self.listener.write() {
+            *current = listener;
+        }
+    }
+
+    fn current_listener(&self) -> std::io::Result<Listener> {
+        self.listener.read().map(|l| l.clone()).map_err(|_| std::io::Error::other("listener lock poisoned"))
     }
 
     /// Accepts connections until the listener fails.
@@ -54,7 +73,7 @@ impl Proxy {
 
     async fn handle(&self, mut down: TcpStream, peer: SocketAddr, local: SocketAddr) -> std::io::Result<()> {
         let meta = ConnMeta { id: self.next_id.fetch_add(1, Ordering::Relaxed), source: peer, destination: local };
-        let mut conn = Connection::new(&self.listener, &meta);
+        let mut conn = Connection::new(&self.current_listener()?, &meta);
         let mut up: Option<TcpStream> = None;
         let mut down_open = true;
         let mut dbuf = vec![0u8; 16 * 1024];

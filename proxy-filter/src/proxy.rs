@@ -144,6 +144,20 @@ fn record(shared: &Shared, verdict: &Verdict, what: &str) {
     }
 }
 
+/// Test builds only (feature `test-panic`): the marker, as an HTTP request header name or
+/// anywhere in a connection's first bytes, makes the filter panic so the fault tests can trap
+/// the real filter.
+#[cfg(feature = "test-panic")]
+const TEST_PANIC_MARKER: &str = "x-meshlock-test-panic";
+
+#[cfg(feature = "test-panic")]
+#[expect(clippy::panic, reason = "the test-panic feature exists to trap the VM; never in a release build")]
+fn test_panic_if(marked: bool) {
+    if marked {
+        panic!("meshlock: {TEST_PANIC_MARKER} requested a panic");
+    }
+}
+
 // === impl Net ===
 
 struct Net {
@@ -160,6 +174,13 @@ impl StreamContext for Net {
             return Action::Continue;
         }
         self.decided = true;
+        #[cfg(feature = "test-panic")]
+        test_panic_if(
+            hostcalls::get_buffer(BufferType::DownstreamData, 0, _data_size)
+                .ok()
+                .flatten()
+                .is_some_and(|b| b.windows(TEST_PANIC_MARKER.len()).any(|w| w == TEST_PANIC_MARKER.as_bytes())),
+        );
         let Some(shared) = self.shared.as_deref() else {
             let _ = hostcalls::close_downstream();
             return Action::Pause;
@@ -197,6 +218,10 @@ impl Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        #[cfg(feature = "test-panic")]
+        test_panic_if(
+            hostcalls::get_map_value(MapType::HttpRequestHeaders, TEST_PANIC_MARKER).ok().flatten().is_some(),
+        );
         let Some(shared) = self.shared.as_deref() else {
             Self::reply(403, &Verdict::Refused("unconfigured"));
             return Action::Pause;

@@ -190,7 +190,8 @@ pub fn host(args: &HostArgs) -> Result<ExitCode> {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("meshlock-host-{}", std::process::id())),
     };
-    let server = server_tls(&dir, workload_identity(&json).as_deref())?;
+    let identity = workload_identity(&json);
+    let server = server_tls(&dir, identity.as_deref())?;
     let wasm = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
     let module = FilterModule::from_file(&wasm)?;
     let mut settings = PluginSettings::new(text, &format!("meshlock_{}", kind.as_str()));
@@ -207,6 +208,9 @@ pub fn host(args: &HostArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = socket.local_addr()?;
+        // Installed before "listening" is printed: SIGHUP's default action would end the process.
+        #[cfg(unix)]
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         println!(
             "meshlock host: {} filter, listening on {addr}, upstream {}, certificates in {} (ca.crt, server.crt); compiled in {} ms, started in {} µs",
             kind.as_str(),
@@ -218,12 +222,40 @@ pub fn host(args: &HostArgs) -> Result<ExitCode> {
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         let proxy = Proxy::new(listener, vm, args.upstream);
+        #[cfg(unix)]
+        {
+            let proxy = proxy.clone();
+            let dir = dir.clone();
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    reload_certificate(&proxy, &dir, identity.as_deref(), kind);
+                }
+            });
+        }
         tokio::select! {
             r = proxy.serve(socket) => r.context("accept failed"),
             _ = tokio::signal::ctrl_c() => Ok(()),
         }
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGHUP: re-reads `server.crt` / `server.key` (and the CA) from `dir`; new connections
+/// present the new leaf, established ones keep theirs. A bad pair keeps the current one.
+fn reload_certificate(proxy: &Proxy, dir: &Path, identity: Option<&str>, kind: FilterKind) {
+    let loaded = server_tls(dir, identity).and_then(|s| {
+        let serial = s.chain.first().and_then(|c| ca::cert_facts(c).ok()).map(|f| f.serial).unwrap_or_default();
+        Ok((Listener::new(&s, kind)?, serial))
+    });
+    match loaded {
+        Ok((listener, serial)) => {
+            proxy.set_listener(listener);
+            println!("meshlock host: reloaded the server certificate (serial {serial}) from {}", dir.display());
+        }
+        Err(e) => eprintln!("meshlock host: certificate reload failed, keeping the current certificate: {e:#}"),
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
 }
 
 #[derive(Debug, Args)]

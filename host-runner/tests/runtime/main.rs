@@ -12,6 +12,7 @@
 mod abi;
 mod cli;
 mod envoy;
+mod faults;
 mod host_tcp;
 mod properties;
 mod suites;
