@@ -33,11 +33,11 @@ else
     say "wasm-bindgen-cli $want already in .tools/"
 fi
 
-# --- meshlock-web → wasm32-unknown-unknown (profile release-wasm: opt-level z, LTO, abort) ---
-say "cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-wasm"
-cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-wasm
+# --- meshlock-web → wasm32-unknown-unknown (profile release-web: opt-level 3, LTO, abort) ---
+say "cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-web"
+cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-web
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-wasm_in="$target_dir/wasm32-unknown-unknown/release-wasm/meshlock_web.wasm"
+wasm_in="$target_dir/wasm32-unknown-unknown/release-web/meshlock_web.wasm"
 
 # wasm-opt runs on the cargo output, *before* wasm-bindgen: Debian's binaryen 108 rewires the
 # export of wasm-bindgen's externref table to the funcref table when it runs afterwards (the

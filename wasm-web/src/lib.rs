@@ -5,8 +5,8 @@
 //! reports back as plain JS objects with the JSON shapes of DESIGN.md ("Contracts"). No mTLS
 //! rule lives here: the front end renders what the core returns, nothing else.
 //!
-//! Reports cross the boundary through serde-wasm-bindgen with maps as plain objects
-//! (playground.md P5) and `None` as `null`, so the objects match `meshlock … --format json`.
+//! Reports cross the boundary as JSON text parsed by `JSON.parse` (maps as plain objects,
+//! playground.md P5; `None` as `null`), so the objects match `meshlock … --format json`.
 
 use meshlock_core::convert::ConvertOutput;
 use meshlock_core::diff::diff as core_diff;
@@ -42,9 +42,10 @@ pub fn filter_of(from: Vec<String>, to: Vec<String>) -> ReachFilter {
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
-    let serializer =
-        serde_wasm_bindgen::Serializer::new().serialize_maps_as_objects(true).serialize_missing_as_null(true);
-    value.serialize(&serializer).map_err(|e| JsError::new(&format!("cannot hand the report to JavaScript: {e}")))
+    // Maps become objects and `None` becomes null, as the page expects.
+    let text = serde_json::to_string(value)
+        .map_err(|e| JsError::new(&format!("cannot hand the report to JavaScript: {e}")))?;
+    js_sys::JSON::parse(&text).map_err(|_| JsError::new("cannot hand the report to JavaScript: JSON.parse failed"))
 }
 
 // === impl Model ===
