@@ -120,9 +120,14 @@ impl LoadReport {
 
     /// Adds `other`'s counts and latencies (elapsed: the longer of the two).
     pub fn merge(&mut self, other: Self) {
+        self.absorb(other);
+        self.latencies_ns.sort_unstable();
+    }
+
+    /// [`merge`](Self::merge) without sorting: a run sorts once, after the last worker.
+    fn absorb(&mut self, other: Self) {
         self.elapsed = self.elapsed.max(other.elapsed);
         self.latencies_ns.extend(other.latencies_ns);
-        self.latencies_ns.sort_unstable();
         for (k, v) in other.statuses {
             *self.statuses.entry(k).or_insert(0) += v;
         }
@@ -452,14 +457,25 @@ pub async fn run(spec: &LoadSpec) -> LoadReport {
     for _ in 0..spec.connections.max(1) {
         tasks.spawn(worker(Arc::clone(&spec), Arc::clone(&next), started));
     }
-    let mut report = LoadReport::default();
+    let mut reports = Vec::with_capacity(spec.connections);
+    let mut failed = 0;
     while let Some(r) = tasks.join_next().await {
         match r {
-            Ok(r) => report.merge(r),
-            Err(_) => *report.errors.entry("worker_failed").or_insert(0) += 1,
+            Ok(r) => reports.push(r),
+            Err(_) => failed += 1,
         }
     }
-    report.elapsed = started.elapsed();
+    // The load ends with its last worker; merging and sorting are not part of it.
+    let elapsed = started.elapsed();
+    let mut report = LoadReport::default();
+    for r in reports {
+        report.absorb(r);
+    }
+    report.latencies_ns.sort_unstable();
+    report.elapsed = elapsed;
+    if failed > 0 {
+        report.errors.insert("worker_failed", failed);
+    }
     report
 }
 
