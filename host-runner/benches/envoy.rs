@@ -277,6 +277,7 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("meshlock-bench-envoy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
 
+    let load_before = loadavg();
     let ca = TestCa::generate(TRUST_DOMAIN).unwrap();
     ca.save(&dir).unwrap();
     let server = ca
@@ -459,8 +460,12 @@ fn main() {
         format!(
             "New-connection series: one mTLS handshake per request (Connection: close), {new_rounds} rounds of {new_seconds} s."
         ),
-        "The machine has 2 vCPUs shared with other builds: absolute numbers are noisy; the interleaved ratios less so."
-            .to_owned(),
+        format!(
+            "The machine has {} CPUs shared with other builds (load average at start {load_before}, at end {}): \
+             absolute numbers are noisy; compare the per-round ratios.",
+            std::thread::available_parallelism().map_or(0, usize::from),
+            loadavg()
+        ),
     ];
     let out = json!({
         "section": "In Envoy",
@@ -476,6 +481,11 @@ fn main() {
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
     println!("wrote {}", path.display());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The 1-minute load average (`/proc/loadavg`), as text.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().next().unwrap_or("?").to_owned()
 }
 
 /// The filter's allow decisions so far (all reasons).
