@@ -14,6 +14,7 @@ mod cli;
 mod envoy;
 mod faults;
 mod host_tcp;
+mod load;
 mod properties;
 mod suites;
 mod support;
