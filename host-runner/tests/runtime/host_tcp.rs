@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 /// Kills the child by its PID on drop.
-struct Guard(Child);
+pub struct Guard(pub Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -44,7 +44,7 @@ fn upstream(max: usize) -> SocketAddr {
     addr
 }
 
-fn start_host(dir: &Path, kind: &str, up: SocketAddr) -> (Guard, u16) {
+pub fn start_host(dir: &Path, kind: &str, up: SocketAddr) -> (Guard, u16) {
     let config = dir.join(format!("plugin-{kind}.json"));
     std::fs::write(&config, crate::support::plugin_config("inbound", kind, &strict_policies())).unwrap();
     let log = std::fs::File::create(dir.join(format!("host-{kind}.log"))).unwrap();

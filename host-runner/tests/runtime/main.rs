@@ -13,6 +13,7 @@ mod abi;
 mod cli;
 mod envoy;
 mod host_tcp;
+mod hostile;
 mod properties;
 mod suites;
 mod support;
