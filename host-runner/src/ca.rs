@@ -166,7 +166,7 @@ fn intermediate(parent: &Root) -> Result<Root, CaError> {
 
 /// `count` self-signed CA certificates, each padded with a non-critical private extension of
 /// `padding` bytes: nothing a verifier needs, only bulk.
-fn fillers(count: usize, padding: usize) -> Result<Vec<Vec<u8>>, CaError> {
+pub fn fillers(count: usize, padding: usize) -> Result<Vec<Vec<u8>>, CaError> {
     let key = KeyPair::generate()?;
     (0..count)
         .map(|i| {

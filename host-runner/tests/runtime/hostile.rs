@@ -259,7 +259,10 @@ fn cut_client(addr: SocketAddr, ca: &TestCa, identity: &ClientIdentity, records:
                 let _ = drain(&mut s);
                 return run;
             }
-            s.write_all(&out[..len]).unwrap();
+            if s.write_all(&out[..len]).is_err() {
+                // The server refused the flight and went away.
+                return run;
+            }
             out.drain(..len);
             run.forwarded += 1;
         }
@@ -353,6 +356,47 @@ fn garbage(t: &Target, up: &CountingUpstream, report: &mut Vec<String>) -> usize
     }
     assert_eq!(up.counts().1, bytes_before, "{}: garbage reached the upstream", t.name);
     shapes.len()
+}
+
+/// A mesh client whose chain carries `fillers` extra ~4.5 KiB certificates: whether the
+/// request got a 200, and the reason shown.
+fn chain_of(t: &Target, fillers: usize) -> (bool, BTreeMap<String, u64>) {
+    let leaf = t.ca.issue(&LeafSpec::spiffe(MESH_ID)).unwrap();
+    let mut chain = vec![leaf.cert_der];
+    chain.extend(meshlock_host::ca::fillers(fillers, meshlock_host::ca::FILLER_PADDING).unwrap());
+    let identity = ClientIdentity { chain, key: leaf.key_der };
+    let before = (t.evidence)();
+    let run = cut_client(t.addr, &t.ca, &identity, usize::MAX, 0);
+    (run.response.starts_with(b"HTTP/1.1 200"), await_evidence(t, &before))
+}
+
+/// Chains of 45, 76 and 99 KiB. Measured: 45 KiB passes both TLS stacks; 76 KiB the host refuses
+/// (rustls: a handshake message is at most 64 KiB) and Envoy accepts (BoringSSL: a certificate
+/// list up to 100 KiB); 99 KiB both refuse. "Accepted" is the filter counting `allow`: Envoy
+/// then fails the connection (`ssl.connection_error`) before the client reads a response, which
+/// is recorded, not asserted. Returns the requests the upstream received meanwhile.
+fn chain_sizes(t: &Target, up: &CountingUpstream, report: &mut Vec<String>) -> usize {
+    let envoy = t.name == "envoy";
+    let requests = up.counts().2;
+    let mut accepted = 0;
+    for (fillers, accept) in [(10, true), (17, envoy), (22, false)] {
+        let (ok, why) = chain_of(t, fillers);
+        report.push(format!("{} chain with {fillers} fillers: 200 {ok}: {why:?}", t.name));
+        let allowed = why.keys().any(|k| k.starts_with("allow"));
+        assert_eq!(allowed, accept, "{}: chain with {fillers} fillers: {why:?}", t.name);
+        if accept {
+            accepted += 1;
+            assert!(ok || envoy, "{}: {fillers} fillers admitted but no 200", t.name);
+        } else {
+            assert!(!ok && !why.contains_key("ssl.handshake"), "{}: {why:?}", t.name);
+            let reason = if envoy { "ssl.connection_error" } else { "TooLarge" };
+            assert!(why.keys().any(|k| k.contains(reason)), "{}: {fillers} fillers: {why:?}", t.name);
+        }
+    }
+    let seen = up.counts().2 - requests;
+    assert!(seen <= accepted, "{}: {seen} requests from {accepted} accepted chains", t.name);
+    assert!(envoy || seen == accepted, "host: {seen} requests from {accepted} accepted chains");
+    seen
 }
 
 /// One byte a second of a real ClientHello, at most `limit` bytes: the server must close first
@@ -513,9 +557,12 @@ fn hostile_clients_are_refused_with_a_reason_by_the_host_and_by_envoy() {
     let slow_envoy = std::thread::spawn(move || slowloris(envoy_addr, &TestCa::load(&envoy_root).unwrap(), 20));
 
     let mut rows = 0;
+    let mut chain_requests = 0;
     for t in [&host_target, &envoy_target] {
         rows += cuts(t, &up, &mut report);
         rows += garbage(t, &up, &mut report);
+        chain_requests += chain_sizes(t, &up, &mut report);
+        rows += 3;
         let reneg_dir = dir.join(format!("reneg-{}", t.name));
         std::fs::create_dir_all(&reneg_dir).unwrap();
         renegotiation(t, &reneg_dir, &up, &mut report);
@@ -533,9 +580,10 @@ fn hostile_clients_are_refused_with_a_reason_by_the_host_and_by_envoy() {
     let envoy_why = envoy_evidence(&envoy);
     assert!(envoy_why.keys().any(|k| k.contains("downstream_pre_cx_timeout")), "envoy: {envoy_why:?}");
 
-    // Nothing leaks: the upstream got exactly the control requests (2 per target: the uncut
-    // client and s_client's request before `R` twice), the host's fds are back, Envoy is ready.
-    assert_eq!(up.counts().2 - requests_before, 2 * 3, "requests at the upstream");
+    // Nothing leaks: the upstream got exactly the admitted requests (per target: the uncut
+    // client and s_client's request twice; plus what the accepted chains sent), the host's fds
+    // are back, Envoy is ready.
+    assert_eq!(up.counts().2 - requests_before, 2 * 3 + chain_requests, "requests at the upstream");
     let started = Instant::now();
     let fds_after = loop {
         let n = open_fds(host_pid);
