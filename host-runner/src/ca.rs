@@ -1,10 +1,11 @@
-//! The test CA: a mesh root, a second root the mesh does not trust, and SPIFFE leaf certificates
-//! (valid, expired, not yet valid, without a URI SAN), minted with rcgen. Also what the data path
+//! The test CA: a mesh root, an intermediate CA under it, a second root the mesh does not trust,
+//! and SPIFFE leaf certificates (valid, expired, not yet valid, without or with several URI SANs,
+//! with a huge chain), minted with rcgen. Also what the data path
 //! and `meshlock ca inspect` read back out of a certificate, with x509-parser.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -39,7 +40,26 @@ pub enum IssuerKind {
     Mesh,
     /// A root the mesh does not trust: the handshake must fail.
     Untrusted,
+    /// An intermediate CA signed by the mesh root; the peer sends it after its leaf.
+    Intermediate,
 }
+
+/// What a peer sends after its leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChainShape {
+    /// The issuing intermediate, if any.
+    #[default]
+    Plain,
+    /// The same, then [`HUGE_CHAIN_FILLERS`] unrelated CA certificates of about
+    /// [`FILLER_PADDING`] bytes each (~180 KiB in all): past rustls's 64 KiB handshake-message
+    /// limit and BoringSSL's 100 KiB certificate-list limit.
+    Huge,
+}
+
+/// How many filler certificates a huge chain carries.
+pub const HUGE_CHAIN_FILLERS: usize = 40;
+/// The size of a filler certificate's padding extension, bytes.
+pub const FILLER_PADDING: usize = 4400;
 
 /// When a leaf is valid, relative to now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +83,7 @@ pub struct LeafSpec {
     pub ips: Vec<IpAddr>,
     pub issuer: IssuerKind,
     pub validity: Validity,
+    pub chain: ChainShape,
 }
 
 impl LeafSpec {
@@ -83,6 +104,15 @@ pub struct Issued {
     pub key_pem: String,
     pub cert_der: Vec<u8>,
     pub key_der: Vec<u8>,
+    /// What the peer sends after the leaf (an intermediate, fillers), DER.
+    pub rest_of_chain: Vec<Vec<u8>>,
+}
+
+impl Issued {
+    /// The chain a peer sends: the leaf, then the rest.
+    pub fn chain_der(&self) -> Vec<Vec<u8>> {
+        std::iter::once(self.cert_der.clone()).chain(self.rest_of_chain.iter().cloned()).collect()
+    }
 }
 
 struct Root {
@@ -91,9 +121,10 @@ struct Root {
     cert_der: Vec<u8>,
 }
 
-/// The mesh root and the untrusted root.
+/// The mesh root, an intermediate under it, and the untrusted root.
 pub struct TestCa {
     mesh: Root,
+    intermediate: Root,
     untrusted: Root,
 }
 
@@ -103,8 +134,7 @@ impl std::fmt::Debug for TestCa {
     }
 }
 
-fn root(org: &str, cn: &str) -> Result<Root, CaError> {
-    let key = KeyPair::generate()?;
+fn ca_params(org: &str, cn: &str) -> Result<CertificateParams, CaError> {
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::OrganizationName, org);
@@ -115,8 +145,43 @@ fn root(org: &str, cn: &str) -> Result<Root, CaError> {
     let now = OffsetDateTime::now_utc();
     params.not_before = now - Duration::days(1);
     params.not_after = now + Duration::days(3650);
+    Ok(params)
+}
+
+fn root(org: &str, cn: &str) -> Result<Root, CaError> {
+    let key = KeyPair::generate()?;
+    let params = ca_params(org, cn)?;
     let cert = params.self_signed(&key)?;
     Ok(Root { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), issuer: Issuer::new(params, key) })
+}
+
+/// An intermediate CA signed by `parent` (like istiod with a plugged-in CA certificate).
+fn intermediate(parent: &Root) -> Result<Root, CaError> {
+    let key = KeyPair::generate()?;
+    let mut params = ca_params("meshlock", "meshlock test intermediate")?;
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &parent.issuer)?;
+    Ok(Root { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), issuer: Issuer::new(params, key) })
+}
+
+/// `count` self-signed CA certificates, each padded with a non-critical private extension of
+/// `padding` bytes: nothing a verifier needs, only bulk.
+pub fn fillers(count: usize, padding: usize) -> Result<Vec<Vec<u8>>, CaError> {
+    let key = KeyPair::generate()?;
+    (0..count)
+        .map(|i| {
+            let mut params = ca_params("filler.example", &format!("meshlock filler {i}"))?;
+            // 1.3.6.1.4.1.55555: a private-enterprise arc no verifier knows.
+            params.custom_extensions = vec![CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, 1], {
+                // An OCTET STRING (DER, long length form) of `padding` bytes.
+                let mut v = vec![0x04, 0x82];
+                v.extend_from_slice(&u16::try_from(padding).unwrap_or(u16::MAX).to_be_bytes());
+                v.resize(padding.min(usize::from(u16::MAX)) + 4, 0x5a);
+                v
+            })];
+            Ok(params.self_signed(&key)?.der().to_vec())
+        })
+        .collect()
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
@@ -126,8 +191,10 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CaError + '_ {
 impl TestCa {
     /// A fresh mesh root (`O=cluster.local` like istiod's self-signed root) and an untrusted one.
     pub fn generate(trust_domain: &str) -> Result<Self, CaError> {
+        let mesh = root(trust_domain, "meshlock test mesh root")?;
         Ok(Self {
-            mesh: root(trust_domain, "meshlock test mesh root")?,
+            intermediate: intermediate(&mesh)?,
+            mesh,
             untrusted: root("untrusted.example", "meshlock untrusted root")?,
         })
     }
@@ -163,7 +230,9 @@ impl TestCa {
             let issuer = Issuer::from_ca_cert_der(&der.as_slice().into(), key)?;
             Ok(Root { issuer, cert_pem, cert_der: der })
         };
-        Ok(Self { mesh: load_root(ROOT_CERT, ROOT_KEY)?, untrusted: load_root(UNTRUSTED_CERT, UNTRUSTED_KEY)? })
+        let mesh = load_root(ROOT_CERT, ROOT_KEY)?;
+        // The intermediate is not saved: a fresh one under the loaded root does the same job.
+        Ok(Self { intermediate: intermediate(&mesh)?, mesh, untrusted: load_root(UNTRUSTED_CERT, UNTRUSTED_KEY)? })
     }
 
     pub fn root_pem(&self) -> &str {
@@ -181,7 +250,15 @@ impl TestCa {
         let root = match spec.issuer {
             IssuerKind::Mesh => &self.mesh,
             IssuerKind::Untrusted => &self.untrusted,
+            IssuerKind::Intermediate => &self.intermediate,
         };
+        let mut rest_of_chain = Vec::new();
+        if spec.issuer == IssuerKind::Intermediate {
+            rest_of_chain.push(self.intermediate.cert_der.clone());
+        }
+        if spec.chain == ChainShape::Huge {
+            rest_of_chain.extend(fillers(HUGE_CHAIN_FILLERS, FILLER_PADDING)?);
+        }
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         let mut dn = DistinguishedName::new();
@@ -217,6 +294,7 @@ impl TestCa {
             key_pem: key.serialize_pem(),
             cert_der: cert.der().to_vec(),
             key_der: key.serialize_der(),
+            rest_of_chain,
         })
     }
 }
@@ -445,5 +523,24 @@ mod tests {
         let f = cert_facts(&leaf.cert_der).unwrap();
         assert_eq!(f.issuer, "CN=meshlock test mesh root,O=cluster.local");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn intermediate_and_huge_chains() {
+        let ca = TestCa::generate("cluster.local").unwrap();
+        let spec =
+            LeafSpec { issuer: IssuerKind::Intermediate, ..LeafSpec::spiffe("spiffe://cluster.local/ns/a/sa/b") };
+        let leaf = ca.issue(&spec).unwrap();
+        let chain = leaf.chain_der();
+        assert_eq!(chain.len(), 2);
+        let inter = cert_facts(&chain[1]).unwrap();
+        assert!(inter.is_ca);
+        assert_eq!(inter.issuer, "CN=meshlock test mesh root,O=cluster.local");
+        assert_eq!(cert_facts(&chain[0]).unwrap().issuer, inter.subject);
+        let huge = ca.issue(&LeafSpec { chain: ChainShape::Huge, ..spec }).unwrap().chain_der();
+        assert_eq!(huge.len(), 2 + HUGE_CHAIN_FILLERS);
+        // Past BoringSSL's default 100 KiB certificate list (and rustls's 64 KiB message).
+        let total: usize = huge.iter().map(|c| c.len() + 3).sum();
+        assert!(total > 100 * 1024, "{total} bytes");
     }
 }

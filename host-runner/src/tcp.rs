@@ -83,7 +83,10 @@ impl Proxy {
         let deadline = tokio::time::Instant::now() + DECISION_TIMEOUT;
         let result = loop {
             tokio::select! {
-                () = tokio::time::sleep_until(deadline), if !conn.is_admitted() => break Ok(()),
+                () = tokio::time::sleep_until(deadline), if !conn.is_admitted() => {
+                    eprintln!("meshlock host: connection from {peer}: not admitted within {DECISION_TIMEOUT:?}, closed");
+                    break Ok(());
+                }
                 r = down.read(&mut dbuf), if down_open => {
                     match r {
                         Ok(0) | Err(_) => {
@@ -144,6 +147,9 @@ impl Proxy {
         };
         let _ = down.shutdown().await;
         self.with_vm(|vm| conn.finish(vm));
+        if let Some(e) = conn.outcome().handshake_error {
+            eprintln!("meshlock host: connection from {peer}: TLS handshake failed: {e}");
+        }
         result
     }
 }

@@ -342,6 +342,7 @@ pub fn ca(args: &CaArgs) -> Result<ExitCode> {
                     ValidityArg::Expired => Validity::Expired,
                     ValidityArg::NotYetValid => Validity::NotYetValid,
                 },
+                ..LeafSpec::default()
             };
             let leaf = ca.issue(&spec)?;
             let (crt, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));

@@ -5,7 +5,7 @@
 use super::{ConnMeta, ConnOutcome, Connection, DataPathError, Listener};
 use crate::wasm_host::FilterVm;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, SupportedProtocolVersion};
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +26,21 @@ pub enum Client {
     TruncatedHello,
     /// A TLS handshake (with a client certificate when given), then the request.
     Tls(Option<ClientIdentity>),
+    /// The same, offering TLS 1.2 only.
+    Tls12(Option<ClientIdentity>),
+}
+
+const TLS12_ONLY: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
+
+impl Client {
+    /// For the TLS clients: the identity presented and the protocol versions offered.
+    pub fn tls(&self) -> Option<(Option<&ClientIdentity>, &'static [&'static SupportedProtocolVersion])> {
+        match self {
+            Self::Tls(id) => Some((id.as_ref(), rustls::DEFAULT_VERSIONS)),
+            Self::Tls12(id) => Some((id.as_ref(), TLS12_ONLY)),
+            Self::Raw(_) | Self::TruncatedHello => None,
+        }
+    }
 }
 
 /// What the client trusts and sends.
@@ -83,14 +98,18 @@ pub fn upstream_reply(request: &[u8]) -> Vec<u8> {
     }
 }
 
-/// The rustls client of a test case: trusts `roots`, presents `identity` when given. The Envoy
-/// target's socket client uses the same configuration.
-pub fn client_config(roots: &[Vec<u8>], identity: Option<&ClientIdentity>) -> Result<Arc<ClientConfig>, rustls::Error> {
+/// The rustls client of a test case: trusts `roots`, presents `identity` when given, offers
+/// `versions`. The Envoy target's socket client uses the same configuration.
+pub fn client_config(
+    roots: &[Vec<u8>],
+    identity: Option<&ClientIdentity>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Result<Arc<ClientConfig>, rustls::Error> {
     let mut store = RootCertStore::empty();
     for r in roots {
         store.add(CertificateDer::from(r.clone()))?;
     }
-    let builder = ClientConfig::builder().with_root_certificates(store);
+    let builder = ClientConfig::builder_with_protocol_versions(versions).with_root_certificates(store);
     let config = match identity {
         Some(id) => builder.with_client_auth_cert(
             id.chain.iter().map(|c| CertificateDer::from(c.clone())).collect(),
@@ -101,10 +120,14 @@ pub fn client_config(roots: &[Vec<u8>], identity: Option<&ClientIdentity>) -> Re
     Ok(Arc::new(config))
 }
 
-fn new_client(setup: &ClientSetup, identity: Option<&ClientIdentity>) -> Result<ClientConnection, DataPathError> {
+fn new_client(
+    setup: &ClientSetup,
+    identity: Option<&ClientIdentity>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Result<ClientConnection, DataPathError> {
     let name =
         ServerName::try_from(setup.server_name.clone()).map_err(|e| DataPathError::Certificate(e.to_string()))?;
-    Ok(ClientConnection::new(client_config(&setup.roots, identity)?, name)?)
+    Ok(ClientConnection::new(client_config(&setup.roots, identity, versions)?, name)?)
 }
 
 /// Moves what the server has for the upstream there, and the upstream's answer back.
@@ -159,7 +182,7 @@ pub fn exchange(
             response = conn.take_to_client();
         }
         Client::TruncatedHello => {
-            let mut c = new_client(setup, None)?;
+            let mut c = new_client(setup, None, rustls::DEFAULT_VERSIONS)?;
             let mut hello = Vec::new();
             while c.wants_write() {
                 if c.write_tls(&mut hello).is_err() {
@@ -171,8 +194,9 @@ pub fn exchange(
             conn.client_eof(vm);
             let _ = conn.take_to_client();
         }
-        Client::Tls(identity) => {
-            let mut c = new_client(setup, identity.as_ref())?;
+        Client::Tls(_) | Client::Tls12(_) => {
+            let (identity, versions) = client.tls().unwrap_or((None, rustls::DEFAULT_VERSIONS));
+            let mut c = new_client(setup, identity, versions)?;
             let mut sent = false;
             // Bounded: a handshake and one request/response take a handful of flights.
             for _ in 0..32 {

@@ -117,7 +117,7 @@ pub fn drive(
         Client::TruncatedHello => {
             let name =
                 ServerName::try_from(server_name.to_owned()).map_err(|e| DataPathError::Certificate(e.to_string()))?;
-            let mut c = ClientConnection::new(client_config(roots, None)?, name)?;
+            let mut c = ClientConnection::new(client_config(roots, None, rustls::DEFAULT_VERSIONS)?, name)?;
             let mut hello = Vec::new();
             while c.wants_write() {
                 if c.write_tls(&mut hello).is_err() {
@@ -137,10 +137,11 @@ pub fn drive(
                 seen_from(&got, end)
             })
         }
-        Client::Tls(identity) => {
+        Client::Tls(_) | Client::Tls12(_) => {
+            let (identity, versions) = client.tls().unwrap_or((None, rustls::DEFAULT_VERSIONS));
             let name =
                 ServerName::try_from(server_name.to_owned()).map_err(|e| DataPathError::Certificate(e.to_string()))?;
-            let mut c = ClientConnection::new(client_config(roots, identity.as_ref())?, name)?;
+            let mut c = ClientConnection::new(client_config(roots, identity, versions)?, name)?;
             while c.is_handshaking() {
                 if let Err(e) = c.complete_io(&mut s) {
                     return Ok(Seen::HandshakeFailed(e.to_string()));
@@ -148,7 +149,12 @@ pub fn drive(
             }
             let mut tls = rustls::Stream::new(&mut c, &mut s);
             if let Err(e) = tls.write_all(&request(authority)).and_then(|()| tls.flush()) {
-                return Ok(tls_failure(&e).unwrap_or_else(|| Seen::Closed(e.to_string())));
+                // TLS 1.3: the client's handshake is over once its flight is sent; a server that
+                // refused that flight (e.g. a certificate list too large to read) has closed the
+                // socket before any application data, so no filter saw the connection.
+                return Ok(tls_failure(&e).unwrap_or_else(|| {
+                    Seen::HandshakeFailed(format!("the server closed during the handshake ({e})"))
+                }));
             }
             let mut got = Vec::new();
             let mut chunk = [0u8; 4096];

@@ -240,7 +240,7 @@ fn observe(form: &ClientForm, client: &Client, seen: &Seen, moved: &[(String, St
         return Err(format!("the filter counted {verdict} ({reason}) but the client saw {seen}"));
     }
     // `connection.mtls`: a client certificate was presented and verified (the handshake passed).
-    let mtls = matches!((form, client), (ClientForm::Identity { .. }, Client::Tls(Some(_))));
+    let mtls = matches!(form, ClientForm::Identity { .. }) && client.tls().is_some_and(|(id, _)| id.is_some());
     Ok(Observed { decision, stage: Stage::Filter, mtls, reason: reason.clone(), effect: seen.to_string() })
 }
 

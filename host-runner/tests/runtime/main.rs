@@ -14,6 +14,7 @@ mod cli;
 mod envoy;
 mod faults;
 mod host_tcp;
+mod hostile;
 mod load;
 mod properties;
 mod suites;

@@ -2,6 +2,7 @@
 //! the wasm32-unknown-unknown build decides every case the same way.
 
 use crate::support::{suite_files, unknown, wasip1};
+use meshlock_host::ca::{ChainShape, IssuerKind, Validity};
 use meshlock_host::suite::{ClientForm, Runner, load_suite};
 use std::collections::BTreeSet;
 
@@ -26,18 +27,20 @@ fn every_suite_passes_in_the_host() {
                 ClientForm::Garbage => "garbage",
                 ClientForm::TruncatedHello => "truncated-hello",
                 ClientForm::TlsNoCert => "tls: no-cert",
-                ClientForm::Identity { uri: None, .. } => "identity: none",
-                ClientForm::Identity { issuer: meshlock_host::ca::IssuerKind::Untrusted, .. } => "issuer: untrusted",
-                ClientForm::Identity { validity: meshlock_host::ca::Validity::Expired, .. } => "validity: expired",
-                ClientForm::Identity { validity: meshlock_host::ca::Validity::NotYetValid, .. } => {
-                    "validity: not-yet-valid"
-                }
+                ClientForm::Identity { uris, .. } if uris.is_empty() => "identity: none",
+                ClientForm::Identity { uris, .. } if uris.len() > 1 => "identities: [A, B]",
+                ClientForm::Identity { chain: ChainShape::Huge, .. } => "chain: huge",
+                ClientForm::Identity { issuer: IssuerKind::Untrusted, .. } => "issuer: untrusted",
+                ClientForm::Identity { issuer: IssuerKind::Intermediate, .. } => "issuer: intermediate",
+                ClientForm::Identity { validity: Validity::Expired, .. } => "validity: expired",
+                ClientForm::Identity { validity: Validity::NotYetValid, .. } => "validity: not-yet-valid",
+                ClientForm::Identity { tls12_only: true, .. } => "tls: 1.2",
                 ClientForm::Identity { .. } => "identity: URI",
             });
         }
     }
     assert!(total >= 60, "only {total} cases");
-    assert_eq!(forms.len(), 9, "client forms covered: {forms:?}");
+    assert_eq!(forms.len(), 13, "client forms covered: {forms:?}");
 }
 
 #[test]
