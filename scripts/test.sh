@@ -25,6 +25,9 @@ step "cargo clippy (workspace, all targets, -D warnings; the filter's wasm-only 
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --quiet -p meshlock-filter --target wasm32-wasip1 -- -D warnings
 
+step "fuzz smoke: every cargo-fuzz target for 15 s (scripts/fuzz.sh SECONDS for longer runs)"
+bash scripts/fuzz.sh 15
+
 step "the proxy-wasm filter for wasm32-wasip1 and wasm32-unknown-unknown (sizes)"
 bash scripts/build-filter.sh
 

@@ -18,6 +18,7 @@
 
 mod http;
 pub mod memory;
+mod sniff;
 
 use crate::ca::cert_facts;
 use crate::wasm_host::{Action, FilterVm, HostError, LocalResponse, Properties};
@@ -25,6 +26,7 @@ pub use http::{RequestHead, parse_request_head, parse_response_head};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
+use sniff::sniff;
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 
@@ -216,20 +218,6 @@ pub struct Connection {
     to_upstream: Vec<u8>,
     closed: bool,
     outcome: ConnOutcome,
-}
-
-/// tls_inspector's test: a handshake record (0x16), major version 3, handshake type
-/// ClientHello (1). `None`: not enough bytes to tell.
-fn sniff(buf: &[u8]) -> Option<bool> {
-    let expect = [(0usize, 0x16u8), (1, 0x03), (5, 0x01)];
-    for (at, want) in expect {
-        match buf.get(at) {
-            None => return None,
-            Some(b) if *b != want => return Some(false),
-            Some(_) => {}
-        }
-    }
-    Some(true)
 }
 
 const MAX_HEAD: usize = 64 * 1024;
@@ -508,7 +496,7 @@ impl Connection {
     }
 
     fn reply(&mut self, r: &LocalResponse) {
-        let bytes = http::serialize_response(r);
+        let bytes = http::serialize_response(r.status, &r.headers, &r.body);
         self.send_to_client(&bytes);
     }
 
@@ -663,19 +651,4 @@ fn tls_properties(tls: &ServerConnection, local: &Properties) -> Properties {
         p.set_str("connection.sha256_peer_certificate_digest", &f.sha256);
     }
     p
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sniff;
-
-    #[test]
-    fn sniffs_like_tls_inspector() {
-        assert_eq!(sniff(&[]), None);
-        assert_eq!(sniff(&[0x16, 0x03, 0x01]), None);
-        assert_eq!(sniff(&[0x16, 0x03, 0x01, 0x00, 0x10, 0x01]), Some(true));
-        assert_eq!(sniff(&[0x16, 0x03, 0x01, 0x00, 0x10, 0x02]), Some(false));
-        assert_eq!(sniff(b"GET / HTTP/1.1"), Some(false));
-        assert_eq!(sniff(&[0x16, 0x02]), Some(false));
-    }
 }

@@ -8,10 +8,13 @@
 //! * [`config`] is pure Rust: it reads the plugin configuration JSON, runs the core once and
 //!   keeps the resolved policy in a [`config::Guard`]. Every decision is the core's
 //!   ([`meshlock_core::enforce`]); nothing here re-derives a rule.
+//! * [`properties`] is pure Rust too: Envoy's property bytes decoded into the facts a decision
+//!   needs, natively compiled so tests and the fuzzer see exactly what the filter runs.
 //! * `proxy` (wasm32 only) is the glue to the proxy-wasm 0.2.5 SDK: properties in, local replies
 //!   and close/continue out, metrics and decision logging.
 
 pub mod config;
+pub mod properties;
 
 #[cfg(target_arch = "wasm32")]
 mod proxy;

@@ -5,7 +5,7 @@
 //! down (reference pitfall P5). Nothing in this module can panic on host data.
 
 use crate::config::{ConfigError, Enforcement, FilterKind, Guard, Verdict};
-use meshlock_core::enforce::PeerFacts;
+use crate::properties::{self, InboundProperties};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
@@ -117,24 +117,15 @@ fn property(path: &[&str]) -> Option<Vec<u8>> {
     hostcalls::get_property(path.to_vec()).ok().flatten()
 }
 
-/// `destination.port`: an int64, 8 bytes little-endian in Envoy 1.40.
-fn destination_port() -> Option<u16> {
-    let raw = property(&["destination", "port"])?;
-    let bytes: [u8; 8] = raw.as_slice().try_into().ok()?;
-    u16::try_from(i64::from_le_bytes(bytes)).ok()
-}
-
 /// Decides one inbound connection or request from Envoy's connection properties.
 fn decide_inbound(guard: &Guard) -> Verdict {
-    // `connection.mtls`: one byte, 1 when a client certificate was presented and verified.
-    let mtls = property(&["connection", "mtls"]).is_some_and(|b| b.first() == Some(&1));
-    // `connection.tls_version` exists only on TLS connections (read it only after the
-    // handshake: pitfall P3).
-    let tls = property(&["connection", "tls_version"]).is_some();
-    // First URI SAN only, raw UTF-8 (pitfall P4).
-    let san = property(&["connection", "uri_san_peer_certificate"]).and_then(|b| String::from_utf8(b).ok());
-    let peer = PeerFacts { tls, mtls, uri_san: san.as_deref() };
-    guard.decide_inbound(destination_port(), &peer)
+    let raw = InboundProperties {
+        destination_port: property(&["destination", "port"]),
+        mtls: property(&["connection", "mtls"]),
+        tls_version: property(&["connection", "tls_version"]),
+        uri_san: property(&["connection", "uri_san_peer_certificate"]),
+    };
+    raw.decide(guard)
 }
 
 fn record(shared: &Shared, verdict: &Verdict, what: &str) {
@@ -252,8 +243,9 @@ impl HttpContext for Http {
         if !matches!(shared.guard.enforcement, Enforcement::Outbound(_)) {
             return Action::Continue;
         }
-        let san = property(&["upstream", "uri_san_peer_certificate"]).and_then(|b| String::from_utf8(b).ok());
-        let verdict = shared.guard.decide_outbound(self.authority.as_deref(), san.as_deref());
+        let raw_san = property(&["upstream", "uri_san_peer_certificate"]);
+        let san = properties::uri_san(raw_san.as_deref());
+        let verdict = shared.guard.decide_outbound(self.authority.as_deref(), san);
         record(shared, &verdict, "upstream");
         if verdict.is_allow() {
             Action::Continue
@@ -261,7 +253,7 @@ impl HttpContext for Http {
             let reason = verdict.reason();
             let body = format!(
                 "meshlock: upstream identity {} is not one {} may present ({reason})\n",
-                san.as_deref().unwrap_or("(none)"),
+                san.unwrap_or("(none)"),
                 self.authority.as_deref().unwrap_or("(no authority)"),
             );
             let _ = hostcalls::send_http_response(503, vec![("x-meshlock-deny", reason)], Some(body.as_bytes()));

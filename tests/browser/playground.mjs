@@ -106,6 +106,21 @@ function startServer() {
   });
 }
 
+/** URL paths of every file `meshlock serve` embeds (www/dist, as built before this run). */
+function servedAssets() {
+  const dist = path.join(root, 'www', 'dist');
+  const out = [];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) walk(full);
+      else out.push(`/${path.relative(dist, full).split(path.sep).join('/')}`);
+    }
+  };
+  walk(dist);
+  return out;
+}
+
 const shot = (page, name) => page.screenshot({ path: path.join(artifacts, `${name}.png`) });
 
 async function analyses(page) {
@@ -163,6 +178,297 @@ async function selectExample(page, id) {
   await andAnalysed(page, () => page.selectOption('#example', id));
 }
 
+// Every payload sets window.__xss (to its number) if the page ever runs it: as HTML (img/svg
+// handlers, script), as an attribute breakout ("> then a tag), as a javascript: URL if one were
+// used as a link, as a template expression if text were ever evaluated as a template.
+const XSS = [
+  '<img src=x onerror="window.__xss=1;alert(1)">',
+  '<script>window.__xss=2</script>',
+  '"><svg onload=window.__xss=3>',
+  'javascript:window.__xss=4',
+  "{{constructor.constructor('window.__xss=5')()}}",
+  "'><iframe src=javascript:window.__xss=6>",
+  '<a href="https://evil.example/leak" id=leak>click</a>',
+];
+const [IMG, SCRIPT, SVG, JSURL, TEMPLATE, IFRAME, LINK] = XSS;
+const q = (s) => JSON.stringify(s);
+
+/**
+ * Untrusted YAML with a payload in every field the views print: names, namespaces, labels and
+ * selectors, service accounts, port names, ports given as strings, DestinationRule hosts and
+ * subsets, VirtualService subsets, alpha Policy targets (convert), and values the diagnostics
+ * quote (a bad mode, a bad port key, a subset that does not exist). Istio 1.4 semantics, so
+ * the alpha Policy applies and convert has something to print.
+ */
+const HOSTILE_YAML = `apiVersion: v1
+kind: Namespace
+metadata:
+  name: ${q(IMG)}
+  labels: {istio-injection: enabled}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${q(SCRIPT)}
+  namespace: ${q(IMG)}
+spec:
+  template:
+    metadata:
+      labels: {app: ${q(SVG)}, ${q(JSURL)}: ${q(TEMPLATE)}}
+    spec:
+      serviceAccountName: ${q(JSURL)}
+      containers:
+      - name: ${q(LINK)}
+        ports:
+        - containerPort: 8080
+          name: ${q(IFRAME)}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: ${q(LINK)}
+  namespace: ${q(IMG)}
+spec:
+  template:
+    metadata:
+      labels: {app: ${q(TEMPLATE)}}
+    spec:
+      serviceAccountName: ${q(SVG)}
+      containers:
+      - name: c
+        ports: [{containerPort: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: ${q(SVG)}
+  namespace: ${q(IMG)}
+spec:
+  selector: {app: ${q(SVG)}}
+  ports:
+  - name: ${q(SCRIPT)}
+    port: 80
+    targetPort: ${q(IFRAME)}
+  - name: ${q(JSURL)}
+    port: 90
+    targetPort: "8080"
+---
+apiVersion: authentication.istio.io/v1alpha1
+kind: Policy
+metadata:
+  name: ${q(TEMPLATE)}
+  namespace: ${q(IMG)}
+spec:
+  targets:
+  - name: ${q(SVG)}
+    ports:
+    - name: ${q(SCRIPT)}
+  peers:
+  - mtls: {}
+---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata:
+  name: ${q(IFRAME)}
+  namespace: ${q(IMG)}
+spec:
+  selector:
+    matchLabels: {app: ${q(SVG)}}
+  mtls: {mode: ${q(SCRIPT)}}
+---
+apiVersion: security.istio.io/v1beta1
+kind: PeerAuthentication
+metadata:
+  name: ${q(LINK)}
+  namespace: ${q(IMG)}
+spec:
+  portLevelMtls:
+    ${q(SVG)}: {mode: STRICT}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: DestinationRule
+metadata:
+  name: ${q(JSURL)}
+  namespace: ${q(IMG)}
+spec:
+  host: ${q(SVG + '.' + IMG + '.svc.cluster.local')}
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+  subsets:
+  - name: ${q(SCRIPT)}
+    labels: {app: ${q(TEMPLATE)}}
+---
+apiVersion: networking.istio.io/v1beta1
+kind: VirtualService
+metadata:
+  name: ${q(IFRAME)}
+  namespace: ${q(IMG)}
+spec:
+  hosts: [${q(SVG)}]
+  http:
+  - route:
+    - destination: {host: ${q(SVG)}, subset: ${q(IFRAME)}}
+`;
+
+/** The payloads never ran, never became elements or attributes, and were not navigated to. */
+async function assertInert(page, dialogs, where) {
+  const found = await page.evaluate(() => {
+    const all = [...document.querySelectorAll('*')];
+    const handlers = all.flatMap((e) => [...e.attributes].filter((a) => /^on/i.test(a.name)).map((a) => `${e.tagName}[${a.name}]`));
+    const jsUrls = all.flatMap((e) =>
+      [...e.attributes].filter((a) => /^\s*javascript:/i.test(a.value) && a.name !== 'value').map((a) => `${e.tagName}[${a.name}]`),
+    );
+    return {
+      xss: window.__xss,
+      handlers,
+      jsUrls,
+      img: document.querySelectorAll('img[src="x"], img[src$="/x"]').length,
+      scripts: [...document.querySelectorAll('script')].filter((s) => !s.src || s.textContent.includes('__xss')).length,
+      iframes: document.querySelectorAll('iframe').length,
+      leak: document.querySelectorAll('a#leak, a[href*="evil.example"]').length,
+      svgOnload: document.querySelectorAll('svg[onload]').length,
+    };
+  });
+  assert(found.xss === undefined, `${where}: window.__xss = ${found.xss}`);
+  assert(dialogs.length === 0, `${where}: dialogs ${dialogs.join(' | ')}`);
+  assert(found.handlers.length === 0, `${where}: event handler attributes ${found.handlers.join(', ')}`);
+  assert(found.jsUrls.length === 0, `${where}: javascript: URLs in ${found.jsUrls.join(', ')}`);
+  assert(found.img + found.scripts + found.iframes + found.leak + found.svgOnload === 0, `${where}: injected elements ${JSON.stringify(found)}`);
+}
+
+/** Visible text of `selector` holds `payload` verbatim (shown as text, not swallowed as markup). */
+async function assertShownAsText(page, selector, payload, where) {
+  const text = await page.locator(selector).first().evaluate((n) => n.textContent);
+  assert(text.includes(payload), `${where}: ${payload} not shown as text in ${selector}: ${text.slice(0, 160)}`);
+}
+
+async function hostileChecks(page, context, dialogs, url) {
+  await check('the inertness probe sees planted markup (so its silence below means something)', async () => {
+    const blank = await context.newPage(); // about:blank: no request to the server
+    try {
+      const plants = [
+        () => (window.__xss = 1),
+        () => document.body.append(Object.assign(document.createElement('b'), { id: 'p' })) || document.getElementById('p').setAttribute('onclick', 'x'),
+        () => document.body.append(Object.assign(document.createElement('a'), { href: 'javascript:void 0' })),
+        () => document.body.append(Object.assign(document.createElement('iframe'), { srcdoc: 'x' })),
+        () => document.body.append(Object.assign(document.createElement('script'), { type: 'text/plain', textContent: 'window.__xss=2' })),
+      ];
+      for (const plant of plants) {
+        await blank.evaluate(() => {
+          delete window.__xss;
+          document.body.replaceChildren();
+        });
+        await blank.evaluate(plant);
+        const caught = await assertInert(blank, [], 'probe').then(() => false, () => true);
+        assert(caught, `not detected: ${plant}`);
+      }
+      await blank.evaluate(() => document.body.replaceChildren());
+      await assertInert(blank, [], 'clean page');
+      assert(await assertInert(blank, ['a dialog'], 'probe').then(() => false, () => true), 'a dialog not detected');
+    } finally {
+      await blank.close();
+    }
+  });
+
+  await check('hostile YAML: payloads in every printed field stay text in the chains and diagnostics', async () => {
+    await andAnalysed(page, () => page.selectOption('#istio-version', '1.4'));
+    await andAnalysed(page, () => typeAll(page, HOSTILE_YAML));
+    assert((await page.locator('section.workload').count()) === 2, `two workload cards: ${await page.locator('section.workload').count()}`);
+    await assertShownAsText(page, '#panel-workloads', SCRIPT, 'cards');
+    await assertShownAsText(page, '#panel-workloads', IMG, 'cards');
+    await assertShownAsText(page, '#panel-workloads', LINK, 'cards');
+    assert((await page.locator('#diagnostics li.diag').count()) >= 2, 'diagnostics listed');
+    await assertShownAsText(page, '#diagnostics', SCRIPT, 'diagnostics (the bad mode is quoted)');
+    await assertInert(page, dialogs, 'chains');
+    // Every explain story (the engine's precedence text quotes names).
+    for (const button of await page.locator('section.workload header button').all()) await button.click();
+    await page.waitForFunction(
+      () => [...document.querySelectorAll('section.workload .story')].every((s) => s.textContent !== '' && !s.textContent.includes('Asking the engine')),
+      null,
+      { timeout: STEP_TIMEOUT },
+    );
+    await assertShownAsText(page, 'section.workload .story', IMG, 'explain');
+    await assertInert(page, dialogs, 'explain');
+    await shot(page, 'hostile-chains');
+  });
+
+  await check('hostile YAML: graph, node and edge details, matrix and cell details stay inert', async () => {
+    await page.click('#tab-graph');
+    await assertShownAsText(page, 'svg.graph', SCRIPT, 'graph labels');
+    for (const node of await page.locator('g.node circle.node-disc').all()) {
+      await node.dispatchEvent('click');
+      await assertInert(page, dialogs, 'node details');
+    }
+    await assertShownAsText(page, '.graph-view .details', IMG, 'node details');
+    const edges = page.locator('g.edge path.edge-hit');
+    assert((await edges.count()) > 0, 'the graph has calls');
+    for (const edge of await edges.all()) {
+      await edge.dispatchEvent('click');
+      await assertInert(page, dialogs, 'edge details');
+    }
+    await shot(page, 'hostile-graph');
+    await page.click('#tab-matrix');
+    assert((await page.locator('table.matrix td.cell').count()) > 0, 'matrix cells');
+    await assertShownAsText(page, '.matrix-view', SVG, 'matrix headers');
+    await page.fill('.matrix-view input.filter', IMG);
+    for (const cell of await page.locator('table.matrix td.cell button').all()) {
+      await cell.click();
+      await assertInert(page, dialogs, 'cell details');
+    }
+    await page.fill('.matrix-view input.filter', '');
+    await assertInert(page, dialogs, 'matrix');
+    await page.click('#tab-workloads');
+  });
+
+  await check('hostile YAML: what-if diff and convert stay inert', async () => {
+    await page.click('#tab-whatif');
+    await page.click('.whatif-view .toolbar button');
+    await page.waitForFunction(() => window.meshlockPlayground.whatIfText() === window.meshlockPlayground.text(), null, { timeout: STEP_TIMEOUT });
+    // The client side turns mTLS off in the copy: the call to the payload-named service changes.
+    await cursorAfter(page, '.whatif-editor', 'mode: ISTIO_MUTUAL');
+    for (let i = 0; i < 'ISTIO_MUTUAL}}'.length; i++) await page.keyboard.press('Backspace');
+    await page.keyboard.insertText('DISABLE}}');
+    await page.waitForFunction(() => Number(document.querySelector('.whatif-summary')?.dataset.changes ?? '0') > 0, null, { timeout: STEP_TIMEOUT });
+    await assertShownAsText(page, 'table.diff', SVG, 'diff rows');
+    await assertInert(page, dialogs, 'what-if');
+    await shot(page, 'hostile-whatif');
+    await page.click('#tab-workloads');
+    await page.click('#convert');
+    await page.waitForSelector('.convert-yaml', { timeout: STEP_TIMEOUT });
+    await assertShownAsText(page, '.convert-yaml', TEMPLATE, 'convert');
+    await assertInert(page, dialogs, 'convert');
+    await shot(page, 'hostile-convert');
+  });
+
+  await check('hostile YAML through a share link: restored as text, nothing runs', async () => {
+    const text = await editorText(page);
+    const before = await page.evaluate(() => location.hash);
+    await page.click('#share');
+    // The earlier share check left a link in the URL: wait for this text's link.
+    await page.waitForFunction((h) => location.hash.startsWith('#v1.') && location.hash !== h, before, { timeout: STEP_TIMEOUT });
+    const shared = page.url();
+    const other = await context.newPage();
+    try {
+      const otherDialogs = [];
+      other.on('dialog', (d) => {
+        otherDialogs.push(d.message());
+        d.dismiss().catch(() => {});
+      });
+      await other.goto(shared, { timeout: STEP_TIMEOUT });
+      await other.waitForSelector('body[data-ready="true"]', { state: 'attached', timeout: STEP_TIMEOUT });
+      assert((await other.evaluate(() => window.meshlockPlayground.text())) === text, 'the hostile text restored');
+      assert(text.includes(SCRIPT) && text.includes(TEMPLATE), 'the shared text holds the payloads');
+      await assertShownAsText(other, '#panel-workloads', SCRIPT, 'shared cards');
+      await other.click('#tab-graph');
+      await other.click('#tab-matrix');
+      await assertInert(other, otherDialogs, 'shared page');
+    } finally {
+      await other.close();
+      await page.selectOption('#istio-version', 'auto');
+    }
+    assert(new URL(url).origin === new URL(shared).origin, 'the share link stays on the origin');
+  });
+}
+
 async function main() {
   fs.mkdirSync(artifacts, { recursive: true });
   const url = await startServer();
@@ -188,10 +494,19 @@ async function main() {
   const requests = [];
   const problems = [];
   context.on('request', (r) => requests.push(r.url()));
+  const documentHeaders = new Map();
+  context.on('response', (r) => {
+    if (r.request().resourceType() === 'document') documentHeaders.set(r.url().split('#')[0], r.headers());
+  });
   const page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+  });
+  const dialogs = [];
+  page.on('dialog', (d) => {
+    dialogs.push(d.message());
+    d.dismiss().catch(() => {});
   });
   page.on('worker', (w) => {
     workers += 1;
@@ -501,6 +816,8 @@ spec:
     await shot(page, 'markup-as-text');
   });
 
+  await hostileChecks(page, context, dialogs, url);
+
   await check('what-if: editing the copy lists the calls that break', async () => {
     step('start');
     await selectExample(page, 'permissive-migration');
@@ -611,6 +928,27 @@ spec:
     assert(requests.length >= 4, `requests seen: ${requests.length}`);
     assert(foreign.length === 0, `foreign requests: ${foreign.join(', ')}`);
     assert(problems.length === 0, problems.join(' | '));
+  });
+
+  await check('every request of the whole run was one of the served assets (none taken from the YAML)', async () => {
+    const assets = new Set(['/', ...servedAssets()]);
+    const other = requests
+      .filter((u) => !u.startsWith('data:') && !u.startsWith('blob:'))
+      .filter((u) => {
+        const r = new URL(u);
+        return r.origin !== origin || !assets.has(r.pathname) || r.search !== '';
+      });
+    assert(assets.size >= 4, `served assets: ${[...assets].join(', ')}`);
+    assert(other.length === 0, `requests outside the served assets: ${[...new Set(other)].join(', ')}`);
+  });
+
+  await check('the page is served with a Content-Security-Policy and nosniff', async () => {
+    const headers = documentHeaders.get(`${origin}/`);
+    assert(headers, 'the document response was seen');
+    const csp = headers['content-security-policy'] ?? '';
+    assert(/default-src 'self'/.test(csp) && /script-src 'self' 'wasm-unsafe-eval'(;|$)/.test(csp), `CSP: ${csp}`);
+    assert(/connect-src 'self'/.test(csp) && /object-src 'none'/.test(csp), `CSP: ${csp}`);
+    assert(headers['x-content-type-options'] === 'nosniff', `nosniff: ${headers['x-content-type-options']}`);
   });
 }
 

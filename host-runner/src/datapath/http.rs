@@ -1,7 +1,8 @@
 //! Just enough HTTP/1.1 for the HTTP filter path: the request head (Envoy's codec would parse
 //! it before any HTTP filter runs) and local replies.
-
-use crate::wasm_host::LocalResponse;
+//!
+//! Self-contained (std only): the `host_sniff_http` fuzz target compiles this file by path, so
+//! fuzzing it never builds wasmtime.
 
 /// A parsed request line and headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,14 +131,13 @@ fn reason_phrase(status: u32) -> &'static str {
 }
 
 /// An HTTP/1.1 response for a local reply; the connection closes after it.
-pub(crate) fn serialize_response(r: &LocalResponse) -> Vec<u8> {
+pub(crate) fn serialize_response(status: u32, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
     let mut out = format!(
-        "HTTP/1.1 {} {}\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n",
-        r.status,
-        reason_phrase(r.status),
-        r.body.len()
+        "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n",
+        reason_phrase(status),
+        body.len()
     );
-    for (k, v) in &r.headers {
+    for (k, v) in headers {
         out.push_str(k);
         out.push_str(": ");
         out.push_str(v);
@@ -145,7 +145,7 @@ pub(crate) fn serialize_response(r: &LocalResponse) -> Vec<u8> {
     }
     out.push_str("connection: close\r\n\r\n");
     let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(&r.body);
+    bytes.extend_from_slice(body);
     bytes
 }
 
