@@ -166,7 +166,7 @@ fn handshake(c: &mut Criterion, module: &FilterModule) {
     let reply = meshlock_host::datapath::memory::upstream_reply(&setup.request);
     group.bench_function("bare rustls", |b| {
         b.iter(|| {
-            let config = client_config(&roots, Some(&identity)).expect("client config");
+            let config = client_config(&roots, Some(&identity), rustls::DEFAULT_VERSIONS).expect("client config");
             let name = ServerName::try_from("localhost").expect("name");
             let mut cli = ClientConnection::new(config, name).expect("client");
             let mut srv = ServerConnection::new(server_config.clone()).expect("server");

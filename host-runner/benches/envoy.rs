@@ -187,7 +187,7 @@ fn identity(ca: &TestCa, uri: &str) -> ClientIdentity {
 
 fn spec(target: SocketAddr, ca: &TestCa, id: &ClientIdentity, mode: ConnectionMode, seconds: f64) -> LoadSpec {
     let mut s = LoadSpec::new(target, CONNECTIONS, u64::MAX, Duration::from_secs_f64(seconds));
-    s.tls = Some(client_config(&[ca.root_der().to_vec()], Some(id)).unwrap());
+    s.tls = Some(client_config(&[ca.root_der().to_vec()], Some(id), rustls::DEFAULT_VERSIONS).unwrap());
     s.authority = format!("localhost:{WORKLOAD_PORT}");
     s.proxy_destination = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), WORKLOAD_PORT));
     s.mode = mode;

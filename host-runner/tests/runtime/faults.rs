@@ -277,7 +277,8 @@ impl Mesh {
     fn mtls(&self, addr: SocketAddr) -> Result<Conn, String> {
         let mut s = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| e.to_string())?;
         s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-        let config = client_config(&[self.ca.root_der().to_vec()], Some(&self.client)).unwrap();
+        let config =
+            client_config(&[self.ca.root_der().to_vec()], Some(&self.client), rustls::DEFAULT_VERSIONS).unwrap();
         let mut c = rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
         while c.is_handshaking() {
             c.complete_io(&mut s).map_err(|e| e.to_string())?;

@@ -128,7 +128,7 @@ fn spec(
 ) -> LoadSpec {
     let mut s = LoadSpec::new(target, CLIENTS, requests, PHASE_LIMIT);
     if tls {
-        s.tls = Some(client_config(&[ca.root_der().to_vec()], id).unwrap());
+        s.tls = Some(client_config(&[ca.root_der().to_vec()], id, rustls::DEFAULT_VERSIONS).unwrap());
     }
     s.mode = mode;
     s.io_timeout = Duration::from_secs(30);
