@@ -10,7 +10,12 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data).into_owned();
     let a = Analysis::new(&[Source::new("fuzz.yaml", text)], &Options::default());
     let report = a.analyze();
-    let _ = a.reach(&ReachFilter::default());
+    // The linear-time counts must equal the full listing on any input.
+    let listed = a.reach(&ReachFilter::default()).calls;
+    let counts = a.reach_counts(&ReachFilter::default());
+    assert_eq!(counts.total, listed.len() as u64);
+    assert_eq!(counts.failing, listed.iter().filter(|c| !c.ok).count() as u64);
+    assert_eq!(counts.mtls, listed.iter().filter(|c| c.ok && c.mtls).count() as u64);
     for w in &report.workloads {
         let key = format!("{}/{}", w.namespace, w.name);
         let _ = a.explain(&key, None);
