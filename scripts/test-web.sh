@@ -29,10 +29,16 @@ else
     say "chromium present: $(/usr/bin/chromium --version 2>/dev/null | head -n1)"
 fi
 
-scripts/build-web.sh
+# test.sh builds the playground first and says so: building it again would rewrite www/dist and
+# make cargo rebuild the binary that embeds it.
+if [[ -z "${MESHLOCK_WEB_BUILT:-}" ]]; then
+    scripts/build-web.sh
+fi
 
-say "cargo build -p meshlock-host (embeds www/dist)"
-cargo build -p meshlock-host
+# The same build as `cargo test --workspace` (same features: nothing is rebuilt after test.sh's
+# cargo test; `cargo build -p meshlock-host` alone would resolve other features and rebuild).
+say "cargo test --workspace --no-run (builds target/debug/meshlock, which embeds www/dist)"
+cargo test --workspace --no-run --quiet
 bin="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/meshlock"
 
 say "unit tests (vitest)"

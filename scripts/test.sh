@@ -20,6 +20,7 @@ cargo fmt --all --check
 # First, so the meshlock binary embeds the playground once and is not rebuilt later.
 step "the playground: meshlock-web (wasm32-unknown-unknown) and www/dist"
 bash scripts/build-web.sh
+export MESHLOCK_WEB_BUILT=1
 
 step "cargo clippy (workspace, all targets, -D warnings; the filter's wasm-only glue on wasm32)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -31,11 +32,17 @@ bash scripts/fuzz.sh 15
 step "the proxy-wasm filter for wasm32-wasip1 and wasm32-unknown-unknown (sizes)"
 bash scripts/build-filter.sh
 
+# One debug build for everything below: `cargo test` builds the meshlock binary too, with the
+# features the tests unify (a `cargo run --bin meshlock` would resolve others and build twice).
+step "cargo test --workspace --no-run (the one debug build)"
+cargo test --workspace --no-run --quiet
+meshlock="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/meshlock"
+
 step "meshlock test tests/suites/*.yaml (the filter in the wasmtime host, real mTLS)"
-cargo run --quiet --bin meshlock -- test tests/suites/*.yaml
+"$meshlock" test tests/suites/*.yaml
 
 step "meshlock test tests/suites/*.yaml --target envoy (the same filter in real Envoy)"
-cargo run --quiet --bin meshlock -- test tests/suites/*.yaml --target envoy
+"$meshlock" test tests/suites/*.yaml --target envoy
 
 # cargo test includes host-runner/tests/runtime/envoy.rs: every suite against both targets, the
 # decisions compared case by case, Envoy's /stats counters, refusal to start on a bad config.

@@ -428,6 +428,12 @@ async function hostileChecks(page, context, dialogs, url) {
     for (let i = 0; i < 'ISTIO_MUTUAL}}'.length; i++) await page.keyboard.press('Backspace');
     await page.keyboard.insertText('DISABLE}}');
     await page.waitForFunction(() => Number(document.querySelector('.whatif-summary')?.dataset.changes ?? '0') > 0, null, { timeout: STEP_TIMEOUT });
+    // Each keystroke is analysed; an intermediate text (half a mode) changes other calls first.
+    // Wait for the diff of the final text: the call to the payload-named service (a timeout here
+    // falls through to the assertion below, which says what the table holds).
+    await page
+      .waitForFunction((p) => document.querySelector('table.diff')?.textContent.includes(p), SVG, { timeout: STEP_TIMEOUT })
+      .catch(() => {});
     await assertShownAsText(page, 'table.diff', SVG, 'diff rows');
     await assertInert(page, dialogs, 'what-if');
     await shot(page, 'hostile-whatif');
