@@ -119,6 +119,7 @@ def svg_plot(native, wasm, path):
     parts.append(f'<text x="{w / 2}" y="{h - 6}" text-anchor="middle">services (log)</text>')
     parts.append(f'<text x="{w / 2}" y="14" text-anchor="middle">load + analyze + full reach counts, median ms (log)</text>')
     parts.append("</svg>")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write("\n".join(parts) + "\n")
     return True
