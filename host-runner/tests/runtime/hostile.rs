@@ -12,7 +12,7 @@
 //! still `/ready` and the upstream saw exactly the control requests.
 
 use crate::host_tcp::start_host;
-use crate::support::{root, scratch, wasm_path};
+use crate::support::{CountingUpstream, root, scratch, wasm_path};
 use meshlock_host::ca::{LeafSpec, TestCa};
 use meshlock_host::datapath::FilterKind;
 use meshlock_host::datapath::memory::{ClientIdentity, client_config};
@@ -24,84 +24,14 @@ use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read as _, Write as _};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const MESH_ID: &str = "spiffe://cluster.local/ns/bar/sa/sleep";
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// An HTTP/1.1 upstream on 127.0.0.1 that counts connections, bytes and requests (keep-alive: a
-/// 200 per request head), stopped on drop.
-struct CountingUpstream {
-    addr: SocketAddr,
-    connections: Arc<AtomicUsize>,
-    bytes: Arc<AtomicUsize>,
-    requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-}
-
-impl CountingUpstream {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (connections, bytes, requests) = Default::default();
-        let stop = Arc::new(AtomicBool::new(false));
-        let me = Self { addr, connections, bytes, requests, stop };
-        let (c, b, r, s) = (me.connections.clone(), me.bytes.clone(), me.requests.clone(), me.stop.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if s.load(Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(mut stream) = stream else { continue };
-                c.fetch_add(1, Ordering::Relaxed);
-                let (b, r) = (b.clone(), r.clone());
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    loop {
-                        let n = match stream.read(&mut chunk) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => n,
-                        };
-                        b.fetch_add(n, Ordering::Relaxed);
-                        buf.extend_from_slice(&chunk[..n]);
-                        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            buf.drain(..end + 4);
-                            r.fetch_add(1, Ordering::Relaxed);
-                            let body = "hello from upstream\n";
-                            let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
-                            if stream.write_all(reply.as_bytes()).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        me
-    }
-
-    fn counts(&self) -> (usize, usize, usize) {
-        (
-            self.connections.load(Ordering::Relaxed),
-            self.bytes.load(Ordering::Relaxed),
-            self.requests.load(Ordering::Relaxed),
-        )
-    }
-}
-
-impl Drop for CountingUpstream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
-    }
-}
 
 /// One target: where to connect, the CA its mesh trusts, and how to read its refusals.
 struct Target {

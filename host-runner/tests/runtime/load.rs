@@ -3,7 +3,7 @@
 //! 127.0.0.1, killed by PID on drop. Memory and file descriptors are asserted, never time.
 
 use crate::host_tcp::start_host;
-use crate::support::{scratch, strict_policies, wasm_path};
+use crate::support::{CountingUpstream, scratch, strict_policies, wasm_path};
 use meshlock_host::ca::{LeafSpec, TestCa};
 use meshlock_host::datapath::FilterKind;
 use meshlock_host::datapath::memory::{ClientIdentity, client_config};
@@ -11,10 +11,7 @@ use meshlock_host::envoy::process::{EnvoyProcess, free_port, locate_envoy};
 use meshlock_host::envoy::{BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml, plugin_configuration};
 use meshlock_host::load::{ConnectionMode, LoadReport, LoadSpec, run, run_blocking};
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 const CLIENTS: usize = 64;
@@ -22,69 +19,6 @@ const CLIENT_ID: &str = "spiffe://cluster.local/ns/bar/sa/sleep";
 /// A wall-clock bound on each phase, far above what it needs: it stops a hung run, it is not a
 /// performance threshold (the full request count is asserted).
 const PHASE_LIMIT: Duration = Duration::from_secs(600);
-
-/// A keep-alive HTTP/1.1 upstream on 127.0.0.1 (a thread per connection) that counts the
-/// requests it answers. Stopped on drop.
-struct CountingUpstream {
-    addr: SocketAddr,
-    requests: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-}
-
-impl CountingUpstream {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let requests = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (count, flag) = (Arc::clone(&requests), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if flag.load(Ordering::Relaxed) {
-                    break;
-                }
-                let Ok(s) = stream else { continue };
-                let (count, flag) = (Arc::clone(&count), Arc::clone(&flag));
-                std::thread::spawn(move || serve_keep_alive(s, &count, &flag));
-            }
-        });
-        Self { addr, requests, stop }
-    }
-
-    fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-}
-
-/// Answers every request head (these requests have no body) with 200 until the peer closes.
-fn serve_keep_alive(mut s: TcpStream, count: &AtomicU64, stop: &AtomicBool) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    let body = "hello from upstream\n";
-    let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{body}", body.len());
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    while !stop.load(Ordering::Relaxed) {
-        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            buf.drain(..end + 4);
-            count.fetch_add(1, Ordering::Relaxed);
-            if s.write_all(reply.as_bytes()).is_err() {
-                return;
-            }
-        }
-        match s.read(&mut chunk) {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-impl Drop for CountingUpstream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        // Wake the accept loop.
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
-    }
-}
 
 /// VmRSS of a process, KiB.
 fn rss_kib(pid: u32) -> u64 {

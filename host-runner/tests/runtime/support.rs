@@ -1,8 +1,12 @@
 //! Shared helpers: the built filter modules (compiled once per test binary) and paths.
 
 use meshlock_host::wasm_host::FilterModule;
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -70,4 +74,87 @@ pub fn plugin_config(direction: &str, kind: &str, policies: &str) -> String {
         "kind": kind,
     })
     .to_string()
+}
+
+/// A keep-alive HTTP/1.1 upstream on 127.0.0.1 (a thread per connection) that answers every
+/// request head (these requests have no body) with 200 and counts connections, bytes received
+/// and requests answered. Stopped on drop.
+pub struct CountingUpstream {
+    pub addr: std::net::SocketAddr,
+    connections: Arc<AtomicUsize>,
+    bytes: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl CountingUpstream {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let me = Self {
+            addr,
+            connections: Arc::default(),
+            bytes: Arc::default(),
+            requests: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (c, b, r, s) = (me.connections.clone(), me.bytes.clone(), me.requests.clone(), me.stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                c.fetch_add(1, Ordering::Relaxed);
+                let (b, r, s) = (b.clone(), r.clone(), s.clone());
+                std::thread::spawn(move || serve_keep_alive(stream, &b, &r, &s));
+            }
+        });
+        me
+    }
+
+    /// (connections, bytes received, requests answered).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.connections.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+            self.requests.load(Ordering::Relaxed),
+        )
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed) as u64
+    }
+}
+
+fn serve_keep_alive(mut s: TcpStream, bytes: &AtomicUsize, requests: &AtomicUsize, stop: &AtomicBool) {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+    let body = "hello from upstream\n";
+    let reply = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n\r\n{body}", body.len());
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    while !stop.load(Ordering::Relaxed) {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.drain(..end + 4);
+            requests.fetch_add(1, Ordering::Relaxed);
+            if s.write_all(reply.as_bytes()).is_err() {
+                return;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                bytes.fetch_add(n, Ordering::Relaxed);
+                buf.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+}
+
+impl Drop for CountingUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Wake the accept loop.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+    }
 }
