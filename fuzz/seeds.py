@@ -32,6 +32,16 @@ yaml_files = sorted(
 )
 for f in yaml_files:
     seed("parse", f.read_bytes())
+# Shapes of input that once cost time quadratic in their size, and the List forms kubectl prints.
+seed("parse", "[" * 40000 + "]" * 40000)
+seed("parse", "{a: " * 20000 + "x" + "}" * 20000)
+seed("parse", "- " * 30000 + "x\n")
+seed("parse", "apiVersion: v1\ndata:\n" + "".join(f"  k{i}: v\n" for i in range(20000)) + "kind: ConfigMap\nmetadata:\n  name: big\n")
+seed("parse", "apiVersion: v1\nitems:\n" + "".join(
+    f"- apiVersion: v1\n  kind: Service\n  metadata:\n    managedFields:\n    - manager: m\n    name: s{i}\n  spec:\n    ports:\n    - port: 80\n  status:\n    loadBalancer: {{}}\n"
+    for i in range(300)) + "kind: List\n")
+seed("parse", json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"s{i}"}, "spec": {"ports": [{"port": 80}]}} for i in range(40)]}, indent=4))
 
 # filter_config: the plugin configuration each suite's filter gets, plus variants of each field.
 for suite in sorted((root / "tests" / "suites").glob("*.yaml")):

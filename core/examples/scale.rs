@@ -1,6 +1,10 @@
 //! The engine at scale, for `scripts/bench.sh` (BENCHMARKS.md, "Engine at scale"):
 //!
-//! * `scale gen N FILE`: writes the synthetic mesh of N services (`meshlock_core::synth`).
+//! * `scale gen N FILE [FORM]`: writes the synthetic mesh of N services (`meshlock_core::synth`)
+//!   in one of the forms `docs` (default: `---` documents), `list-yaml`, `list-json` (one
+//!   `kind: List`, as `kubectl get -o yaml|json` prints), `dump-yaml`, `dump-json` (the same
+//!   List with every object as a cluster returns it: managedFields, status, Pods, ReplicaSets,
+//!   Events, ConfigMaps, Secrets).
 //! * `scale run FILE RUNS`: loads (parse + index), analyses (the report, serialised to JSON as
 //!   the CLI and the playground hand it on) and counts the full reach of FILE, RUNS times, and
 //!   prints one JSON line: the median of each step, the calls, and the process's peak RSS.
@@ -10,7 +14,7 @@
 #![expect(clippy::print_stdout, reason = "the example's output is its JSON line")]
 
 use meshlock_core::reach::ReachFilter;
-use meshlock_core::synth::{MeshShape, generate};
+use meshlock_core::synth::{DumpFormat, MeshShape, generate, generate_dump};
 use meshlock_core::{Analysis, Options, Source};
 use std::time::Instant;
 
@@ -36,11 +40,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ["gen", n, file] => {
             std::fs::write(file, generate(&MeshShape::new(n.parse()?)))?;
         }
+        ["gen", n, file, form] => {
+            let shape = MeshShape::new(n.parse()?);
+            let text = match *form {
+                "docs" => generate(&shape),
+                "list-yaml" => generate_dump(&shape, false, DumpFormat::ListYaml),
+                "list-json" => generate_dump(&shape, false, DumpFormat::ListJson),
+                "dump-yaml" => generate_dump(&shape, true, DumpFormat::ListYaml),
+                "dump-json" => generate_dump(&shape, true, DumpFormat::ListJson),
+                other => return Err(format!("unknown form {other}").into()),
+            };
+            std::fs::write(file, text)?;
+        }
         ["run", file, runs] => {
             let text = std::fs::read_to_string(file)?;
             let runs: usize = runs.parse()?;
             let (mut load, mut analyze, mut reach) = (Vec::new(), Vec::new(), Vec::new());
-            let mut facts = (0, 0, 0, 0);
+            let mut facts = (0, 0, 0, 0, 0);
             for _ in 0..runs.max(1) {
                 let t = Instant::now();
                 let a = Analysis::new(&[Source::new(*file, text.clone())], &Options::default());
@@ -52,9 +68,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let t = Instant::now();
                 let counts = a.reach_counts(&ReachFilter::default());
                 reach.push(t.elapsed().as_secs_f64() * 1e3);
-                facts = (report.workloads.len(), report.services.len(), counts.total, json.len());
+                facts = (report.workloads.len(), report.services.len(), counts.total, json.len(), a.unreadable());
             }
-            let (workloads, services, calls, report_bytes) = facts;
+            let (workloads, services, calls, report_bytes, unreadable) = facts;
             println!(
                 "{}",
                 serde_json::json!({
@@ -69,10 +85,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "analyze_ms": median(analyze),
                     "reach_ms": median(reach),
                     "peak_rss_kib": peak_rss_kib(),
+                    "unreadable": unreadable,
                 })
             );
         }
-        _ => return Err("usage: scale gen N FILE | scale run FILE RUNS".into()),
+        _ => {
+            return Err(
+                "usage: scale gen N FILE [docs|list-yaml|list-json|dump-yaml|dump-json] | scale run FILE RUNS".into()
+            );
+        }
     }
     Ok(())
 }

@@ -116,7 +116,7 @@ impl Analysis {
     }
 
     pub fn from_parsed(parsed: Parsed, options: &Options) -> Self {
-        let Parsed { resources, mut diagnostics, unreadable } = parsed;
+        let Parsed { resources, mut diagnostics, unreadable, .. } = parsed;
         let has_alpha = !resources.alpha_policies.is_empty();
         let version = match options.istio_version {
             Some(v) => v,
@@ -555,6 +555,22 @@ fn detect_sidecar(w: &Workload, ns_labels: Option<&Labels>) -> (bool, String) {
     let ns = w.meta.namespace();
     if w.containers.iter().any(|c| c == "istio-proxy") {
         return (true, "the pod spec has an istio-proxy container".to_owned());
+    }
+    // Running Pods from a cluster dump decide over the template: injection happens when a Pod
+    // is created, so a Pod started before its namespace was labelled has no sidecar.
+    let pods = w.running_pods;
+    if pods.with_sidecar > 0 {
+        let of = pods.with_sidecar + pods.without_sidecar;
+        return (true, format!("{} of its {of} running pods have an istio-proxy container", pods.with_sidecar));
+    }
+    if pods.without_sidecar > 0 {
+        return (
+            false,
+            format!(
+                "its {} running pods have no istio-proxy container (injection applies when a pod starts: restart them to inject)",
+                pods.without_sidecar
+            ),
+        );
     }
     if w.pod_labels.get("security.istio.io/tlsMode").map(String::as_str) == Some("istio") {
         return (true, "the pod carries security.istio.io/tlsMode=istio".to_owned());

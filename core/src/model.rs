@@ -197,6 +197,19 @@ pub struct Workload {
     pub containers: Vec<String>,
     pub ports: Vec<ContainerPort>,
     pub probes: Vec<Probe>,
+    /// The controller that owns it (`metadata.ownerReferences` with `controller: true`), as
+    /// (kind, name) in the same namespace: a Pod's ReplicaSet, a ReplicaSet's Deployment.
+    pub controller: Option<(String, String)>,
+    /// Running Pods folded into this controller: how many have an istio-proxy container and
+    /// how many do not. A running Pod is the truth about injection; the template is intent.
+    pub running_pods: RunningPods,
+}
+
+/// The Pods of a cluster dump that stand behind a controller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunningPods {
+    pub with_sidecar: usize,
+    pub without_sidecar: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

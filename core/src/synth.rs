@@ -2,6 +2,9 @@
 //! injection, workloads, services, and policies at every level (mesh, namespace, workload,
 //! port) plus DestinationRules. Deterministic for a given size and seed.
 
+mod dump;
+
+pub use dump::{DumpFormat, generate_dump};
 use std::fmt::Write;
 
 /// Parameters of a generated mesh.

@@ -319,7 +319,33 @@ pub fn workload(ctx: &mut Ctx<'_>, meta: Meta, kind: WorkloadKind, node: &Node) 
             containers.push(n.clone());
         }
     }
-    Workload { meta, kind, pod_labels, pod_annotations, service_account: sa, host_network, containers, ports, probes }
+    let controller = controller_of(ctx, node);
+    Workload {
+        meta,
+        kind,
+        pod_labels,
+        pod_annotations,
+        service_account: sa,
+        host_network,
+        containers,
+        ports,
+        probes,
+        controller,
+        running_pods: RunningPods::default(),
+    }
+}
+
+/// The owner reference marked `controller: true`, as (kind, name).
+fn controller_of(ctx: &mut Ctx<'_>, node: &Node) -> Option<(String, String)> {
+    let path = p(&[Seg::Key("metadata".to_owned())], "ownerReferences");
+    let refs = ctx.seq(node.get("metadata").and_then(|m| m.get("ownerReferences")), &path);
+    refs.iter().find_map(|r| {
+        let is_controller = matches!(r.get("controller"), Some(Node::Bool(true)));
+        match (is_controller, r.get("kind"), r.get("name")) {
+            (true, Some(Node::String(k)), Some(Node::String(n))) => Some((k.clone(), n.clone())),
+            _ => None,
+        }
+    })
 }
 
 fn service_ports(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg], target_field: &str) -> Vec<ServicePort> {

@@ -11,7 +11,14 @@ pub enum Seg {
 
 /// A 1-based line and column.
 pub fn locate(text: &str, first_line: u32, path: &[Seg]) -> (u32, u32) {
+    locate_counted(text, first_line, path, &mut 0)
+}
+
+/// [`locate`], adding the lines it looked at to `lines_seen`. Its cost is the size of `text`:
+/// callers hand it one resource's text, never a whole List.
+pub fn locate_counted(text: &str, first_line: u32, path: &[Seg], lines_seen: &mut u64) -> (u32, u32) {
     let lines: Vec<&str> = text.lines().collect();
+    *lines_seen += lines.len() as u64;
     let mut best = first_content_line(&lines).map_or((first_line, 1), |(i, col)| (first_line + i as u32, col));
     let mut pos = 0usize;
     let mut indent: isize = -1;

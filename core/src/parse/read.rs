@@ -1,7 +1,7 @@
 //! Typed reads from a [`Node`] that report every problem as a located diagnostic instead of
 //! failing: a wrong type or an unknown enum value becomes ML0003 and the field is skipped.
 
-use super::locate::{Seg, locate};
+use super::locate::{Seg, locate_counted};
 use super::yaml::Node;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Labels, PortRef};
@@ -16,6 +16,8 @@ pub struct Ctx<'a> {
     pub base: Vec<Seg>,
     pub resource: Option<String>,
     pub diags: &'a mut Vec<Diagnostic>,
+    /// Lines looked at to locate diagnostics (the work counted in `Parsed::work`).
+    pub located: u64,
 }
 
 /// Builds a path from keys and indexes: `p(&base, "spec")`.
@@ -47,11 +49,15 @@ pub fn path_string(path: &[Seg]) -> String {
     s
 }
 
-impl Ctx<'_> {
-    pub fn at(&self, path: &[Seg]) -> Location {
+impl<'a> Ctx<'a> {
+    pub fn new(file: &'a str, text: &'a str, first_line: u32, diags: &'a mut Vec<Diagnostic>) -> Self {
+        Self { file, text, first_line, base: Vec::new(), resource: None, diags, located: 0 }
+    }
+
+    pub fn at(&mut self, path: &[Seg]) -> Location {
         let mut full = self.base.clone();
         full.extend_from_slice(path);
-        let (line, column) = locate(self.text, self.first_line, &full);
+        let (line, column) = locate_counted(self.text, self.first_line, &full, &mut self.located);
         Location::new(self.file, line, column)
     }
 

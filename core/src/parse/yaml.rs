@@ -2,7 +2,8 @@
 //! rename away). It splits a stream into documents, parses each on its own so one broken
 //! document does not hide the next, and converts the result into our own [`Node`] tree.
 
-use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+use std::fmt;
 
 /// A parsed YAML/JSON value. Map keys are kept as written (scalars rendered to strings).
 #[derive(Debug, Clone, PartialEq)]
@@ -92,13 +93,68 @@ fn push_doc<'a>(docs: &mut Vec<DocumentText<'a>>, text: &'a str, from: usize, to
     }
 }
 
+/// Which part of a resource a node is, so that subtrees meshlock never reads are skipped
+/// while parsing instead of being built and dropped: `status` (the API server's, not the
+/// user's), `metadata.managedFields` and `kubectl apply`'s copy of the last applied object.
+/// These are most of the bytes of a `kubectl get -o yaml` dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A document: a resource, or a List whose `items` are resources.
+    Document,
+    /// A resource mapping.
+    Resource,
+    /// A sequence of resources (a List's `items`, or one item parsed with its `- `).
+    Resources,
+    Metadata,
+    Annotations,
+    /// Anything else: kept whole.
+    Plain,
+}
+
+impl Role {
+    /// The role of the value under `key`, or `None` when the value is skipped.
+    fn child(self, key: &str) -> Option<Role> {
+        match (self, key) {
+            (Role::Document | Role::Resource, "status") => None,
+            (Role::Document | Role::Resource, "metadata") => Some(Role::Metadata),
+            (Role::Document, "items") => Some(Role::Resources),
+            (Role::Metadata, "managedFields") => None,
+            (Role::Metadata, "annotations") => Some(Role::Annotations),
+            (Role::Annotations, "kubectl.kubernetes.io/last-applied-configuration") => None,
+            _ => Some(Role::Plain),
+        }
+    }
+
+    fn element(self) -> Role {
+        match self {
+            Role::Resources => Role::Resource,
+            _ => Role::Plain,
+        }
+    }
+}
+
+/// Counts what parsing built, for the tests that check the front door's work is linear.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Built {
+    pub nodes: u64,
+}
+
 /// Parses one document. `first_line` shifts error positions back into the whole source.
-pub fn parse_document(doc: &DocumentText<'_>) -> Result<Node, SyntaxError> {
+/// JSON (`kubectl get -o json`) goes through `serde_json`, much faster than a YAML parser on
+/// the same text; anything it does not accept is read as YAML (a superset), whose error wins.
+pub fn parse_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> Result<Node, SyntaxError> {
     // A document that starts with `--- ` content: drop the marker so serde_yaml sees one document.
     let text = doc.text.strip_prefix("---").unwrap_or(doc.text);
+    if text.trim_start().starts_with('{') {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let seed = NodeSeed { role, built: &mut *built };
+        if let Ok(node) = seed.deserialize(&mut de).and_then(|n| de.end().map(|()| n)) {
+            return Ok(node);
+        }
+    }
     let de = serde_yaml::Deserializer::from_str(text);
-    match serde_yaml::Value::deserialize(de) {
-        Ok(v) => Ok(convert(v)),
+    match (NodeSeed { role, built }).deserialize(de) {
+        Ok(v) => Ok(v),
         Err(e) => {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             let line = u32::try_from(line).unwrap_or(u32::MAX);
@@ -114,7 +170,184 @@ pub fn parse_document(doc: &DocumentText<'_>) -> Result<Node, SyntaxError> {
 
 /// Parses a YAML string embedded in a field (MeshConfig's `mesh` key).
 pub fn parse_embedded(text: &str) -> Result<Node, SyntaxError> {
-    parse_document(&DocumentText { text, first_line: 1 })
+    parse_document(&DocumentText { text, first_line: 1 }, Role::Plain, &mut Built::default())
+}
+
+/// Deserialises straight into [`Node`] (no intermediate value tree), skipping what
+/// [`Role::child`] says is never read.
+struct NodeSeed<'b> {
+    role: Role,
+    built: &'b mut Built,
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
+    type Value = Node;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// A number's text as YAML writes it: `8080`, `8080.0`, `.inf`.
+fn float_text(f: f64) -> String {
+    if f.is_nan() {
+        ".nan".to_owned()
+    } else if f.is_infinite() {
+        if f > 0.0 { ".inf".to_owned() } else { "-.inf".to_owned() }
+    } else {
+        format!("{f:?}")
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_> {
+    type Value = Node;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
+        self.built.nodes += 1;
+        Ok(Node::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
+        self.built.nodes += 1;
+        Ok(Node::Number(v.to_string()))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+        self.built.nodes += 1;
+        Ok(Node::Number(v.to_string()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
+        self.built.nodes += 1;
+        Ok(Node::Number(float_text(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+        self.built.nodes += 1;
+        Ok(Node::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Node, E> {
+        self.built.nodes += 1;
+        Ok(Node::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+        self.built.nodes += 1;
+        Ok(Node::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+        self.visit_unit()
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+        self.built.nodes += 1;
+        let role = self.role.element();
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
+        while let Some(item) = seq.next_element_seed(NodeSeed { role, built: &mut *self.built })? {
+            items.push(item);
+        }
+        Ok(Node::Seq(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+        self.built.nodes += 1;
+        let mut entries: Vec<(String, Node)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
+        // Duplicate keys are an error, as Kubernetes and serde_yaml's own mapping have it.
+        let mut keys: Option<std::collections::HashSet<String>> = None;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            let duplicate = match keys.as_mut() {
+                Some(set) => !set.insert(key.clone()),
+                None => {
+                    let dup = entries.iter().any(|(k, _)| *k == key);
+                    if entries.len() >= 16 {
+                        keys = Some(entries.iter().map(|(k, _)| k.clone()).chain([key.clone()]).collect());
+                    }
+                    dup
+                }
+            };
+            if duplicate {
+                return Err(de::Error::custom(format_args!("duplicate entry with key {key:?}")));
+            }
+            match self.role.child(&key) {
+                Some(role) => {
+                    let value = map.next_value_seed(NodeSeed { role, built: &mut *self.built })?;
+                    entries.push((key, value));
+                }
+                None => {
+                    map.next_value::<de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Node::Map(entries))
+    }
+
+    /// serde_yaml hands a tagged value (`!foo x`) over as an enum: the tag is dropped and the
+    /// value kept, as the Kubernetes API server does with YAML tags it does not know.
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Node, A::Error> {
+        let (_tag, variant): (de::IgnoredAny, _) = data.variant()?;
+        variant.newtype_variant_seed(self)
+    }
+}
+
+/// A mapping key as text: scalars rendered as written; a complex key (a sequence or mapping
+/// as a key, which Kubernetes never accepts) as a placeholder that matches no field.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a mapping key")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        Ok(v.to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        Ok(float_text(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        Ok(v.to_owned())
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
+        Ok(v)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Ok("null".to_owned())
+    }
+    fn visit_none<E: de::Error>(self) -> Result<String, E> {
+        self.visit_unit()
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        self.deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok("<complex key>".to_owned())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<String, A::Error> {
+        while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
+        Ok("<complex key>".to_owned())
+    }
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<String, A::Error> {
+        let (_tag, variant): (de::IgnoredAny, _) = data.variant()?;
+        variant.newtype_variant_seed(self)
+    }
 }
 
 /// serde_yaml writes positions relative to the document ("… at line L column C, while parsing
@@ -149,31 +382,6 @@ fn absolute_positions(msg: &str, first_line: u32) -> String {
     out
 }
 
-fn convert(v: serde_yaml::Value) -> Node {
-    match v {
-        serde_yaml::Value::Null => Node::Null,
-        serde_yaml::Value::Bool(b) => Node::Bool(b),
-        serde_yaml::Value::Number(n) => Node::Number(n.to_string()),
-        serde_yaml::Value::String(s) => Node::String(s),
-        serde_yaml::Value::Sequence(seq) => Node::Seq(seq.into_iter().map(convert).collect()),
-        serde_yaml::Value::Mapping(map) => {
-            Node::Map(map.into_iter().map(|(k, v)| (key_string(k), convert(v))).collect())
-        }
-        serde_yaml::Value::Tagged(t) => convert(t.value),
-    }
-}
-
-fn key_string(k: serde_yaml::Value) -> String {
-    match k {
-        serde_yaml::Value::String(s) => s,
-        serde_yaml::Value::Number(n) => n.to_string(),
-        serde_yaml::Value::Bool(b) => b.to_string(),
-        serde_yaml::Value::Null => "null".to_owned(),
-        serde_yaml::Value::Tagged(t) => key_string(t.value),
-        other => serde_yaml::to_string(&other).map(|s| s.trim().to_owned()).unwrap_or_default(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,17 +400,24 @@ mod tests {
     fn error_lines_are_absolute() {
         let text = "a: 1\n---\nb: [1,\n";
         let docs = split_documents(text);
-        let err = parse_document(&docs[1]).unwrap_err();
+        let err = parse_document(&docs[1], Role::Document, &mut Built::default()).unwrap_err();
         assert!(err.line >= 3, "{err:?}");
     }
 
     #[test]
     fn numeric_keys_and_json() {
         let docs = split_documents("{\"spec\": {\"portLevelMtls\": {\"8080\": {\"mode\": \"DISABLE\"}}}}");
-        let node = parse_document(&docs[0]).unwrap();
+        let node = parse_document(&docs[0], Role::Document, &mut Built::default()).unwrap();
         assert!(node.get("spec").and_then(|s| s.get("portLevelMtls")).and_then(|p| p.get("8080")).is_some());
         let docs = split_documents("m:\n  8080: x\n");
-        assert!(parse_document(&docs[0]).unwrap().get("m").unwrap().get("8080").is_some());
+        assert!(
+            parse_document(&docs[0], Role::Document, &mut Built::default())
+                .unwrap()
+                .get("m")
+                .unwrap()
+                .get("8080")
+                .is_some()
+        );
     }
 
     #[test]
@@ -213,13 +428,13 @@ mod tests {
             s.push_str(&format!("a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"));
         }
         let docs = split_documents(&s);
-        assert!(parse_document(&docs[0]).is_err());
+        assert!(parse_document(&docs[0], Role::Document, &mut Built::default()).is_err());
     }
 
     #[test]
     fn deep_nesting_is_an_error() {
         let s = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let docs = split_documents(&s);
-        assert!(parse_document(&docs[0]).is_err());
+        assert!(parse_document(&docs[0], Role::Document, &mut Built::default()).is_err());
     }
 }

@@ -1,0 +1,989 @@
+//! One linear pass over a document's text, before any tree is built. It finds:
+//!
+//! * the nesting depth, so a hostile document (`[[[[…`, `{a: {a: …`, `- - - - …`) is refused in
+//!   time linear in its size (the YAML parser's own check comes only after a scan whose cost
+//!   grows with depth times length);
+//! * the resource's `apiVersion`, `kind`, `metadata.name` and `metadata.namespace`, so a kind that
+//!   does not bear on mTLS (a Secret, an Event, a 10 MB ConfigMap) is skipped without parsing;
+//! * the items of a `kind: List` (what `kubectl get -o yaml|json` prints) as text spans with their
+//!   lines, so each item is parsed and located on its own and a List costs what the same items
+//!   cost as separate documents.
+//!
+//! The scan reads block YAML as `kubectl` and people write it, and JSON. Whenever it meets
+//! something it does not follow exactly (an anchor or tag on a key line, a multi-line quoted
+//! key, a flow collection where a List's items would be), it says "unsure" and the caller
+//! parses the whole document as before: the outline is a fast path, never a second opinion.
+
+/// What the outline found out about one field.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Head {
+    /// The field is not there.
+    #[default]
+    Absent,
+    /// A plain or single-line quoted scalar.
+    Scalar(String),
+    /// Present, but not a scalar the outline reads (flow, block scalar, anchor, tag, alias).
+    Unsure,
+}
+
+impl Head {
+    pub fn scalar(&self) -> Option<&str> {
+        match self {
+            Head::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// The identifying fields of one resource mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Heads {
+    pub api_version: Head,
+    pub kind: Head,
+    pub name: Head,
+    pub namespace: Head,
+    /// The mapping held something the outline does not follow: its heads are hints only.
+    pub unsure: bool,
+}
+
+impl Heads {
+    fn set(&mut self, slot: Slot, value: Head) {
+        let field = match slot {
+            Slot::ApiVersion => &mut self.api_version,
+            Slot::Kind => &mut self.kind,
+            Slot::Name => &mut self.name,
+            Slot::Namespace => &mut self.namespace,
+        };
+        // A key given twice is an error the parser reports; do not guess which one counts.
+        if *field != Head::Absent {
+            self.unsure = true;
+        }
+        *field = value;
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    ApiVersion,
+    Kind,
+    Name,
+    Namespace,
+}
+
+fn root_slot(key: &str) -> Option<Slot> {
+    match key {
+        "apiVersion" => Some(Slot::ApiVersion),
+        "kind" => Some(Slot::Kind),
+        _ => None,
+    }
+}
+
+fn metadata_slot(key: &str) -> Option<Slot> {
+    match key {
+        "name" => Some(Slot::Name),
+        "namespace" => Some(Slot::Namespace),
+        _ => None,
+    }
+}
+
+/// One item of a List: its text (a byte range of the document) and its heads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item {
+    pub start: usize,
+    pub end: usize,
+    /// 0-based line of `start` within the document.
+    pub line: u32,
+    pub heads: Heads,
+    /// Byte ranges (whole lines, of the document) holding subtrees meshlock never reads.
+    pub unread: Vec<(usize, usize)>,
+}
+
+/// What one pass over a document found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outline {
+    pub heads: Heads,
+    /// Byte ranges (whole lines) of the root resource holding subtrees meshlock never reads.
+    pub unread: Vec<(usize, usize)>,
+    /// The spans of the top-level `items` sequence, when the outline could follow it.
+    pub items: Option<Vec<Item>>,
+    /// Bytes the scan looked at (the work it did; tests check it is linear).
+    pub scanned: u64,
+}
+
+/// The document nests deeper than the limit: where the scan stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooDeep {
+    /// 0-based line and column within the document.
+    pub line: u32,
+    pub column: u32,
+    pub limit: usize,
+}
+
+/// Outlines a document: JSON when it starts with `{`, block YAML otherwise.
+pub fn outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
+    if text.trim_start().starts_with('{') {
+        // `None`: not JSON after all (YAML flow style); the YAML scan judges it.
+        if let Some(o) = json_outline(text, max_depth)? {
+            return Ok(o);
+        }
+    }
+    yaml_outline(text, max_depth)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Block YAML
+// ---------------------------------------------------------------------------------------------
+
+/// Where the line scan is between physical lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Carry {
+    None,
+    /// Inside a block scalar whose parent node starts at this column: more-indented and blank
+    /// lines are its content.
+    BlockScalar(usize),
+    /// Inside a flow collection at this flow depth, and inside a quoted scalar of it if any.
+    Flow(usize, Option<u8>),
+    /// Inside a multi-line quoted scalar in block context.
+    Quoted(u8),
+}
+
+/// The value that follows a key on a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    /// Nothing after the indicator: a nested block node follows on the next lines (or null).
+    Empty,
+    Scalar(String),
+    /// A flow collection, a block scalar, an anchor, tag or alias, a multi-line quoted scalar.
+    Other,
+}
+
+/// One structural line: `- ` indicators, the key (if any) and what follows it.
+#[derive(Debug)]
+struct LineShape {
+    dashes: usize,
+    /// The column after the indicators: where the line's node (or key) starts.
+    node_col: usize,
+    key: Option<String>,
+    value: Value,
+    /// Anything on the line the outline does not follow (`? ` keys, anchors or tags on keys).
+    unsure: bool,
+}
+
+/// Follows one block mapping (the document's root or one List item) for its heads, and the
+/// lines of the subtrees it never reads: the resource's `status` and `metadata.managedFields`
+/// (the API server's bookkeeping, often half of a dump's bytes).
+#[derive(Debug, Default)]
+struct MapTracker {
+    key_col: Option<usize>,
+    /// Inside `metadata:`: the column of its keys once seen.
+    meta: Option<Option<usize>>,
+    heads: Heads,
+    /// An unread subtree being followed: where its lines start and its key's column.
+    open_unread: Option<(usize, usize)>,
+    unread: Vec<(usize, usize)>,
+}
+
+/// Where a structural line is in the document.
+#[derive(Debug, Clone, Copy)]
+struct At {
+    indent: usize,
+    start: usize,
+    next: usize,
+}
+
+impl MapTracker {
+    /// Closes an unread subtree at a line that is not inside it (or at the mapping's end).
+    fn close_unread(&mut self, at: Option<(usize, usize, usize)>) {
+        let Some((from, col)) = self.open_unread else {
+            return;
+        };
+        let (ends, end) = match at {
+            None => (true, usize::MAX),
+            Some((indent, dashes, start)) => (indent < col || (indent == col && dashes == 0), start),
+        };
+        if ends {
+            self.open_unread = None;
+            if end > from {
+                self.unread.push((from, end));
+            }
+        }
+    }
+
+    fn finish(&mut self, end: usize) {
+        if let Some((from, _)) = self.open_unread.take()
+            && end > from
+        {
+            self.unread.push((from, end));
+        }
+    }
+
+    /// A structural line whose node starts at `col` with `dashes` sequence indicators before
+    /// it (counted from `col`).
+    fn line(&mut self, col: usize, dashes: usize, shape: &LineShape, at: At) {
+        self.close_unread(Some((at.indent, dashes, at.start)));
+        if self.open_unread.is_some() {
+            return;
+        }
+        let key_col = *self.key_col.get_or_insert(col);
+        if col < key_col {
+            self.heads.unsure = true;
+        } else if col == key_col {
+            // `key:` followed by `- a` at the key's own column is that key's sequence value.
+            if dashes > 0 {
+                return;
+            }
+            if shape.unsure {
+                self.heads.unsure = true;
+            }
+            self.meta = None;
+            match shape.key.as_deref() {
+                Some("metadata") if shape.value == Value::Empty => self.meta = Some(None),
+                Some("status") if shape.value == Value::Empty => self.open_unread = Some((at.next, col)),
+                Some(key) => {
+                    if let Some(slot) = root_slot(key) {
+                        self.heads.set(slot, head_of(&shape.value));
+                    }
+                }
+                None => self.heads.unsure = true,
+            }
+        } else if let Some(meta) = self.meta.as_mut() {
+            let child = *meta.get_or_insert(col);
+            if col == child && dashes == 0 {
+                if let Some(slot) = shape.key.as_deref().and_then(metadata_slot) {
+                    self.heads.set(slot, head_of(&shape.value));
+                }
+                if shape.key.as_deref() == Some("managedFields") && shape.value == Value::Empty {
+                    self.open_unread = Some((at.next, col));
+                }
+                if shape.unsure {
+                    self.heads.unsure = true;
+                }
+            }
+        }
+    }
+}
+
+/// The List's `items` sequence being followed.
+#[derive(Debug, Default)]
+struct ItemsState {
+    dash: Option<usize>,
+    current: Option<(usize, u32, MapTracker)>,
+}
+
+fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
+    let mut out = Outline::default();
+    let mut carry = Carry::None;
+    // Columns of the open block collections: the block depth of the current line.
+    let mut stack: Vec<usize> = Vec::new();
+    let mut root: Option<usize> = None;
+    let mut root_is_map = true;
+    let mut root_map = MapTracker::default();
+    let mut list: Option<ItemsState> = None;
+    let mut items: Vec<Item> = Vec::new();
+    let mut items_unsure = false;
+    let mut items_seen = false;
+    let mut offset = 0usize;
+    let close = |items: &mut Vec<Item>, state: &mut ItemsState, end: usize| {
+        if let Some((start, line, mut tracker)) = state.current.take() {
+            tracker.finish(end);
+            items.push(Item { start, end, line, heads: tracker.heads, unread: tracker.unread });
+        }
+    };
+    for (line_no, raw) in (0u32..).zip(text.split_inclusive('\n')) {
+        let start = offset;
+        offset += raw.len();
+        out.scanned += raw.len() as u64;
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let content = line.get(indent..).unwrap_or_default();
+        let blank = content.is_empty() || content.starts_with('#');
+        match carry {
+            Carry::BlockScalar(parent) => {
+                if blank || indent > parent {
+                    continue;
+                }
+                carry = Carry::None;
+            }
+            Carry::Flow(depth, quote) => {
+                carry = scan_flow(line.as_bytes(), 0, depth, quote, stack.len(), max_depth, line_no)?;
+                continue;
+            }
+            Carry::Quoted(q) => {
+                if find_quote_end(line.as_bytes(), 0, q).is_none() {
+                    continue;
+                }
+                carry = Carry::None;
+                continue;
+            }
+            Carry::None => {}
+        }
+        if blank {
+            continue;
+        }
+        if indent == 0 && (content.starts_with("---") || content.starts_with("...")) {
+            // A marker line with content (`--- key: v`): not worth following.
+            out.heads.unsure = true;
+            items_unsure = true;
+            continue;
+        }
+        // Block depth: close the collections this line is not inside, then open its own.
+        while stack.last().is_some_and(|&c| c > indent) {
+            stack.pop();
+        }
+        if stack.last() != Some(&indent) {
+            stack.push(indent);
+        }
+        let (shape, next) = shape_line(line, indent, &mut stack, max_depth, line_no)?;
+        carry = next;
+        let at = At { indent, start, next: offset };
+
+        let root_col = match root {
+            Some(c) => c,
+            None => {
+                root = Some(indent);
+                root_is_map = shape.dashes == 0 && shape.key.is_some();
+                indent
+            }
+        };
+        if !root_is_map {
+            continue;
+        }
+        if indent < root_col {
+            out.heads.unsure = true;
+            items_unsure = true;
+            continue;
+        }
+
+        if let Some(state) = list.as_mut() {
+            let dash = match state.dash {
+                Some(d) => Some(d),
+                None if shape.dashes > 0 && indent >= root_col => {
+                    state.dash = Some(indent);
+                    state.dash
+                }
+                None => None,
+            };
+            match dash {
+                Some(d) if indent == d && shape.dashes > 0 => {
+                    close(&mut items, state, start);
+                    let mut tracker = MapTracker::default();
+                    if shape.dashes > 1 {
+                        tracker.heads.unsure = true;
+                    }
+                    if shape.key.is_some() || shape.value != Value::Empty {
+                        tracker.line(shape.node_col, 0, &shape, At { indent: shape.node_col, ..at });
+                    }
+                    state.current = Some((start, line_no, tracker));
+                    continue;
+                }
+                Some(d) if indent > d => {
+                    match state.current.as_mut() {
+                        Some((_, _, tracker)) => tracker.line(indent, shape.dashes, &shape, at),
+                        None => items_unsure = true,
+                    }
+                    continue;
+                }
+                _ => {
+                    // The items sequence ended (or `items:` was null).
+                    if dash.is_some_and(|d| indent > root_col && indent < d) {
+                        items_unsure = true;
+                    }
+                    close(&mut items, state, start);
+                    list = None;
+                }
+            }
+        }
+
+        if indent == root_col && shape.dashes == 0 && shape.key.as_deref() == Some("items") {
+            if items_seen {
+                items_unsure = true;
+            }
+            items_seen = true;
+            match shape.value {
+                Value::Empty => list = Some(ItemsState::default()),
+                _ => items_unsure = true,
+            }
+            root_map.meta = None;
+            root_map.close_unread(Some((indent, 0, start)));
+            continue;
+        }
+        root_map.line(indent, shape.dashes, &shape, at);
+    }
+    if let Some(state) = list.as_mut() {
+        close(&mut items, state, text.len());
+    }
+    root_map.finish(text.len());
+    out.unread = root_map.unread;
+    out.heads = Heads { unsure: out.heads.unsure || root_map.heads.unsure, ..root_map.heads };
+    if carry != Carry::None && !matches!(carry, Carry::BlockScalar(_)) {
+        // An unterminated flow collection or quoted scalar: the parser reports it.
+        out.heads.unsure = true;
+        items_unsure = true;
+    }
+    if !root_is_map {
+        out.heads.unsure = true;
+    }
+    if items_seen && !items_unsure && root_is_map {
+        out.items = Some(items);
+    }
+    Ok(out)
+}
+
+fn head_of(value: &Value) -> Head {
+    match value {
+        Value::Empty => Head::Absent,
+        Value::Scalar(s) => Head::Scalar(s.clone()),
+        Value::Other => Head::Unsure,
+    }
+}
+
+fn too_deep(line: u32, column: usize, limit: usize) -> TooDeep {
+    TooDeep { line, column: u32::try_from(column + 1).unwrap_or(u32::MAX), limit }
+}
+
+/// Reads one structural line after its indentation: `- ` indicators (each opens a block
+/// sequence, so each counts towards the depth), a key, and the start of its value. Returns
+/// what carries over to the next line.
+fn shape_line(
+    line: &str,
+    indent: usize,
+    stack: &mut Vec<usize>,
+    max_depth: usize,
+    line_no: u32,
+) -> Result<(LineShape, Carry), TooDeep> {
+    let b = line.as_bytes();
+    let mut i = indent;
+    let mut shape = LineShape { dashes: 0, node_col: indent, key: None, value: Value::Empty, unsure: false };
+    // `- ` and `? ` indicators: each nests one level.
+    loop {
+        let at = b.get(i).copied();
+        let indicator = matches!(at, Some(b'-' | b'?')) && matches!(b.get(i + 1), None | Some(b' ' | b'\t'));
+        if !indicator {
+            break;
+        }
+        if at == Some(b'?') {
+            shape.unsure = true;
+        } else {
+            shape.dashes += 1;
+        }
+        i = skip_spaces(b, i + 1);
+        if b.get(i).is_some() && stack.last() != Some(&i) {
+            stack.push(i);
+        }
+        if stack.len() > max_depth {
+            return Err(too_deep(line_no, i, max_depth));
+        }
+    }
+    if stack.len() > max_depth {
+        return Err(too_deep(line_no, i, max_depth));
+    }
+    shape.node_col = i;
+    let carry = node_start(b, i, stack.len(), max_depth, line_no, &mut shape)?;
+    Ok((shape, carry))
+}
+
+/// Reads the node that starts at byte `i`: a key and its value, or a bare value.
+fn node_start(
+    b: &[u8],
+    i: usize,
+    depth: usize,
+    max_depth: usize,
+    line_no: u32,
+    shape: &mut LineShape,
+) -> Result<Carry, TooDeep> {
+    match b.get(i).copied() {
+        None | Some(b'#') => Ok(Carry::None),
+        Some(q @ (b'"' | b'\'')) => {
+            let Some(end) = find_quote_end(b, i + 1, q) else {
+                shape.unsure = true;
+                shape.value = Value::Other;
+                return Ok(Carry::Quoted(q));
+            };
+            let rest = skip_spaces(b, end);
+            let text = unquote(b.get(i..end).unwrap_or_default(), q);
+            if b.get(rest) == Some(&b':') && matches!(b.get(rest + 1), None | Some(b' ' | b'\t')) {
+                if text.is_none() {
+                    shape.unsure = true;
+                }
+                shape.key = text;
+                value_after_key(b, rest + 1, i, depth, max_depth, line_no, shape)
+            } else {
+                shape.value = text.map_or(Value::Other, Value::Scalar);
+                Ok(Carry::None)
+            }
+        }
+        Some(b'[' | b'{') => {
+            shape.value = Value::Other;
+            scan_flow(b, i, 0, None, depth, max_depth, line_no)
+        }
+        Some(b'&' | b'!' | b'*') => {
+            // A property or an alias: skip it; what follows still nests.
+            shape.unsure = true;
+            let mut j = i;
+            while b.get(j).is_some_and(|c| !matches!(c, b' ' | b'\t')) {
+                j += 1;
+            }
+            let carry = node_start(b, skip_spaces(b, j), depth, max_depth, line_no, shape)?;
+            shape.value = Value::Other;
+            Ok(carry)
+        }
+        Some(b'|' | b'>') => {
+            shape.value = Value::Other;
+            let parent = if shape.dashes > 0 { i.saturating_sub(2) } else { i };
+            Ok(Carry::BlockScalar(parent))
+        }
+        Some(_) => match plain_key_end(b, i) {
+            Some(colon) => {
+                let key = String::from_utf8_lossy(b.get(i..colon).unwrap_or_default()).trim_end().to_owned();
+                shape.key = Some(key);
+                value_after_key(b, colon + 1, i, depth, max_depth, line_no, shape)
+            }
+            None => {
+                shape.value = Value::Scalar(plain_value(b, i));
+                Ok(Carry::None)
+            }
+        },
+    }
+}
+
+fn value_after_key(
+    b: &[u8],
+    after_colon: usize,
+    key_col: usize,
+    depth: usize,
+    max_depth: usize,
+    line_no: u32,
+    shape: &mut LineShape,
+) -> Result<Carry, TooDeep> {
+    let i = skip_spaces(b, after_colon);
+    match b.get(i).copied() {
+        None | Some(b'#') => {
+            shape.value = Value::Empty;
+            Ok(Carry::None)
+        }
+        Some(q @ (b'"' | b'\'')) => match find_quote_end(b, i + 1, q) {
+            None => {
+                shape.value = Value::Other;
+                Ok(Carry::Quoted(q))
+            }
+            Some(end) => {
+                shape.value = unquote(b.get(i..end).unwrap_or_default(), q).map_or(Value::Other, Value::Scalar);
+                Ok(Carry::None)
+            }
+        },
+        Some(b'[' | b'{') => {
+            shape.value = Value::Other;
+            scan_flow(b, i, 0, None, depth + 1, max_depth, line_no)
+        }
+        Some(b'|' | b'>') => {
+            shape.value = Value::Other;
+            Ok(Carry::BlockScalar(key_col))
+        }
+        Some(b'&' | b'!' | b'*') => {
+            let mut j = i;
+            while b.get(j).is_some_and(|c| !matches!(c, b' ' | b'\t')) {
+                j += 1;
+            }
+            let carry = value_after_key(b, j, key_col, depth, max_depth, line_no, shape)?;
+            shape.value = Value::Other;
+            Ok(carry)
+        }
+        Some(_) => {
+            shape.value = Value::Scalar(plain_value(b, i));
+            Ok(Carry::None)
+        }
+    }
+}
+
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// The end (exclusive) of a quoted scalar whose body starts at `from`, or `None` if it goes
+/// on past the line.
+fn find_quote_end(b: &[u8], from: usize, q: u8) -> Option<usize> {
+    let mut i = from;
+    while let Some(&c) = b.get(i) {
+        if q == b'"' && c == b'\\' {
+            i += 2;
+            continue;
+        }
+        if c == q {
+            if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i + 1);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The text of a single-line quoted scalar; `None` for escapes the outline does not decode.
+fn unquote(quoted: &[u8], q: u8) -> Option<String> {
+    let inner = quoted.get(1..quoted.len().saturating_sub(1))?;
+    let s = std::str::from_utf8(inner).ok()?;
+    if q == b'\'' {
+        Some(s.replace("''", "'"))
+    } else if s.contains('\\') {
+        None
+    } else {
+        Some(s.to_owned())
+    }
+}
+
+/// Where a plain key ends: the first `:` followed by a space or the line's end, before any
+/// ` #` comment.
+fn plain_key_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(&c) = b.get(i) {
+        if c == b'#' && i > from && matches!(b.get(i - 1), Some(b' ' | b'\t')) {
+            return None;
+        }
+        if c == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')) {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A plain scalar's text on its line, without a trailing comment.
+fn plain_value(b: &[u8], from: usize) -> String {
+    let mut end = b.len();
+    let mut i = from;
+    while let Some(&c) = b.get(i) {
+        if c == b'#' && i > from && matches!(b.get(i - 1), Some(b' ' | b'\t')) {
+            end = i;
+            break;
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(b.get(from..end).unwrap_or_default()).trim_end().to_owned()
+}
+
+/// Follows a flow collection from byte `i` of a line, at flow depth `depth` (0 when `i` is
+/// its opening bracket) and inside `quote` if a quoted scalar goes on from the line before.
+/// Returns `Carry::Flow` if the collection goes on past the line.
+fn scan_flow(
+    b: &[u8],
+    mut i: usize,
+    mut depth: usize,
+    mut quote: Option<u8>,
+    block: usize,
+    max_depth: usize,
+    line_no: u32,
+) -> Result<Carry, TooDeep> {
+    // A quote opens a quoted scalar only where a scalar starts (`[it's]` is a plain scalar).
+    let mut scalar_start = true;
+    while let Some(&c) = b.get(i) {
+        if let Some(q) = quote {
+            if q == b'"' && c == b'\\' {
+                i += 2;
+                continue;
+            }
+            if c == q {
+                if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                    i += 2;
+                    continue;
+                }
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            b'[' | b'{' => {
+                depth += 1;
+                if block + depth > max_depth {
+                    return Err(too_deep(line_no, i, max_depth));
+                }
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Ok(Carry::None);
+                }
+            }
+            b'"' | b'\'' if scalar_start => quote = Some(c),
+            b'#' if i == 0 || matches!(b.get(i - 1), Some(b' ' | b'\t')) => break,
+            _ => {}
+        }
+        if !matches!(c, b' ' | b'\t') {
+            scalar_start = matches!(c, b'[' | b'{' | b',' | b':' | b'?' | b'-');
+        }
+        i += 1;
+    }
+    Ok(if depth == 0 && quote.is_none() { Carry::None } else { Carry::Flow(depth, quote) })
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+// ---------------------------------------------------------------------------------------------
+
+/// What an open JSON container is, for the outline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    /// The document's root object.
+    Root,
+    /// The root's `metadata`.
+    RootMeta,
+    /// The root's `items` array.
+    Items,
+    /// One item of `items`.
+    Item,
+    /// An item's `metadata`.
+    ItemMeta,
+    /// Anything else: followed for depth only.
+    Other,
+}
+
+/// Outlines a JSON document. `Ok(None)`: not JSON the outline follows (the caller parses it).
+fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep> {
+    let b = text.as_bytes();
+    let mut out = Outline::default();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut items: Vec<Item> = Vec::new();
+    let mut current: Option<Item> = None;
+    let mut items_seen = false;
+    // The last key read in the innermost object, and whether a value is expected next.
+    let mut key: Option<String> = None;
+    let mut line = 0u32;
+    let mut line_start = 0usize;
+    let mut i = 0usize;
+    let mut done = false;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\n' => {
+                line += 1;
+                line_start = i + 1;
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' | b',' | b':' => i += 1,
+            b'{' | b'[' => {
+                if done {
+                    return Ok(None);
+                }
+                let parent = stack.last().copied();
+                let frame = match (parent, c, key.as_deref()) {
+                    (None, b'{', _) => Frame::Root,
+                    (Some(Frame::Root), b'{', Some("metadata")) => Frame::RootMeta,
+                    (Some(Frame::Root), b'[', Some("items")) => {
+                        if items_seen {
+                            return Ok(None);
+                        }
+                        items_seen = true;
+                        Frame::Items
+                    }
+                    (Some(Frame::Items), b'{', _) => {
+                        // Start the item at its line's start when only spaces come before it,
+                        // so columns stay right.
+                        let before = b.get(line_start..i).unwrap_or_default();
+                        let start = if before.iter().all(|c| matches!(c, b' ' | b'\t')) { line_start } else { i };
+                        current = Some(Item { start, end: start, line, heads: Heads::default(), unread: Vec::new() });
+                        Frame::Item
+                    }
+                    (Some(Frame::Items), _, _) => return Ok(None),
+                    (Some(Frame::Item), b'{', Some("metadata")) => Frame::ItemMeta,
+                    (None, _, _) => return Ok(None),
+                    _ => Frame::Other,
+                };
+                stack.push(frame);
+                if stack.len() > max_depth {
+                    let column = i - line_start;
+                    return Err(too_deep(line, column, max_depth));
+                }
+                key = None;
+                i += 1;
+            }
+            b'}' | b']' => {
+                let Some(frame) = stack.pop() else {
+                    return Ok(None);
+                };
+                if frame == Frame::Item
+                    && let Some(item) = current.take()
+                {
+                    items.push(Item { end: i + 1, ..item });
+                }
+                if stack.is_empty() {
+                    done = true;
+                }
+                key = None;
+                i += 1;
+            }
+            b'"' => {
+                if done {
+                    return Ok(None);
+                }
+                let Some(end) = json_string_end(b, i + 1) else {
+                    return Ok(None);
+                };
+                let raw = b.get(i + 1..end - 1).unwrap_or_default();
+                let after = skip_ws(b, end);
+                let is_key = b.get(after) == Some(&b':') && matches!(stack.last(), Some(f) if *f != Frame::Items);
+                if is_key {
+                    key = Some(String::from_utf8_lossy(raw).into_owned());
+                } else {
+                    let value = if raw.contains(&b'\\') {
+                        Head::Unsure
+                    } else {
+                        Head::Scalar(String::from_utf8_lossy(raw).into_owned())
+                    };
+                    record(&mut out.heads, current.as_mut(), stack.last().copied(), key.take(), value);
+                }
+                i = end;
+            }
+            _ => {
+                // A number, true, false or null.
+                if stack.is_empty() {
+                    return Ok(None);
+                }
+                let start = i;
+                while b.get(i).is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')) {
+                    i += 1;
+                }
+                if i == start {
+                    return Ok(None);
+                }
+                record(&mut out.heads, current.as_mut(), stack.last().copied(), key.take(), Head::Unsure);
+            }
+        }
+    }
+    out.scanned = b.len() as u64;
+    if !done || !stack.is_empty() {
+        return Ok(None);
+    }
+    if items_seen {
+        out.items = Some(items);
+    }
+    Ok(Some(out))
+}
+
+fn record(root: &mut Heads, item: Option<&mut Item>, frame: Option<Frame>, key: Option<String>, value: Head) {
+    let Some(key) = key else {
+        return;
+    };
+    match frame {
+        Some(Frame::Root) => {
+            if let Some(slot) = root_slot(&key) {
+                root.set(slot, value);
+            }
+        }
+        Some(Frame::RootMeta) => {
+            if let Some(slot) = metadata_slot(&key) {
+                root.set(slot, value);
+            }
+        }
+        Some(Frame::Item) => {
+            if let (Some(item), Some(slot)) = (item, root_slot(&key)) {
+                item.heads.set(slot, value);
+            }
+        }
+        Some(Frame::ItemMeta) => {
+            if let (Some(item), Some(slot)) = (item, metadata_slot(&key)) {
+                item.heads.set(slot, value);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while matches!(b.get(i), Some(b' ' | b'\t' | b'\r' | b'\n')) {
+        i += 1;
+    }
+    i
+}
+
+/// The end (exclusive, after the closing quote) of a JSON string whose body starts at `from`.
+fn json_string_end(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            b'\n' => return None,
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+#[expect(clippy::string_slice, reason = "test code: the spans under test are ASCII")]
+mod tests {
+    use super::*;
+
+    fn scalar(s: &str) -> Head {
+        Head::Scalar(s.to_owned())
+    }
+
+    #[test]
+    fn heads_of_a_block_resource() {
+        let doc = "apiVersion: v1\ndata:\n  kind: not-this\n  x: |\n    kind: nor-this\nkind: ConfigMap\nmetadata:\n  labels:\n    name: no\n  name: cm\n  namespace: 'ns'\n";
+        let o = outline(doc, 256).unwrap();
+        assert_eq!(o.heads.kind, scalar("ConfigMap"));
+        assert_eq!(o.heads.api_version, scalar("v1"));
+        assert_eq!(o.heads.name, scalar("cm"));
+        assert_eq!(o.heads.namespace, scalar("ns"));
+        assert!(!o.heads.unsure);
+        assert_eq!(o.items, None);
+    }
+
+    #[test]
+    fn items_of_a_block_list_with_their_lines_and_unread_subtrees() {
+        let doc = "apiVersion: v1\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    managedFields:\n    - manager: x\n    name: s\n  status:\n    phase: x\n- kind: Pod\n  metadata:\n    name: p\nkind: List\n";
+        let o = outline(doc, 256).unwrap();
+        assert_eq!(o.heads.kind, scalar("List"));
+        let items = o.items.unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!((items[0].line, items[1].line), (2, 10));
+        assert_eq!(items[0].heads.kind, scalar("Secret"));
+        assert_eq!(items[0].heads.name, scalar("s"));
+        assert_eq!(items[1].heads.name, scalar("p"));
+        let unread: Vec<&str> = items[0].unread.iter().map(|&(a, b)| &doc[a..b]).collect();
+        assert_eq!(unread, ["    - manager: x\n", "    phase: x\n"]);
+        assert_eq!(&doc[items[1].start..items[1].end], "- kind: Pod\n  metadata:\n    name: p\n");
+    }
+
+    #[test]
+    fn items_of_a_json_list() {
+        let doc = "{\n  \"apiVersion\": \"v1\",\n  \"items\": [\n    {\"kind\": \"Pod\", \"metadata\": {\"name\": \"p\"}},\n    {\n      \"kind\": \"Secret\"\n    }\n  ],\n  \"kind\": \"List\"\n}\n";
+        let o = outline(doc, 256).unwrap();
+        assert_eq!(o.heads.kind, scalar("List"));
+        let items = o.items.unwrap();
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].heads.name, scalar("p"));
+        assert_eq!(items[1].heads.kind, scalar("Secret"));
+        assert_eq!(items[1].line, 4);
+        assert!(doc[items[1].start..items[1].end].trim_start().starts_with('{'));
+    }
+
+    #[test]
+    fn what_the_outline_does_not_follow_makes_it_unsure() {
+        for doc in ["kind: &k Secret\n", "? kind\n: Secret\n", "kind: Secret\nkind: Pod\n", "- kind: Secret\n"] {
+            let o = outline(doc, 256).unwrap();
+            assert!(o.heads.unsure || o.heads.kind == Head::Unsure, "{doc:?}: {o:?}");
+        }
+        let o = outline("apiVersion: v1\nitems: []\nkind: List\n", 256).unwrap();
+        assert_eq!(o.items, None, "flow items are left to the parser");
+    }
+
+    #[test]
+    fn depth_is_counted_in_block_and_flow() {
+        assert!(outline(&format!("a: {}{}\n", "[".repeat(300), "]".repeat(300)), 256).is_err());
+        assert!(outline(&format!("{}x\n", "- ".repeat(300)), 256).is_err());
+        assert!(outline("a: \"[[[[[[[[\"\nb: '{{{{'\nc: |\n  [[[[[[[[\n", 4).is_ok());
+        let mut nested = String::new();
+        for i in 0..300 {
+            nested.push_str(&" ".repeat(i));
+            nested.push_str("a:\n");
+        }
+        let err = outline(&nested, 256).unwrap_err();
+        assert_eq!(err.line, 256);
+    }
+}

@@ -1,0 +1,206 @@
+//! The front door on the inputs users really have: `kubectl get -o yaml|json` dumps (one
+//! `kind: List`, with managedFields, status, Pods, ReplicaSets and kinds that do not bear on
+//! mTLS) and hostile documents. Work is counted (`Parsed::work`), never timed: these tests
+//! say the cost is linear in the input, whatever the machine is doing.
+
+#![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
+#![expect(clippy::indexing_slicing, reason = "test code: a failed index is a test failure")]
+
+use meshlock_core::parse::{Parsed, parse_sources};
+use meshlock_core::reach::ReachFilter;
+use meshlock_core::synth::{DumpFormat, MeshShape, generate, generate_dump};
+use meshlock_core::{Analysis, Code, Options, Source};
+
+fn parse(text: &str) -> Parsed {
+    parse_sources(&[Source::new("in.yaml", text.to_owned())])
+}
+
+fn analysis(text: &str) -> Analysis {
+    Analysis::new(&[Source::new("in.yaml", text.to_owned())], &Options::default())
+}
+
+/// The mesh's facts that do not depend on where in the text a resource stood.
+fn facts(a: &Analysis) -> (Vec<String>, String) {
+    let report = serde_json::to_value(a.analyze()).expect("json");
+    let mut workloads: Vec<String> = report["workloads"]
+        .as_array()
+        .expect("workloads")
+        .iter()
+        .map(|w| format!("{}/{} {} {} {}", w["namespace"], w["name"], w["sidecar"], w["mode"], w["identity"]))
+        .collect();
+    workloads.sort();
+    (workloads, format!("{:?}", a.reach_counts(&ReachFilter::default())))
+}
+
+#[test]
+fn every_form_of_a_mesh_reads_the_same() {
+    let shape = MeshShape::new(60);
+    let docs = facts(&analysis(&generate(&shape)));
+    assert_eq!(docs.0.len(), 60);
+    for form in [DumpFormat::Documents, DumpFormat::ListYaml, DumpFormat::ListJson] {
+        for realistic in [false, true] {
+            let text = generate_dump(&shape, realistic, form);
+            let a = analysis(&text);
+            assert_eq!(a.unreadable(), 0, "{form:?} realistic={realistic}");
+            assert_eq!(facts(&a), docs, "{form:?} realistic={realistic}");
+        }
+    }
+}
+
+#[test]
+fn a_dump_folds_pods_and_replicasets_into_their_deployment() {
+    let text = generate_dump(&MeshShape::new(20), true, DumpFormat::ListYaml);
+    let parsed = parse(&text);
+    assert_eq!(parsed.resources.workloads.len(), 20, "one workload per Deployment");
+    for w in &parsed.resources.workloads {
+        let pods = w.running_pods;
+        assert_eq!(pods.with_sidecar + pods.without_sidecar, 1, "{}", w.meta.id);
+    }
+    // Secrets, Events, EndpointSlices and the CA ConfigMaps are skipped without a parse.
+    assert!(parsed.work.skipped_unparsed >= 20 * 2, "{:?}", parsed.work);
+}
+
+#[test]
+fn a_pod_started_before_injection_has_no_sidecar_whatever_the_template_says() {
+    let text = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cart, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: cart}}
+    spec: {containers: [{name: app}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: cart-1
+  namespace: shop
+  labels: {app: cart}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: cart, controller: true, uid: x}]
+spec: {containers: [{name: app}]}
+";
+    let report = serde_json::to_value(analysis(text).analyze()).expect("json");
+    let w = &report["workloads"][0];
+    assert_eq!(w["name"], "cart");
+    assert_eq!(w["sidecar"], false, "{w}");
+    assert!(w["sidecarReason"].as_str().expect("reason").contains("restart"), "{w}");
+}
+
+/// Work for an input of size 2n over work for size n.
+fn ratio(small: &Parsed, big: &Parsed) -> f64 {
+    big.work.total() as f64 / small.work.total() as f64
+}
+
+#[test]
+fn a_list_costs_what_its_items_cost_linear_in_their_number() {
+    for form in [DumpFormat::ListYaml, DumpFormat::ListJson] {
+        let small = parse(&generate_dump(&MeshShape::new(100), true, form));
+        let big = parse(&generate_dump(&MeshShape::new(200), true, form));
+        let r = ratio(&small, &big);
+        assert!((1.8..=2.2).contains(&r), "{form:?}: work ratio {r} ({:?} -> {:?})", small.work, big.work);
+        // Locating diagnostics looks at one item's lines, never the whole List's.
+        let per_item = big.work.lines_located as f64 / small.work.lines_located.max(1) as f64;
+        assert!(per_item <= 2.2, "{form:?}: located lines grew {per_item}x");
+    }
+}
+
+#[test]
+fn hostile_nesting_is_refused_by_a_linear_scan_before_any_parse() {
+    type Make = fn(usize) -> String;
+    let shapes: [(&str, Make); 4] = [
+        ("flow sequences", |d| format!("{}{}", "[".repeat(d), "]".repeat(d))),
+        ("flow mappings", |d| format!("{}x{}", "{a: ".repeat(d), "}".repeat(d))),
+        ("unclosed brackets", |d| "[".repeat(d)),
+        ("compact block sequences", |d| format!("{}x\n", "- ".repeat(d))),
+    ];
+    for (name, make) in shapes {
+        let small = parse(&make(20_000));
+        let big = parse(&make(40_000));
+        for p in [&small, &big] {
+            assert_eq!(p.unreadable, 1, "{name}");
+            assert_eq!(p.work.parsed_bytes, 0, "{name}: the parser never saw it");
+            assert!(p.diagnostics.iter().any(|d| d.code == Code::InputLimit), "{name}: {:?}", p.diagnostics);
+        }
+        // Refused at the limit: the scan stops where the depth is exceeded.
+        assert!(big.work.scanned_bytes <= small.work.scanned_bytes * 2 + 1, "{name}");
+    }
+    // A document nested as deep as the YAML parser allows is still the parser's to judge.
+    let ok = parse(&format!("a: {}1{}\n", "[".repeat(100), "]".repeat(100)));
+    assert_eq!(ok.unreadable, 0, "{:?}", ok.diagnostics);
+}
+
+#[test]
+fn a_huge_configmap_that_is_not_the_mesh_config_is_never_parsed() {
+    let mut text = String::from("apiVersion: v1\ndata:\n");
+    for i in 0..100_000 {
+        text.push_str(&format!("  key{i}: value {i}\n"));
+    }
+    text.push_str("kind: ConfigMap\nmetadata:\n  name: big\n  namespace: apps\n");
+    let p = parse(&text);
+    assert_eq!(p.work.parsed_bytes, 0);
+    assert_eq!(p.work.nodes_built, 0);
+    assert_eq!(p.work.skipped_unparsed, 1);
+    let d = p.diagnostics.iter().find(|d| d.code == Code::UnknownKind).expect("skipped diagnostic");
+    assert_eq!(d.resource.as_deref(), Some("ConfigMap apps/big"));
+    assert_eq!(d.line, 1);
+}
+
+#[test]
+fn positions_inside_list_items_are_exact() {
+    let yaml = "\
+apiVersion: v1
+items:
+- apiVersion: v1
+  kind: Secret
+  metadata:
+    name: s
+- apiVersion: security.istio.io/v1
+  kind: PeerAuthentication
+  metadata:
+    name: pa
+    namespace: shop
+  spec:
+    mtls:
+      mode: BOGUS
+kind: List
+";
+    let p = parse(yaml);
+    let d = p.diagnostics.iter().find(|d| d.message.contains("BOGUS")).expect("bad mode reported");
+    assert_eq!((d.line, d.column), (14, 7), "{d:?}");
+    let skipped = p.diagnostics.iter().find(|d| d.code == Code::UnknownKind).expect("Secret skipped");
+    assert_eq!(skipped.line, 3);
+
+    let json = r#"{
+    "apiVersion": "v1",
+    "items": [
+        {
+            "apiVersion": "security.istio.io/v1",
+            "kind": "PeerAuthentication",
+            "metadata": {"name": "pa", "namespace": "shop"},
+            "spec": {
+                "mtls": {
+                    "mode": "BOGUS"
+                }
+            }
+        }
+    ],
+    "kind": "List"
+}
+"#;
+    let p = parse(json);
+    let d = p.diagnostics.iter().find(|d| d.message.contains("BOGUS")).expect("bad mode reported");
+    assert_eq!(d.line, 10, "{d:?}");
+    // A syntax error in one item is reported at its line; the other items are still read.
+    let broken = yaml
+        .replace("  kind: Secret\n  metadata:\n    name: s\n", "  kind: ServiceAccount\n  metadata:\n    name: s: t\n");
+    let p = parse(&broken);
+    assert_eq!(p.unreadable, 1, "{:?}", p.diagnostics);
+    let d = p.diagnostics.iter().find(|d| d.code == Code::YamlSyntax).expect("syntax error");
+    assert_eq!(d.line, 6, "{d:?}");
+    assert!(p.diagnostics.iter().any(|d| d.message.contains("BOGUS")), "the next item is read");
+}
