@@ -39,7 +39,7 @@ seed("parse", "- " * 30000 + "x\n")
 seed("parse", "apiVersion: v1\ndata:\n" + "".join(f"  k{i}: v\n" for i in range(20000)) + "kind: ConfigMap\nmetadata:\n  name: big\n")
 seed("parse", "apiVersion: v1\nitems:\n" + "".join(
     f"- apiVersion: v1\n  kind: Service\n  metadata:\n    managedFields:\n    - manager: m\n    name: s{i}\n  spec:\n    ports:\n    - port: 80\n  status:\n    loadBalancer: {{}}\n"
-    for i in range(300)) + "kind: List\n")
+    for i in range(40)) + "kind: List\n")
 seed("parse", json.dumps({"apiVersion": "v1", "kind": "List", "items": [
     {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"s{i}"}, "spec": {"ports": [{"port": 80}]}} for i in range(40)]}, indent=4))
 
