@@ -2,6 +2,9 @@
 # Builds the proxy-wasm filter for wasm32-wasip1 and wasm32-unknown-unknown with the
 # `release-wasm` profile (opt-level z, LTO, panic=abort) and prints the module sizes, and the
 # sizes after `wasm-opt -Oz` when binaryen is installed (optional: nothing depends on it).
+# The shipped module is built without default features: it reads only the compiled policy
+# (`meshlock compile`, docs/compiled-policy.md) and carries no YAML reader. The variant that
+# also reads the YAML form (`yaml-config`) is built only by scripts/bench.sh, for its size.
 # Also builds the fault-test variant (feature `test-panic`: panics on a marked request) into
 # its own target directory, `$TARGET_DIR/test-panic/`, so the release module is never that
 # build and the two builds do not invalidate each other.
@@ -11,11 +14,12 @@ cd "$ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 for triple in wasm32-wasip1 wasm32-unknown-unknown; do
-    cargo build --quiet -p meshlock-filter --target "$triple" --profile release-wasm
+    cargo build --quiet -p meshlock-filter --target "$triple" --profile release-wasm --no-default-features
 done
 
 # wasip1 only: the fault tests load it in the host and in Envoy.
-cargo build --quiet -p meshlock-filter --target wasm32-wasip1 --profile release-wasm --features test-panic \
+cargo build --quiet -p meshlock-filter --target wasm32-wasip1 --profile release-wasm --no-default-features \
+    --features test-panic \
     --target-dir "$TARGET_DIR/test-panic"
 echo "test-panic variant (fault tests only): $TARGET_DIR/test-panic/wasm32-wasip1/release-wasm/meshlock_filter.wasm"
 

@@ -5,7 +5,7 @@
 //!   `kind: List`, as `kubectl get -o yaml|json` prints), `dump-yaml`, `dump-json` (the same
 //!   List with every object as a cluster returns it: managedFields, status, Pods, ReplicaSets,
 //!   Events, ConfigMaps, Secrets).
-//! * `scale run FILE RUNS`: loads (parse + index), analyses (the report, serialised to JSON as
+//! * `scale run FILE RUNS [FORM]`: loads (parse + index), analyses (the report, serialised to JSON as
 //!   the CLI and the playground hand it on) and counts the full reach of FILE, RUNS times, and
 //!   prints one JSON line: the median of each step, the calls, and the process's peak RSS.
 //!
@@ -52,7 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             std::fs::write(file, text)?;
         }
-        ["run", file, runs] => {
+        ["run", file, runs] | ["run", file, runs, _] => {
+            let form = args.get(3).map_or("docs", String::as_str).to_owned();
             let text = std::fs::read_to_string(file)?;
             let runs: usize = runs.parse()?;
             let (mut load, mut analyze, mut reach) = (Vec::new(), Vec::new(), Vec::new());
@@ -75,6 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "{}",
                 serde_json::json!({
                     "target": "native",
+                    "form": form,
                     "yaml_bytes": text.len(),
                     "workloads": workloads,
                     "services": services,

@@ -242,6 +242,11 @@ impl Analysis {
         tds
     }
 
+    /// Every workload, in input order (the order of `compile_inbound_all`).
+    pub fn workload_views(&self) -> &[WorkloadView] {
+        &self.workloads
+    }
+
     pub fn workload(&self, key: &str) -> Result<(usize, &WorkloadView), QueryError> {
         self.workloads
             .iter()
@@ -498,23 +503,27 @@ impl Analysis {
     /// What the filter enforces on the inbound side of `namespace/name`.
     pub fn inbound_policy(&self, workload: &str) -> Result<InboundPolicy, QueryError> {
         let (_, w) = self.workload(workload)?;
+        Ok(self.inbound_policy_of(w))
+    }
+
+    pub(crate) fn inbound_policy_of(&self, w: &WorkloadView) -> InboundPolicy {
         let mut authz = crate::authz::WorkloadAuthz::default();
         for ap in self.authz_for(w) {
             authz.add(format!("{}/{}", ap.meta.namespace(), ap.meta.name()), ap.action, ap.rules.as_deref());
         }
-        Ok(InboundPolicy {
+        InboundPolicy {
             workload: w.key(),
             default_mode: w.server.mode,
             port_modes: w.server.per_port.iter().map(|(p, m)| (*p, m.mode)).collect(),
             trust_domains: self.trust_domains(),
             authz,
-        })
+        }
     }
 
     /// What the filter enforces on the outbound side toward `host` (FQDN or `name.namespace`).
     pub fn outbound_policy(&self, host: &str) -> Result<OutboundPolicy, QueryError> {
         let svc = self.find_service(host).ok_or_else(|| QueryError::UnknownService(host.to_owned()))?;
-        Ok(OutboundPolicy { host: svc.host.clone(), identities: svc.identities.clone() })
+        Ok(OutboundPolicy { host: svc.host.clone(), port: None, identities: svc.identities.clone() })
     }
 
     /// Secure naming toward every destination service in the mesh (outbound enforcement).
@@ -522,7 +531,7 @@ impl Analysis {
         self.services
             .iter()
             .filter(|s| !s.mesh_external)
-            .map(|s| OutboundPolicy { host: s.host.clone(), identities: s.identities.clone() })
+            .map(|s| OutboundPolicy { host: s.host.clone(), port: None, identities: s.identities.clone() })
             .collect()
     }
 

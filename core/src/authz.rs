@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The AuthorizationPolicies that select one workload.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadAuthz {
     /// Rules of every ALLOW policy, each tagged with its policy (`ns/name`).
     pub allow: Vec<NamedRules>,
@@ -23,7 +23,7 @@ pub struct WorkloadAuthz {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NamedRules {
     pub policy: String,
     pub rules: Vec<Rule>,
@@ -31,7 +31,7 @@ pub struct NamedRules {
 
 /// A rule in the form the filter carries.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rule {
     pub from: Vec<Source>,
     pub ports: Vec<u16>,
@@ -41,7 +41,7 @@ pub struct Rule {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Source {
     pub principals: Vec<String>,
     pub not_principals: Vec<String>,

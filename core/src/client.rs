@@ -9,7 +9,7 @@
 //! subset then overrides field by field, and a subset port entry replaces everything again.
 
 use crate::analysis::DNS_DOMAIN;
-use crate::model::{ClientTls, DestinationRule, Labels, Subset, TrafficPolicy};
+use crate::model::{ClientTls, DestinationRule, Labels, Subset, TlsMode, TrafficPolicy};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// DestinationRules of one namespace merged the way `destination_rule.go :: mergeDestinationRule`
@@ -226,6 +226,25 @@ pub struct RuleTls {
     pub tls: Option<ClientTls>,
     /// `DestinationRule ns/name` plus the part that decided (portLevelSettings, subset).
     pub source: String,
+}
+
+/// The SANs an ISTIO_MUTUAL DestinationRule puts in place of the service's identities: its
+/// `subjectAltNames` when it lists any (the cluster's SAN matcher is built from the rule's list
+/// when it has one, `pilot/pkg/networking/core/cluster_tls.go :: buildUpstreamTLSSettings`).
+pub fn rule_sans(tls: &ClientTls) -> Option<&[String]> {
+    match (tls.mode, tls.subject_alt_names.as_deref()) {
+        (TlsMode::IstioMutual, Some(sans)) if !sans.is_empty() => Some(sans),
+        _ => None,
+    }
+}
+
+/// Secure naming, decided in one place for `reach`, the compiler and so the filter: the SANs a
+/// client's sidecar accepts from an upstream it reaches with Istio mTLS (ISTIO_MUTUAL or auto
+/// mTLS) — the rule's SANs ([`rule_sans`]) when it has them, otherwise the identities the
+/// service may run as, alias-expanded. Empty: any certificate chained to the mesh root is
+/// accepted, as Envoy does with no SAN matcher.
+pub fn accepted_sans<'a>(rule_sans: Option<&'a [String]>, service_identities: &'a [String]) -> &'a [String] {
+    rule_sans.unwrap_or(service_identities)
 }
 
 /// Resolves the rule's TLS for a service port and an optional subset.

@@ -18,7 +18,7 @@ use std::fmt;
 
 /// What the server side of one workload enforces, per workload (container) port.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InboundPolicy {
     /// `namespace/name`.
     pub workload: String,
@@ -41,10 +41,13 @@ impl InboundPolicy {
 
 /// What the client side enforces toward one destination service: secure naming.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutboundPolicy {
     /// The destination host (FQDN).
     pub host: String,
+    /// The service port this entry is for; absent: every port of the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     /// The SPIFFE IDs the destination may present (`ServiceAccounts(host)`, alias-expanded).
     /// Empty means any mesh-signed certificate is accepted, as in Envoy with no SAN matcher.
     pub identities: Vec<String>,

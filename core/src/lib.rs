@@ -11,7 +11,9 @@
 //! * [`Analysis`] indexes them for one Istio version and answers the queries: the server mode
 //!   of every workload port with its precedence chain ([`server`]), the client TLS of every call
 //!   ([`client`]), reachability ([`reach`]) and secure naming ([`identity`]).
-//! * [`enforce`] is the run-time decision the proxy-wasm filter makes per connection.
+//! * [`compile`] resolves once what one workload's proxy enforces ([`compile::CompiledPolicy`],
+//!   the filter's plugin configuration); [`enforce`] is the run-time decision the proxy-wasm
+//!   filter makes per connection from it.
 //!
 //! The rules and the Istio functions behind them are in `shared/reference/istio-mtls-semantics.md`;
 //! each module cites the function it follows. The crate does no I/O and never panics.
@@ -19,6 +21,7 @@
 pub mod analysis;
 pub mod authz;
 pub mod client;
+pub mod compile;
 pub mod convert;
 pub mod diagnostic;
 pub mod diff;

@@ -52,7 +52,7 @@ struct ClientSide {
     kind: ClientTlsKind,
     source: String,
     sends: Sends,
-    /// ISTIO_MUTUAL SANs from the DestinationRule (`None`: the service's identities).
+    /// The ISTIO_MUTUAL rule's SANs (`client::rule_sans`); `None`: the service's identities.
     dr_sans: Option<Vec<String>>,
 }
 
@@ -412,7 +412,7 @@ fn client_side(
         let source = rt.as_ref().map(|r| r.source.clone()).unwrap_or_default();
         let (sends, dr_sans) = match tls.mode {
             TlsMode::Disable => (Sends::Plaintext, None),
-            TlsMode::IstioMutual => (Sends::IstioMutual, tls.subject_alt_names.clone().filter(|s| !s.is_empty())),
+            TlsMode::IstioMutual => (Sends::IstioMutual, crate::client::rule_sans(tls).map(<[String]>::to_vec)),
             TlsMode::Simple | TlsMode::Mutual => (Sends::UserTls, None),
         };
         let source = if tls.mode_omitted { format!("{source} (tls without mode: DISABLE)") } else { source };
@@ -505,7 +505,7 @@ pub(crate) fn evaluate(
         (Sends::Plaintext, Some(Mode::Disable)) => (true, false, None, "DISABLE accepts plaintext".to_owned()),
         (Sends::Plaintext, None) => (true, false, None, "no sidecar: the app receives plaintext".to_owned()),
         (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
-            let expected: Vec<String> = cs.dr_sans.clone().unwrap_or_else(|| svc.identities.clone());
+            let expected = crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities);
             if !expected.is_empty() && !expected.contains(&endpoint.identity) {
                 let symptom = format!(
                     "503 upstream connect error or disconnect/reset before headers. reset reason: connection failure, \

@@ -6,8 +6,9 @@
 //! * handshake: a full mTLS handshake and one request through the host's in-memory data path
 //!   with the filter, against bare rustls with the same server configuration (the very same
 //!   `Arc<ServerConfig>`: certificates and client verifier) and the same client configuration;
-//! * start: a VM start (instantiate + `on_configure`) with the suite policies and with a
-//!   10,000-policy configuration.
+//! * start: a VM start (instantiate + `on_configure`) with the suite workload's compiled policy
+//!   and with the compiled policy of one workload of the 10,000- and 50,000-service meshes
+//!   (it must not grow with the mesh).
 //!
 //! Needs the filter built (`scripts/build-filter.sh`). Run with `cargo bench -p meshlock-host
 //! --bench datapath`; `scripts/bench.sh` reads criterion's estimates from target/criterion.
@@ -20,10 +21,10 @@ use meshlock_filter::config::Guard;
 use meshlock_host::ca::{LeafSpec, TestCa};
 use meshlock_host::datapath::memory::{Client, ClientIdentity, ClientSetup, client_config, exchange};
 use meshlock_host::datapath::{ConnMeta, FilterKind, Listener, ServerTls};
+use meshlock_host::envoy::plugin_configuration;
 use meshlock_host::wasm_host::{FilterModule, FilterVm, PluginSettings, Properties};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConnection};
-use std::fmt::Write as _;
 use std::hint::black_box;
 use std::io::{Read as _, Write as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -36,31 +37,25 @@ fn policies() -> String {
     format!("{}\n---\n{}", read("workloads.yaml"), read("strict.yaml"))
 }
 
+/// The plugin configuration the shipped filter reads: foo/httpbin's compiled inbound policy.
 fn config(kind: &str, policies: &str) -> String {
-    serde_json::json!({
-        "direction": "inbound",
-        "workload": {"namespace": "foo", "name": "httpbin"},
-        "policies": policies,
-        "kind": kind,
-    })
-    .to_string()
+    let kind = if kind.ends_with("network") { FilterKind::Network } else { FilterKind::Http };
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&plugin_configuration("foo/httpbin", policies, None, kind).expect("compiles"))
+            .expect("json");
+    if let Some(o) = cfg.as_object_mut() {
+        o.insert("log".to_owned(), serde_json::json!("off"));
+    }
+    cfg.to_string()
 }
 
-/// The suite's workloads plus 10,000 PeerAuthentications: 500 namespaces × 20 workload
-/// policies with a port-level exception each.
-fn ten_thousand_policies() -> String {
-    let mut s = policies();
-    for n in 0..500 {
-        for i in 0..20 {
-            let _ = write!(
-                s,
-                "\n---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n  name: p{i}\n  \
-                 namespace: ns{n}\nspec:\n  selector:\n    matchLabels:\n      app: app{i}\n  mtls:\n    mode: STRICT\n  \
-                 portLevelMtls:\n    9090:\n      mode: DISABLE\n"
-            );
-        }
-    }
-    s
+/// The compiled inbound configuration of one workload (ns0/svc0) of the synthetic mesh of
+/// `services` services: what its proxy's VM is started with, whatever the mesh's size.
+fn mesh_workload_config(services: usize) -> String {
+    let mesh = meshlock_core::synth::generate(&meshlock_core::synth::MeshShape::new(services));
+    let cfg = plugin_configuration("ns0/svc0", &mesh, None, FilterKind::Http).expect("compiles");
+    eprintln!("start: ns0/svc0 of the {services}-service mesh: {} bytes of plugin configuration", cfg.len());
+    cfg
 }
 
 fn module() -> FilterModule {
@@ -70,7 +65,11 @@ fn module() -> FilterModule {
 }
 
 fn vm(module: &FilterModule, kind: &str, policies: &str) -> FilterVm {
-    let vm = module.start(PluginSettings::new(config(kind, policies), "meshlock")).expect("start");
+    start_vm(module, &config(kind, policies))
+}
+
+fn start_vm(module: &FilterModule, config: &str) -> FilterVm {
+    let vm = module.start(PluginSettings::new(config.to_owned(), "meshlock")).expect("start");
     assert!(vm.configured(), "the filter refused its configuration");
     vm
 }
@@ -196,11 +195,14 @@ fn handshake(c: &mut Criterion, module: &FilterModule) {
 fn start(c: &mut Criterion, module: &FilterModule) {
     let mut group = c.benchmark_group("start");
     group.sample_size(20).measurement_time(Duration::from_secs(4));
-    let suite = policies();
-    group.bench_function("suite policies", |b| b.iter(|| black_box(vm(module, "http", &suite))));
-    let big = ten_thousand_policies();
-    group.sample_size(10).measurement_time(Duration::from_secs(10));
-    group.bench_function("10000 policies", |b| b.iter(|| black_box(vm(module, "http", &big))));
+    let suite = config("http", &policies());
+    group.bench_function("suite policies", |b| b.iter(|| black_box(start_vm(module, &suite))));
+    for services in [10_000, 50_000] {
+        let cfg = mesh_workload_config(services);
+        group.bench_function(format!("compiled, {services}-service mesh"), |b| {
+            b.iter(|| black_box(start_vm(module, &cfg)));
+        });
+    }
     group.finish();
 }
 

@@ -84,7 +84,8 @@ fn policies() -> String {
 /// does not log per request either, and Envoy's log would otherwise dominate (P12).
 fn meshlock_config() -> String {
     let mut cfg: Value =
-        serde_json::from_str(&plugin_configuration("foo/httpbin", &policies(), None, FilterKind::Http)).unwrap();
+        serde_json::from_str(&plugin_configuration("foo/httpbin", &policies(), None, FilterKind::Http).unwrap())
+            .unwrap();
     cfg["log"] = json!("off");
     cfg.to_string()
 }

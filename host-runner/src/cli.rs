@@ -2,6 +2,7 @@
 //! diagnostics, a failing call in `--to`, or a failed test case; 2 the command could not run.
 
 mod analysis;
+mod compile;
 mod envoy;
 mod input;
 mod render;
@@ -30,6 +31,8 @@ enum Command {
     Diff(analysis::DiffArgs),
     /// v1alpha1 MeshPolicy/Policy to v1beta1 PeerAuthentication YAML on stdout.
     Convert(analysis::ConvertArgs),
+    /// What a workload's proxy enforces, resolved once: the filter's compiled policy (JSON).
+    Compile(compile::CompileArgs),
     /// Run policy test suites through the filter (wasm) behind a real mTLS data path.
     Test(runtime::TestArgs),
     /// Serve the filter as a TCP proxy: sniffing, rustls termination, the filter, the upstream.
@@ -57,6 +60,7 @@ pub fn main() -> ExitCode {
         Command::Explain(a) => analysis::explain(&a),
         Command::Diff(a) => analysis::diff(&a),
         Command::Convert(a) => analysis::convert(&a),
+        Command::Compile(a) => compile::compile(&a),
         Command::Test(a) => runtime::test(&a),
         Command::Host(a) => runtime::host(&a),
         Command::EnvoyConfig(a) => envoy::envoy_config(&a),

@@ -74,8 +74,71 @@ pub struct BootstrapSpec {
     pub proxy_protocol: bool,
 }
 
-/// The plugin configuration (DESIGN.md "Filter plugin configuration") for one workload.
-pub fn plugin_configuration(workload: &str, policies: &str, istio_version: Option<&str>, kind: FilterKind) -> String {
+/// The plugin configuration the shipped filter reads (docs/filter-and-host.md): the inbound
+/// part of `workload`'s compiled policy (docs/compiled-policy.md), compiled here from
+/// `policies`, so the proxy neither parses YAML nor analyses the mesh. The error is the core's
+/// reason on one line (input that cannot be read, an unknown workload).
+pub fn plugin_configuration(
+    workload: &str,
+    policies: &str,
+    istio_version: Option<&str>,
+    kind: FilterKind,
+) -> Result<String, String> {
+    compiled_configuration(workload, policies, istio_version, PluginDirection::Inbound, kind)
+}
+
+/// Which side of the proxy a filter instance guards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginDirection {
+    Inbound,
+    Outbound,
+}
+
+/// [`plugin_configuration`] for either direction.
+pub fn compiled_configuration(
+    workload: &str,
+    policies: &str,
+    istio_version: Option<&str>,
+    direction: PluginDirection,
+    kind: FilterKind,
+) -> Result<String, String> {
+    use meshlock_core::{Analysis, IstioVersion, Options, Source};
+    let istio_version =
+        istio_version.map(str::parse::<IstioVersion>).transpose().map_err(|e| format!("istioVersion: {e}"))?;
+    let analysis = Analysis::new(&[Source::new("policies", policies)], &Options { istio_version });
+    if analysis.unreadable() > 0 {
+        return Err(format!("policies: {} document(s) could not be parsed", analysis.unreadable()));
+    }
+    // A resource that could not be read as written would silently weaken enforcement.
+    if let Some(d) = analysis.input_error() {
+        return Err(format!("policies: {}:{}:{}: {}", d.file, d.line, d.column, d.message));
+    }
+    let compiled = analysis.compile(workload).map_err(|e| e.to_string())?;
+    Ok(plugin_configuration_of(&compiled, direction, kind))
+}
+
+/// The plugin configuration around a compiled policy: the part for `direction`, the filter
+/// kind, and per-decision logging.
+pub fn plugin_configuration_of(
+    compiled: &meshlock_core::compile::CompiledPolicy,
+    direction: PluginDirection,
+    kind: FilterKind,
+) -> String {
+    let (direction, part) = match direction {
+        PluginDirection::Inbound => ("inbound", compiled.for_inbound()),
+        PluginDirection::Outbound => ("outbound", compiled.for_outbound()),
+    };
+    json!({"direction": direction, "compiled": part, "log": "decisions", "kind": kind.as_str()}).to_string()
+}
+
+/// The `policies` form, which only filters built with the `yaml-config` feature read: the
+/// filter compiles the YAML itself in `on_configure` (seconds per VM for a large mesh).
+pub fn yaml_plugin_configuration(
+    workload: &str,
+    policies: &str,
+    istio_version: Option<&str>,
+    kind: FilterKind,
+) -> String {
     let (namespace, name) = workload.split_once('/').unwrap_or((workload, ""));
     let mut cfg = json!({
         "direction": "inbound",
@@ -274,6 +337,76 @@ pub fn bootstrap_with_lds_file(spec: &BootstrapSpec, lds_path: &std::path::Path)
                 "path_config_source": {"path": path_str(lds_path), "watched_directory": {"path": dir}},
             }}),
         );
+    }
+    b
+}
+
+/// Where the ECDS file of the filter loaded as `kind` lives in `dir`.
+pub fn ecds_path(dir: &std::path::Path, kind: FilterKind) -> PathBuf {
+    dir.join(format!("{}.yaml", root_id(kind)))
+}
+
+/// The ECDS resource file for the filter loaded as `kind`: its whole Wasm filter
+/// configuration (the plugin configuration included) as a `TypedExtensionConfig` named after
+/// the filter. Renaming a new file over the watched one is an update.
+pub fn ecds_file(spec: &BootstrapSpec, kind: FilterKind, version: &str) -> Value {
+    let type_url = match kind {
+        FilterKind::Http => "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        FilterKind::Network => "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+    };
+    json!({"version_info": version, "resources": [{
+        "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+        "name": root_id(kind),
+        "typed_config": {"@type": type_url, "config": wasm_plugin_config(spec, kind)},
+    }]})
+}
+
+/// The bootstrap with the meshlock filters' configuration delivered by ECDS from files in
+/// `dir` ([`ecds_file`]), the way Istio delivers WasmPlugins. An update reaches the next
+/// instantiation of the filter: for the HTTP filter the next request, on connections already
+/// open too; for the network filter, the next connection (a connection keeps the filter it
+/// was accepted with). Until its file is read, the listener is warming and accepts nothing.
+pub fn bootstrap_with_ecds(spec: &BootstrapSpec, dir: &std::path::Path) -> Value {
+    let mut b = bootstrap(spec);
+    let source = |kind: FilterKind, type_url: &str| {
+        json!({
+            "name": root_id(kind),
+            "config_discovery": {
+                "config_source": {
+                    "resource_api_version": "V3",
+                    "path_config_source": {
+                        "path": path_str(&ecds_path(dir, kind)),
+                        "watched_directory": {"path": path_str(dir)},
+                    },
+                },
+                "type_urls": [type_url],
+            },
+        })
+    };
+    let listeners = b.pointer_mut("/static_resources/listeners").and_then(Value::as_array_mut);
+    for chain in listeners
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.get_mut("filter_chains"))
+        .filter_map(Value::as_array_mut)
+        .flatten()
+    {
+        for filter in chain.get_mut("filters").and_then(Value::as_array_mut).into_iter().flatten() {
+            if filter.get("name").and_then(Value::as_str) == Some("envoy.filters.network.wasm") {
+                *filter =
+                    source(FilterKind::Network, "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm");
+            }
+            let http = filter.pointer_mut("/typed_config/http_filters").and_then(Value::as_array_mut);
+            for hf in http.into_iter().flatten() {
+                if hf.get("name").and_then(Value::as_str) == Some("envoy.filters.http.wasm") {
+                    *hf = source(FilterKind::Http, "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm");
+                }
+            }
+        }
+    }
+    if let Some(o) = b.as_object_mut() {
+        // Envoy refuses dynamic resources without a node identity.
+        o.insert("node".to_owned(), json!({"id": "meshlock", "cluster": "meshlock"}));
     }
     b
 }

@@ -548,13 +548,15 @@ impl<'a> Runner<'a> {
         Ok(Self { module, ca })
     }
 
-    /// The plugin configuration the filter gets for a suite (the same for Envoy).
-    pub fn plugin_config(suite: &Suite, kind: FilterKind) -> String {
+    /// The plugin configuration the filter gets for a suite (the same for Envoy): the suite's
+    /// policies compiled natively, as `meshlock compile` does, before any VM starts.
+    pub fn plugin_config(suite: &Suite, kind: FilterKind) -> Result<String, SuiteError> {
         crate::envoy::plugin_configuration(&suite.workload, &suite.policies, suite.istio_version.as_deref(), kind)
+            .map_err(|message| SuiteError::Configuration { file: suite.file.clone(), message })
     }
 
     fn start_vm(&self, suite: &Suite, kind: FilterKind) -> Result<FilterVm, SuiteError> {
-        let settings = PluginSettings::new(Self::plugin_config(suite, kind), &format!("meshlock_{}", kind.as_str()));
+        let settings = PluginSettings::new(Self::plugin_config(suite, kind)?, &format!("meshlock_{}", kind.as_str()));
         let vm = self
             .module
             .start(settings)

@@ -175,3 +175,45 @@ fn diff_shows_breaking_calls() {
     assert!(out.contains("2 break"), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn compile_prints_one_workload_and_writes_a_whole_mesh() {
+    let out = meshlock(&["compile", "--workload", "foo/httpbin", "examples/authn"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    golden("compile-foo-httpbin.json", &stdout(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["schema"], 1);
+    assert!(v["inbound"].is_object() && v["outbound"].is_array());
+
+    let dir = std::env::temp_dir().join(format!("meshlock-compile-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = meshlock(&["compile", "--all", "--out", dir.to_str().expect("utf-8"), "examples/authn"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let one = std::fs::read(dir.join("foo/httpbin.json")).expect("foo/httpbin.json written");
+    let v: serde_json::Value = serde_json::from_slice(&one).expect("json");
+    assert!(v.get("outbound").is_none(), "--all writes the inbound part");
+    assert!(stderr(&out).contains("largest"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // An unknown workload and unreadable input: exit 2 with a reason.
+    let out = meshlock(&["compile", "--workload", "foo/nope", "examples/authn"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("foo/nope"), "{}", stderr(&out));
+    let out = meshlock_stdin(&["compile", "--workload", "a/b", "-"], b"kind: [unclosed\n");
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn envoy_config_writes_a_wasm_plugin_per_workload() {
+    let dir = std::env::temp_dir().join(format!("meshlock-plugins-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out =
+        meshlock(&["envoy-config", "--wasm-plugin", "--all", "--out", dir.to_str().expect("utf-8"), "examples/authn"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let yaml = std::fs::read_to_string(dir.join("foo/httpbin.yaml")).expect("foo/httpbin.yaml");
+    let m: serde_json::Value = serde_yaml::from_str(&yaml).expect("yaml");
+    assert_eq!(m["kind"], "WasmPlugin");
+    assert_eq!(m["spec"]["pluginConfig"]["compiled"]["workload"], "foo/httpbin");
+    assert!(m["spec"]["pluginConfig"]["compiled"].get("outbound").is_none());
+    let _ = std::fs::remove_dir_all(&dir);
+}

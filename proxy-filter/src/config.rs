@@ -1,8 +1,9 @@
-//! The plugin configuration (DESIGN.md, "Filter plugin configuration") and what the filter keeps
-//! from it after `on_configure`.
+//! The plugin configuration (docs/filter-and-host.md) and what the filter keeps from it after
+//! `on_configure`: the compiled policy (docs/compiled-policy.md), or, in builds with the
+//! `yaml-config` feature, the mesh's YAML compiled here.
 
+use meshlock_core::compile::{CompiledError, CompiledPolicy};
 use meshlock_core::enforce::{self, Decision, InboundPolicy, OutboundPolicy, PeerFacts};
-use meshlock_core::{Analysis, IstioVersion, Options, Source};
 use serde::Deserialize;
 
 /// The plugin configuration JSON, exactly as Envoy's `configuration` value carries it.
@@ -10,9 +11,16 @@ use serde::Deserialize;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PluginConfig {
     pub direction: Direction,
-    pub workload: WorkloadRef,
-    /// The same YAML the CLI reads: policies plus the workload's Deployment/Service.
-    pub policies: String,
+    /// What this workload's proxy enforces, compiled by `meshlock compile` (schema 1).
+    #[serde(default)]
+    pub compiled: Option<serde_json::Value>,
+    /// With `policies`: the workload to compile them for.
+    #[serde(default)]
+    pub workload: Option<WorkloadRef>,
+    /// The same YAML the CLI reads: policies plus the workload's Deployment/Service. Read only
+    /// by builds with the `yaml-config` feature.
+    #[serde(default)]
+    pub policies: Option<String>,
     #[serde(default)]
     pub istio_version: Option<String>,
     #[serde(default)]
@@ -60,6 +68,20 @@ pub enum FilterKind {
 pub enum ConfigError {
     #[error("no plugin configuration")]
     Missing,
+    #[error("the plugin configuration needs `compiled` (meshlock compile) or, in YAML builds, `policies`")]
+    NoPolicy,
+    #[error("the plugin configuration has both `compiled` and `policies`; give one")]
+    BothForms,
+    #[error(
+        "this build of the filter reads only compiled policies: `policies` (YAML) needs the yaml-config build; run `meshlock compile`"
+    )]
+    YamlNotBuilt,
+    #[error("`policies` needs `workload`")]
+    NoWorkload,
+    #[error("{0}")]
+    Compiled(#[from] CompiledError),
+    #[error("the compiled policy has no {0} part")]
+    MissingPart(&'static str),
     #[error("plugin configuration is not valid JSON for meshlock: {0}")]
     Json(String),
     #[error("invalid istioVersion: {0}")]
@@ -85,7 +107,7 @@ pub struct Guard {
 #[derive(Debug, Clone)]
 pub enum Enforcement {
     Inbound(InboundPolicy),
-    /// Secure naming for every destination service in the policies.
+    /// Secure naming for every destination service (per port where they differ).
     Outbound(Vec<OutboundPolicy>),
 }
 
@@ -122,40 +144,30 @@ impl Verdict {
 }
 
 impl Guard {
-    /// Reads the plugin configuration and runs the core once. `root_id` is Envoy's
-    /// `plugin_root_id`, used only when the configuration does not say which filter kind it is.
+    /// Reads the plugin configuration. `root_id` is Envoy's `plugin_root_id`, used only when
+    /// the configuration does not say which filter kind it is.
     pub fn configure(json: &[u8], root_id: Option<&str>) -> Result<Self, ConfigError> {
         if json.is_empty() {
             return Err(ConfigError::Missing);
         }
         let cfg: PluginConfig = serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
-        let istio_version = cfg
-            .istio_version
-            .as_deref()
-            .map(str::parse::<IstioVersion>)
-            .transpose()
-            .map_err(|e| ConfigError::Version(e.to_string()))?;
-        let analysis = Analysis::new(&[Source::new("policies", cfg.policies.as_str())], &Options { istio_version });
-        if analysis.unreadable() > 0 {
-            return Err(ConfigError::Unreadable(analysis.unreadable()));
-        }
-        // A resource that could not be read as written would silently weaken enforcement.
-        if let Some(d) = analysis.input_error() {
-            return Err(ConfigError::Input(format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message)));
-        }
         let kind = cfg.kind.unwrap_or_else(|| kind_from_root_id(root_id));
-        let workload = format!("{}/{}", cfg.workload.namespace, cfg.workload.name);
-        let enforcement = match cfg.direction {
-            Direction::Inbound => {
-                Enforcement::Inbound(analysis.inbound_policy(&workload).map_err(|e| ConfigError::Query(e.to_string()))?)
+        if cfg.direction == Direction::Outbound && kind == FilterKind::Network {
+            return Err(ConfigError::OutboundNetwork);
+        }
+        let compiled = match (&cfg.compiled, &cfg.policies) {
+            (Some(value), None) => {
+                let bytes = serde_json::to_vec(value).map_err(|e| ConfigError::Json(e.to_string()))?;
+                CompiledPolicy::from_json(&bytes)?
             }
+            (None, Some(yaml)) => compile_yaml(&cfg, yaml)?,
+            (Some(_), Some(_)) => return Err(ConfigError::BothForms),
+            (None, None) => return Err(ConfigError::NoPolicy),
+        };
+        let enforcement = match cfg.direction {
+            Direction::Inbound => Enforcement::Inbound(compiled.inbound.ok_or(ConfigError::MissingPart("inbound"))?),
             Direction::Outbound => {
-                if kind == FilterKind::Network {
-                    return Err(ConfigError::OutboundNetwork);
-                }
-                // The client workload must exist too: a typo must not pass silently.
-                analysis.workload(&workload).map_err(|e| ConfigError::Query(e.to_string()))?;
-                Enforcement::Outbound(analysis.outbound_policies())
+                Enforcement::Outbound(compiled.outbound.ok_or(ConfigError::MissingPart("outbound"))?)
             }
         };
         Ok(Self { kind, log_decisions: cfg.log == Some(LogSetting::Decisions), enforcement })
@@ -197,19 +209,49 @@ impl Guard {
         Verdict::Core(enforce::decide_inbound(policy, port, peer))
     }
 
-    /// Outbound: the upstream's first URI SAN for a request to `authority`.
+    /// Outbound: the upstream's first URI SAN for a request to `authority`. An entry for the
+    /// authority's port wins over the host's all-ports entry.
     pub fn decide_outbound(&self, authority: Option<&str>, upstream_san: Option<&str>) -> Verdict {
         let Enforcement::Outbound(policies) = &self.enforcement else {
             return Verdict::Refused("not_outbound");
         };
-        let Some(host) = authority.map(strip_port) else {
+        let Some((host, port)) = authority.map(split_port) else {
             return Verdict::Refused("no_authority");
         };
-        let Some(policy) = policies.iter().find(|p| meshlock_core::analysis::host_matches_query(&p.host, host)) else {
+        let Some(policy) = meshlock_core::compile::outbound_entry(policies, host, port) else {
             return Verdict::Refused("unknown_service");
         };
         Verdict::Core(enforce::decide_outbound(policy, upstream_san))
     }
+}
+
+/// The `policies` form: the mesh's YAML, compiled here for the configured workload.
+#[cfg(feature = "yaml-config")]
+fn compile_yaml(cfg: &PluginConfig, yaml: &str) -> Result<CompiledPolicy, ConfigError> {
+    use meshlock_core::{Analysis, IstioVersion, Options, Source};
+    let istio_version = cfg
+        .istio_version
+        .as_deref()
+        .map(str::parse::<IstioVersion>)
+        .transpose()
+        .map_err(|e| ConfigError::Version(e.to_string()))?;
+    let workload = cfg.workload.as_ref().ok_or(ConfigError::NoWorkload)?;
+    let analysis = Analysis::new(&[Source::new("policies", yaml)], &Options { istio_version });
+    if analysis.unreadable() > 0 {
+        return Err(ConfigError::Unreadable(analysis.unreadable()));
+    }
+    // A resource that could not be read as written would silently weaken enforcement.
+    if let Some(d) = analysis.input_error() {
+        return Err(ConfigError::Input(format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message)));
+    }
+    analysis
+        .compile(&format!("{}/{}", workload.namespace, workload.name))
+        .map_err(|e| ConfigError::Query(e.to_string()))
+}
+
+#[cfg(not(feature = "yaml-config"))]
+fn compile_yaml(_cfg: &PluginConfig, _yaml: &str) -> Result<CompiledPolicy, ConfigError> {
+    Err(ConfigError::YamlNotBuilt)
 }
 
 fn kind_from_root_id(root_id: Option<&str>) -> FilterKind {
@@ -219,14 +261,16 @@ fn kind_from_root_id(root_id: Option<&str>) -> FilterKind {
     }
 }
 
-/// `host:port` → `host`; `[v6]:port` → `[v6]`.
-fn strip_port(authority: &str) -> &str {
+/// `host:port` → (`host`, port); `[v6]:port` → (`[v6]`, port); `host` → (`host`, None).
+fn split_port(authority: &str) -> (&str, Option<u16>) {
     if authority.ends_with(']') {
-        return authority;
+        return (authority, None);
     }
     match authority.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
+        Some((host, port)) if !host.is_empty() && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (host, port.parse().ok())
+        }
+        _ => (authority, None),
     }
 }
 

@@ -10,7 +10,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext, StreamContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 mod entry {
@@ -28,21 +28,22 @@ fn log(level: LogLevel, msg: &str) {
     let _ = hostcalls::log(level, msg);
 }
 
-/// Counters by decision and reason, defined on first use (`meshlock.decisions.allow.mtls_peer`).
+/// Counters by decision and reason, defined on first use (`meshlock.decisions.allow.mtls_peer`);
+/// looked up by the (verdict, reason) pair, so a request allocates nothing to count.
 #[derive(Default)]
 struct Metrics {
-    ids: RefCell<BTreeMap<String, u32>>,
+    ids: RefCell<BTreeMap<(&'static str, &'static str), u32>>,
 }
 
 impl Metrics {
     fn count(&self, verdict: &Verdict) {
-        let name = verdict.metric_name();
-        let known = self.ids.borrow().get(&name).copied();
+        let key = (verdict.verdict(), verdict.reason());
+        let known = self.ids.borrow().get(&key).copied();
         let id = match known {
             Some(id) => id,
-            None => match hostcalls::define_metric(MetricType::Counter, &name) {
+            None => match hostcalls::define_metric(MetricType::Counter, &verdict.metric_name()) {
                 Ok(id) => {
-                    self.ids.borrow_mut().insert(name, id);
+                    self.ids.borrow_mut().insert(key, id);
                     id
                 }
                 Err(_) => return,
@@ -52,9 +53,37 @@ impl Metrics {
     }
 }
 
+/// Inbound verdicts by Envoy's connection id. The peer certificate and the destination port
+/// cannot change on a connection, so the requests of a keep-alive connection after the first
+/// cost one property read instead of four and no decision. A configuration update (ECDS, LDS)
+/// makes a new root context and with it an empty cache: no verdict outlives its policy.
+/// Connection ids are never reused by an Envoy process; the cache is emptied when full.
+#[derive(Default)]
+struct Verdicts {
+    by_connection: RefCell<HashMap<u64, Verdict>>,
+}
+
+/// Enough for the keep-alive connections one worker holds at once; past it, start over.
+const VERDICTS_KEPT: usize = 4096;
+
+impl Verdicts {
+    fn get(&self, connection: u64) -> Option<Verdict> {
+        self.by_connection.borrow().get(&connection).cloned()
+    }
+
+    fn keep(&self, connection: u64, verdict: &Verdict) {
+        let mut map = self.by_connection.borrow_mut();
+        if map.len() >= VERDICTS_KEPT {
+            map.clear();
+        }
+        map.insert(connection, verdict.clone());
+    }
+}
+
 struct Shared {
     guard: Guard,
     metrics: Metrics,
+    verdicts: Verdicts,
 }
 
 // === impl Root ===
@@ -79,7 +108,8 @@ impl RootContext for Root {
             Ok(guard) => {
                 log(LogLevel::Info, &guard.summary());
                 self.kind = Some(guard.kind);
-                self.shared = Some(Rc::new(Shared { guard, metrics: Metrics::default() }));
+                self.shared =
+                    Some(Rc::new(Shared { guard, metrics: Metrics::default(), verdicts: Verdicts::default() }));
                 true
             }
             Err(e) => {
@@ -126,6 +156,25 @@ fn decide_inbound(guard: &Guard) -> Verdict {
         uri_san: property(&["connection", "uri_san_peer_certificate"]),
     };
     raw.decide(guard)
+}
+
+/// Envoy's downstream connection id (`connection.id`, 8 bytes little-endian).
+fn connection_id() -> Option<u64> {
+    let bytes: [u8; 8] = property(&["connection", "id"])?.as_slice().try_into().ok()?;
+    Some(u64::from_le_bytes(bytes))
+}
+
+/// [`decide_inbound`] once per connection: later requests on it reuse the verdict.
+fn decide_inbound_cached(shared: &Shared) -> Verdict {
+    let Some(connection) = connection_id() else {
+        return decide_inbound(&shared.guard);
+    };
+    if let Some(verdict) = shared.verdicts.get(connection) {
+        return verdict;
+    }
+    let verdict = decide_inbound(&shared.guard);
+    shared.verdicts.keep(connection, &verdict);
+    verdict
 }
 
 fn record(shared: &Shared, verdict: &Verdict, what: &str) {
@@ -219,7 +268,7 @@ impl HttpContext for Http {
         };
         match &shared.guard.enforcement {
             Enforcement::Inbound(_) => {
-                let verdict = decide_inbound(&shared.guard);
+                let verdict = decide_inbound_cached(shared);
                 record(shared, &verdict, "request");
                 if verdict.is_allow() {
                     Action::Continue

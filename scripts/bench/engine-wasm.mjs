@@ -1,11 +1,11 @@
 // The engine at scale through the playground's wasm build (www/src/wasm, built by
 // scripts/build-web.sh) in Node: the same steps and output as `core/examples/scale.rs run`.
-// Usage: node engine-wasm.mjs WASM_DIR MESH.yaml RUNS
+// Usage: node engine-wasm.mjs WASM_DIR MESH.yaml RUNS [FORM]
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [dir, file, runsArg] = process.argv.slice(2);
+const [dir, file, runsArg, form = 'docs'] = process.argv.slice(2);
 const runs = Math.max(1, Number(runsArg ?? 3));
 const glue = await import(pathToFileURL(path.join(path.resolve(dir), 'meshlock_web.js')).href);
 const exports = glue.initSync({ module: fs.readFileSync(path.join(path.resolve(dir), 'meshlock_web_bg.wasm')) });
@@ -28,6 +28,7 @@ for (let i = 0; i < runs; i++) {
 }
 console.log(JSON.stringify({
   target: 'wasm (Node ' + process.versions.node + ', V8 ' + process.versions.v8 + ')',
+  form,
   yaml_bytes: Buffer.byteLength(text),
   ...facts,
   runs,

@@ -82,7 +82,7 @@ pub struct ConvertArgs {
 }
 
 /// Loads and analyses; `Err` (exit 2) when a document could not be parsed at all.
-fn load(common: &Common, paths: &[PathBuf]) -> Result<Analysis> {
+pub(super) fn load(common: &Common, paths: &[PathBuf]) -> Result<Analysis> {
     let sources = input::load(paths)?;
     let analysis = Analysis::new(&sources, &Options { istio_version: common.istio_version });
     if analysis.unreadable() > 0 {

@@ -11,7 +11,8 @@ use meshlock_host::datapath::FilterKind;
 use meshlock_host::envoy::process::locate_envoy;
 use meshlock_host::envoy::runner::SuiteEnvoy;
 use meshlock_host::envoy::{
-    BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml, plugin_configuration, wasm_plugin_yaml,
+    BootstrapSpec, CertFiles, InboundListener, PluginDirection, bootstrap_with_ecds, bootstrap_yaml, ecds_file,
+    ecds_path, plugin_configuration_of, wasm_plugin_yaml,
 };
 use meshlock_host::suite::Suite;
 use std::collections::BTreeMap;
@@ -24,8 +25,8 @@ pub struct EnvoyConfigArgs {
     /// Files or directories of YAML/JSON: the policies plus the workload's Deployment/Service.
     pub paths: Vec<PathBuf>,
     /// The workload the filter guards (NAMESPACE/NAME).
-    #[arg(long, value_name = "NS/NAME")]
-    pub workload: String,
+    #[arg(long, value_name = "NS/NAME", required_unless_present = "all")]
+    pub workload: Option<String>,
     /// The Istio version whose behaviour the filter reproduces.
     #[arg(long, value_name = "V")]
     pub istio_version: Option<IstioVersion>,
@@ -51,6 +52,18 @@ pub struct EnvoyConfigArgs {
     /// Print the Istio WasmPlugin manifest instead of an Envoy bootstrap.
     #[arg(long)]
     pub wasm_plugin: bool,
+    /// With --wasm-plugin: a manifest for every workload, written to --out DIR as
+    /// NAMESPACE/NAME.yaml (each carries only that workload's compiled inbound policy).
+    #[arg(long, requires = "wasm_plugin", requires = "out", conflicts_with = "workload")]
+    pub all: bool,
+    /// Where --all writes.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Deliver the filter's configuration by ECDS from DIR/meshlock_<kind>.yaml (written here,
+    /// atomically): run again with new policies and Envoy applies them to the next request,
+    /// on open connections too (network filter: to the next connection).
+    #[arg(long, value_name = "DIR", conflicts_with = "wasm_plugin")]
+    pub ecds: Option<PathBuf>,
 }
 
 fn ensure_certs(dir: &std::path::Path, identity: &str) -> Result<CertFiles> {
@@ -80,16 +93,27 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
     let sources = input::load(&args.paths)?;
     let options = Options { istio_version: args.istio_version };
     let analysis = Analysis::new(&sources, &options);
-    let (_, view) = analysis.workload(&args.workload)?;
-    let policies = sources.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join("\n---\n");
-    let version = args.istio_version.map(|v| v.to_string());
     let kind = match args.kind {
         Kind::Http => FilterKind::Http,
         Kind::Network => FilterKind::Network,
     };
-    let config = plugin_configuration(&args.workload, &policies, version.as_deref(), kind);
+    if args.all {
+        return all_wasm_plugins(&analysis, args.out.as_deref().unwrap_or(std::path::Path::new(".")), kind);
+    }
+    let Some(workload) = args.workload.as_deref() else {
+        anyhow::bail!("--workload NS/NAME (or --wasm-plugin --all --out DIR)");
+    };
+    let (_, view) = analysis.workload(workload)?;
+    if analysis.unreadable() > 0 {
+        anyhow::bail!("{} document(s) could not be parsed", analysis.unreadable());
+    }
+    // A resource that could not be read as written would silently weaken enforcement.
+    if let Some(d) = analysis.input_error() {
+        anyhow::bail!("the input has errors ({}:{}:{}: {})", d.file, d.line, d.column, d.message);
+    }
+    let config = plugin_configuration_of(&analysis.compile(workload)?, PluginDirection::Inbound, kind);
     if args.wasm_plugin {
-        print!("{}", wasm_plugin_yaml(&args.workload, view.labels(), &config, kind)?);
+        print!("{}", wasm_plugin_yaml(workload, view.labels(), &config, kind)?);
         return Ok(ExitCode::SUCCESS);
     }
     let filter = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
@@ -104,8 +128,75 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
         certs,
         proxy_protocol: false,
     };
+    if let Some(dir) = &args.ecds {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let dir = std::fs::canonicalize(dir)?;
+        let path = ecds_path(&dir, kind);
+        let version = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis().to_string())
+            .unwrap_or_default();
+        let tmp = path.with_extension("new");
+        let text = serde_yaml::to_string(&ecds_file(&spec, kind, &version))?;
+        std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+        // A rename is what Envoy's directory watch sees as one complete update.
+        std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("meshlock envoy-config: filter configuration (version {version}) in {}", path.display());
+        let header = "# Envoy 1.40 bootstrap generated by `meshlock envoy-config --ecds`: the meshlock filter's\n\
+                      # configuration comes by ECDS from the directory below; rerun to update it in place.\n";
+        print!("{header}{}", serde_yaml::to_string(&bootstrap_with_ecds(&spec, &dir))?);
+        return Ok(ExitCode::SUCCESS);
+    }
     print!("{}", bootstrap_yaml(&spec)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// One WasmPlugin per workload, each with only that workload's compiled inbound policy: a
+/// manifest's size is its own policy's, whatever the mesh's (docs/compiled-policy.md).
+fn all_wasm_plugins(analysis: &Analysis, out: &std::path::Path, kind: FilterKind) -> Result<ExitCode> {
+    if analysis.unreadable() > 0 {
+        anyhow::bail!("{} document(s) could not be parsed", analysis.unreadable());
+    }
+    if let Some(d) = analysis.input_error() {
+        anyhow::bail!("the input has errors ({}:{}:{}: {}); nothing written", d.file, d.line, d.column, d.message);
+    }
+    let started = std::time::Instant::now();
+    let (mut written, mut total, mut largest) = (0usize, 0u64, (0usize, String::new()));
+    for (view, compiled) in analysis.workload_views().iter().zip(analysis.compile_inbound_all()) {
+        let Some((ns, name)) = compiled.workload.split_once('/').filter(|(n, w)| safe_segment(n) && safe_segment(w))
+        else {
+            eprintln!("meshlock envoy-config: skipped `{}`: not a Kubernetes name", compiled.workload);
+            continue;
+        };
+        let config = plugin_configuration_of(&compiled, PluginDirection::Inbound, kind);
+        let yaml = wasm_plugin_yaml(&compiled.workload, view.labels(), &config, kind)?;
+        let dir = out.join(ns);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, &yaml).with_context(|| format!("cannot write {}", path.display()))?;
+        written += 1;
+        total += yaml.len() as u64;
+        if yaml.len() > largest.0 {
+            largest = (yaml.len(), compiled.workload.clone());
+        }
+    }
+    eprintln!(
+        "meshlock envoy-config: {written} WasmPlugin manifest(s) into {} in {} ms; {total} bytes, largest {} bytes ({})",
+        out.display(),
+        started.elapsed().as_millis(),
+        largest.0,
+        largest.1
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A Kubernetes name is a DNS label or subdomain; anything else (a hostile `../x`) is not
+/// turned into a path.
+pub(super) fn safe_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// `meshlock test --target envoy`: each suite against its own Envoy.

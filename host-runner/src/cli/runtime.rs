@@ -158,16 +158,37 @@ fn server_tls(dir: &Path, identity: Option<&str>) -> Result<ServerTls> {
     Ok(ServerTls { chain, key, roots: vec![ca.root_der().to_vec()] })
 }
 
-/// The workload's SPIFFE ID, for the server certificate (a query, not a rule).
+/// The workload's SPIFFE ID, for the server certificate: the compiled policy states it.
 fn workload_identity(config: &serde_json::Value) -> Option<String> {
-    let policies = config.get("policies")?.as_str()?;
-    let ns = config.get("workload")?.get("namespace")?.as_str()?;
-    let name = config.get("workload")?.get("name")?.as_str()?;
-    let analysis = meshlock_core::Analysis::new(
-        &[meshlock_core::Source::new("policies", policies)],
-        &meshlock_core::Options::default(),
-    );
-    analysis.workload(&format!("{ns}/{name}")).ok().map(|(_, w)| w.identity.clone())
+    config.get("compiled")?.get("identity")?.as_str().map(str::to_owned)
+}
+
+/// A configuration in the `policies` (YAML) form is compiled here, natively, before the VM
+/// starts: the shipped filter reads only the compiled form (docs/compiled-policy.md).
+fn compile_yaml_form(json: serde_json::Value, path: &std::path::Path) -> Result<serde_json::Value> {
+    let Some(policies) = json.get("policies").and_then(|p| p.as_str()) else {
+        return Ok(json);
+    };
+    let ns = json.pointer("/workload/namespace").and_then(|v| v.as_str()).unwrap_or_default();
+    let name = json.pointer("/workload/name").and_then(|v| v.as_str()).unwrap_or_default();
+    let kind = if json.get("kind").and_then(|k| k.as_str()) == Some("network") {
+        FilterKind::Network
+    } else {
+        FilterKind::Http
+    };
+    let version = json.get("istioVersion").and_then(|v| v.as_str());
+    let compiled = meshlock_host::envoy::plugin_configuration(&format!("{ns}/{name}"), policies, version, kind)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let mut compiled: serde_json::Value = serde_json::from_str(&compiled)?;
+    if let (Some(obj), Some(log)) = (compiled.as_object_mut(), json.get("log")) {
+        obj.insert("log".to_owned(), log.clone());
+    }
+    if json.get("kind").is_none()
+        && let Some(obj) = compiled.as_object_mut()
+    {
+        obj.remove("kind");
+    }
+    Ok(compiled)
 }
 
 pub fn host(args: &HostArgs) -> Result<ExitCode> {
@@ -182,6 +203,8 @@ pub fn host(args: &HostArgs) -> Result<ExitCode> {
             args.config.display()
         );
     }
+    let json = compile_yaml_form(json, &args.config)?;
+    let text = serde_json::to_vec(&json)?;
     let kind = match (args.kind, json.get("kind").and_then(|k| k.as_str())) {
         (Some(Kind::Network), _) | (None, Some("network")) => FilterKind::Network,
         _ => FilterKind::Http,

@@ -134,7 +134,7 @@ pub fn prepare(
     for kind in [FilterKind::Network, FilterKind::Http] {
         let addr = free_port().map_err(|e| setup(f, e))?;
         listeners.insert(kind.as_str(), addr);
-        plugin_config.insert(kind.as_str(), Runner::plugin_config(suite, kind));
+        plugin_config.insert(kind.as_str(), Runner::plugin_config(suite, kind)?);
         inbound.push(InboundListener { kind, address: addr });
     }
     let spec = BootstrapSpec {

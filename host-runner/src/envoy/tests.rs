@@ -2,8 +2,8 @@ use super::*;
 use std::path::Path;
 
 fn spec(proxy_protocol: bool) -> BootstrapSpec {
-    let cfg_http = plugin_configuration("foo/httpbin", "kind: Namespace\n", Some("1.28"), FilterKind::Http);
-    let cfg_net = plugin_configuration("foo/httpbin", "kind: Namespace\n", None, FilterKind::Network);
+    let cfg_http = yaml_plugin_configuration("foo/httpbin", "kind: Namespace\n", Some("1.28"), FilterKind::Http);
+    let cfg_net = yaml_plugin_configuration("foo/httpbin", "kind: Namespace\n", None, FilterKind::Network);
     BootstrapSpec {
         filter: PathBuf::from("/x/meshlock_filter.wasm"),
         plugin_config: BTreeMap::from([("http", cfg_http), ("network", cfg_net)]),
@@ -23,16 +23,40 @@ fn at<'a>(v: &'a Value, path: &str) -> &'a Value {
 }
 
 #[test]
-fn plugin_configuration_is_the_design_json() {
+fn yaml_plugin_configuration_is_the_documented_json() {
     let c: Value =
-        serde_json::from_str(&plugin_configuration("foo/httpbin", "p", Some("1.5"), FilterKind::Network)).unwrap();
+        serde_json::from_str(&yaml_plugin_configuration("foo/httpbin", "p", Some("1.5"), FilterKind::Network)).unwrap();
     assert_eq!(
         c,
         json!({"direction": "inbound", "workload": {"namespace": "foo", "name": "httpbin"}, "policies": "p",
                "log": "decisions", "kind": "network", "istioVersion": "1.5"})
     );
-    let c: Value = serde_json::from_str(&plugin_configuration("a/b", "p", None, FilterKind::Http)).unwrap();
+    let c: Value = serde_json::from_str(&yaml_plugin_configuration("a/b", "p", None, FilterKind::Http)).unwrap();
     assert!(c.get("istioVersion").is_none());
+}
+
+const MESH: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: httpbin, namespace: foo}\nspec:\n  template:\n    metadata: {labels: {app: httpbin}}\n    spec: {containers: [{name: app, ports: [{containerPort: 80}]}]}\n";
+
+#[test]
+fn plugin_configuration_carries_the_compiled_inbound_part_only() {
+    let c: Value =
+        serde_json::from_str(&plugin_configuration("foo/httpbin", MESH, None, FilterKind::Network).unwrap()).unwrap();
+    assert_eq!(c["direction"], "inbound");
+    assert_eq!(c["kind"], "network");
+    assert_eq!(c["compiled"]["schema"], 1);
+    assert_eq!(c["compiled"]["workload"], "foo/httpbin");
+    assert!(c["compiled"].get("inbound").is_some());
+    assert!(c["compiled"].get("outbound").is_none());
+    assert!(c.get("policies").is_none());
+    let out: Value = serde_json::from_str(
+        &compiled_configuration("foo/httpbin", MESH, None, PluginDirection::Outbound, FilterKind::Http).unwrap(),
+    )
+    .unwrap();
+    assert!(out["compiled"].get("inbound").is_none());
+    let err = plugin_configuration("foo/nope", MESH, None, FilterKind::Http).unwrap_err();
+    assert!(err.contains("foo/nope"), "{err}");
+    let err = plugin_configuration("foo/httpbin", "kind: [unclosed", None, FilterKind::Http).unwrap_err();
+    assert!(err.contains("could not be parsed"), "{err}");
 }
 
 #[test]
@@ -101,7 +125,7 @@ fn bootstrap_yaml_round_trips() {
 #[test]
 fn wasm_plugin_manifest() {
     let labels = BTreeMap::from([("app".to_owned(), "httpbin".to_owned())]);
-    let cfg = plugin_configuration("foo/httpbin", "pol", None, FilterKind::Http);
+    let cfg = yaml_plugin_configuration("foo/httpbin", "pol", None, FilterKind::Http);
     let yaml = wasm_plugin_yaml("foo/httpbin", &labels, &cfg, FilterKind::Http).unwrap();
     let m: Value = serde_yaml::from_str(&yaml).unwrap();
     assert_eq!(m["apiVersion"], "extensions.istio.io/v1alpha1");

@@ -233,7 +233,10 @@ fn envoy_config_output_is_valid_for_both_filter_kinds() {
     let m: serde_json::Value = serde_yaml::from_slice(&out.stdout).unwrap();
     assert_eq!(m["kind"], "WasmPlugin");
     assert_eq!(m["spec"]["selector"]["matchLabels"]["app"], "httpbin");
-    assert_eq!(m["spec"]["pluginConfig"]["workload"]["name"], "httpbin");
+    // The compiled inbound policy, not the mesh's YAML: the manifest does not grow with the mesh.
+    assert_eq!(m["spec"]["pluginConfig"]["compiled"]["workload"], "foo/httpbin");
+    assert_eq!(m["spec"]["pluginConfig"]["compiled"]["schema"], 1);
+    assert!(m["spec"]["pluginConfig"].get("policies").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

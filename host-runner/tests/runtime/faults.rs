@@ -739,8 +739,11 @@ const DRAIN_SECONDS: u64 = 10;
 
 impl DrainingEnvoy {
     fn start(config: &Path, admin: SocketAddr, log: &Path) -> Self {
-        // A base id of its own (shared-memory names), away from the ones EnvoyProcess picks.
-        let base_id = (std::process::id() % 100_000) * 100 + 99;
+        // A base id of its own (shared-memory names), away from the ones EnvoyProcess picks, and
+        // one per instance: tests in this process run at the same time.
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let nth = u32::try_from(STARTED.fetch_add(1, Ordering::Relaxed) % 8).unwrap();
+        let base_id = (std::process::id() % 100_000) * 100 + 91 + nth;
         let child = Command::new(envoy_binary())
             .args(["--concurrency", "1", "-l", "info", "--file-flush-interval-msec", "50"])
             .args(["--drain-strategy", "immediate", "--drain-time-s", &DRAIN_SECONDS.to_string()])
@@ -822,7 +825,8 @@ fn a_listener_update_from_permissive_to_strict_by_lds_file_in_envoy() {
     std::fs::rename(&tmp, &lds).unwrap();
     // Acknowledged: the update was accepted and version 2 is the active listener (warmed).
     envoy.wait_for("/stats?filter=^listener_manager.lds.update_success$", |b| b.contains("update_success: 2"));
-    envoy.wait_for("/config_dump", |b| serves_version(b, "2", "mode: STRICT"));
+    // The compiled policy travels as a JSON string inside the listener: its quotes are escaped.
+    envoy.wait_for("/config_dump", |b| serves_version(b, "2", r#"\"defaultMode\":\"STRICT\""#));
     let draining_at_ack = envoy.counter("listener_manager.total_filter_chains_draining");
     // Both old chains (tls, plaintext) were replaced in place and drain.
     assert_eq!(draining_at_ack, 2);
@@ -854,5 +858,85 @@ fn a_listener_update_from_permissive_to_strict_by_lds_file_in_envoy() {
         "filter chains draining at the ack: {draining_at_ack}; new plaintext: {fresh}; old keep-alive during the \
          drain: {old_first}, {old_second}; after the drain: plaintext {after_drain}, mTLS {mtls_after_drain}"
     );
+    let _ = std::fs::remove_dir_all(&mesh.dir);
+}
+
+/// A policy change delivered by ECDS (the filter's configuration from a watched file, as Istio
+/// delivers WasmPlugins) reaches connections that are already open: the HTTP filter decides
+/// every request with the configuration current at that request, so a keep-alive plaintext
+/// connection admitted under PERMISSIVE has its next request refused once the policy is
+/// STRICT — no drain, no listener change. The network filter is instantiated once per
+/// connection: a connection keeps the configuration it was accepted with, and only new
+/// connections get the new one (what Envoy documents for ECDS on network filters).
+#[test]
+fn a_policy_update_by_ecds_reaches_open_connections_in_envoy() {
+    use meshlock_host::envoy::{bootstrap_with_ecds, ecds_file, ecds_path};
+    let mesh = Mesh::new("faults-ecds");
+    let upstream = Upstream::start();
+    let (http, tcp, admin) = (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
+    let spec = |mode: &str| BootstrapSpec {
+        filter: std::fs::canonicalize(wasm_path(meshlock_host::FILTER_WASIP1)).unwrap(),
+        plugin_config: BTreeMap::from([
+            ("http", plugin_config("inbound", "http", &policies(mode))),
+            ("network", plugin_config("inbound", "network", &policies(mode))),
+        ]),
+        listeners: vec![
+            InboundListener { kind: FilterKind::Http, address: http },
+            InboundListener { kind: FilterKind::Network, address: tcp },
+        ],
+        upstream: upstream.addr,
+        admin,
+        certs: CertFiles::in_dir(&mesh.dir),
+        proxy_protocol: false,
+    };
+    let ecds = mesh.dir.join("ecds");
+    std::fs::create_dir_all(&ecds).unwrap();
+    let publish = |mode: &str, version: &str| {
+        for kind in [FilterKind::Http, FilterKind::Network] {
+            let path = ecds_path(&ecds, kind);
+            let tmp = path.with_extension("new");
+            std::fs::write(&tmp, serde_yaml::to_string(&ecds_file(&spec(mode), kind, version)).unwrap()).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+        }
+    };
+    publish("permissive", "1");
+    let config = mesh.dir.join("envoy.yaml");
+    std::fs::write(&config, serde_yaml::to_string(&bootstrap_with_ecds(&spec("permissive"), &ecds)).unwrap()).unwrap();
+    let mut envoy = DrainingEnvoy::start(&config, admin, &mesh.dir.join("envoy.log"));
+
+    let healthy = Answer::Status(200, BODY.to_owned());
+    let mut http_kept = mesh.plaintext(http);
+    let mut tcp_kept = mesh.plaintext(tcp);
+    assert_eq!(http_kept.get(""), healthy, "PERMISSIVE admits plaintext (HTTP filter)");
+    assert_eq!(tcp_kept.get(""), healthy, "PERMISSIVE admits plaintext (network filter)");
+
+    publish("strict", "2");
+    // Applied once a new plaintext request is refused by each filter (bounded: 30 s). The two
+    // files are two ECDS resources, watched and applied one after the other.
+    let until = Instant::now() + Duration::from_secs(30);
+    let applied = || {
+        once(&mesh, http, false, "").status() == Some(403) && matches!(once(&mesh, tcp, false, ""), Answer::Closed(_))
+    };
+    while !applied() {
+        assert!(
+            Instant::now() < until,
+            "the STRICT policy was not applied in 30 s:\n{}",
+            log_tail(&mesh.dir.join("envoy.log"), 20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The HTTP filter: the next request on the connection opened under PERMISSIVE is refused.
+    let next = http_kept.get("");
+    assert_eq!(next.status(), Some(403), "keep-alive plaintext after the update: {next}");
+    // The network filter: the open connection keeps what it was accepted with...
+    let kept = tcp_kept.get("");
+    assert_eq!(kept, healthy, "network filter, connection opened before the update");
+    // ...while new connections get STRICT.
+    let fresh = once(&mesh, tcp, false, "");
+    assert!(matches!(fresh, Answer::Closed(_)), "network filter, new plaintext connection: {fresh}");
+    assert_eq!(once(&mesh, http, true, ""), healthy, "mTLS after the update");
+    // No listener update happened: nothing drained.
+    assert_eq!(envoy.counter("listener_manager.total_filter_chains_draining"), 0);
+    println!("ECDS update: keep-alive HTTP next request {next}; network kept connection {kept}; new {fresh}");
     let _ = std::fs::remove_dir_all(&mesh.dir);
 }

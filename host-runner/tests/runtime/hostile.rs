@@ -450,7 +450,7 @@ fn hostile_clients_are_refused_with_a_reason_by_the_host_and_by_envoy() {
     let kinds = [FilterKind::Network, FilterKind::Http];
     let spec = BootstrapSpec {
         filter: wasm,
-        plugin_config: kinds.iter().map(|k| (k.as_str(), Runner::plugin_config(&suite, *k))).collect(),
+        plugin_config: kinds.iter().map(|k| (k.as_str(), Runner::plugin_config(&suite, *k).unwrap())).collect(),
         listeners: kinds
             .iter()
             .map(|k| InboundListener { kind: *k, address: prepared.listeners[k.as_str()] })

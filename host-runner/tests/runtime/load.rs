@@ -154,7 +154,8 @@ fn envoy_with_the_filter_under_64_clients_counts_every_request() {
     // The `meshlock envoy-config` plugin configuration, per-decision log lines off: a minute of
     // load would write hundreds of thousands; the counters are the evidence here.
     let mut config: serde_json::Value =
-        serde_json::from_str(&plugin_configuration("foo/httpbin", &strict_policies(), None, FilterKind::Http)).unwrap();
+        serde_json::from_str(&plugin_configuration("foo/httpbin", &strict_policies(), None, FilterKind::Http).unwrap())
+            .unwrap();
     config["log"] = "off".into();
     let spec_envoy = BootstrapSpec {
         filter: wasm,

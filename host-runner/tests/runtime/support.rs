@@ -65,15 +65,24 @@ pub fn strict_policies() -> String {
     format!("{w}\n---\n{s}")
 }
 
+/// The plugin configuration the shipped filter reads: foo/httpbin's compiled policy for
+/// `direction`. Policies that do not compile (the refusal tests' broken YAML) give the YAML
+/// form instead, which the shipped filter refuses too (it reads no YAML), fail closed.
 pub fn plugin_config(direction: &str, kind: &str, policies: &str) -> String {
-    serde_json::json!({
-        "direction": direction,
-        "workload": {"namespace": "foo", "name": "httpbin"},
-        "policies": policies,
-        "log": "decisions",
-        "kind": kind,
+    use meshlock_host::datapath::FilterKind;
+    use meshlock_host::envoy::{PluginDirection, compiled_configuration};
+    let filter_kind = if kind == "network" { FilterKind::Network } else { FilterKind::Http };
+    let dir = if direction == "outbound" { PluginDirection::Outbound } else { PluginDirection::Inbound };
+    compiled_configuration("foo/httpbin", policies, None, dir, filter_kind).unwrap_or_else(|_| {
+        serde_json::json!({
+            "direction": direction,
+            "workload": {"namespace": "foo", "name": "httpbin"},
+            "policies": policies,
+            "log": "decisions",
+            "kind": kind,
+        })
+        .to_string()
     })
-    .to_string()
 }
 
 /// A keep-alive HTTP/1.1 upstream on 127.0.0.1 (a thread per connection) that answers every

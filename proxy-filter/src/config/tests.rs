@@ -143,7 +143,69 @@ fn outbound_secure_naming_by_authority() {
     let wrong = guard.decide_outbound(Some("httpbin.foo:8000"), Some("spiffe://cluster.local/ns/foo/sa/impostor"));
     assert_eq!((wrong.verdict(), wrong.reason()), ("deny", "secure_naming"));
     assert_eq!(guard.decide_outbound(Some("elsewhere.example"), None), Verdict::Refused("unknown_service"));
-    assert_eq!(strip_port("[::1]:80"), "[::1]");
-    assert_eq!(strip_port("[::1]"), "[::1]");
-    assert_eq!(strip_port("a.b:x"), "a.b:x");
+    assert_eq!(split_port("[::1]:80"), ("[::1]", Some(80)));
+    assert_eq!(split_port("[::1]"), ("[::1]", None));
+    assert_eq!(split_port("a.b:x"), ("a.b:x", None));
+}
+
+/// The compiled form the shipped filter reads, as `meshlock compile` writes it.
+fn compiled(direction: &str, workload: &str, policies: &str, extra: &str) -> Vec<u8> {
+    let a = meshlock_core::Analysis::new(&[meshlock_core::Source::new("p", policies)], &Default::default());
+    let c = a.compile(workload).unwrap();
+    let c = if direction == "inbound" { c.for_inbound() } else { c.for_outbound() };
+    format!(r#"{{"direction":"{direction}","compiled":{}{extra}}}"#, serde_json::to_string(&c).unwrap()).into_bytes()
+}
+
+#[test]
+fn the_compiled_form_decides_as_the_yaml_form() {
+    let from_yaml = Guard::configure(&config("inbound", "foo/httpbin", ""), None).unwrap();
+    let from_compiled = Guard::configure(&compiled("inbound", "foo/httpbin", POLICIES, ""), None).unwrap();
+    for port in [80, 9000, 1234] {
+        for p in [
+            peer(false, false, None),
+            peer(true, false, None),
+            peer(true, true, Some("spiffe://cluster.local/ns/bar/sa/sleep")),
+            peer(true, true, Some("spiffe://evil.example/ns/bar/sa/sleep")),
+        ] {
+            assert_eq!(from_yaml.decide_inbound(Some(port), &p), from_compiled.decide_inbound(Some(port), &p));
+        }
+    }
+    // An inbound configuration carries no outbound part.
+    let wrong_part = String::from_utf8(compiled("inbound", "foo/httpbin", POLICIES, "")).unwrap().replacen(
+        r#""direction":"inbound""#,
+        r#""direction":"outbound""#,
+        1,
+    );
+    assert_eq!(Guard::configure(wrong_part.as_bytes(), None).unwrap_err(), ConfigError::MissingPart("outbound"));
+}
+
+#[test]
+fn outbound_secure_naming_honours_destination_rule_subject_alt_names() {
+    let policies = format!(
+        "{POLICIES}---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: httpbin\n  namespace: foo\nspec:\n  host: httpbin.foo.svc.cluster.local\n  trafficPolicy:\n    tls:\n      mode: ISTIO_MUTUAL\n      subjectAltNames: [\"spiffe://cluster.local/ns/foo/sa/canary\"]\n"
+    );
+    let guard = Guard::configure(&compiled("outbound", "foo/httpbin", &policies, ""), None).unwrap();
+    let canary = guard.decide_outbound(Some("httpbin.foo:8000"), Some("spiffe://cluster.local/ns/foo/sa/canary"));
+    assert!(canary.is_allow(), "the rule's SAN is what the client accepts");
+    let service_sa = guard.decide_outbound(Some("httpbin.foo:8000"), Some("spiffe://cluster.local/ns/foo/sa/httpbin"));
+    assert_eq!(service_sa.reason(), "secure_naming", "the rule's list replaces the service's identities");
+}
+
+#[test]
+fn unusable_compiled_policies_are_refused_with_a_reason() {
+    let good = String::from_utf8(compiled("inbound", "foo/httpbin", POLICIES, "")).unwrap();
+    let cases = [
+        (good.replacen(r#""schema":1"#, r#""schema":2"#, 1), "schema 2 is not supported"),
+        (good.replacen(r#""schema":1,"#, "", 1), "no `schema`"),
+        (good.replacen(r#""defaultMode""#, r#""colour":1,"defaultMode""#, 1), "unknown field"),
+        (good.replacen(r#""portModes":{"#, r#""portModes":{"0":"STRICT","#, 1), "port 0"),
+        (good.replacen(r#""portModes":{"#, r#""portModes":{"70000":"STRICT","#, 1), "not valid"),
+        (good.chars().take(good.len() / 2).collect::<String>(), "not valid JSON"),
+        (good.replacen(r#""compiled":"#, r#""policies":"x","compiled":"#, 1), "both"),
+    ];
+    for (json, want) in cases {
+        let err = Guard::configure(json.as_bytes(), None).unwrap_err().to_string();
+        assert!(err.contains(want), "{want}: {err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+    }
 }
