@@ -84,13 +84,37 @@ else
     echo "the Envoy bench does not build here: section 4 is left out" >&2
 fi
 
-step "5. sizes"
+step "5. mesh-scale delivery: a WasmPlugin per workload for the 10k and 50k meshes"
+cargo build --quiet --profile bench --bin meshlock
+meshlock_bin="$TARGET_DIR/release/meshlock"
+: >"$OUT/manifests.jsonl"
+for n in 10000 50000; do
+    dir="$OUT/manifests-$n"
+    rm -rf "$dir"
+    log="$("$meshlock_bin" envoy-config --wasm-plugin --all --out "$dir" "$OUT/mesh-$n-docs.yaml" 2>&1 >/dev/null)"
+    echo "$log"
+    python3 - "$n" "$dir" "$log" >>"$OUT/manifests.jsonl" <<'PY'
+import json, os, re, sys
+n, d, log = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+sizes = [os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(d) for f in fs]
+ms = re.search(r" in (\d+) ms", log)
+print(json.dumps({"services": n, "manifests": len(sizes), "total_bytes": sum(sizes), "largest_bytes": max(sizes, default=0),
+                  "ms": float(ms.group(1)) if ms else None}))
+PY
+    rm -rf "$dir"
+done
+
+step "5. sizes (the shipped filter, and the yaml-config variant that parses YAML itself, for comparison)"
+cargo build --quiet -p meshlock-filter --target wasm32-wasip1 --profile release-wasm --features yaml-config \
+    --target-dir "$TARGET_DIR/yaml-config"
 python3 - "$TARGET_DIR" "$OUT/sizes.json" <<'PY'
 import gzip, json, os, shutil, subprocess, sys, tempfile
 target, out = sys.argv[1], sys.argv[2]
 flags = ["--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
          "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types"]
 mods = [("filter (wasm32-wasip1)", f"{target}/wasm32-wasip1/release-wasm/meshlock_filter.wasm"),
+        ("filter with the YAML reader (yaml-config, wasm32-wasip1; before this change the shipped one)",
+         f"{target}/yaml-config/wasm32-wasip1/release-wasm/meshlock_filter.wasm"),
         ("filter (wasm32-unknown-unknown)", f"{target}/wasm32-unknown-unknown/release-wasm/meshlock_filter.wasm"),
         ("playground engine (meshlock_web_bg.wasm, as served)", "www/src/wasm/meshlock_web_bg.wasm")]
 rows = []
