@@ -208,6 +208,11 @@ def main():
             ratio = (r["load_ms"] + r["analyze_ms"]) / py["parse_ms"]
             goals.append((f"meshlock load + analyze / PyYAML CSafeLoader parse, {r['services']:,} {r.get('form', 'docs')}",
                           f"{ratio:.3f}", "< 1", ratio < 1))
+    if len(native) >= 2:
+        first, last = native[0], native[-1]
+        growth = (total(last) / last["services"]) / (total(first) / first["services"])
+        goals.append((f"cost per service, {last['services']:,} vs {first['services']:,} services (1.0 = linear)",
+                      f"{growth:.2f}", "≤ 1.2 (linear)", growth <= 1.2))
     fifty = next((r for r in native if r["services"] == 50000), None)
     if fifty:
         mib = fifty["peak_rss_kib"] / 1024

@@ -46,8 +46,10 @@ pub struct EnvoyConfigArgs {
     /// CA and the server certificate are created there when missing.
     #[arg(long, value_name = "DIR", default_value = "certs")]
     pub cert_dir: PathBuf,
-    /// Load the module as an HTTP filter (403 local reply) or a network filter (close).
-    #[arg(long, value_enum, default_value = "http")]
+    /// Load the module as a network filter (decides once per connection, closes on deny: the
+    /// default, since mTLS and identity are connection facts) or an HTTP filter (decides every
+    /// request, 403 page with the reason; costs a VM call per request, BENCHMARKS.md §4).
+    #[arg(long, value_enum, default_value = "network")]
     pub kind: Kind,
     /// Print the Istio WasmPlugin manifest instead of an Envoy bootstrap.
     #[arg(long)]
