@@ -43,17 +43,22 @@ const READY_STARTS: usize = 5;
 enum Variant {
     NoFilter,
     Rbac,
+    /// The HTTP filter: a decision (or a cached verdict) per request.
     Meshlock,
+    /// The network filter (`envoy-config`'s default): one decision per connection, in front of
+    /// the same HTTP connection manager.
+    MeshlockNetwork,
 }
 
 impl Variant {
-    const ALL: [Self; 3] = [Self::NoFilter, Self::Rbac, Self::Meshlock];
+    const ALL: [Self; 4] = [Self::NoFilter, Self::Rbac, Self::Meshlock, Self::MeshlockNetwork];
 
     fn name(self) -> &'static str {
         match self {
             Self::NoFilter => "no filter",
             Self::Rbac => "Envoy RBAC filter",
             Self::Meshlock => "our filter",
+            Self::MeshlockNetwork => "our network filter",
         }
     }
 
@@ -62,6 +67,7 @@ impl Variant {
             Self::NoFilter => "bench_none",
             Self::Rbac => "bench_rbac",
             Self::Meshlock => "bench_meshlock",
+            Self::MeshlockNetwork => "bench_meshlock_net",
         }
     }
 }
@@ -82,17 +88,16 @@ fn policies() -> String {
 
 /// The plugin configuration of `meshlock envoy-config`, with per-decision log lines off: RBAC
 /// does not log per request either, and Envoy's log would otherwise dominate (P12).
-fn meshlock_config() -> String {
+fn meshlock_config(kind: FilterKind) -> String {
     let mut cfg: Value =
-        serde_json::from_str(&plugin_configuration("foo/httpbin", &policies(), None, FilterKind::Http).unwrap())
-            .unwrap();
+        serde_json::from_str(&plugin_configuration("foo/httpbin", &policies(), None, kind).unwrap()).unwrap();
     cfg["log"] = json!("off");
     cfg.to_string()
 }
 
 fn http_filters(variant: Variant, filter: &Path) -> Vec<Value> {
     let mut filters = match variant {
-        Variant::NoFilter => Vec::new(),
+        Variant::NoFilter | Variant::MeshlockNetwork => Vec::new(),
         // What Istio generates for a STRICT workload with an ALLOW policy on the trust domain:
         // the authenticated principal (first URI SAN) under `spiffe://<trust domain>/`.
         Variant::Rbac => vec![json!({
@@ -118,7 +123,7 @@ fn http_filters(variant: Variant, filter: &Path) -> Vec<Value> {
                         "name": id,
                         "root_id": id,
                         "failure_policy": "FAIL_CLOSED",
-                        "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": meshlock_config()},
+                        "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": meshlock_config(FilterKind::Http)},
                         "vm_config": {"vm_id": id, "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": filter.display().to_string()}}},
                     },
                 },
@@ -132,8 +137,43 @@ fn http_filters(variant: Variant, filter: &Path) -> Vec<Value> {
     filters
 }
 
+/// The meshlock network filter, as `envoy-config --kind network` loads it.
+fn network_filter(filter: &Path) -> Value {
+    let id = root_id(FilterKind::Network);
+    json!({
+        "name": "envoy.filters.network.wasm",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
+            "config": {
+                "name": id,
+                "root_id": id,
+                "failure_policy": "FAIL_CLOSED",
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": meshlock_config(FilterKind::Network)},
+                "vm_config": {"vm_id": id, "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": filter.display().to_string()}}},
+            },
+        },
+    })
+}
+
 fn listener(variant: Variant, address: SocketAddr, dir: &Path, filter: &Path) -> Value {
     let file = |n: &str| dir.join(n).display().to_string();
+    let mut filters: Vec<Value> = Vec::new();
+    if variant == Variant::MeshlockNetwork {
+        filters.push(network_filter(filter));
+    }
+    filters.push(json!({
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": variant.stat_prefix(),
+            "route_config": {"virtual_hosts": [{
+                "name": "all",
+                "domains": ["*"],
+                "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}],
+            }]},
+            "http_filters": http_filters(variant, filter),
+        },
+    }));
     json!({
         "name": variant.stat_prefix(),
         "address": {"socket_address": {"address": address.ip().to_string(), "port_value": address.port()}},
@@ -153,19 +193,7 @@ fn listener(variant: Variant, address: SocketAddr, dir: &Path, filter: &Path) ->
                     },
                 },
             },
-            "filters": [{
-                "name": "envoy.filters.network.http_connection_manager",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                    "stat_prefix": variant.stat_prefix(),
-                    "route_config": {"virtual_hosts": [{
-                        "name": "all",
-                        "domains": ["*"],
-                        "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok\n"}}}],
-                    }]},
-                    "http_filters": http_filters(variant, filter),
-                },
-            }],
+            "filters": filters,
         }],
     })
 }
@@ -307,7 +335,7 @@ fn main() {
     }
     eprintln!("/ready ms without the filter: {:?}; with: {:?}", ready[&false], ready[&true]);
 
-    // --- One Envoy, three listeners ---
+    // --- One Envoy, four listeners ---
     let admin = free_port().unwrap();
     let listeners: BTreeMap<Variant, SocketAddr> = Variant::ALL.iter().map(|v| (*v, free_port().unwrap())).collect();
     let config = write_bootstrap(
@@ -318,7 +346,7 @@ fn main() {
     );
     let proxy = EnvoyProcess::start(&envoy, &config, admin, &dir.join("bench.log"), Duration::from_secs(30)).unwrap();
 
-    // The three listeners do what they claim: a mesh-CA certificate from another trust domain
+    // The four listeners do what they claim: a mesh-CA certificate from another trust domain
     // passes (a) and is refused by (b) and (c).
     let stranger = identity(&ca, "spiffe://other.domain/ns/bar/sa/sleep");
     for v in Variant::ALL {
@@ -326,8 +354,16 @@ fn main() {
         s.max_requests = 3;
         s.connections = 1;
         let r = run_blocking(&s).unwrap();
-        let want = if v == Variant::NoFilter { 200 } else { 403 };
-        assert_eq!(r.statuses, BTreeMap::from([(want, 3)]), "{}: {}", v.name(), r.summary());
+        match v {
+            Variant::NoFilter => assert_eq!(r.statuses, BTreeMap::from([(200, 3)]), "{}: {}", v.name(), r.summary()),
+            Variant::Rbac | Variant::Meshlock => {
+                assert_eq!(r.statuses, BTreeMap::from([(403, 3)]), "{}: {}", v.name(), r.summary());
+            }
+            // The network filter closes the connection: no response at all.
+            Variant::MeshlockNetwork => {
+                assert!(r.statuses.is_empty() && r.error_count() > 0, "{}: {}", v.name(), r.summary());
+            }
+        }
     }
 
     eprintln!("warm-up ({CONNECTIONS} connections, 1 s per variant)");
@@ -341,10 +377,12 @@ fn main() {
     eprintln!("new connection per request: {new_rounds} rounds × {new_seconds} s per variant");
     let fresh = series(&listeners, &ca, &client, ConnectionMode::PerRequest, new_rounds, new_seconds);
 
-    // Every request our listener answered was one allow decision of the filter.
+    // Every request the HTTP filter's listener answered was one allow decision, and every
+    // connection of the network filter's listener one more (the counters are shared by name).
     let answered: u64 = keep.iter().chain(&fresh).map(|r| r[&Variant::Meshlock].responses()).sum();
+    let connections: u64 = keep.iter().chain(&fresh).map(|r| r[&Variant::MeshlockNetwork].connections).sum();
     let counted = allowed(&proxy) - allowed_before;
-    assert_eq!(counted, answered, "the filter's allow counter must equal the requests it answered");
+    assert_eq!(counted, answered + connections, "the filters' allow counter must equal what they admitted");
     drop(proxy);
 
     // --- Figures ---
@@ -388,6 +426,24 @@ fn main() {
         Some(("under 50 µs p99 added", med(&added_a) < 50.0)),
     );
     rows.push("p99 added by our filter vs RBAC", med(&added_b), "µs", None, None);
+    // The network filter, envoy-config's default: the same goals.
+    let rps_d = rps(&keep, Variant::MeshlockNetwork);
+    let ratio_db = per_round(&keep, |r| r[&Variant::MeshlockNetwork].rps() / r[&Variant::Rbac].rps());
+    let added_d = per_round(&keep, |r| p99(r, Variant::MeshlockNetwork) - p99(r, Variant::NoFilter));
+    rows.push(
+        "requests/s, our network filter (the default)",
+        med(&rps_d),
+        "req/s",
+        Some(("Envoy RBAC filter", med(&rps_b))),
+        Some(("within 10% of RBAC (ratio >= 0.90)", med(&ratio_db) >= 0.90)),
+    );
+    rows.push(
+        "p99 added by our network filter vs no filter",
+        med(&added_d),
+        "µs",
+        None,
+        Some(("under 50 µs p99 added", med(&added_d) < 50.0)),
+    );
     rows.push("p50 added by our filter vs no filter", med(&p50_added_a), "µs", None, None);
     rows.runs = new_rounds;
     let (fa, fb, fc) = (rps(&fresh, Variant::NoFilter), rps(&fresh, Variant::Rbac), rps(&fresh, Variant::Meshlock));
@@ -406,6 +462,15 @@ fn main() {
         Some(("Envoy RBAC filter", med(&fb))),
         None,
     );
+    let fd = rps(&fresh, Variant::MeshlockNetwork);
+    let fresh_db = per_round(&fresh, |r| r[&Variant::MeshlockNetwork].rps() / r[&Variant::Rbac].rps());
+    rows.push(
+        "requests/s, new mTLS connection per request, our network filter (the default)",
+        med(&fd),
+        "req/s",
+        Some(("Envoy RBAC filter", med(&fb))),
+        Some(("ratio >= 0.95", med(&fresh_db) >= 0.95)),
+    );
     rows.runs = READY_STARTS;
     rows.push("Envoy time to /ready, no filter", med(&ready[&false]), "ms", None, None);
     rows.push(
@@ -418,12 +483,13 @@ fn main() {
 
     let notes = vec![
         format!(
-            "One Envoy 1.40 (--concurrency 1) with three listeners on 127.0.0.1, the same test-CA server certificate, \
+            "One Envoy 1.40 (--concurrency 1) with four listeners on 127.0.0.1, the same test-CA server certificate, \
              require_client_certificate: true on all: (a) no HTTP filter, (b) envoy.filters.http.rbac ALLOW authenticated \
-             principal_name prefix spiffe://{TRUST_DOMAIN}/, (c) the meshlock filter (V8, FAIL_CLOSED, STRICT foo/httpbin, \
-             plugin configuration of `meshlock envoy-config` with per-decision log lines off)."
+             principal_name prefix spiffe://{TRUST_DOMAIN}/, (c) the meshlock HTTP filter (V8, FAIL_CLOSED, STRICT foo/httpbin, \
+             plugin configuration of `meshlock envoy-config` with per-decision log lines off; verdicts kept per connection), \
+             (d) the meshlock network filter (envoy-config's default kind) in front of the same HTTP connection manager."
         ),
-        "Routes: direct_response 200 on all three (no upstream), so the filter is compared with the cheapest request \
+        "Routes: direct_response 200 on all four (no upstream), so the filter is compared with the cheapest request \
          Envoy can serve; with a real upstream the relative cost would be smaller."
             .to_owned(),
         format!(
