@@ -682,19 +682,16 @@ fn scan_flow(
     let mut scalar_start = true;
     while let Some(&c) = b.get(i) {
         if let Some(q) = quote {
-            if q == b'"' && c == b'\\' {
-                i += 2;
-                continue;
-            }
-            if c == q {
-                if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
-                    i += 2;
+            match find_quote_end(b, i, q) {
+                Some(end) => {
+                    quote = None;
+                    scalar_start = false;
+                    i = end;
                     continue;
                 }
-                quote = None;
+                // The quoted scalar goes on past the line.
+                None => return Ok(Carry::Flow(depth, Some(q))),
             }
-            i += 1;
-            continue;
         }
         match c {
             b'[' | b'{' => {
