@@ -2,7 +2,7 @@
 
 use crate::client::DestinationRuleIndex;
 use crate::diagnostic::{Code, Diagnostic, Severity};
-use crate::enforce::{InboundPolicy, OutboundPolicy};
+use crate::enforce::InboundPolicy;
 use crate::identity::{expand_with_aliases, spiffe_id};
 use crate::model::*;
 use crate::parse::{Parsed, parse_sources};
@@ -36,6 +36,17 @@ pub enum QueryError {
     UnknownService(String),
     #[error("workload `{workload}` has no port {port}")]
     UnknownPort { workload: String, port: u16 },
+}
+
+/// Why the input cannot be enforced as written ([`Analysis::usable`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnusableInput {
+    #[error("{0} document(s) could not be parsed")]
+    Unreadable(usize),
+    /// `file:line:column: message` of the first resource read with an invalid or missing field.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A workload with what the index derived for it.
@@ -224,6 +235,19 @@ impl Analysis {
     pub fn input_error(&self) -> Option<&Diagnostic> {
         const UNUSABLE: [Code; 4] = [Code::YamlSyntax, Code::InputLimit, Code::InvalidField, Code::MissingField];
         self.diagnostics.iter().find(|d| UNUSABLE.contains(&d.code))
+    }
+
+    /// Whether the input can be enforced as written: every document parsed, and no resource
+    /// read with an invalid or missing field (that would silently weaken what is enforced).
+    /// What `meshlock compile`, `envoy-config` and the filter's YAML form check first.
+    pub fn usable(&self) -> Result<(), UnusableInput> {
+        if self.unreadable > 0 {
+            return Err(UnusableInput::Unreadable(self.unreadable));
+        }
+        match self.input_error() {
+            Some(d) => Err(UnusableInput::Invalid(format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message))),
+            None => Ok(()),
+        }
     }
 
     pub fn has_errors(&self) -> bool {
@@ -518,21 +542,6 @@ impl Analysis {
             trust_domains: self.trust_domains(),
             authz,
         }
-    }
-
-    /// What the filter enforces on the outbound side toward `host` (FQDN or `name.namespace`).
-    pub fn outbound_policy(&self, host: &str) -> Result<OutboundPolicy, QueryError> {
-        let svc = self.find_service(host).ok_or_else(|| QueryError::UnknownService(host.to_owned()))?;
-        Ok(OutboundPolicy { host: svc.host.clone(), port: None, identities: svc.identities.clone() })
-    }
-
-    /// Secure naming toward every destination service in the mesh (outbound enforcement).
-    pub fn outbound_policies(&self) -> Vec<OutboundPolicy> {
-        self.services
-            .iter()
-            .filter(|s| !s.mesh_external)
-            .map(|s| OutboundPolicy { host: s.host.clone(), port: None, identities: s.identities.clone() })
-            .collect()
     }
 
     /// A service by FQDN, `name.namespace`, or `name.namespace.svc`.

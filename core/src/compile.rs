@@ -50,6 +50,15 @@ pub enum CompiledError {
     Invalid(String),
 }
 
+/// The schema this build reads, or why not.
+fn check_schema(schema: Option<&serde_json::Value>) -> Result<(), CompiledError> {
+    match schema {
+        None => Err(CompiledError::NoSchema),
+        Some(v) if v.as_u64() == Some(u64::from(SCHEMA)) => Ok(()),
+        Some(v) => Err(CompiledError::Schema(v.as_u64().unwrap_or(0))),
+    }
+}
+
 impl CompiledPolicy {
     /// Reads and checks a compiled policy: the schema first (so a newer format gets a clear
     /// reason, not an unknown-field error), then every field, unknown fields refused.
@@ -59,12 +68,17 @@ impl CompiledPolicy {
             schema: Option<serde_json::Value>,
         }
         let probe: Probe = serde_json::from_slice(json).map_err(|e| CompiledError::Json(e.to_string()))?;
-        match probe.schema {
-            None => return Err(CompiledError::NoSchema),
-            Some(v) if v.as_u64() == Some(u64::from(SCHEMA)) => {}
-            Some(v) => return Err(CompiledError::Schema(v.as_u64().unwrap_or(0))),
-        }
+        check_schema(probe.schema.as_ref())?;
         let policy: Self = serde_json::from_slice(json).map_err(|e| CompiledError::Json(e.to_string()))?;
+        policy.validate()?;
+        Ok(policy)
+    }
+
+    /// [`CompiledPolicy::from_json`] for a policy already parsed as part of a larger document
+    /// (the filter's plugin configuration).
+    pub fn from_value(value: serde_json::Value) -> Result<Self, CompiledError> {
+        check_schema(value.get("schema"))?;
+        let policy: Self = serde_json::from_value(value).map_err(|e| CompiledError::Json(e.to_string()))?;
         policy.validate()?;
         Ok(policy)
     }
@@ -163,19 +177,16 @@ impl Analysis {
                     (sp.port, accepted_sans(sans, &svc.identities).to_vec())
                 })
                 .collect();
-            let all_same = per_port.windows(2).all(|w| matches!(w, [a, b] if a.1 == b.1));
-            match per_port.first() {
-                Some((_, sans)) if all_same => {
-                    out.push(OutboundPolicy { host: svc.host.clone(), port: None, identities: sans.clone() })
-                }
-                None => {
-                    out.push(OutboundPolicy { host: svc.host.clone(), port: None, identities: svc.identities.clone() })
-                }
-                Some(_) => out.extend(per_port.into_iter().map(|(port, identities)| OutboundPolicy {
+            if per_port.windows(2).all(|w| matches!(w, [a, b] if a.1 == b.1)) {
+                // One entry for every port (a service without ports: its identities).
+                let identities = per_port.into_iter().next().map_or_else(|| svc.identities.clone(), |(_, sans)| sans);
+                out.push(OutboundPolicy { host: svc.host.clone(), port: None, identities });
+            } else {
+                out.extend(per_port.into_iter().map(|(port, identities)| OutboundPolicy {
                     host: svc.host.clone(),
                     port: Some(port),
                     identities,
-                })),
+                }));
             }
         }
         out

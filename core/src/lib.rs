@@ -37,7 +37,7 @@ pub mod source;
 pub mod synth;
 pub mod version;
 
-pub use analysis::{Analysis, Options, QueryError};
+pub use analysis::{Analysis, Options, QueryError, UnusableInput};
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use source::{Location, Source};
 pub use version::IstioVersion;

@@ -18,7 +18,9 @@ use kinds::Kind;
 use locate::Seg;
 use outline::{Heads, Outline};
 use read::Ctx;
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use yaml::{Built, DocumentText, Node, Role};
 
 /// Input limits (docs/limits.md). Alias expansion and nesting up to 128 levels are bounded
@@ -86,31 +88,47 @@ pub fn parse_sources(sources: &[Source]) -> Parsed {
 }
 
 pub fn parse_with_limits(sources: &[Source], limits: &Limits) -> Parsed {
-    let mut out = Parsed::default();
-    let mut seen: HashMap<ResourceId, Location> = HashMap::new();
-    let mut documents = 0usize;
+    let mut reader = Reader { out: Parsed::default(), seen: HashMap::new(), documents: 0, limits };
     for source in sources {
-        if source.text.len() > limits.max_source_bytes {
+        if reader.read_source(source).is_break() {
+            break;
+        }
+    }
+    finish(reader.out)
+}
+
+/// What reading carries from one document to the next.
+struct Reader<'l> {
+    out: Parsed,
+    /// Where each resource was first defined (a later definition is reported and used).
+    seen: HashMap<ResourceId, Location>,
+    /// Documents and List items read so far, against `limits.max_documents`.
+    documents: usize,
+    limits: &'l Limits,
+}
+
+impl Reader<'_> {
+    fn read_source(&mut self, source: &Source) -> ControlFlow<()> {
+        let file = source.name.as_str();
+        if source.text.len() > self.limits.max_source_bytes {
             let msg = format!(
                 "input is {} bytes, over the limit of {} bytes; it is not read",
                 source.text.len(),
-                limits.max_source_bytes
+                self.limits.max_source_bytes
             );
-            out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &Location::new(&source.name, 1, 1)));
-            out.unreadable += 1;
-            continue;
+            self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &Location::new(file, 1, 1)));
+            self.out.unreadable += 1;
+            return ControlFlow::Continue(());
         }
         for doc in yaml::split_documents(&source.text) {
-            documents += 1;
-            if documents > limits.max_documents {
-                let msg = format!("more than {} documents; the rest of the input is not read", limits.max_documents);
-                out.diagnostics.push(Diagnostic::new(
-                    Code::InputLimit,
-                    msg,
-                    &Location::new(&source.name, doc.first_line, 1),
-                ));
-                out.unreadable += 1;
-                return finish(out);
+            self.documents += 1;
+            if self.documents > self.limits.max_documents {
+                let msg =
+                    format!("more than {} documents; the rest of the input is not read", self.limits.max_documents);
+                let at = Location::new(file, doc.first_line, 1);
+                self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &at));
+                self.out.unreadable += 1;
+                return ControlFlow::Break(());
             }
             let outline = match outline::outline(doc.text, SCAN_DEPTH_LIMIT) {
                 Ok(o) => o,
@@ -119,93 +137,128 @@ pub fn parse_with_limits(sources: &[Source], limits: &Limits) -> Parsed {
                         "nesting deeper than {} levels (the limit is 128); the document is refused",
                         deep.limit
                     );
-                    let at = Location::new(&source.name, doc.first_line.saturating_add(deep.line), deep.column);
-                    out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &at));
-                    out.unreadable += 1;
+                    let at = Location::new(file, doc.first_line.saturating_add(deep.line), deep.column);
+                    self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &at));
+                    self.out.unreadable += 1;
                     continue;
                 }
             };
-            out.work.scanned_bytes += outline.scanned;
-            if read_list_items(&source.name, &doc, &outline, &mut out, &mut seen, &mut documents, limits).is_break() {
-                return finish(out);
-            }
+            self.out.work.scanned_bytes += outline.scanned;
+            self.read_outlined(file, &doc, &outline)?;
         }
+        ControlFlow::Continue(())
     }
-    finish(out)
-}
 
-/// Reads one document whose outline is known: a List item by item, a resource of a kind that
-/// does not bear on mTLS by its outline alone, anything else parsed whole.
-fn read_list_items(
-    file: &str,
-    doc: &DocumentText<'_>,
-    outline: &Outline,
-    out: &mut Parsed,
-    seen: &mut HashMap<ResourceId, Location>,
-    documents: &mut usize,
-    limits: &Limits,
-) -> std::ops::ControlFlow<()> {
-    use std::ops::ControlFlow;
-    let is_list = !outline.heads.unsure && outline.heads.kind.scalar().is_some_and(is_list_kind);
-    let Some(items) = outline.items.as_ref().filter(|_| is_list) else {
-        read_whole(file, doc, &outline.heads, &outline.unread, out, seen, documents, limits);
-        return ControlFlow::Continue(());
-    };
-    for item in items {
-        *documents += 1;
-        let text = doc.text.get(item.start..item.end).unwrap_or_default();
-        let first_line = doc.first_line.saturating_add(item.line);
-        if *documents > limits.max_documents {
-            let msg = format!("more than {} documents; the rest of the list is not read", limits.max_documents);
-            let (line, column) = locate::locate(text, first_line, &[]);
-            out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &Location::new(file, line, column)));
-            out.unreadable += 1;
-            return ControlFlow::Break(());
-        }
-        let item_doc = DocumentText { text, first_line };
-        // A YAML item keeps its `- `, so its lines keep their columns: it parses as a
-        // one-element sequence of resources.
-        let role = if text.trim_start().starts_with('-') { Role::Resources } else { Role::Resource };
-        if skip_unparsed(file, &item_doc, &item.heads, out) {
-            continue;
-        }
-        let kept = without_unread(doc.text, item.start, item.end, &item.unread);
-        out.work.parsed_bytes += kept.len() as u64;
-        let mut built = Built::default();
-        let parsed = yaml::parse_document(&DocumentText { text: &kept, first_line }, role, &mut built);
-        out.work.nodes_built += built.nodes;
-        match parsed {
-            Ok(node) => {
-                let mut ctx = Ctx::new(file, text, first_line, &mut out.diagnostics);
-                match (role, &node) {
-                    (Role::Resources, Node::Seq(resources)) => {
-                        for r in resources {
-                            read_document(&mut ctx, r, &mut out.resources, seen, documents, limits);
-                        }
-                    }
-                    _ => read_document(&mut ctx, &node, &mut out.resources, seen, documents, limits),
+    /// Reads one document whose outline is known: a List item by item, a resource of a kind
+    /// that does not bear on mTLS by its outline alone, anything else parsed whole.
+    fn read_outlined(&mut self, file: &str, doc: &DocumentText<'_>, outline: &Outline) -> ControlFlow<()> {
+        let is_list = !outline.heads.unsure && outline.heads.kind.scalar().is_some_and(is_list_kind);
+        let Some(items) = outline.items.as_ref().filter(|_| is_list) else {
+            self.read_whole(file, doc, &outline.heads, &outline.unread);
+            return ControlFlow::Continue(());
+        };
+        for item in items {
+            self.documents += 1;
+            let text = doc.text.get(item.start..item.end).unwrap_or_default();
+            let first_line = doc.first_line.saturating_add(item.line);
+            if self.documents > self.limits.max_documents {
+                let msg =
+                    format!("more than {} documents; the rest of the list is not read", self.limits.max_documents);
+                let (line, column) = locate::locate(text, first_line, &[]);
+                self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &Location::new(file, line, column)));
+                self.out.unreadable += 1;
+                return ControlFlow::Break(());
+            }
+            let item_doc = DocumentText { text, first_line };
+            if self.skip_unparsed(file, &item_doc, &item.heads) {
+                continue;
+            }
+            // A YAML item keeps its `- `, so its lines keep their columns: it parses as a
+            // one-element sequence of resources.
+            let role = if text.trim_start().starts_with('-') { Role::Resources } else { Role::Resource };
+            let kept = without_unread(doc.text, item.start, item.end, &item.unread);
+            if let Err(e) = self.parse_and_read(file, &item_doc, &kept, role) {
+                if e.message.contains("unknown anchor") {
+                    // An alias into another item: the items cannot be read apart. Read the
+                    // List whole, as the parser sees it (slower, but exact).
+                    self.read_whole(file, doc, &Heads::default(), &[]);
+                    return ControlFlow::Continue(());
                 }
-                out.work.lines_located += ctx.located;
+                self.syntax_error(file, e);
             }
-            Err(e) if e.message.contains("unknown anchor") => {
-                // An alias into another item: the items cannot be read apart. Read the List
-                // whole, as the parser sees it (slower, but exact).
-                read_whole(file, doc, &Heads::default(), &[], out, seen, documents, limits);
-                return ControlFlow::Continue(());
-            }
-            Err(e) => syntax_error(file, e, out),
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Parses a document whole and reads it (a resource, or a List the outline could not split).
+    fn read_whole(&mut self, file: &str, doc: &DocumentText<'_>, heads: &Heads, unread: &[(usize, usize)]) {
+        if self.skip_unparsed(file, doc, heads) {
+            return;
+        }
+        let kept = without_unread(doc.text, 0, doc.text.len(), unread);
+        if let Err(e) = self.parse_and_read(file, doc, &kept, Role::Document) {
+            self.syntax_error(file, e);
         }
     }
-    ControlFlow::Continue(())
+
+    /// Parses `kept` (the text of `doc` with its unread lines blank) as `role` and reads the
+    /// resources in it; diagnostics are located in `doc`'s own text.
+    fn parse_and_read(
+        &mut self,
+        file: &str,
+        doc: &DocumentText<'_>,
+        kept: &str,
+        role: Role,
+    ) -> Result<(), yaml::SyntaxError> {
+        self.out.work.parsed_bytes += kept.len() as u64;
+        let mut built = Built::default();
+        let parsed = yaml::parse_document(&DocumentText { text: kept, first_line: doc.first_line }, role, &mut built);
+        self.out.work.nodes_built += built.nodes;
+        let node = parsed?;
+        let resources = match (role, &node) {
+            (Role::Resources, Node::Seq(items)) => items.as_slice(),
+            _ => std::slice::from_ref(&node),
+        };
+        let mut ctx = Ctx::new(file, doc.text, doc.first_line, &mut self.out.diagnostics);
+        for r in resources {
+            read_document(&mut ctx, r, &mut self.out.resources, &mut self.seen, &mut self.documents, self.limits);
+        }
+        self.out.work.lines_located += ctx.located;
+        Ok(())
+    }
+
+    fn syntax_error(&mut self, file: &str, e: yaml::SyntaxError) {
+        let code = if e.message.contains("limit") { Code::InputLimit } else { Code::YamlSyntax };
+        self.out.diagnostics.push(Diagnostic::new(code, e.message, &Location::new(file, e.line, e.column)));
+        self.out.unreadable += 1;
+    }
+
+    /// A resource whose outline shows a kind that does not bear on mTLS (or a ConfigMap that
+    /// is not the mesh config) is reported as skipped without being parsed: a dump's Secrets,
+    /// Events and ConfigMaps cost a scan, not a tree. The messages are the ones the full read
+    /// gives. An outline that is unsure of anything leaves the document to the parser.
+    fn skip_unparsed(&mut self, file: &str, doc: &DocumentText<'_>, heads: &Heads) -> bool {
+        let Some((message, resource)) = skip_reason(heads) else {
+            return false;
+        };
+        let (line, column) = locate::locate(doc.text, doc.first_line, &[]);
+        let mut d = Diagnostic::new(Code::UnknownKind, message, &Location::new(file, line, column));
+        if let Some(r) = resource {
+            d = d.with_resource(r);
+        }
+        self.out.diagnostics.push(d);
+        self.out.work.skipped_unparsed += 1;
+        true
+    }
 }
 
 /// The text of `text[start..end]` with the unread subtrees' lines left empty: the parser
 /// skips them for the cost of a newline each, and every other line keeps its number and
 /// columns, so positions stay exact.
-fn without_unread<'t>(text: &'t str, start: usize, end: usize, unread: &[(usize, usize)]) -> std::borrow::Cow<'t, str> {
+fn without_unread<'t>(text: &'t str, start: usize, end: usize, unread: &[(usize, usize)]) -> Cow<'t, str> {
     let whole = text.get(start..end).unwrap_or_default();
     if unread.is_empty() {
-        return std::borrow::Cow::Borrowed(whole);
+        return Cow::Borrowed(whole);
     }
     let mut kept = String::with_capacity(whole.len());
     let mut at = start;
@@ -217,97 +270,46 @@ fn without_unread<'t>(text: &'t str, start: usize, end: usize, unread: &[(usize,
         at = to;
     }
     kept.push_str(text.get(at..end).unwrap_or_default());
-    std::borrow::Cow::Owned(kept)
+    Cow::Owned(kept)
 }
 
 fn is_list_kind(kind: &str) -> bool {
     kind == "List" || kind.ends_with("List")
 }
 
-fn syntax_error(file: &str, e: yaml::SyntaxError, out: &mut Parsed) {
-    let code = if e.message.contains("limit") { Code::InputLimit } else { Code::YamlSyntax };
-    out.diagnostics.push(Diagnostic::new(code, e.message, &Location::new(file, e.line, e.column)));
-    out.unreadable += 1;
-}
-
-/// Parses a document whole and reads it (a resource, or a List the outline could not split).
-#[expect(clippy::too_many_arguments, reason = "the reader's state, threaded as parse_with_limits holds it")]
-fn read_whole(
-    file: &str,
-    doc: &DocumentText<'_>,
-    heads: &Heads,
-    unread: &[(usize, usize)],
-    out: &mut Parsed,
-    seen: &mut HashMap<ResourceId, Location>,
-    documents: &mut usize,
-    limits: &Limits,
-) {
-    if skip_unparsed(file, doc, heads, out) {
-        return;
-    }
-    let kept = without_unread(doc.text, 0, doc.text.len(), unread);
-    out.work.parsed_bytes += kept.len() as u64;
-    let mut built = Built::default();
-    let parsed =
-        yaml::parse_document(&DocumentText { text: &kept, first_line: doc.first_line }, Role::Document, &mut built);
-    out.work.nodes_built += built.nodes;
-    match parsed {
-        Ok(node) => {
-            let mut ctx = Ctx::new(file, doc.text, doc.first_line, &mut out.diagnostics);
-            read_document(&mut ctx, &node, &mut out.resources, seen, documents, limits);
-            out.work.lines_located += ctx.located;
-        }
-        Err(e) => syntax_error(file, e, out),
-    }
-}
-
-/// A resource whose outline shows a kind that does not bear on mTLS (or a ConfigMap that is
-/// not the mesh config) is reported as skipped without being parsed: a dump's Secrets,
-/// Events and ConfigMaps cost a scan, not a tree. The messages are the ones the full read
-/// gives. An outline that is unsure of anything leaves the document to the parser.
-fn skip_unparsed(file: &str, doc: &DocumentText<'_>, heads: &Heads, out: &mut Parsed) -> bool {
+/// Why a resource can be skipped on its outline alone (the message and the resource id the
+/// full read would report), or `None` when it must be parsed.
+fn skip_reason(heads: &Heads) -> Option<(String, Option<String>)> {
     use outline::Head;
     if heads.unsure {
-        return false;
+        return None;
     }
-    let (Some(kind), api_version) = (heads.kind.scalar(), &heads.api_version) else {
-        return false;
-    };
-    let api_version = match api_version {
+    let kind = heads.kind.scalar()?;
+    let api_version = match &heads.api_version {
         Head::Scalar(v) => v.as_str(),
         Head::Absent => "",
-        Head::Unsure => return false,
+        Head::Unsure => return None,
     };
     if is_list_kind(kind) {
-        return false;
+        return None;
     }
-    let (message, resource) = match kinds::classify(api_version, kind) {
-        None => (format!("kind `{kind}` ({api_version}) does not bear on mTLS; skipped"), None),
+    match kinds::classify(api_version, kind) {
+        None => Some((format!("kind `{kind}` ({api_version}) does not bear on mTLS; skipped"), None)),
         Some((Kind::ConfigMap, true)) => {
-            let (Some(name), namespace) = (heads.name.scalar(), &heads.namespace) else {
-                return false;
-            };
+            let name = heads.name.scalar()?;
             if name.is_empty() || name == "istio" || name.starts_with("istio-") {
-                return false;
+                return None;
             }
-            let namespace = match namespace {
+            let namespace = match &heads.namespace {
                 Head::Scalar(n) if !n.is_empty() => n.clone(),
                 Head::Scalar(_) | Head::Absent => "default".to_owned(),
-                Head::Unsure => return false,
+                Head::Unsure => return None,
             };
             let id = ResourceId { kind: kind.to_owned(), namespace, name: name.to_owned() };
-            ("ConfigMap is not the mesh config (`istio`, key `mesh`); skipped".to_owned(), Some(id.to_string()))
+            Some(("ConfigMap is not the mesh config (`istio`, key `mesh`); skipped".to_owned(), Some(id.to_string())))
         }
-        Some(_) => return false,
-    };
-    let (line, column) = locate::locate(doc.text, doc.first_line, &[]);
-    let mut d = Diagnostic::new(Code::UnknownKind, message, &Location::new(file, line, column));
-    if let Some(r) = resource {
-        d = d.with_resource(r);
+        Some(_) => None,
     }
-    out.diagnostics.push(d);
-    out.work.skipped_unparsed += 1;
-    true
 }
 
 fn finish(mut out: Parsed) -> Parsed {
@@ -324,23 +326,22 @@ fn finish(mut out: Parsed) -> Parsed {
 /// Owners that are not in the input leave the workload as it is.
 fn fold_owned_workloads(res: &mut Resources) {
     use crate::model::WorkloadKind;
-    let index: HashMap<(String, String, String), usize> = res
+    let index: HashMap<(&str, &str, &str), usize> = res
         .workloads
         .iter()
         .enumerate()
-        .map(|(i, w)| ((w.meta.namespace().to_owned(), w.meta.id.kind.clone(), w.meta.name().to_owned()), i))
+        .map(|(i, w)| ((w.meta.namespace(), w.meta.id.kind.as_str(), w.meta.name()), i))
         .collect();
+    // Each workload's top controller in the input, if it has one.
     let top = |i: usize| -> Option<usize> {
         let mut at = i;
         let mut found = None;
         // Owner chains are short (Pod -> ReplicaSet -> Deployment); the bound stops a cycle.
         for _ in 0..8 {
-            let Some((kind, name)) = res.workloads.get(at).and_then(|w| w.controller.as_ref()) else {
+            let Some((w, Some((kind, name)))) = res.workloads.get(at).map(|w| (w, &w.controller)) else {
                 break;
             };
-            let namespace = res.workloads.get(at).map(|w| w.meta.namespace().to_owned()).unwrap_or_default();
-            let key = (namespace, kind.clone(), name.clone());
-            match index.get(&key) {
+            match index.get(&(w.meta.namespace(), kind.as_str(), name.as_str())) {
                 Some(&owner) if owner != i => {
                     found = Some(owner);
                     at = owner;
@@ -355,13 +356,12 @@ fn fold_owned_workloads(res: &mut Resources) {
         return;
     }
     for &(i, t) in &folds {
-        let Some(w) = res.workloads.get(i) else { continue };
-        if w.kind != WorkloadKind::Pod {
-            continue;
-        }
-        let with_sidecar = w.containers.iter().any(|c| c == "istio-proxy");
+        let running_sidecar = match res.workloads.get(i) {
+            Some(w) if w.kind == WorkloadKind::Pod => w.containers.iter().any(|c| c == "istio-proxy"),
+            _ => continue,
+        };
         if let Some(owner) = res.workloads.get_mut(t) {
-            if with_sidecar {
+            if running_sidecar {
                 owner.running_pods.with_sidecar += 1;
             } else {
                 owner.running_pods.without_sidecar += 1;

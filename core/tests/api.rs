@@ -115,11 +115,14 @@ fn inbound_policy_feeds_the_filter() {
 #[test]
 fn outbound_policy_is_secure_naming() {
     let a = Analysis::new(&example(), &Options::default());
-    let p = a.outbound_policy("httpbin.foo").expect("service");
+    // What bar/sleep's outbound filter is given toward httpbin.foo.
+    let compiled = a.compile("bar/sleep").expect("compiles");
+    let entries = compiled.outbound.expect("outbound part");
+    let p = meshlock_core::compile::outbound_entry(&entries, "httpbin.foo", Some(8000)).expect("service");
     assert_eq!(p.identities, vec!["spiffe://cluster.local/ns/foo/sa/httpbin".to_owned()]);
-    assert!(decide_outbound(&p, Some("spiffe://cluster.local/ns/foo/sa/httpbin")).is_allow());
-    assert!(!decide_outbound(&p, Some("spiffe://cluster.local/ns/bar/sa/httpbin")).is_allow());
-    assert!(!decide_outbound(&p, None).is_allow());
+    assert!(decide_outbound(p, Some("spiffe://cluster.local/ns/foo/sa/httpbin")).is_allow());
+    assert!(!decide_outbound(p, Some("spiffe://cluster.local/ns/bar/sa/httpbin")).is_allow());
+    assert!(!decide_outbound(p, None).is_allow());
 }
 
 #[test]

@@ -113,22 +113,13 @@ fn http_filters(variant: Variant, filter: &Path) -> Vec<Value> {
                 },
             },
         })],
-        Variant::Meshlock => {
-            let id = root_id(FilterKind::Http);
-            vec![json!({
-                "name": "envoy.filters.http.wasm",
-                "typed_config": {
-                    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                    "config": {
-                        "name": id,
-                        "root_id": id,
-                        "failure_policy": "FAIL_CLOSED",
-                        "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": meshlock_config(FilterKind::Http)},
-                        "vm_config": {"vm_id": id, "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": filter.display().to_string()}}},
-                    },
-                },
-            })]
-        }
+        Variant::Meshlock => vec![json!({
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": wasm_config(FilterKind::Http, filter),
+            },
+        })],
     };
     filters.push(json!({
         "name": "envoy.filters.http.router",
@@ -137,20 +128,26 @@ fn http_filters(variant: Variant, filter: &Path) -> Vec<Value> {
     filters
 }
 
+/// The meshlock filter's Wasm `config` as `meshlock envoy-config` writes it for `kind`: V8,
+/// FAIL_CLOSED, a VM of its own.
+fn wasm_config(kind: FilterKind, filter: &Path) -> Value {
+    let id = root_id(kind);
+    json!({
+        "name": id,
+        "root_id": id,
+        "failure_policy": "FAIL_CLOSED",
+        "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": meshlock_config(kind)},
+        "vm_config": {"vm_id": id, "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": filter.display().to_string()}}},
+    })
+}
+
 /// The meshlock network filter, as `envoy-config --kind network` loads it.
 fn network_filter(filter: &Path) -> Value {
-    let id = root_id(FilterKind::Network);
     json!({
         "name": "envoy.filters.network.wasm",
         "typed_config": {
             "@type": "type.googleapis.com/envoy.extensions.filters.network.wasm.v3.Wasm",
-            "config": {
-                "name": id,
-                "root_id": id,
-                "failure_policy": "FAIL_CLOSED",
-                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": meshlock_config(FilterKind::Network)},
-                "vm_config": {"vm_id": id, "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": filter.display().to_string()}}},
-            },
+            "config": wasm_config(FilterKind::Network, filter),
         },
     })
 }

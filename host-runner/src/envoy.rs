@@ -102,19 +102,22 @@ pub fn compiled_configuration(
     direction: PluginDirection,
     kind: FilterKind,
 ) -> Result<String, String> {
+    Ok(plugin_configuration_of(&compile_policies(workload, policies, istio_version)?, direction, kind))
+}
+
+/// `workload`'s compiled policy from the mesh's YAML, as `meshlock compile` makes it; the error
+/// is the core's reason on one line.
+pub fn compile_policies(
+    workload: &str,
+    policies: &str,
+    istio_version: Option<&str>,
+) -> Result<meshlock_core::compile::CompiledPolicy, String> {
     use meshlock_core::{Analysis, IstioVersion, Options, Source};
     let istio_version =
         istio_version.map(str::parse::<IstioVersion>).transpose().map_err(|e| format!("istioVersion: {e}"))?;
     let analysis = Analysis::new(&[Source::new("policies", policies)], &Options { istio_version });
-    if analysis.unreadable() > 0 {
-        return Err(format!("policies: {} document(s) could not be parsed", analysis.unreadable()));
-    }
-    // A resource that could not be read as written would silently weaken enforcement.
-    if let Some(d) = analysis.input_error() {
-        return Err(format!("policies: {}:{}:{}: {}", d.file, d.line, d.column, d.message));
-    }
-    let compiled = analysis.compile(workload).map_err(|e| e.to_string())?;
-    Ok(plugin_configuration_of(&compiled, direction, kind))
+    analysis.usable().map_err(|e| format!("policies: {e}"))?;
+    analysis.compile(workload).map_err(|e| e.to_string())
 }
 
 /// The plugin configuration around a compiled policy: the part for `direction`, the filter

@@ -150,16 +150,13 @@ impl Guard {
         if json.is_empty() {
             return Err(ConfigError::Missing);
         }
-        let cfg: PluginConfig = serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let mut cfg: PluginConfig = serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
         let kind = cfg.kind.unwrap_or_else(|| kind_from_root_id(root_id));
         if cfg.direction == Direction::Outbound && kind == FilterKind::Network {
             return Err(ConfigError::OutboundNetwork);
         }
-        let compiled = match (&cfg.compiled, &cfg.policies) {
-            (Some(value), None) => {
-                let bytes = serde_json::to_vec(value).map_err(|e| ConfigError::Json(e.to_string()))?;
-                CompiledPolicy::from_json(&bytes)?
-            }
+        let compiled = match (cfg.compiled.take(), &cfg.policies) {
+            (Some(value), None) => CompiledPolicy::from_value(value)?,
             (None, Some(yaml)) => compile_yaml(&cfg, yaml)?,
             (Some(_), Some(_)) => return Err(ConfigError::BothForms),
             (None, None) => return Err(ConfigError::NoPolicy),
@@ -228,7 +225,7 @@ impl Guard {
 /// The `policies` form: the mesh's YAML, compiled here for the configured workload.
 #[cfg(feature = "yaml-config")]
 fn compile_yaml(cfg: &PluginConfig, yaml: &str) -> Result<CompiledPolicy, ConfigError> {
-    use meshlock_core::{Analysis, IstioVersion, Options, Source};
+    use meshlock_core::{Analysis, IstioVersion, Options, Source, UnusableInput};
     let istio_version = cfg
         .istio_version
         .as_deref()
@@ -237,13 +234,10 @@ fn compile_yaml(cfg: &PluginConfig, yaml: &str) -> Result<CompiledPolicy, Config
         .map_err(|e| ConfigError::Version(e.to_string()))?;
     let workload = cfg.workload.as_ref().ok_or(ConfigError::NoWorkload)?;
     let analysis = Analysis::new(&[Source::new("policies", yaml)], &Options { istio_version });
-    if analysis.unreadable() > 0 {
-        return Err(ConfigError::Unreadable(analysis.unreadable()));
-    }
-    // A resource that could not be read as written would silently weaken enforcement.
-    if let Some(d) = analysis.input_error() {
-        return Err(ConfigError::Input(format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message)));
-    }
+    analysis.usable().map_err(|e| match e {
+        UnusableInput::Unreadable(n) => ConfigError::Unreadable(n),
+        other => ConfigError::Input(other.to_string()),
+    })?;
     analysis
         .compile(&format!("{}/{}", workload.namespace, workload.name))
         .map_err(|e| ConfigError::Query(e.to_string()))

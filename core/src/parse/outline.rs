@@ -192,20 +192,12 @@ struct At {
 }
 
 impl MapTracker {
-    /// Closes an unread subtree at a line that is not inside it (or at the mapping's end).
-    fn close_unread(&mut self, at: Option<(usize, usize, usize)>) {
-        let Some((from, col)) = self.open_unread else {
-            return;
-        };
-        let (ends, end) = match at {
-            None => (true, usize::MAX),
-            Some((indent, dashes, start)) => (indent < col || (indent == col && dashes == 0), start),
-        };
-        if ends {
-            self.open_unread = None;
-            if end > from {
-                self.unread.push((from, end));
-            }
+    /// Closes an unread subtree at a line (starting at byte `start`) that is not inside it.
+    fn close_unread(&mut self, indent: usize, dashes: usize, start: usize) {
+        if let Some((_, col)) = self.open_unread
+            && (indent < col || (indent == col && dashes == 0))
+        {
+            self.finish(start);
         }
     }
 
@@ -220,7 +212,7 @@ impl MapTracker {
     /// A structural line whose node starts at `col` with `dashes` sequence indicators before
     /// it (counted from `col`).
     fn line(&mut self, col: usize, dashes: usize, shape: &LineShape, at: At) {
-        self.close_unread(Some((at.indent, dashes, at.start)));
+        self.close_unread(at.indent, dashes, at.start);
         if self.open_unread.is_some() {
             return;
         }
@@ -309,10 +301,9 @@ fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
                 continue;
             }
             Carry::Quoted(q) => {
-                if find_quote_end(line.as_bytes(), 0, q).is_none() {
-                    continue;
+                if find_quote_end(line.as_bytes(), 0, q).is_some() {
+                    carry = Carry::None;
                 }
-                carry = Carry::None;
                 continue;
             }
             Carry::None => {}
@@ -404,7 +395,7 @@ fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
                 _ => items_unsure = true,
             }
             root_map.meta = None;
-            root_map.close_unread(Some((indent, 0, start)));
+            root_map.close_unread(indent, 0, start);
             continue;
         }
         root_map.line(indent, shape.dashes, &shape, at);
@@ -427,6 +418,11 @@ fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
         out.items = Some(items);
     }
     Ok(out)
+}
+
+/// A quoted scalar the outline could decode, or one it leaves to the parser.
+fn scalar_value(text: Option<String>) -> Value {
+    text.map_or(Value::Other, Value::Scalar)
 }
 
 fn head_of(value: &Value) -> Head {
@@ -508,7 +504,7 @@ fn node_start(
                 shape.key = text;
                 value_after_key(b, rest + 1, i, depth, max_depth, line_no, shape)
             } else {
-                shape.value = text.map_or(Value::Other, Value::Scalar);
+                shape.value = scalar_value(text);
                 Ok(Carry::None)
             }
         }
@@ -519,11 +515,7 @@ fn node_start(
         Some(b'&' | b'!' | b'*') => {
             // A property or an alias: skip it; what follows still nests.
             shape.unsure = true;
-            let mut j = i;
-            while b.get(j).is_some_and(|c| !matches!(c, b' ' | b'\t')) {
-                j += 1;
-            }
-            let carry = node_start(b, skip_spaces(b, j), depth, max_depth, line_no, shape)?;
+            let carry = node_start(b, skip_spaces(b, skip_token(b, i)), depth, max_depth, line_no, shape)?;
             shape.value = Value::Other;
             Ok(carry)
         }
@@ -567,7 +559,7 @@ fn value_after_key(
                 Ok(Carry::Quoted(q))
             }
             Some(end) => {
-                shape.value = unquote(b.get(i..end).unwrap_or_default(), q).map_or(Value::Other, Value::Scalar);
+                shape.value = scalar_value(unquote(b.get(i..end).unwrap_or_default(), q));
                 Ok(Carry::None)
             }
         },
@@ -580,11 +572,7 @@ fn value_after_key(
             Ok(Carry::BlockScalar(key_col))
         }
         Some(b'&' | b'!' | b'*') => {
-            let mut j = i;
-            while b.get(j).is_some_and(|c| !matches!(c, b' ' | b'\t')) {
-                j += 1;
-            }
-            let carry = value_after_key(b, j, key_col, depth, max_depth, line_no, shape)?;
+            let carry = value_after_key(b, skip_token(b, i), key_col, depth, max_depth, line_no, shape)?;
             shape.value = Value::Other;
             Ok(carry)
         }
@@ -593,6 +581,20 @@ fn value_after_key(
             Ok(Carry::None)
         }
     }
+}
+
+/// The end of the token (an anchor, a tag, an alias) that starts at `i`.
+fn skip_token(b: &[u8], mut i: usize) -> usize {
+    while b.get(i).is_some_and(|c| !matches!(c, b' ' | b'\t')) {
+        i += 1;
+    }
+    i
+}
+
+/// Whether a `#` at `i` starts a comment: it does after a space, not as the first byte of the
+/// scalar that starts at `from`.
+fn comment_at(b: &[u8], i: usize, from: usize) -> bool {
+    b.get(i) == Some(&b'#') && i > from && matches!(b.get(i - 1), Some(b' ' | b'\t'))
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
@@ -641,7 +643,7 @@ fn unquote(quoted: &[u8], q: u8) -> Option<String> {
 fn plain_key_end(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
     while let Some(&c) = b.get(i) {
-        if c == b'#' && i > from && matches!(b.get(i - 1), Some(b' ' | b'\t')) {
+        if comment_at(b, i, from) {
             return None;
         }
         if c == b':' && matches!(b.get(i + 1), None | Some(b' ' | b'\t')) {
@@ -654,15 +656,7 @@ fn plain_key_end(b: &[u8], from: usize) -> Option<usize> {
 
 /// A plain scalar's text on its line, without a trailing comment.
 fn plain_value(b: &[u8], from: usize) -> String {
-    let mut end = b.len();
-    let mut i = from;
-    while let Some(&c) = b.get(i) {
-        if c == b'#' && i > from && matches!(b.get(i - 1), Some(b' ' | b'\t')) {
-            end = i;
-            break;
-        }
-        i += 1;
-    }
+    let end = (from..b.len()).find(|&i| comment_at(b, i, from)).unwrap_or(b.len());
     String::from_utf8_lossy(b.get(from..end).unwrap_or_default()).trim_end().to_owned()
 }
 
@@ -747,8 +741,8 @@ fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep
     let mut items: Vec<Item> = Vec::new();
     let mut current: Option<Item> = None;
     let mut items_seen = false;
-    // The last key read in the innermost object, and whether a value is expected next.
-    let mut key: Option<String> = None;
+    // The last key read in the innermost object (its raw bytes: only a few names matter).
+    let mut key: Option<&[u8]> = None;
     let mut line = 0u32;
     let mut line_start = 0usize;
     let mut i = 0usize;
@@ -766,10 +760,10 @@ fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep
                     return Ok(None);
                 }
                 let parent = stack.last().copied();
-                let frame = match (parent, c, key.as_deref()) {
+                let frame = match (parent, c, key) {
                     (None, b'{', _) => Frame::Root,
-                    (Some(Frame::Root), b'{', Some("metadata")) => Frame::RootMeta,
-                    (Some(Frame::Root), b'[', Some("items")) => {
+                    (Some(Frame::Root), b'{', Some(b"metadata")) => Frame::RootMeta,
+                    (Some(Frame::Root), b'[', Some(b"items")) => {
                         if items_seen {
                             return Ok(None);
                         }
@@ -785,7 +779,7 @@ fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep
                         Frame::Item
                     }
                     (Some(Frame::Items), _, _) => return Ok(None),
-                    (Some(Frame::Item), b'{', Some("metadata")) => Frame::ItemMeta,
+                    (Some(Frame::Item), b'{', Some(b"metadata")) => Frame::ItemMeta,
                     (None, _, _) => return Ok(None),
                     _ => Frame::Other,
                 };
@@ -823,12 +817,14 @@ fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep
                 let after = skip_ws(b, end);
                 let is_key = b.get(after) == Some(&b':') && matches!(stack.last(), Some(f) if *f != Frame::Items);
                 if is_key {
-                    key = Some(String::from_utf8_lossy(raw).into_owned());
+                    key = Some(raw);
                 } else {
-                    let value = if raw.contains(&b'\\') {
-                        Head::Unsure
-                    } else {
-                        Head::Scalar(String::from_utf8_lossy(raw).into_owned())
+                    let value = || {
+                        if raw.contains(&b'\\') {
+                            Head::Unsure
+                        } else {
+                            Head::Scalar(String::from_utf8_lossy(raw).into_owned())
+                        }
                     };
                     record(&mut out.heads, current.as_mut(), stack.last().copied(), key.take(), value);
                 }
@@ -846,7 +842,7 @@ fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep
                 if i == start {
                     return Ok(None);
                 }
-                record(&mut out.heads, current.as_mut(), stack.last().copied(), key.take(), Head::Unsure);
+                record(&mut out.heads, current.as_mut(), stack.last().copied(), key.take(), || Head::Unsure);
             }
         }
     }
@@ -860,32 +856,27 @@ fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep
     Ok(Some(out))
 }
 
-fn record(root: &mut Heads, item: Option<&mut Item>, frame: Option<Frame>, key: Option<String>, value: Head) {
-    let Some(key) = key else {
+/// Records a scalar under `key` when the frame and key name one of the heads; the value is
+/// only built then.
+fn record(
+    root: &mut Heads,
+    item: Option<&mut Item>,
+    frame: Option<Frame>,
+    key: Option<&[u8]>,
+    value: impl FnOnce() -> Head,
+) {
+    let Some(key) = key.and_then(|k| std::str::from_utf8(k).ok()) else {
         return;
     };
-    match frame {
-        Some(Frame::Root) => {
-            if let Some(slot) = root_slot(&key) {
-                root.set(slot, value);
-            }
-        }
-        Some(Frame::RootMeta) => {
-            if let Some(slot) = metadata_slot(&key) {
-                root.set(slot, value);
-            }
-        }
-        Some(Frame::Item) => {
-            if let (Some(item), Some(slot)) = (item, root_slot(&key)) {
-                item.heads.set(slot, value);
-            }
-        }
-        Some(Frame::ItemMeta) => {
-            if let (Some(item), Some(slot)) = (item, metadata_slot(&key)) {
-                item.heads.set(slot, value);
-            }
-        }
-        _ => {}
+    let (heads, slot) = match (frame, item) {
+        (Some(Frame::Root), _) => (root, root_slot(key)),
+        (Some(Frame::RootMeta), _) => (root, metadata_slot(key)),
+        (Some(Frame::Item), Some(item)) => (&mut item.heads, root_slot(key)),
+        (Some(Frame::ItemMeta), Some(item)) => (&mut item.heads, metadata_slot(key)),
+        _ => return,
+    };
+    if let Some(slot) = slot {
+        heads.set(slot, value());
     }
 }
 

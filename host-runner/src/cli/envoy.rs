@@ -1,6 +1,7 @@
 //! `meshlock envoy-config` (an Envoy bootstrap or an Istio WasmPlugin for one workload) and
 //! `meshlock test --target envoy`.
 
+use super::compile::{ensure_usable, write_per_workload};
 use super::input;
 use super::runtime::{Kind, TestArgs};
 use anyhow::{Context as _, Result};
@@ -95,6 +96,7 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
     let sources = input::load(&args.paths)?;
     let options = Options { istio_version: args.istio_version };
     let analysis = Analysis::new(&sources, &options);
+    ensure_usable(&analysis)?;
     let kind = match args.kind {
         Kind::Http => FilterKind::Http,
         Kind::Network => FilterKind::Network,
@@ -106,13 +108,6 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
         anyhow::bail!("--workload NS/NAME (or --wasm-plugin --all --out DIR)");
     };
     let (_, view) = analysis.workload(workload)?;
-    if analysis.unreadable() > 0 {
-        anyhow::bail!("{} document(s) could not be parsed", analysis.unreadable());
-    }
-    // A resource that could not be read as written would silently weaken enforcement.
-    if let Some(d) = analysis.input_error() {
-        anyhow::bail!("the input has errors ({}:{}:{}: {})", d.file, d.line, d.column, d.message);
-    }
     let config = plugin_configuration_of(&analysis.compile(workload)?, PluginDirection::Inbound, kind);
     if args.wasm_plugin {
         print!("{}", wasm_plugin_yaml(workload, view.labels(), &config, kind)?);
@@ -156,49 +151,13 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
 /// One WasmPlugin per workload, each with only that workload's compiled inbound policy: a
 /// manifest's size is its own policy's, whatever the mesh's (docs/compiled-policy.md).
 fn all_wasm_plugins(analysis: &Analysis, out: &std::path::Path, kind: FilterKind) -> Result<ExitCode> {
-    if analysis.unreadable() > 0 {
-        anyhow::bail!("{} document(s) could not be parsed", analysis.unreadable());
-    }
-    if let Some(d) = analysis.input_error() {
-        anyhow::bail!("the input has errors ({}:{}:{}: {}); nothing written", d.file, d.line, d.column, d.message);
-    }
-    let started = std::time::Instant::now();
-    let (mut written, mut total, mut largest) = (0usize, 0u64, (0usize, String::new()));
-    for (view, compiled) in analysis.workload_views().iter().zip(analysis.compile_inbound_all()) {
-        let Some((ns, name)) = compiled.workload.split_once('/').filter(|(n, w)| safe_segment(n) && safe_segment(w))
-        else {
-            eprintln!("meshlock envoy-config: skipped `{}`: not a Kubernetes name", compiled.workload);
-            continue;
-        };
+    let files = analysis.workload_views().iter().zip(analysis.compile_inbound_all()).map(|(view, compiled)| {
         let config = plugin_configuration_of(&compiled, PluginDirection::Inbound, kind);
         let yaml = wasm_plugin_yaml(&compiled.workload, view.labels(), &config, kind)?;
-        let dir = out.join(ns);
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let path = dir.join(format!("{name}.yaml"));
-        std::fs::write(&path, &yaml).with_context(|| format!("cannot write {}", path.display()))?;
-        written += 1;
-        total += yaml.len() as u64;
-        if yaml.len() > largest.0 {
-            largest = (yaml.len(), compiled.workload.clone());
-        }
-    }
-    eprintln!(
-        "meshlock envoy-config: {written} WasmPlugin manifest(s) into {} in {} ms; {total} bytes, largest {} bytes ({})",
-        out.display(),
-        started.elapsed().as_millis(),
-        largest.0,
-        largest.1
-    );
+        Ok((compiled.workload, yaml.into_bytes()))
+    });
+    write_per_workload(out, "yaml", "meshlock envoy-config", files)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A Kubernetes name is a DNS label or subdomain; anything else (a hostile `../x`) is not
-/// turned into a path.
-pub(super) fn safe_segment(s: &str) -> bool {
-    !s.is_empty()
-        && s != "."
-        && s != ".."
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 /// `meshlock test --target envoy`: each suite against its own Envoy.

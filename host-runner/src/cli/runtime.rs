@@ -171,24 +171,16 @@ fn compile_yaml_form(json: serde_json::Value, path: &std::path::Path) -> Result<
     };
     let ns = json.pointer("/workload/namespace").and_then(|v| v.as_str()).unwrap_or_default();
     let name = json.pointer("/workload/name").and_then(|v| v.as_str()).unwrap_or_default();
-    let kind = if json.get("kind").and_then(|k| k.as_str()) == Some("network") {
-        FilterKind::Network
-    } else {
-        FilterKind::Http
-    };
     let version = json.get("istioVersion").and_then(|v| v.as_str());
-    let compiled = meshlock_host::envoy::plugin_configuration(&format!("{ns}/{name}"), policies, version, kind)
+    let compiled = meshlock_host::envoy::compile_policies(&format!("{ns}/{name}"), policies, version)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut compiled: serde_json::Value = serde_json::from_str(&compiled)?;
-    if let (Some(obj), Some(log)) = (compiled.as_object_mut(), json.get("log")) {
-        obj.insert("log".to_owned(), log.clone());
+    let mut out = serde_json::json!({"direction": "inbound", "compiled": compiled.for_inbound()});
+    for key in ["log", "kind"] {
+        if let (Some(obj), Some(v)) = (out.as_object_mut(), json.get(key)) {
+            obj.insert(key.to_owned(), v.clone());
+        }
     }
-    if json.get("kind").is_none()
-        && let Some(obj) = compiled.as_object_mut()
-    {
-        obj.remove("kind");
-    }
-    Ok(compiled)
+    Ok(out)
 }
 
 pub fn host(args: &HostArgs) -> Result<ExitCode> {
