@@ -7,7 +7,9 @@
 //!   Events, ConfigMaps, Secrets).
 //! * `scale run FILE RUNS [FORM]`: loads (parse + index), analyses (the report, serialised to JSON as
 //!   the CLI and the playground hand it on) and counts the full reach of FILE, RUNS times, and
-//!   prints one JSON line: the median of each step, the calls, and the process's peak RSS.
+//!   prints one JSON line: the median of each step, the calls, and the process's peak RSS. The
+//!   reach summary (`reach_summary`: namespace pairs and failures by cause, what `meshlock reach`
+//!   prints at cluster size) is timed on its own.
 //!
 //! `scripts/bench/engine-wasm.mjs` does the same through the playground's wasm build in Node.
 
@@ -56,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let form = args.get(3).map_or("docs", String::as_str).to_owned();
             let text = std::fs::read_to_string(file)?;
             let runs: usize = runs.parse()?;
-            let (mut load, mut analyze, mut reach) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut load, mut analyze, mut reach, mut summary) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let mut facts = (0, 0, 0, 0, 0);
             for _ in 0..runs.max(1) {
                 let t = Instant::now();
@@ -69,6 +71,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let t = Instant::now();
                 let counts = a.reach_counts(&ReachFilter::default());
                 reach.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                let text = serde_json::to_string(&a.reach_summary(&ReachFilter::default(), 3))?;
+                summary.push(t.elapsed().as_secs_f64() * 1e3);
+                std::hint::black_box(text);
                 facts = (report.workloads.len(), report.services.len(), counts.total, json.len(), a.unreadable());
             }
             let (workloads, services, calls, report_bytes, unreadable) = facts;
@@ -86,6 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "load_ms": median(load),
                     "analyze_ms": median(analyze),
                     "reach_ms": median(reach),
+                    "summary_ms": median(summary),
                     "peak_rss_kib": peak_rss_kib(),
                     "unreadable": unreadable,
                 })

@@ -57,6 +57,8 @@ pub struct WorkloadView {
     pub sidecar_reason: String,
     pub identity: String,
     pub server: ServerPolicy,
+    /// The AuthorizationPolicies that select this workload, as the filter carries them.
+    pub authz: crate::authz::WorkloadAuthz,
 }
 
 impl WorkloadView {
@@ -291,8 +293,10 @@ impl Analysis {
                 sidecar_reason,
                 identity,
                 server: ServerPolicy::default(),
+                authz: crate::authz::WorkloadAuthz::default(),
             });
         }
+        self.index_authz(&mut views);
         self.workloads = views;
         for (i, w) in self.workloads.iter().enumerate() {
             self.workloads_by_namespace.entry(w.namespace().to_owned()).or_default().push(i);
@@ -519,6 +523,12 @@ impl Analysis {
         crate::reach::count_calls(self, filter)
     }
 
+    /// `reach` of a mesh too large to list: counts per namespace pair and failing calls grouped
+    /// by cause (with `examples` calls each), in time linear in the mesh.
+    pub fn reach_summary(&self, filter: &crate::reach::ReachFilter, examples: usize) -> crate::reach::ReachSummary {
+        crate::reach::summarize(self, filter, examples)
+    }
+
     /// `explain`: the precedence story of one workload (optionally one port).
     pub fn explain(&self, workload: &str, port: Option<u16>) -> Result<Explanation, QueryError> {
         crate::server::explain(self, workload, port)
@@ -531,16 +541,12 @@ impl Analysis {
     }
 
     pub(crate) fn inbound_policy_of(&self, w: &WorkloadView) -> InboundPolicy {
-        let mut authz = crate::authz::WorkloadAuthz::default();
-        for ap in self.authz_for(w) {
-            authz.add(format!("{}/{}", ap.meta.namespace(), ap.meta.name()), ap.action, ap.rules.as_deref());
-        }
         InboundPolicy {
             workload: w.key(),
             default_mode: w.server.mode,
             port_modes: w.server.per_port.iter().map(|(p, m)| (*p, m.mode)).collect(),
             trust_domains: self.trust_domains(),
-            authz,
+            authz: w.authz.clone(),
         }
     }
 
@@ -549,15 +555,34 @@ impl Analysis {
         self.services.iter().find(|s| host_matches_query(&s.host, host))
     }
 
-    /// AuthorizationPolicies selecting a workload: its namespace (selector matching, or none),
-    /// and the root namespace without selector (mesh-wide).
-    pub(crate) fn authz_for<'a>(&'a self, w: &'a WorkloadView) -> impl Iterator<Item = &'a AuthorizationPolicy> {
+    /// AuthorizationPolicies selecting each workload, in input order: those of its namespace and
+    /// of the root namespace whose selector matches its labels or that have none ("if the
+    /// authorization policy is in the root namespace, the selector will additionally match with
+    /// workloads in all namespaces": `model/authorization.go :: ListAuthorizationPolicies`).
+    /// Policies are grouped by namespace first so a mesh with many policies stays linear.
+    fn index_authz(&self, views: &mut [WorkloadView]) {
         let root = self.mesh.root_namespace.as_str();
-        self.resources.authorization_policies.iter().filter(move |ap| {
-            let ns = ap.meta.namespace();
-            let sel_ok = ap.selector.as_ref().is_none_or(|s| s.matches(w.labels()));
-            sel_ok && (ns == w.namespace() || ns == root)
-        })
+        let mut by_namespace: BTreeMap<&str, Vec<(usize, &AuthorizationPolicy)>> = BTreeMap::new();
+        for (i, ap) in self.resources.authorization_policies.iter().enumerate() {
+            by_namespace.entry(ap.meta.namespace()).or_default().push((i, ap));
+        }
+        for w in views.iter_mut() {
+            let own = by_namespace.get(w.namespace()).map(Vec::as_slice).unwrap_or_default();
+            let mesh_wide = if w.namespace() == root {
+                &[][..]
+            } else {
+                by_namespace.get(root).map(Vec::as_slice).unwrap_or_default()
+            };
+            let mut selecting: Vec<&(usize, &AuthorizationPolicy)> = own
+                .iter()
+                .chain(mesh_wide)
+                .filter(|(_, ap)| ap.selector.as_ref().is_none_or(|s| s.matches(w.labels())))
+                .collect();
+            selecting.sort_by_key(|(i, _)| *i);
+            for (_, ap) in selecting {
+                w.authz.add(format!("{}/{}", ap.meta.namespace(), ap.meta.name()), ap.action, ap.rules.as_deref());
+            }
+        }
     }
 }
 

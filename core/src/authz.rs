@@ -105,16 +105,86 @@ impl WorkloadAuthz {
     }
 
     pub fn evaluate(&self, port: u16, principal: Option<&SpiffeId>, trust_domains: &[String]) -> AuthzOutcome {
+        self.decide(port, principal, trust_domains).outcome()
+    }
+
+    /// The authorization decision with the policy and rule behind it. The filter (through
+    /// [`WorkloadAuthz::evaluate`]) and `reach` both decide here.
+    pub fn decide(&self, port: u16, principal: Option<&SpiffeId>, trust_domains: &[String]) -> AuthzDecision<'_> {
         let peer = Peer { principal, trust_domains };
-        let denied = self.deny.iter().flat_map(|p| &p.rules).any(|r| r.matches(port, &peer, Action::Deny));
-        if denied {
-            return AuthzOutcome::Denied;
+        for named in &self.deny {
+            for (index, rule) in named.rules.iter().enumerate() {
+                if rule.matches(port, &peer, Action::Deny) {
+                    let widened = rule.unevaluable || rule.from.iter().any(|s| s.unevaluable);
+                    return AuthzDecision::Denied(AuthzDenial::DenyRule {
+                        rule: RuleRef { policy: &named.policy, index },
+                        widened,
+                    });
+                }
+            }
         }
         if self.allow.is_empty() {
-            return AuthzOutcome::Allowed;
+            return AuthzDecision::Allowed(None);
         }
-        let allowed = self.allow.iter().flat_map(|p| &p.rules).any(|r| r.matches(port, &peer, Action::Allow));
-        if allowed { AuthzOutcome::Allowed } else { AuthzOutcome::Denied }
+        let mut request_only = Vec::new();
+        for named in &self.allow {
+            for (index, rule) in named.rules.iter().enumerate() {
+                let at = RuleRef { policy: &named.policy, index };
+                if rule.matches(port, &peer, Action::Allow) {
+                    return AuthzDecision::Allowed(Some(at));
+                }
+                // Matched on what a connection shows, refused only for request-level conditions.
+                if rule.matches(port, &peer, Action::Deny) {
+                    request_only.push(at);
+                }
+            }
+        }
+        AuthzDecision::Denied(AuthzDenial::NoAllowRule { request_only })
+    }
+}
+
+/// One rule of one policy: `policy` is `namespace/name`, `index` counts from 0 as Envoy's RBAC
+/// policy names do (`ns[NS]-policy[NAME]-rule[INDEX]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleRef<'a> {
+    pub policy: &'a str,
+    pub index: usize,
+}
+
+impl RuleRef<'_> {
+    /// The name Envoy's RBAC filter logs for this rule (`rbac_access_denied_matched_policy[…]`).
+    pub fn envoy_policy_name(&self) -> String {
+        let (ns, name) = self.policy.split_once('/').unwrap_or(("", self.policy));
+        format!("ns[{ns}]-policy[{name}]-rule[{}]", self.index)
+    }
+}
+
+/// An authorization decision and what made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthzDecision<'a> {
+    /// Allowed by this ALLOW rule, or (`None`) because no DENY rule matched and no ALLOW policy
+    /// selects the workload.
+    Allowed(Option<RuleRef<'a>>),
+    Denied(AuthzDenial<'a>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthzDenial<'a> {
+    /// A DENY rule matched. `widened`: it has conditions a connection does not show, which were
+    /// dropped (Istio's TCP rule), so it may deny more than on an HTTP port in Istio.
+    DenyRule { rule: RuleRef<'a>, widened: bool },
+    /// ALLOW policies select the workload and none of their rules matched. `request_only`: the
+    /// rules that matched the peer and port but carry request-level conditions (paths, methods,
+    /// headers, JWT claims) the connection-level check does not evaluate.
+    NoAllowRule { request_only: Vec<RuleRef<'a>> },
+}
+
+impl AuthzDecision<'_> {
+    pub fn outcome(&self) -> AuthzOutcome {
+        match self {
+            Self::Allowed(_) => AuthzOutcome::Allowed,
+            Self::Denied(_) => AuthzOutcome::Denied,
+        }
     }
 }
 

@@ -2,8 +2,9 @@
 //! team asks before it flips a namespace to STRICT.
 
 use crate::analysis::Analysis;
-use crate::reach::ReachFilter;
+use crate::reach::{ReachCounts, ReachFilter, summarize};
 use crate::report::{Call, CallChange, CallOutcome, DiffReport};
+use serde::Serialize;
 use std::collections::BTreeMap;
 
 type Key = (String, String, String, Option<String>);
@@ -56,4 +57,86 @@ fn change_of(c: &Call, before: Option<&Call>, after: Option<&Call>, change: &str
         after: after.map(CallOutcome::from),
         change: change.to_owned(),
     }
+}
+
+/// `diff` of two meshes too large to compare call by call: the counts per client namespace ×
+/// service namespace before and after, and the failure causes whose number of calls changes.
+/// Counts are net: within one namespace pair, a call that breaks and another that is fixed
+/// cancel out — narrow the inputs (a `ReachFilter`) and use [`diff`] for each call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryDiff {
+    pub before: ReachCounts,
+    pub after: ReachCounts,
+    /// Pairs whose counts differ, the most newly failing first.
+    pub namespaces: Vec<NamespacePairChange>,
+    /// Causes whose number of failing calls differs, the most grown first.
+    pub failures: Vec<FailureChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacePairChange {
+    pub from: String,
+    pub to: String,
+    pub before: ReachCounts,
+    pub after: ReachCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureChange {
+    pub cause: String,
+    pub before: u64,
+    pub after: u64,
+    /// Calls of this cause after the change (before it, when it is gone).
+    pub examples: Vec<Call>,
+}
+
+pub fn diff_summary(before: &Analysis, after: &Analysis, filter: &ReachFilter, examples: usize) -> SummaryDiff {
+    let (b, a) = (summarize(before, filter, examples), summarize(after, filter, examples));
+    let mut pairs: BTreeMap<(String, String), (ReachCounts, ReachCounts)> = BTreeMap::new();
+    for p in b.namespaces {
+        pairs.entry((p.from, p.to)).or_default().0 = p.counts;
+    }
+    for p in a.namespaces {
+        pairs.entry((p.from, p.to)).or_default().1 = p.counts;
+    }
+    let signed = |n: u64| i128::from(n);
+    let mut namespaces: Vec<NamespacePairChange> = pairs
+        .into_iter()
+        .filter(|(_, (x, y))| x != y)
+        .map(|((from, to), (before, after))| NamespacePairChange { from, to, before, after })
+        .collect();
+    namespaces.sort_by_key(|c| {
+        (
+            std::cmp::Reverse(signed(c.after.failing) - signed(c.before.failing)),
+            std::cmp::Reverse(signed(c.before.mtls) - signed(c.after.mtls)),
+            c.from.clone(),
+            c.to.clone(),
+        )
+    });
+    let mut causes: BTreeMap<String, (u64, u64, Vec<Call>, Vec<Call>)> = BTreeMap::new();
+    for g in b.failures {
+        let e = causes.entry(g.cause).or_default();
+        e.0 = g.calls;
+        e.2 = g.examples;
+    }
+    for g in a.failures {
+        let e = causes.entry(g.cause).or_default();
+        e.1 = g.calls;
+        e.3 = g.examples;
+    }
+    let mut failures: Vec<FailureChange> = causes
+        .into_iter()
+        .filter(|(_, (x, y, _, _))| x != y)
+        .map(|(cause, (before, after, old, new))| FailureChange {
+            cause,
+            before,
+            after,
+            examples: if new.is_empty() { old } else { new },
+        })
+        .collect();
+    failures.sort_by_key(|f| (std::cmp::Reverse(signed(f.after) - signed(f.before)), f.cause.clone()));
+    SummaryDiff { before: b.counts, after: a.counts, namespaces, failures }
 }

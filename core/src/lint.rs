@@ -681,10 +681,12 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
                                 }
                             }
                         }
-                        let call = crate::reach::evaluate(a, client, svc, sp, route, endpoint);
-                        if call.ok {
+                        let evaluated = crate::reach::evaluate(a, client, svc, sp, route, endpoint);
+                        // Authorization refusals are the policy doing its job, not a TLS mistake.
+                        if evaluated.call.ok || evaluated.denied_by_authz {
                             continue;
                         }
+                        let call = evaluated.call;
                         let Some(code) = failure_code(&call) else { continue };
                         let key = (code, call.client_tls_source.clone(), call.to_workload.clone(), call.target_port);
                         grouped.entry(key).or_insert_with(|| (call, BTreeSet::new())).1.insert(label.clone());

@@ -6,7 +6,9 @@
 //! outcome follows the matrix in istio-mtls-semantics.md §3.2.
 
 use crate::analysis::{Analysis, ServiceView, WorkloadView, host_matches_query};
+use crate::authz::{AuthzDecision, AuthzDenial};
 use crate::client::{resolve_host, rule_tls};
+use crate::identity::SpiffeId;
 use crate::model::{Mode, ServicePort, TlsMode};
 use crate::report::{Call, ClientTlsKind, ReachReport, ServerModeKind};
 use crate::server::{alpha_chain, target_port};
@@ -21,9 +23,21 @@ pub struct ReachFilter {
     pub to: Vec<String>,
     /// Only calls landing on this workload (`namespace/name`).
     pub to_workload: Option<String>,
+    /// Only calls from or to these namespaces (empty: all): the client's namespace or the
+    /// service's is one of them.
+    pub namespaces: Vec<String>,
 }
 
 impl ReachFilter {
+    fn in_namespaces(&self, ns: &str) -> bool {
+        self.namespaces.iter().any(|n| n == ns)
+    }
+
+    /// Whether the filter keeps calls from `client_ns` to a service of `service_ns`.
+    fn wants_namespaces(&self, client_ns: &str, service_ns: &str) -> bool {
+        self.namespaces.is_empty() || self.in_namespaces(client_ns) || self.in_namespaces(service_ns)
+    }
+
     fn wants_client(&self, key: &str) -> bool {
         self.from.is_empty() || self.from.iter().any(|f| f == key)
     }
@@ -90,27 +104,37 @@ pub fn try_for_each_call<B>(
     filter: &ReachFilter,
     mut visit: impl FnMut(Call) -> ControlFlow<B>,
 ) -> ControlFlow<B> {
+    try_for_each_evaluated(a, filter, |e| visit(e.call))
+}
+
+fn try_for_each_evaluated<B>(
+    a: &Analysis,
+    filter: &ReachFilter,
+    mut visit: impl FnMut(Evaluated) -> ControlFlow<B>,
+) -> ControlFlow<B> {
     let destinations = destinations(a, filter);
-    for (ci, client) in a.workloads.iter().enumerate() {
-        let client_key = client.key();
-        if !filter.wants_client(&client_key) {
+    for client in &a.workloads {
+        if !filter.wants_client(&client.key()) {
             continue;
         }
         for (svc, sp, subsets) in &destinations {
+            if !filter.wants_namespaces(client.namespace(), &svc.namespace) {
+                continue;
+            }
             let routes = routes(client.sidecar, subsets);
             for subset in routes {
+                // Self-calls included: a workload calling its own Service goes out through its
+                // sidecar and back in through it (`tools/istio-iptables/pkg/capture/run.go`
+                // redirects the proxy's own traffic to its pod IP to the inbound port).
                 for &ei in &svc.endpoints {
-                    if ei == ci {
-                        continue;
-                    }
                     let Some(endpoint) = a.workloads.get(ei) else {
                         continue;
                     };
                     if filter.to_workload.as_deref().is_some_and(|k| k != endpoint.key()) {
                         continue;
                     }
-                    if let Some(call) = routed_call(a, client, svc, sp, subset, endpoint) {
-                        visit(call)?;
+                    if let Some(e) = routed_call(a, client, svc, sp, subset, endpoint) {
+                        visit(e)?;
                     }
                 }
             }
@@ -133,7 +157,7 @@ fn routed_call(
     sp: &ServicePort,
     subset: Option<&str>,
     endpoint: &WorkloadView,
-) -> Option<Call> {
+) -> Option<Evaluated> {
     let Some(name) = subset else {
         return Some(evaluate(a, client, svc, sp, None, endpoint));
     };
@@ -142,15 +166,19 @@ fn routed_call(
         SubsetMatch::Excludes => None,
         SubsetMatch::Undefined => {
             // The route names a cluster that does not exist.
-            let mut call = evaluate(a, client, svc, sp, subset, endpoint);
-            call.ok = false;
-            call.mtls = false;
-            call.symptom = Some(format!(
+            let mut e = evaluate(a, client, svc, sp, subset, endpoint);
+            e.call.ok = false;
+            e.call.mtls = false;
+            e.call.symptom = Some(format!(
                 "503 (NC: no cluster): the VirtualService routes to subset {name}, which the \
                  DestinationRule this client uses does not define"
             ));
-            call.explanation = format!("{}; subset {name} is undefined", call.explanation);
-            Some(call)
+            e.call.explanation = format!("{}; subset {name} is undefined", e.call.explanation);
+            e.cause = Some(format!(
+                "a VirtualService routes {} to subset {name}, which the DestinationRule the client uses does not define",
+                svc.host
+            ));
+            Some(e)
         }
     }
 }
@@ -176,6 +204,13 @@ impl ReachCounts {
             self.plaintext += times;
         }
     }
+
+    fn add_scaled(&mut self, other: &ReachCounts, times: u64) {
+        self.total += other.total * times;
+        self.failing += other.failing * times;
+        self.plaintext += other.plaintext * times;
+        self.mtls += other.mtls * times;
+    }
 }
 
 /// Clients whose calls to one service have the same outcome, evaluated once and counted
@@ -186,128 +221,371 @@ struct ClientClass<'a> {
     members: Members<'a>,
 }
 
+/// Whom a class stands for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Members<'a> {
     /// Every wanted client without a sidecar: it sends plaintext whatever its namespace.
-    NoSidecar,
-    /// Sidecar clients of one namespace (that namespace's view of the rules is its own).
-    Namespace(&'a str),
-    /// Sidecar clients of one namespace with these labels (a rule there selects workloads).
-    Labelled(&'a str, &'a crate::model::Labels),
-    /// Sidecar clients of every other namespace: they see the same rule for this host.
-    Ordinary,
+    NoSidecar(Scope),
+    /// These wanted sidecar clients, all of one namespace.
+    Listed(&'a str, Vec<usize>),
+    /// Every wanted sidecar client outside these namespaces: they see the same rule for the host.
+    SidecarsOutside(Scope, Vec<&'a str>),
 }
 
-/// The counts of [`for_each_call`] in time linear in the mesh, not clients × services: per service,
+/// Which clients a service's classes are drawn from: with `ReachFilter::namespaces`, a
+/// service outside those namespaces is counted only for clients inside them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Scope {
+    All,
+    FilterNamespaces,
+}
+
+/// The wanted clients, split the way classes are built from them.
+struct Clients<'a> {
+    scope: Scope,
+    no_sidecar: Vec<usize>,
+    /// Wanted sidecar clients by namespace.
+    by_namespace: std::collections::BTreeMap<&'a str, Vec<usize>>,
+    sidecar_total: usize,
+}
+
+impl<'a> Clients<'a> {
+    fn of(a: &'a Analysis, filter: &ReachFilter, scope: Scope) -> Self {
+        let mut clients = Clients { scope, no_sidecar: Vec::new(), by_namespace: Default::default(), sidecar_total: 0 };
+        let in_scope = |w: &WorkloadView| scope == Scope::All || filter.in_namespaces(w.namespace());
+        for (i, w) in a.workloads.iter().enumerate().filter(|(_, w)| filter.wants_client(&w.key()) && in_scope(w)) {
+            if w.sidecar {
+                clients.by_namespace.entry(w.namespace()).or_default().push(i);
+                clients.sidecar_total += 1;
+            } else {
+                clients.no_sidecar.push(i);
+            }
+        }
+        clients
+    }
+}
+
+fn class_size(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Visits, per service port, endpoint and route, one call for each class of clients whose calls
+/// there have the same outcome — time linear in the mesh, not clients × services. Per service,
 /// clients fall into the few classes the DestinationRule lookup can tell apart
 /// (`DestinationRuleIndex::lookup`): clients without a sidecar (no rule applies), sidecar clients
 /// of a namespace that holds a rule for the host, selects by labels, is named in an exportTo, or
 /// is the service's or the root namespace, and all other sidecar clients, who fall through to the
 /// same service- and root-namespace rules. Nothing else of the client enters a call's outcome
-/// ([`evaluate`] reads the client's sidecar, namespace and labels only). A class does not call
-/// itself: an endpoint inside the class counts once less.
-pub fn count_calls(a: &Analysis, filter: &ReachFilter) -> ReachCounts {
-    use std::collections::{BTreeMap, BTreeSet};
-    let wanted: Vec<bool> = a.workloads.iter().map(|w| filter.wants_client(&w.key())).collect();
-    let is_wanted = |i: usize| wanted.get(i).copied().unwrap_or(false);
-    let mut no_sidecar: Vec<usize> = Vec::new();
-    let mut by_namespace: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, w) in a.workloads.iter().enumerate().filter(|(i, _)| is_wanted(*i)) {
-        if w.sidecar {
-            by_namespace.entry(w.namespace()).or_default().push(i);
-        } else {
-            no_sidecar.push(i);
-        }
-    }
-    let sidecar_total: usize = by_namespace.values().map(Vec::len).sum();
+/// ([`evaluate`] reads the client's sidecar, namespace and labels only) — except its identity when
+/// an endpoint's AuthorizationPolicy conditions on the peer: for such a service the sidecar
+/// clients are classed by namespace and identity instead.
+fn for_each_class_call<'a>(
+    a: &'a Analysis,
+    filter: &ReachFilter,
+    scopes: &Scopes<'a>,
+    mut visit: impl FnMut(&ClientClass<'a>, &'a ServiceView, Evaluated),
+) {
     let root = a.mesh.root_namespace.as_str();
     let selector_ns = a.destination_rules.selector_namespaces();
     let export_named = a.destination_rules.export_named_namespaces();
-    let mut counts = ReachCounts::default();
-    let destinations = destinations(a, filter);
     let mut current: Option<&ServiceView> = None;
-    let mut special: BTreeSet<&str> = BTreeSet::new();
     let mut classes: Vec<ClientClass<'_>> = Vec::new();
-    for (svc, sp, subsets) in &destinations {
-        if !current.is_some_and(|c| std::ptr::eq(c, *svc)) {
-            current = Some(*svc);
-            special = a.destination_rules.namespaces_matching(&svc.host);
-            special.extend(export_named.iter().copied());
-            special.extend(selector_ns.iter().copied());
-            special.insert(svc.namespace.as_str());
-            special.insert(root);
-            classes = client_classes(a, &no_sidecar, &by_namespace, sidecar_total, &special, &selector_ns);
+    for (svc, sp, subsets) in destinations(a, filter) {
+        if !current.is_some_and(|c| std::ptr::eq(c, svc)) {
+            current = Some(svc);
+            let clients = scopes.for_service(filter, svc);
+            let by_identity = svc
+                .endpoints
+                .iter()
+                .filter_map(|&i| a.workloads.get(i))
+                .any(|w| w.sidecar && w.authz.uses_identities());
+            classes = if by_identity {
+                identity_classes(a, clients, &selector_ns)
+            } else {
+                let mut special = a.destination_rules.namespaces_matching(&svc.host);
+                special.extend(export_named.iter().copied());
+                special.extend(selector_ns.iter().copied());
+                special.insert(svc.namespace.as_str());
+                special.insert(root);
+                client_classes(a, clients, &special, &selector_ns)
+            };
         }
         for class in &classes {
-            for subset in routes(class.representative.sidecar, subsets) {
+            for subset in routes(class.representative.sidecar, &subsets) {
                 for &ei in &svc.endpoints {
                     let Some(endpoint) = a.workloads.get(ei) else { continue };
                     if filter.to_workload.as_deref().is_some_and(|k| k != endpoint.key()) {
                         continue;
                     }
-                    let inside = is_wanted(ei)
-                        && match class.members {
-                            Members::NoSidecar => !endpoint.sidecar,
-                            Members::Namespace(ns) => endpoint.sidecar && endpoint.namespace() == ns,
-                            Members::Labelled(ns, labels) => {
-                                endpoint.sidecar && endpoint.namespace() == ns && endpoint.labels() == labels
-                            }
-                            Members::Ordinary => endpoint.sidecar && !special.contains(endpoint.namespace()),
-                        };
-                    let times = class.size - u64::from(inside);
-                    if times == 0 {
-                        continue;
-                    }
-                    if let Some(call) = routed_call(a, class.representative, svc, sp, subset, endpoint) {
-                        counts.add(&call, times);
+                    if let Some(e) = routed_call(a, class.representative, svc, sp, subset, endpoint) {
+                        visit(class, svc, e);
                     }
                 }
             }
         }
     }
+}
+
+/// The clients of every scope a filter needs.
+struct Scopes<'a> {
+    all: Clients<'a>,
+    /// Only with `ReachFilter::namespaces`.
+    namespaces: Clients<'a>,
+}
+
+impl<'a> Scopes<'a> {
+    fn of(a: &'a Analysis, filter: &ReachFilter) -> Self {
+        let namespaces = if filter.namespaces.is_empty() {
+            Clients {
+                scope: Scope::FilterNamespaces,
+                no_sidecar: Vec::new(),
+                by_namespace: Default::default(),
+                sidecar_total: 0,
+            }
+        } else {
+            Clients::of(a, filter, Scope::FilterNamespaces)
+        };
+        Scopes { all: Clients::of(a, filter, Scope::All), namespaces }
+    }
+
+    fn for_service(&self, filter: &ReachFilter, svc: &ServiceView) -> &Clients<'a> {
+        if filter.wants_namespaces("", &svc.namespace) { &self.all } else { &self.namespaces }
+    }
+
+    fn get(&self, scope: Scope) -> &Clients<'a> {
+        match scope {
+            Scope::All => &self.all,
+            Scope::FilterNamespaces => &self.namespaces,
+        }
+    }
+}
+
+/// The counts of [`for_each_call`] in time linear in the mesh (see [`for_each_class_call`]).
+pub fn count_calls(a: &Analysis, filter: &ReachFilter) -> ReachCounts {
+    let scopes = Scopes::of(a, filter);
+    let mut counts = ReachCounts::default();
+    for_each_class_call(a, filter, &scopes, |class, _, e| counts.add(&e.call, class.size));
     counts
+}
+
+/// The reach of a mesh too large to list: counts per client namespace × service namespace, and
+/// the failing calls grouped by what breaks them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReachSummary {
+    pub counts: ReachCounts,
+    /// Pairs with at least one call, by client namespace then service namespace.
+    pub namespaces: Vec<NamespacePair>,
+    /// Most calls first.
+    pub failures: Vec<FailureGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacePair {
+    /// The clients' namespace.
+    pub from: String,
+    /// The service's namespace.
+    pub to: String,
+    pub counts: ReachCounts,
+}
+
+/// Failing calls with one cause.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailureGroup {
+    /// What breaks them: the policy or rule, never a particular client.
+    pub cause: String,
+    pub calls: u64,
+    /// Distinct client workloads.
+    pub clients: u64,
+    /// Distinct services.
+    pub services: u64,
+    /// The first few calls, in full.
+    pub examples: Vec<Call>,
+}
+
+#[derive(Default)]
+struct GroupTally<'a> {
+    calls: u64,
+    services: std::collections::HashSet<&'a str>,
+    /// The scopes whose clients without a sidecar are in the group.
+    no_sidecar: std::collections::BTreeSet<Scope>,
+    outside_seen: std::collections::HashSet<(Scope, Vec<&'a str>)>,
+    full_namespaces: std::collections::HashSet<&'a str>,
+    listed: std::collections::HashSet<usize>,
+    examples: Vec<Call>,
+}
+
+/// [`ReachSummary`] in time linear in the mesh: the same class traversal as [`count_calls`],
+/// each class's calls spread over its members' namespaces. `examples`: calls kept per group.
+pub fn summarize(a: &Analysis, filter: &ReachFilter, examples: usize) -> ReachSummary {
+    use std::collections::{BTreeMap, HashMap};
+    let scopes = Scopes::of(a, filter);
+    let mut counts = ReachCounts::default();
+    let mut cells: BTreeMap<(&str, &str), ReachCounts> = BTreeMap::new();
+    // Calls of classes spanning namespaces, per member, expanded once at the end.
+    let mut spread: HashMap<(Members<'_>, &str), ReachCounts> = HashMap::new();
+    let mut groups: HashMap<String, GroupTally<'_>> = HashMap::new();
+    for_each_class_call(a, filter, &scopes, |class, svc, e| {
+        counts.add(&e.call, class.size);
+        let to = svc.namespace.as_str();
+        match &class.members {
+            Members::Listed(ns, _) => cells.entry((ns, to)).or_default().add(&e.call, class.size),
+            wide => spread.entry((wide.clone(), to)).or_default().add(&e.call, 1),
+        }
+        let Some(cause) = e.cause else { return };
+        let g = groups.entry(cause).or_default();
+        g.calls += class.size;
+        g.services.insert(svc.host.as_str());
+        match &class.members {
+            Members::NoSidecar(scope) => {
+                g.no_sidecar.insert(*scope);
+            }
+            Members::Listed(_, list) => g.listed.extend(list.iter().copied()),
+            Members::SidecarsOutside(scope, except) => {
+                if g.outside_seen.insert((*scope, except.clone())) {
+                    let outside = scopes.get(*scope).by_namespace.keys().filter(|ns| !except.contains(ns));
+                    g.full_namespaces.extend(outside.copied());
+                }
+            }
+        }
+        if g.examples.len() < examples {
+            g.examples.push(e.call);
+        }
+    });
+    let no_sidecar_by_ns = |scope: Scope| {
+        let mut by_ns: BTreeMap<&str, u64> = BTreeMap::new();
+        for w in scopes.get(scope).no_sidecar.iter().filter_map(|&i| a.workloads.get(i)) {
+            *by_ns.entry(w.namespace()).or_default() += 1;
+        }
+        by_ns
+    };
+    let no_sidecar_spread = [no_sidecar_by_ns(Scope::All), no_sidecar_by_ns(Scope::FilterNamespaces)];
+    for ((members, to), unit) in &spread {
+        match members {
+            Members::NoSidecar(scope) => {
+                let by_ns = if *scope == Scope::All { &no_sidecar_spread[0] } else { &no_sidecar_spread[1] };
+                for (ns, n) in by_ns {
+                    cells.entry((ns, to)).or_default().add_scaled(unit, *n);
+                }
+            }
+            Members::SidecarsOutside(scope, except) => {
+                let clients = scopes.get(*scope);
+                for (ns, list) in clients.by_namespace.iter().filter(|(ns, _)| !except.contains(ns)) {
+                    cells.entry((ns, to)).or_default().add_scaled(unit, class_size(list.len()));
+                }
+            }
+            Members::Listed(..) => {}
+        }
+    }
+    let namespaces = cells
+        .into_iter()
+        .map(|((from, to), counts)| NamespacePair { from: from.to_owned(), to: to.to_owned(), counts })
+        .collect();
+    let mut failures: Vec<FailureGroup> = groups
+        .into_iter()
+        .map(|(cause, g)| {
+            let in_full = |i: &usize| a.workloads.get(*i).is_some_and(|w| g.full_namespaces.contains(w.namespace()));
+            let full: usize =
+                g.full_namespaces.iter().filter_map(|ns| scopes.all.by_namespace.get(ns)).map(Vec::len).sum();
+            let listed = g.listed.iter().filter(|i| !in_full(i)).count();
+            // The filter's namespaces are a part of all clients.
+            let no_sidecar = g.no_sidecar.iter().map(|&scope| scopes.get(scope).no_sidecar.len()).max().unwrap_or(0);
+            FailureGroup {
+                cause,
+                calls: g.calls,
+                clients: class_size(full + listed + no_sidecar),
+                services: class_size(g.services.len()),
+                examples: g.examples,
+            }
+        })
+        .collect();
+    failures.sort_by(|x, y| y.calls.cmp(&x.calls).then_with(|| x.cause.cmp(&y.cause)));
+    ReachSummary { counts, namespaces, failures }
 }
 
 fn client_classes<'a>(
     a: &'a Analysis,
-    no_sidecar: &[usize],
-    by_namespace: &std::collections::BTreeMap<&'a str, Vec<usize>>,
-    sidecar_total: usize,
+    clients: &Clients<'a>,
     special: &std::collections::BTreeSet<&'a str>,
     selector_ns: &std::collections::BTreeSet<&'a str>,
 ) -> Vec<ClientClass<'a>> {
     let workload = |i: usize| a.workloads.get(i);
-    let size = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    let mut classes = Vec::new();
-    if let Some(representative) = no_sidecar.first().copied().and_then(workload) {
-        classes.push(ClientClass { representative, size: size(no_sidecar.len()), members: Members::NoSidecar });
-    }
+    let mut classes: Vec<ClientClass<'a>> = no_sidecar_class(a, clients).into_iter().collect();
     let mut special_total = 0;
     for ns in special {
-        let Some(list) = by_namespace.get(ns) else { continue };
+        let Some(list) = clients.by_namespace.get(ns) else { continue };
         special_total += list.len();
         if selector_ns.contains(ns) {
-            let mut by_labels: std::collections::BTreeMap<&crate::model::Labels, (usize, usize)> =
-                std::collections::BTreeMap::new();
-            for &i in list {
-                if let Some(w) = workload(i) {
-                    by_labels.entry(w.labels()).or_insert((i, 0)).1 += 1;
-                }
-            }
-            for (labels, (first, n)) in by_labels {
-                if let Some(representative) = workload(first) {
-                    classes.push(ClientClass { representative, size: size(n), members: Members::Labelled(ns, labels) });
-                }
-            }
+            classes.extend(grouped_classes(a, ns, list, |w| (None, Some(w.labels()))));
         } else if let Some(representative) = list.first().copied().and_then(workload) {
-            classes.push(ClientClass { representative, size: size(list.len()), members: Members::Namespace(ns) });
+            classes.push(ClientClass {
+                representative,
+                size: class_size(list.len()),
+                members: Members::Listed(ns, list.clone()),
+            });
         }
     }
-    let ordinary = sidecar_total.saturating_sub(special_total);
-    let first_ordinary = by_namespace.iter().find(|(ns, _)| !special.contains(*ns)).and_then(|(_, l)| l.first());
+    let ordinary = clients.sidecar_total.saturating_sub(special_total);
+    let first_ordinary =
+        clients.by_namespace.iter().find(|(ns, _)| !special.contains(*ns)).and_then(|(_, l)| l.first());
     if ordinary > 0
         && let Some(representative) = first_ordinary.copied().and_then(workload)
     {
-        classes.push(ClientClass { representative, size: size(ordinary), members: Members::Ordinary });
+        let except = special.iter().copied().collect();
+        classes.push(ClientClass {
+            representative,
+            size: class_size(ordinary),
+            members: Members::SidecarsOutside(clients.scope, except),
+        });
+    }
+    classes
+}
+
+fn no_sidecar_class<'a>(a: &'a Analysis, clients: &Clients<'a>) -> Option<ClientClass<'a>> {
+    let representative = clients.no_sidecar.first().and_then(|&i| a.workloads.get(i))?;
+    Some(ClientClass {
+        representative,
+        size: class_size(clients.no_sidecar.len()),
+        members: Members::NoSidecar(clients.scope),
+    })
+}
+
+/// The classes of one namespace's clients grouped by a key (identity, labels).
+fn grouped_classes<'a>(
+    a: &'a Analysis,
+    ns: &'a str,
+    list: &[usize],
+    key: impl Fn(&'a WorkloadView) -> (Option<&'a str>, Option<&'a crate::model::Labels>),
+) -> Vec<ClientClass<'a>> {
+    let mut groups: std::collections::BTreeMap<_, Vec<usize>> = std::collections::BTreeMap::new();
+    for &i in list {
+        if let Some(w) = a.workloads.get(i) {
+            groups.entry(key(w)).or_default().push(i);
+        }
+    }
+    groups
+        .into_values()
+        .filter_map(|members| {
+            let representative = members.first().and_then(|&i| a.workloads.get(i))?;
+            Some(ClientClass { representative, size: class_size(members.len()), members: Members::Listed(ns, members) })
+        })
+        .collect()
+}
+
+/// The client classes of a service whose endpoints authorize by identity: clients without a
+/// sidecar (no identity reaches the server), then sidecar clients by namespace, identity and,
+/// in namespaces where a DestinationRule selects by labels, labels.
+fn identity_classes<'a>(
+    a: &'a Analysis,
+    clients: &Clients<'a>,
+    selector_ns: &std::collections::BTreeSet<&'a str>,
+) -> Vec<ClientClass<'a>> {
+    let mut classes: Vec<ClientClass<'a>> = no_sidecar_class(a, clients).into_iter().collect();
+    for (ns, list) in &clients.by_namespace {
+        let by_labels = selector_ns.contains(ns);
+        classes.extend(grouped_classes(a, ns, list, |w| (Some(w.identity.as_str()), by_labels.then(|| w.labels()))));
     }
     classes
 }
@@ -474,6 +752,26 @@ const RESET_56: &str = "connection reset by peer (curl: (56) Recv failure: Conne
 const UPSTREAM_503: &str =
     "503 upstream connect error or disconnect/reset before headers. reset reason: connection termination";
 
+/// A call and, when it fails, what breaks it in words that name the policy and not the client
+/// (so failing calls group by it).
+pub(crate) struct Evaluated {
+    pub call: Call,
+    pub cause: Option<String>,
+    /// The transport worked and the server's AuthorizationPolicy refused the call.
+    pub denied_by_authz: bool,
+}
+
+/// The policy that decided a workload port's mode, for a cause.
+fn server_mode_source(endpoint: &WorkloadView, target: u16) -> String {
+    endpoint
+        .server
+        .chain_for_port(target)
+        .iter()
+        .rev()
+        .find(|c| c.effect == crate::report::Effect::Applied)
+        .map_or_else(|| "the default (no policy)".to_owned(), |c| c.policy.clone())
+}
+
 pub(crate) fn evaluate(
     a: &Analysis,
     client: &WorkloadView,
@@ -481,7 +779,7 @@ pub(crate) fn evaluate(
     sp: &ServicePort,
     subset: Option<&str>,
     endpoint: &WorkloadView,
-) -> Call {
+) -> Evaluated {
     let target = target_port(sp, &endpoint.workload).unwrap_or(sp.port);
     let server_mode = if endpoint.sidecar { Some(endpoint.server.mode_for_port(target)) } else { None };
     let cs = client_side(a, client, svc, sp, subset, endpoint, target);
@@ -561,6 +859,32 @@ pub(crate) fn evaluate(
             "the client originates TLS but the app does not terminate it (code-derived)".to_owned(),
         ),
     };
+    let mut cause = (!ok).then(|| match (cs.sends, server_mode) {
+        (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => format!(
+            "{why}: {} accepts {}",
+            svc.host,
+            crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities).join(", ")
+        ),
+        (_, None) => format!("{why} (client TLS: {})", cs.source),
+        (_, Some(_)) => {
+            format!("{why} (server: {}; client TLS: {})", server_mode_source(endpoint, target), cs.source)
+        }
+    });
+    let mut denied_by_authz = false;
+    let (ok, mtls, symptom, why) = match (ok, server_mode) {
+        (true, Some(_)) if !endpoint.authz.is_empty() => {
+            let peer = authz_peer(client, cs.sends, mtls);
+            match authorize(a, endpoint, target, peer.as_ref(), http) {
+                Ok(note) => (ok, mtls, symptom, note.map_or(why.clone(), |n| format!("{why}; {n}"))),
+                Err(denied) => {
+                    cause = Some(denied.cause);
+                    denied_by_authz = true;
+                    (false, false, Some(denied.symptom), format!("{why}, but {}", denied.why))
+                }
+            }
+        }
+        _ => (ok, mtls, symptom, why),
+    };
     let explanation = format!(
         "{} sends {} ({}); {}:{target} is {server_kind}: {why}",
         client.key(),
@@ -568,7 +892,7 @@ pub(crate) fn evaluate(
         cs.source,
         endpoint.key()
     );
-    Call {
+    let call = Call {
         from: client.key(),
         from_sidecar: client.sidecar,
         to: format!("{}:{}", svc.host, sp.port),
@@ -582,5 +906,154 @@ pub(crate) fn evaluate(
         symptom,
         target_port: target,
         explanation,
+    };
+    Evaluated { call, cause, denied_by_authz }
+}
+
+/// The peer identity the server sidecar's authorization sees: the client's SPIFFE ID when the
+/// call is Istio mTLS, none for plaintext or the app's own TLS.
+fn authz_peer(client: &WorkloadView, sends: Sends, mtls: bool) -> Option<SpiffeId> {
+    if sends == Sends::IstioMutual && mtls { SpiffeId::parse(&client.identity).ok() } else { None }
+}
+
+/// A call refused by authorization.
+struct Denied {
+    symptom: String,
+    /// Why, naming the peer.
+    why: String,
+    /// Why, naming only the policy.
+    cause: String,
+}
+
+/// The server sidecar's AuthorizationPolicy decision for an admitted call: the one the filter
+/// makes (`WorkloadAuthz::decide`), rendered with Istio's symptom. `Ok`: allowed (with a note
+/// naming the ALLOW rule that admits it).
+fn authorize(
+    a: &Analysis,
+    endpoint: &WorkloadView,
+    target: u16,
+    peer: Option<&SpiffeId>,
+    http: bool,
+) -> Result<Option<String>, Denied> {
+    let trust_domains = a.trust_domains();
+    let who = peer.map_or_else(|| "a peer without identity".to_owned(), |p| p.principal());
+    match endpoint.authz.decide(target, peer, &trust_domains) {
+        AuthzDecision::Allowed(None) => Ok(None),
+        AuthzDecision::Allowed(Some(rule)) => {
+            Ok(Some(format!("AuthorizationPolicy {} rule {} allows {who}", rule.policy, rule.index)))
+        }
+        AuthzDecision::Denied(denial) => {
+            let (logged, denied, cause) = match &denial {
+                AuthzDenial::DenyRule { rule, widened } => {
+                    let cause =
+                        format!("DENY AuthorizationPolicy {} rule {} matches the peer", rule.policy, rule.index);
+                    let mut denied =
+                        format!("DENY AuthorizationPolicy {} rule {} matches {who}", rule.policy, rule.index);
+                    if *widened {
+                        denied.push_str(if http {
+                            " (its request conditions — paths, methods, headers, JWT claims — are not evaluated \
+                             statically: the filter drops them and denies the connection; Istio's HTTP RBAC \
+                             denies only the requests that match them)"
+                        } else {
+                            " (on a TCP port Istio drops its HTTP-only conditions, so it denies every connection)"
+                        });
+                    }
+                    (rule.envoy_policy_name(), denied, cause)
+                }
+                AuthzDenial::NoAllowRule { request_only } => {
+                    let policies: Vec<&str> = endpoint.authz.allow.iter().map(|p| p.policy.as_str()).collect();
+                    let cause = format!("no rule of ALLOW AuthorizationPolicy {} admits the peer", policies.join(", "));
+                    let mut denied =
+                        format!("no ALLOW AuthorizationPolicy rule selecting {} admits {who}", endpoint.key());
+                    if let Some(rule) = request_only.first() {
+                        denied.push_str(&if http {
+                            format!(
+                                " (ALLOW {} rule {} matches the peer but has request conditions — paths, methods, \
+                                 headers, JWT claims — that meshlock does not evaluate statically: the filter \
+                                 refuses the connection; in Istio requests that match them succeed)",
+                                rule.policy, rule.index
+                            )
+                        } else {
+                            format!(
+                                " (ALLOW {} rule {} has HTTP-only conditions, which never match on a TCP port)",
+                                rule.policy, rule.index
+                            )
+                        });
+                    }
+                    ("none".to_owned(), denied, cause)
+                }
+            };
+            let symptom = if http {
+                format!("403 RBAC: access denied; the server sidecar logs rbac_access_denied_matched_policy[{logged}]")
+            } else {
+                format!(
+                    "the server sidecar's RBAC network filter closes the connection without a response (an empty \
+                     reply or a reset); it logs rbac_access_denied_matched_policy[{logged}]"
+                )
+            };
+            Err(Denied { symptom, why: denied, cause })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synth::{MeshShape, authorization_policies, generate};
+    use crate::{Options, Source};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// The summary equals the full listing grouped by namespaces and by cause.
+    fn summary_matches_listing(shape: &MeshShape) {
+        let text = format!("{}{}", generate(shape), authorization_policies(shape));
+        let a = Analysis::new(&[Source::new("m.yaml", text)], &Options::default());
+        let namespaces =
+            |n: &[&str]| ReachFilter { namespaces: n.iter().map(|s| (*s).to_owned()).collect(), ..Default::default() };
+        for filter in [ReachFilter::default(), namespaces(&["ns1"]), namespaces(&["ns0", "ns2"])] {
+            summary_matches_listing_with(&a, &filter);
+        }
+    }
+
+    fn summary_matches_listing_with(a: &Analysis, filter: &ReachFilter) {
+        let summary = summarize(a, filter, 2);
+        let mut cells: BTreeMap<(String, String), ReachCounts> = BTreeMap::new();
+        let mut groups: BTreeMap<String, (u64, BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+        let mut total = ReachCounts::default();
+        let _ = try_for_each_evaluated(a, filter, |e| {
+            let from_ns = e.call.from.split_once('/').map(|(ns, _)| ns.to_owned()).unwrap_or_default();
+            let to_ns = e.call.to_workload.split_once('/').map(|(ns, _)| ns.to_owned()).unwrap_or_default();
+            cells.entry((from_ns, to_ns)).or_default().add(&e.call, 1);
+            total.add(&e.call, 1);
+            assert_eq!(e.cause.is_some(), !e.call.ok, "{}", e.call.explanation);
+            if let Some(cause) = e.cause {
+                let g = groups.entry(cause).or_default();
+                g.0 += 1;
+                g.1.insert(e.call.from.clone());
+                let host = e.call.to.rsplit_once(':').map(|(h, _)| h.to_owned()).unwrap_or_default();
+                g.2.insert(host);
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        assert_eq!(summary.counts, total);
+        assert_eq!(summary.counts, count_calls(a, filter));
+        if !filter.namespaces.is_empty() {
+            assert!(summary.namespaces.iter().all(|p| filter.in_namespaces(&p.from) || filter.in_namespaces(&p.to)));
+        }
+        let got: BTreeMap<(String, String), ReachCounts> =
+            summary.namespaces.iter().map(|p| ((p.from.clone(), p.to.clone()), p.counts)).collect();
+        assert_eq!(got, cells);
+        let got: BTreeMap<String, (u64, u64, u64)> =
+            summary.failures.iter().map(|g| (g.cause.clone(), (g.calls, g.clients, g.services))).collect();
+        let want: BTreeMap<String, (u64, u64, u64)> =
+            groups.into_iter().map(|(c, (n, cl, sv))| (c, (n, cl.len() as u64, sv.len() as u64))).collect();
+        assert_eq!(got, want);
+        assert!(summary.failures.iter().all(|g| !g.examples.is_empty() && g.examples.len() <= 2));
+    }
+
+    #[test]
+    fn the_summary_is_the_listing_grouped() {
+        for (services, per_namespace, seed) in [(40, 5, 1), (60, 3, 7), (33, 1, 11), (50, 20, 3)] {
+            summary_matches_listing(&MeshShape { services, per_namespace, seed });
+        }
     }
 }

@@ -510,7 +510,7 @@ pub fn explain(a: &Analysis, key: &str, port: Option<u16>) -> Result<Explanation
     if w.sidecar && !w.server.per_port.is_empty() {
         story.push(format!("Any port without its own entry gets the workload-level mode, {}.", w.server.mode));
     }
-    let filter = crate::reach::ReachFilter { from: Vec::new(), to: Vec::new(), to_workload: Some(key.to_owned()) };
+    let filter = crate::reach::ReachFilter { to_workload: Some(key.to_owned()), ..Default::default() };
     let inbound = crate::reach::calls(a, &filter).calls;
     Ok(Explanation { workload: report, story, inbound })
 }

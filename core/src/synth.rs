@@ -94,3 +94,68 @@ pub fn generate(shape: &MeshShape) -> String {
     }
     s
 }
+
+/// AuthorizationPolicies for the mesh [`generate`] writes, one per namespace picked by the seed,
+/// in the shapes users write: a namespace-wide deny-all (`spec: {}`), ALLOW from one source
+/// namespace, ALLOW one principal on one port, DENY one principal, ALLOW with a path (a request
+/// condition a connection does not show), and a root-namespace policy with a selector (it selects
+/// in every namespace).
+pub fn authorization_policies(shape: &MeshShape) -> String {
+    let mut rng = Rng(shape.seed.wrapping_mul(0xA24B_AED4_963E_E407) | 1);
+    let per_ns = shape.per_namespace.max(1);
+    let namespaces = shape.services.div_ceil(per_ns).max(1);
+    let mut s = String::new();
+    let header = |s: &mut String, name: &str, ns: &str| {
+        let _ = write!(
+            s,
+            "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: {name}\n  namespace: {ns}\n"
+        );
+    };
+    for n in 0..namespaces {
+        let ns = format!("ns{n}");
+        let other = format!("ns{}", rng.next() % namespaces as u64);
+        let svc = n * per_ns + (rng.next() as usize % per_ns);
+        let caller = rng.next() as usize % shape.services.max(1);
+        let caller_id = format!("cluster.local/ns/ns{}/sa/svc{caller}", caller / per_ns);
+        match rng.next() % 8 {
+            0 => {
+                header(&mut s, "deny-all", &ns);
+                s.push_str("spec: {}\n");
+            }
+            1 => {
+                header(&mut s, "from-one-namespace", &ns);
+                let _ = write!(s, "spec:\n  rules:\n  - from:\n    - source:\n        namespaces: [\"{other}\"]\n");
+            }
+            2 => {
+                header(&mut s, "one-principal-one-port", &ns);
+                let _ = write!(
+                    s,
+                    "spec:\n  selector:\n    matchLabels: {{app: svc{svc}}}\n  rules:\n  - from:\n    - source:\n        principals: [\"{caller_id}\"]\n    to:\n    - operation:\n        ports: [\"8080\"]\n"
+                );
+            }
+            3 => {
+                header(&mut s, "deny-one-principal", &ns);
+                let _ = write!(
+                    s,
+                    "spec:\n  action: DENY\n  rules:\n  - from:\n    - source:\n        principals: [\"{caller_id}\"]\n"
+                );
+            }
+            4 => {
+                header(&mut s, "allow-a-path", &ns);
+                let _ = write!(
+                    s,
+                    "spec:\n  selector:\n    matchLabels: {{app: svc{svc}}}\n  rules:\n  - from:\n    - source:\n        namespaces: [\"{other}\"]\n    to:\n    - operation:\n        paths: [\"/healthz\"]\n  - from:\n    - source:\n        notNamespaces: [\"{other}\"]\n"
+                );
+            }
+            5 => {
+                header(&mut s, &format!("mesh-wide-svc{svc}"), "istio-system");
+                let _ = write!(
+                    s,
+                    "spec:\n  selector:\n    matchLabels: {{app: svc{svc}}}\n  action: DENY\n  rules:\n  - from:\n    - source:\n        notPrincipals: [\"*\"]\n"
+                );
+            }
+            _ => {}
+        }
+    }
+    s
+}

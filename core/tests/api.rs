@@ -59,8 +59,11 @@ fn analyze_json_has_the_contract_fields() {
 #[test]
 fn reach_json_has_the_contract_fields() {
     let a = Analysis::new(&example(), &Options::default());
-    let filter =
-        ReachFilter { from: vec!["legacy/sleep".into()], to: vec!["httpbin.foo:8000".into()], to_workload: None };
+    let filter = ReachFilter {
+        from: vec!["legacy/sleep".into()],
+        to: vec!["httpbin.foo:8000".into()],
+        ..ReachFilter::default()
+    };
     let v = serde_json::to_value(a.reach(&filter)).expect("json");
     let calls = v["calls"].as_array().expect("calls");
     assert_eq!(calls.len(), 1);

@@ -1,7 +1,8 @@
 //! The compiled policy (what the filter enforces) agrees with `reach` (what meshlock predicts)
 //! on synthetic meshes: for every call into a sidecar, the compiled inbound decision for that
 //! client and the compiled outbound secure-naming check against the server's real identity
-//! together give reach's outcome — DestinationRule `subjectAltNames` included.
+//! together give reach's outcome — DestinationRule `subjectAltNames` and AuthorizationPolicies
+//! (deny-all, source namespaces, principals, ports, request-only conditions) included.
 
 #![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
 #![expect(clippy::indexing_slicing, reason = "test code: a failed index is a test failure")]
@@ -10,7 +11,7 @@ use meshlock_core::compile::{CompiledPolicy, SCHEMA, outbound_entry};
 use meshlock_core::enforce::{PeerFacts, decide_inbound, decide_outbound};
 use meshlock_core::reach::ReachFilter;
 use meshlock_core::report::{ClientTlsKind, ServerModeKind};
-use meshlock_core::synth::{MeshShape, generate};
+use meshlock_core::synth::{MeshShape, authorization_policies, generate};
 use meshlock_core::{Analysis, Options, Source};
 use proptest::prelude::*;
 use std::collections::HashMap;
@@ -45,22 +46,26 @@ fn san_rules(services: usize, every: usize, seed: u64) -> String {
 }
 
 fn check(services: usize, seed: u64, every: usize, expect_naming_failures: bool) {
-    let text =
-        format!("{}{}", generate(&MeshShape { services, per_namespace: 20, seed }), san_rules(services, every, seed));
+    let shape = MeshShape { services, per_namespace: 20, seed };
+    let text = format!("{}{}{}", generate(&shape), san_rules(services, every, seed), authorization_policies(&shape));
     let a = Analysis::new(&[Source::new("mesh.yaml", text)], &Options::default());
     assert_eq!(a.unreadable(), 0);
     let mut compiled: HashMap<String, CompiledPolicy> = HashMap::new();
-    let mut checked = (0usize, 0usize, 0usize);
+    let mut checked = (0usize, 0usize, 0usize, 0usize);
     for call in a.reach(&ReachFilter::default()).calls {
-        if !matches!(call.server_mode, ServerModeKind::Strict | ServerModeKind::Permissive) {
-            continue;
-        }
         let sends_mtls = match call.client_tls {
             ClientTlsKind::IstioMutual => true,
             ClientTlsKind::None | ClientTlsKind::Disable => false,
             // Non-Istio TLS: what breaks it is ALPN and filter chains, not the filter's decision.
             ClientTlsKind::Simple | ClientTlsKind::Mutual => continue,
         };
+        match call.server_mode {
+            ServerModeKind::Strict | ServerModeKind::Permissive => {}
+            // DISABLE still authorizes, a peer without identity; Istio TLS into it breaks on the
+            // bytes, not on a decision.
+            ServerModeKind::Disable if !sends_mtls => {}
+            _ => continue,
+        }
         for key in [&call.from, &call.to_workload] {
             if !compiled.contains_key(key) {
                 compiled.insert(key.clone(), a.compile(key).expect("compiles"));
@@ -83,6 +88,7 @@ fn check(services: usize, seed: u64, every: usize, expect_naming_failures: bool)
             true
         };
         checked.0 += 1;
+        checked.3 += usize::from(call.symptom.as_deref().is_some_and(|s| s.contains("rbac_access_denied")));
         assert_eq!(
             inbound.is_allow() && outbound_ok,
             call.ok,
@@ -96,6 +102,7 @@ fn check(services: usize, seed: u64, every: usize, expect_naming_failures: bool)
     assert!(checked.0 > 0 && checked.1 > 0, "the mesh exercised both sides: {checked:?}");
     if expect_naming_failures {
         assert!(checked.2 > 0, "some calls fail secure naming: {checked:?}");
+        assert!(checked.3 > 0, "some calls are denied by authorization: {checked:?}");
     }
 }
 

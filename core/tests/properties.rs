@@ -5,7 +5,7 @@
 
 use meshlock_core::reach::ReachFilter;
 use meshlock_core::report::{Effect, Level};
-use meshlock_core::synth::{MeshShape, generate};
+use meshlock_core::synth::{MeshShape, authorization_policies, generate};
 use meshlock_core::{Analysis, Options, Source};
 use proptest::prelude::*;
 
@@ -161,10 +161,12 @@ proptest! {
     /// without filters.
     #[test]
     fn reach_counts_equal_the_listing(services in 8usize..40, per_namespace in 1usize..6, seed in 1u64..1000, pick in 0usize..8) {
+        let shape = MeshShape { services, per_namespace, seed };
         let text = format!(
-            "{}---\n{}",
-            generate(&MeshShape { services, per_namespace, seed }),
-            class_splitting_rules(services, per_namespace, seed)
+            "{}---\n{}{}",
+            generate(&shape),
+            class_splitting_rules(services, per_namespace, seed),
+            authorization_policies(&shape)
         );
         let a = Analysis::new(&[Source::new("mesh.yaml", text)], &Options::default());
         let keys: Vec<String> = a.analyze().workloads.iter().map(|w| format!("{}/{}", w.namespace, w.name)).collect();
@@ -174,6 +176,7 @@ proptest! {
             ReachFilter { from: some.iter().cloned().collect(), ..ReachFilter::default() },
             ReachFilter { to: vec![format!("svc{}.ns{}:80", pick, pick / per_namespace.max(1))], ..ReachFilter::default() },
             ReachFilter { to_workload: some, ..ReachFilter::default() },
+            ReachFilter { namespaces: vec![format!("ns{}", pick % 3)], ..ReachFilter::default() },
         ];
         for f in &filters {
             prop_assert_eq!(a.reach_counts(f), listed_counts(&a, f), "filter {:?}", f);

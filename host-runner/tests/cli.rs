@@ -217,3 +217,63 @@ fn envoy_config_writes_a_wasm_plugin_per_workload() {
     assert!(m["spec"]["pluginConfig"]["compiled"].get("outbound").is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn reach_summary_by_namespace_and_cause() {
+    let out = meshlock(&["reach", "--summary", "examples/authn"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    golden("authn-reach-summary.txt", &stdout(&out));
+    let out = meshlock(&["reach", "--summary", "--format", "json", "examples/authn"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["counts"]["total"], 18);
+    assert_eq!(v["failures"][0]["calls"], 4, "{v}");
+
+    // --namespace: calls from or to `legacy` only.
+    let out = meshlock(&["reach", "--namespace", "legacy", "--format", "json", "examples/authn"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let calls = v["calls"].as_array().expect("calls");
+    assert_eq!(v["total"], calls.len());
+    assert!(!calls.is_empty());
+    for c in calls {
+        let (from, to) = (c["from"].as_str().expect("from"), c["toWorkload"].as_str().expect("to"));
+        assert!(from.starts_with("legacy/") || to.starts_with("legacy/"), "{c}");
+    }
+    let out = meshlock(&["reach", "--namespace", "nowhere", "examples/authn"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown namespace is refused");
+}
+
+/// A mesh whose matrix is unreadable gets the summary without asking, and `diff` of two such
+/// meshes answers with net changes by namespace pair and cause.
+#[test]
+fn reach_and_diff_answer_at_scale() {
+    let dir = std::env::temp_dir().join(format!("meshlock-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let before = dir.join("before.yaml");
+    let after = dir.join("after.yaml");
+    let mesh = meshlock_core::synth::generate(&meshlock_core::synth::MeshShape::new(200));
+    std::fs::write(&before, &mesh).expect("write");
+    // ns1 (PERMISSIVE in the synthetic mesh) becomes STRICT: its sidecar-less callers break.
+    let permissive = "  name: default\n  namespace: ns1\nspec:\n  mtls:\n    mode: PERMISSIVE\n";
+    assert!(mesh.contains(permissive), "the synthetic mesh's ns1 policy");
+    std::fs::write(&after, mesh.replace(permissive, &permissive.replace("PERMISSIVE", "STRICT"))).expect("write");
+    let (b, a) = (before.to_str().expect("utf-8"), after.to_str().expect("utf-8"));
+
+    let out = meshlock(&["reach", b]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("too many to list") && text.contains("Namespaces (client → service)"), "{text}");
+    assert!(text.contains("Failing calls by cause"), "{text}");
+    assert!(text.lines().count() < 200, "a summary, not a listing: {} lines", text.lines().count());
+
+    let out = meshlock(&["diff", "--before", b, "--after", a]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Namespace pairs that change"), "{text}");
+    assert!(text.contains("PeerAuthentication ns1/default"), "the cause names the new policy: {text}");
+    let out = meshlock(&["diff", "--before", b, "--after", a, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let grown = v["after"]["failing"].as_u64().expect("after") > v["before"]["failing"].as_u64().expect("before");
+    assert!(grown, "{}", v["after"]);
+    assert!(v["namespaces"].as_array().is_some_and(|p| p.iter().all(|c| c["to"] == "ns1")), "{}", v["namespaces"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

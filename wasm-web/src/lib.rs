@@ -38,7 +38,7 @@ pub fn analysis_of(yaml: &str, file: Option<&str>, istio_version: Option<&str>) 
 
 /// A reach filter from the playground's lists (empty lists: every call).
 pub fn filter_of(from: Vec<String>, to: Vec<String>) -> ReachFilter {
-    ReachFilter { from, to, to_workload: None }
+    ReachFilter { from, to, ..ReachFilter::default() }
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {

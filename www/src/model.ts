@@ -88,6 +88,9 @@ export function buildGraph(report: AnalyzeReport, calls: readonly Call[], keep: 
   const groups = new Map<string, Call[]>();
   for (const c of calls) {
     if (!known.has(c.from) || !known.has(c.toWorkload)) continue;
+    // A self-call (a workload through its own sidecar to its own Service) has no edge to draw;
+    // the matrix shows it.
+    if (c.from === c.toWorkload) continue;
     const id = `${c.from}\u2192${c.toWorkload}`;
     const list = groups.get(id);
     if (list) list.push(c);

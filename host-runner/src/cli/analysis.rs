@@ -32,6 +32,20 @@ pub struct AnalyzeArgs {
     pub format: Format,
 }
 
+/// How `reach` and `diff` answer for a large mesh (docs/reach.md, "The CLI").
+#[derive(Debug, Args)]
+pub struct SizeArgs {
+    /// Only calls from or to this namespace; repeatable.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Vec<String>,
+    /// The summary by namespace pair and by failure cause, whatever the size (text and JSON).
+    #[arg(long, conflicts_with = "full")]
+    pub summary: bool,
+    /// Every call, whatever the size (for `diff`, JSON too).
+    #[arg(long)]
+    pub full: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct ReachArgs {
     #[command(flatten)]
@@ -43,6 +57,8 @@ pub struct ReachArgs {
     /// Exit 1 if any of these calls fails.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub to: Vec<String>,
+    #[command(flatten)]
+    pub size: SizeArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -71,6 +87,8 @@ pub struct DiffArgs {
     pub after: Vec<PathBuf>,
     #[arg(long, value_name = "V")]
     pub istio_version: Option<IstioVersion>,
+    #[command(flatten)]
+    pub size: SizeArgs,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -121,31 +139,49 @@ pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
             bail!("--to {t}: no service `{host}` in the input (give an FQDN or name.namespace)");
         }
     }
-    let filter = ReachFilter { from: args.from.clone(), to: args.to.clone(), to_workload: None };
-    let any_failing = match args.format {
-        Format::Json => stream_calls_json(&a, &filter)?,
-        Format::Text => {
-            let report = a.reach(&filter);
-            print!("{}", render::reach(&report));
-            report.calls.iter().any(|c| !c.ok)
+    for ns in &args.size.namespace {
+        if !a.workload_views().iter().any(|w| w.namespace() == ns) && !a.services().iter().any(|s| &s.namespace == ns) {
+            bail!("--namespace {ns}: no workload or service in that namespace");
         }
+    }
+    let filter = ReachFilter {
+        from: args.from.clone(),
+        to: args.to.clone(),
+        namespaces: args.size.namespace.clone(),
+        ..ReachFilter::default()
     };
-    Ok(if !args.to.is_empty() && any_failing { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    // Counted in linear time first: the listing of a large mesh is millions of rows.
+    let counts = a.reach_counts(&filter);
+    let summary = args.size.summary || (args.format == Format::Text && !args.size.full && counts.total > LISTING_LIMIT);
+    match (args.format, summary) {
+        (Format::Json, true) => print_json(&a.reach_summary(&filter, SUMMARY_EXAMPLES))?,
+        (Format::Json, false) => stream_calls_json(&a, &filter, counts.total)?,
+        (Format::Text, true) => {
+            print!("{}", render::reach_summary(&a.reach_summary(&filter, SUMMARY_EXAMPLES), args.size.summary));
+        }
+        (Format::Text, false) => print!("{}", render::reach(&a.reach(&filter))),
+    }
+    Ok(if !args.to.is_empty() && counts.failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// `{"calls": [...]}` written call by call: constant memory for any mesh size.
-fn stream_calls_json(a: &Analysis, filter: &ReachFilter) -> Result<bool> {
+/// Above this many calls the text of `reach` and `diff` is a summary: a clients × services
+/// matrix of that size is not readable.
+const LISTING_LIMIT: u64 = 2_500;
+/// Calls shown per failure cause in a summary.
+const SUMMARY_EXAMPLES: usize = 3;
+
+/// `{"total": N, "calls": [...]}` written call by call: constant memory for any mesh size, and
+/// the reader knows how many calls follow before they come.
+fn stream_calls_json(a: &Analysis, filter: &ReachFilter, total: u64) -> Result<()> {
     use std::io::Write;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut failing = false;
     let mut first = true;
-    let mut result: std::io::Result<()> = out.write_all(b"{\"calls\": [");
+    let mut result: std::io::Result<()> = write!(out, "{{\"total\": {total}, \"calls\": [");
     meshlock_core::reach::for_each_call(a, filter, |c| {
         if result.is_err() {
             return;
         }
-        failing |= !c.ok;
         let sep: &[u8] = if first { b"\n  " } else { b",\n  " };
         first = false;
         result = out.write_all(sep).and_then(|()| serde_json::to_writer(&mut out, &c).map_err(std::io::Error::other));
@@ -153,7 +189,7 @@ fn stream_calls_json(a: &Analysis, filter: &ReachFilter) -> Result<bool> {
     result?;
     out.write_all(if first { b"]}\n" } else { b"\n]}\n" })?;
     out.flush()?;
-    Ok(failing)
+    Ok(())
 }
 
 pub fn explain(args: &ExplainArgs) -> Result<ExitCode> {
@@ -170,7 +206,17 @@ pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
     let common = Common { paths: Vec::new(), istio_version: args.istio_version };
     let before = load(&common, &args.before)?;
     let after = load(&common, &args.after)?;
-    let report = meshlock_core::diff::diff(&before, &after, &ReachFilter::default());
+    let filter = ReachFilter { namespaces: args.size.namespace.clone(), ..ReachFilter::default() };
+    let total = before.reach_counts(&filter).total.max(after.reach_counts(&filter).total);
+    if args.size.summary || (!args.size.full && total > LISTING_LIMIT) {
+        let report = meshlock_core::diff::diff_summary(&before, &after, &filter, SUMMARY_EXAMPLES);
+        match args.format {
+            Format::Json => print_json(&report)?,
+            Format::Text => print!("{}", render::diff_summary(&report)),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = meshlock_core::diff::diff(&before, &after, &filter);
     match args.format {
         Format::Json => print_json(&report)?,
         Format::Text => print!("{}", render::diff(&report)),

@@ -1,6 +1,8 @@
 //! Readable text for the terminal: aligned tables, a reachability matrix, stories.
 
 use meshlock_core::Analysis;
+use meshlock_core::diff::SummaryDiff;
+use meshlock_core::reach::{ReachCounts, ReachSummary};
 use meshlock_core::report::{AnalyzeReport, Call, DiffReport, Effect, Explanation, ReachReport};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -230,5 +232,141 @@ pub fn diff(r: &DiffReport) -> String {
     let mut out = table(&["CHANGE", "FROM", "TO", "BEFORE", "AFTER"], &rows);
     let breaks = r.changes.iter().filter(|c| c.change == "breaks").count();
     let _ = writeln!(out, "\n{} calls change; {breaks} break", r.changes.len());
+    out
+}
+
+fn plural(n: u64, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
+/// Rows of a summary table before "… N more".
+const SUMMARY_ROWS: usize = 25;
+
+fn counts_line(c: &ReachCounts) -> String {
+    format!("{} calls: {} over mTLS, {} plaintext, {} fail", c.total, c.mtls, c.plaintext, c.failing)
+}
+
+fn counts_cells(c: &ReachCounts) -> [String; 4] {
+    [c.total.to_string(), c.mtls.to_string(), c.plaintext.to_string(), c.failing.to_string()]
+}
+
+fn more(out: &mut String, shown: usize, all: usize, what: &str) {
+    if all > shown {
+        let _ = writeln!(out, "  … {} more {what} (--format json --summary lists them all)", all - shown);
+    }
+}
+
+/// `reach` of a large mesh: the namespace pairs, the failing ones first, then the failing calls
+/// grouped by cause with a few examples each.
+pub fn reach_summary(s: &ReachSummary, asked: bool) -> String {
+    let mut out = if asked {
+        format!("{}\n\n", counts_line(&s.counts))
+    } else {
+        format!(
+            "{} — too many to list: a summary by namespace and by cause follows. Narrow it with --from, --to or \
+             --namespace, or ask for everything with --full (text) or --format json (streamed).\n\n",
+            counts_line(&s.counts)
+        )
+    };
+    let mut pairs: Vec<_> = s.namespaces.iter().collect();
+    pairs.sort_by(|x, y| {
+        (y.counts.failing, y.counts.plaintext, y.counts.total).cmp(&(
+            x.counts.failing,
+            x.counts.plaintext,
+            x.counts.total,
+        ))
+    });
+    let rows: Vec<Vec<String>> = pairs
+        .iter()
+        .take(SUMMARY_ROWS)
+        .map(|p| {
+            let mut row = vec![p.from.clone(), p.to.clone()];
+            row.extend(counts_cells(&p.counts));
+            row
+        })
+        .collect();
+    let _ = writeln!(out, "Namespaces (client → service), the most failing calls first:");
+    out.push_str(&table(&["FROM", "TO", "CALLS", "MTLS", "PLAIN", "FAIL"], &rows));
+    more(&mut out, rows.len(), pairs.len(), "namespace pairs");
+    if s.failures.is_empty() {
+        out.push_str("\nNo call fails.\n");
+        return out;
+    }
+    let _ = writeln!(out, "\nFailing calls by cause, the most first:");
+    for g in s.failures.iter().take(SUMMARY_ROWS) {
+        let _ = writeln!(
+            out,
+            "  {} from {} to {}: {}",
+            plural(g.calls, "call"),
+            plural(g.clients, "client"),
+            plural(g.services, "service"),
+            g.cause
+        );
+        for c in &g.examples {
+            let _ = writeln!(
+                out,
+                "    e.g. {} -> {} ({}:{}): {}",
+                c.from,
+                short_host(&c.to),
+                c.to_workload,
+                c.target_port,
+                c.symptom.as_deref().unwrap_or("")
+            );
+        }
+    }
+    more(&mut out, SUMMARY_ROWS.min(s.failures.len()), s.failures.len(), "causes");
+    out
+}
+
+/// `diff` of two large meshes: net changes per namespace pair and per failure cause.
+pub fn diff_summary(d: &SummaryDiff) -> String {
+    let mut out = format!(
+        "before: {}\nafter:  {}\n(net counts per namespace pair and cause: narrow with --namespace, or --full for every call)\n\n",
+        counts_line(&d.before),
+        counts_line(&d.after)
+    );
+    if d.namespaces.is_empty() && d.failures.is_empty() {
+        out.push_str("no namespace pair and no failure cause changes\n");
+        return out;
+    }
+    let delta = |b: u64, a: u64| {
+        if a >= b { format!("+{}", a - b) } else { format!("-{}", b - a) }
+    };
+    let rows: Vec<Vec<String>> = d
+        .namespaces
+        .iter()
+        .take(SUMMARY_ROWS)
+        .map(|c| {
+            vec![
+                c.from.clone(),
+                c.to.clone(),
+                format!("{} → {} ({})", c.before.failing, c.after.failing, delta(c.before.failing, c.after.failing)),
+                format!("{} → {} ({})", c.before.mtls, c.after.mtls, delta(c.before.mtls, c.after.mtls)),
+                format!(
+                    "{} → {} ({})",
+                    c.before.plaintext,
+                    c.after.plaintext,
+                    delta(c.before.plaintext, c.after.plaintext)
+                ),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        let _ = writeln!(out, "Namespace pairs that change, the most newly failing first:");
+        out.push_str(&table(&["FROM", "TO", "FAIL", "MTLS", "PLAIN"], &rows));
+        more(&mut out, rows.len(), d.namespaces.len(), "namespace pairs");
+    }
+    if !d.failures.is_empty() {
+        let _ = writeln!(out, "\nFailure causes that change:");
+        for f in d.failures.iter().take(SUMMARY_ROWS) {
+            let _ = writeln!(out, "  {} → {} calls ({}): {}", f.before, f.after, delta(f.before, f.after), f.cause);
+            for c in &f.examples {
+                let _ = writeln!(out, "    e.g. {} -> {} ({})", c.from, short_host(&c.to), c.to_workload);
+            }
+        }
+        more(&mut out, SUMMARY_ROWS.min(d.failures.len()), d.failures.len(), "causes");
+    }
+    let breaks = d.after.failing.saturating_sub(d.before.failing);
+    let _ = writeln!(out, "\nnet: {breaks} more failing calls");
     out
 }
