@@ -318,11 +318,7 @@ impl Analysis {
                     .map(|ws| {
                         ws.iter()
                             .copied()
-                            .filter(|&i| {
-                                self.workloads
-                                    .get(i)
-                                    .is_some_and(|w| sel.iter().all(|(k, v)| w.labels().get(k) == Some(v)))
-                            })
+                            .filter(|&i| self.workloads.get(i).is_some_and(|w| selects(sel, w.labels())))
                             .collect()
                     })
                     .unwrap_or_default(),
@@ -495,7 +491,7 @@ impl Analysis {
     fn gateway_servers(&self, w: &WorkloadView) -> Vec<crate::report::GatewayServerReport> {
         let mut out = Vec::new();
         for gw in &self.resources.gateways {
-            if gw.selector.is_empty() || !gw.selector.iter().all(|(k, v)| w.labels().get(k) == Some(v)) {
+            if gw.selector.is_empty() || !selects(&gw.selector, w.labels()) {
                 continue;
             }
             for s in &gw.servers {

@@ -176,9 +176,7 @@ impl DestinationRuleIndex {
             let candidates: Vec<&MergedRule> = list
                 .iter()
                 .filter(|m| m.visible_to(client_ns) && host_matches(&m.host, service_host))
-                .filter(|m| {
-                    m.selector.as_ref().is_none_or(|sel| sel.iter().all(|(k, v)| client_labels.get(k) == Some(v)))
-                })
+                .filter(|m| m.selector.as_ref().is_none_or(|sel| crate::model::selects(sel, client_labels)))
                 .collect();
             if let Some(best) = most_specific(&candidates) {
                 let chosen = candidates.iter().filter(|m| m.host == best).min_by_key(|m| m.selector.is_none()).copied();

@@ -347,9 +347,7 @@ fn destination_rules(a: &Analysis, out: &mut Vec<Diagnostic>) {
                 .filter(|svc| svc.host == host)
                 .flat_map(|svc| svc.endpoints.iter().filter_map(|&i| a.workloads.get(i)))
                 .collect();
-            if !endpoints.is_empty()
-                && !endpoints.iter().any(|w| s.labels.iter().all(|(k, v)| w.labels().get(k) == Some(v)))
-            {
+            if !endpoints.is_empty() && !endpoints.iter().any(|w| crate::model::selects(&s.labels, w.labels())) {
                 let msg = format!(
                     "{}: subset `{}` selects no pods of {host}; requests routed to it get 503 UH (IST0173)",
                     dr.meta.id, s.name
@@ -390,7 +388,7 @@ fn gateways(a: &Analysis, out: &mut Vec<Diagnostic>) {
     for gw in &a.resources.gateways {
         if !a.workloads.is_empty()
             && !gw.selector.is_empty()
-            && !a.workloads.iter().any(|w| gw.selector.iter().all(|(k, v)| w.labels().get(k) == Some(v)))
+            && !a.workloads.iter().any(|w| crate::model::selects(&gw.selector, w.labels()))
         {
             let sel: Vec<String> = gw.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
             let msg =

@@ -112,12 +112,19 @@ pub struct Selector {
     pub match_labels: Labels,
 }
 
+/// Kubernetes equality-based selection, the one check behind every label selector (Service
+/// `selector`, `matchLabels`, DestinationRule subset labels, Gateway `selector`): every key of
+/// `selector` is in `labels` with the same value. An empty selector selects everything.
+pub fn selects(selector: &Labels, labels: &Labels) -> bool {
+    selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
 impl Selector {
     pub fn is_empty(&self) -> bool {
         self.match_labels.is_empty()
     }
     pub fn matches(&self, labels: &Labels) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        selects(&self.match_labels, labels)
     }
 }
 

@@ -634,7 +634,7 @@ pub(crate) fn subset_match(
     let rule = a.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace);
     match rule.and_then(|r| r.subsets.iter().find(|(s, _)| s.name == subset)) {
         None => SubsetMatch::Undefined,
-        Some((s, _)) if s.labels.iter().all(|(k, v)| endpoint.labels().get(k) == Some(v)) => SubsetMatch::Selects,
+        Some((s, _)) if crate::model::selects(&s.labels, endpoint.labels()) => SubsetMatch::Selects,
         Some(_) => SubsetMatch::Excludes,
     }
 }
