@@ -358,6 +358,8 @@ pub struct ClientTls {
     pub client_certificate: bool,
     pub insecure_skip_verify: bool,
     pub subject_alt_names: Option<Vec<String>>,
+    /// `sni`: the server name the client sends, when the rule sets one.
+    pub sni: Option<String>,
     pub at: Location,
 }
 

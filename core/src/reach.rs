@@ -10,7 +10,7 @@ use crate::authz::{AuthzDecision, AuthzDenial};
 use crate::client::{resolve_host, rule_tls};
 use crate::identity::SpiffeId;
 use crate::model::{Mode, ServicePort, TlsMode};
-use crate::report::{Call, ClientTlsKind, ReachReport, ServerModeKind};
+use crate::report::{Call, ClientTlsKind, ReachReport, ServerModeKind, ServerVerification};
 use crate::server::{alpha_chain, target_port};
 use std::ops::ControlFlow;
 
@@ -68,6 +68,8 @@ struct ClientSide {
     sends: Sends,
     /// The ISTIO_MUTUAL rule's SANs (`client::rule_sans`); `None`: the service's identities.
     dr_sans: Option<Vec<String>>,
+    /// The rule's `sni`, if it sets one.
+    sni: Option<String>,
 }
 
 pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
@@ -682,6 +684,7 @@ fn client_side(
             source: "no sidecar".to_owned(),
             sends: Sends::Plaintext,
             dr_sans: None,
+            sni: None,
         };
     }
     let rule = a.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace);
@@ -694,7 +697,7 @@ fn client_side(
             TlsMode::Simple | TlsMode::Mutual => (Sends::UserTls, None),
         };
         let source = if tls.mode_omitted { format!("{source} (tls without mode: DISABLE)") } else { source };
-        return ClientSide { kind: tls.mode.into(), source, sends, dr_sans };
+        return ClientSide { kind: tls.mode.into(), source, sends, dr_sans, sni: tls.sni.clone() };
     }
     let prefix = rt.map(|r| format!("{} leaves tls unset; ", r.source)).unwrap_or_default();
     let plain = |why: String| ClientSide {
@@ -702,6 +705,7 @@ fn client_side(
         source: format!("{prefix}{why}"),
         sends: Sends::Plaintext,
         dr_sans: None,
+        sni: None,
     };
     if !a.auto_mtls {
         return plain("auto mTLS off (enableAutoMtls: false): plaintext".to_owned());
@@ -737,6 +741,7 @@ fn client_side(
         source: format!("{prefix}auto mTLS"),
         sends: Sends::IstioMutual,
         dr_sans: None,
+        sni: None,
     }
 }
 
@@ -892,6 +897,12 @@ pub(crate) fn evaluate(
         cs.source,
         endpoint.key()
     );
+    // `cluster_builder.go`: ISTIO_MUTUAL without its own `sni` sends
+    // `BuildDNSSrvSubsetKey(outbound, subset, host, port)`.
+    let verifies = (cs.sends == Sends::IstioMutual).then(|| ServerVerification {
+        sni: cs.sni.clone().unwrap_or_else(|| format!("outbound_.{}_.{}_.{}", sp.port, subset.unwrap_or(""), svc.host)),
+        accepted_sans: crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities).to_vec(),
+    });
     let call = Call {
         from: client.key(),
         from_sidecar: client.sidecar,
@@ -906,6 +917,7 @@ pub(crate) fn evaluate(
         symptom,
         target_port: target,
         explanation,
+        verifies,
     };
     Evaluated { call, cause, denied_by_authz }
 }

@@ -234,6 +234,19 @@ pub struct Call {
     pub target_port: u16,
     /// Why, in one sentence.
     pub explanation: String,
+    /// For Istio mTLS: the SNI the client sends (`outbound_.PORT_.SUBSET_.HOST` unless the rule
+    /// sets `sni`) and the URI SANs it accepts from the server — what to compare with the
+    /// server's certificate when the handshake fails with CERTIFICATE_VERIFY_FAILED.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verifies: Option<ServerVerification>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerVerification {
+    pub sni: String,
+    /// Empty: any certificate of the mesh's CA is accepted.
+    pub accepted_sans: Vec<String>,
 }
 
 impl Call {

@@ -73,6 +73,12 @@ struct CallExpect {
     /// A substring of the client TLS source.
     #[serde(default)]
     source: Option<String>,
+    /// The SNI an Istio mTLS client sends.
+    #[serde(default)]
+    sni: Option<String>,
+    /// The URI SANs an Istio mTLS client accepts.
+    #[serde(default)]
+    accepted_sans: Option<Vec<String>>,
 }
 
 fn corpus_dir() -> PathBuf {
@@ -190,6 +196,13 @@ fn check(case: &Case, file: &str) -> Vec<String> {
                 }
                 if ce.source.as_ref().is_some_and(|s| !c.client_tls_source.contains(s.as_str())) {
                     bad.push(format!("source got {:?}", c.client_tls_source));
+                }
+                let verifies = c.verifies.as_ref();
+                if ce.sni.as_ref().is_some_and(|s| verifies.is_none_or(|v| &v.sni != s)) {
+                    bad.push(format!("sni got {:?}", verifies.map(|v| &v.sni)));
+                }
+                if ce.accepted_sans.as_ref().is_some_and(|s| verifies.is_none_or(|v| &v.accepted_sans != s)) {
+                    bad.push(format!("acceptedSans got {:?}", verifies.map(|v| &v.accepted_sans)));
                 }
                 if !bad.is_empty() {
                     errs.push(format!("call {} -> {} ({}): {}", ce.from, ce.to, c.to_workload, bad.join("; ")));

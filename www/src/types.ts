@@ -96,6 +96,13 @@ export interface Call {
   symptom: string | null;
   targetPort: number;
   explanation: string;
+  /** Istio mTLS calls: the SNI the client sends and the URI SANs it accepts (empty: any). */
+  verifies?: ServerVerification;
+}
+
+export interface ServerVerification {
+  sni: string;
+  acceptedSans: string[];
 }
 
 export interface ReachReport {

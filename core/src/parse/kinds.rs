@@ -183,6 +183,7 @@ fn client_tls(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Option<Cl
         client_certificate: has("clientCertificate") && has("privateKey"),
         insecure_skip_verify: insecure,
         subject_alt_names: sans,
+        sni: ctx.string(node.get("sni"), &p(path, "sni")).filter(|s| !s.is_empty()),
         at: ctx.at(path),
     })
 }

@@ -198,6 +198,14 @@ pub fn explain(e: &Explanation) -> String {
         out.push_str("Callers:\n");
         for c in &e.inbound {
             let _ = writeln!(out, "  {} {} — {}", cell(c), c.from, c.explanation);
+            if let Some(v) = &c.verifies {
+                let sans = if v.accepted_sans.is_empty() {
+                    "any mesh certificate".to_owned()
+                } else {
+                    v.accepted_sans.join(", ")
+                };
+                let _ = writeln!(out, "      the client sends SNI {} and accepts {sans}", v.sni);
+            }
         }
     }
     out
