@@ -113,7 +113,7 @@ pub enum Role {
 
 impl Role {
     /// The role of the value under `key`, or `None` when the value is skipped.
-    fn child(self, key: &str) -> Option<Role> {
+    pub(super) fn child(self, key: &str) -> Option<Role> {
         match (self, key) {
             (Role::Document | Role::Resource, "status") => None,
             (Role::Document | Role::Resource, "metadata") => Some(Role::Metadata),
@@ -125,7 +125,7 @@ impl Role {
         }
     }
 
-    fn element(self) -> Role {
+    pub(super) fn element(self) -> Role {
         match self {
             Role::Resources => Role::Resource,
             _ => Role::Plain,
@@ -145,6 +145,18 @@ pub struct Built {
 pub fn parse_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> Result<Node, SyntaxError> {
     // A document that starts with `--- ` content: drop the marker so serde_yaml sees one document.
     let text = doc.text.strip_prefix("---").unwrap_or(doc.text);
+    if text.len() == doc.text.len()
+        && !text.trim_start().starts_with('{')
+        && let Some(node) = super::fast::read(text, role, built)
+    {
+        return Ok(node);
+    }
+    serde_document(&DocumentText { text, first_line: doc.first_line }, role, built)
+}
+
+/// [`parse_document`] without the fast reader: serde_json for `{` documents, else serde_yaml.
+pub fn serde_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> Result<Node, SyntaxError> {
+    let text = doc.text;
     if text.trim_start().starts_with('{') {
         let mut de = serde_json::Deserializer::from_str(text);
         let seed = NodeSeed { role, built: &mut *built };
@@ -189,7 +201,7 @@ impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
 }
 
 /// A number's text as YAML writes it: `8080`, `8080.0`, `.inf`.
-fn float_text(f: f64) -> String {
+pub(super) fn float_text(f: f64) -> String {
     if f.is_nan() {
         ".nan".to_owned()
     } else if f.is_infinite() {
