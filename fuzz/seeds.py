@@ -32,6 +32,10 @@ yaml_files = sorted(
 )
 for f in yaml_files:
     seed("parse", f.read_bytes())
+    # parse_differential: the fast YAML reader against serde_yaml, from the same documents.
+    for doc in re.split(rb"(?m)^---\s*$", f.read_bytes()):
+        if doc.strip():
+            seed("parse_differential", doc)
 # Shapes of input that once cost time quadratic in their size, and the List forms kubectl prints.
 seed("parse", "[" * 40000 + "]" * 40000)
 seed("parse", "{a: " * 20000 + "x" + "}" * 20000)

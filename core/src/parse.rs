@@ -5,6 +5,7 @@
 //! still read. Limits stop hostile input (alias bombs, pathological nesting, endless streams),
 //! not big meshes: a 50k-service export is tens of megabytes.
 
+mod fast;
 mod kinds;
 pub mod locate;
 pub mod outline;
@@ -80,6 +81,14 @@ impl Work {
     pub fn total(&self) -> u64 {
         self.scanned_bytes + self.parsed_bytes + self.nodes_built + self.lines_located
     }
+}
+
+/// The fast YAML reader against serde_yaml on one text, for the differential fuzz target:
+/// `Ok(true)` when the fast reader read it and built exactly serde_yaml's tree, `Ok(false)` when
+/// it left the text to serde_yaml, `Err` describing both trees when they differ (a bug).
+#[doc(hidden)]
+pub fn fast_reader_differential(text: &str) -> Result<bool, String> {
+    fast::differential(text)
 }
 
 /// Reads every source with the default limits.

@@ -17,6 +17,15 @@ pub fn locate(text: &str, first_line: u32, path: &[Seg]) -> (u32, u32) {
 /// [`locate`], adding the lines it looked at to `lines_seen`. Its cost is the size of `text`:
 /// callers hand it one resource's text, never a whole List.
 pub fn locate_counted(text: &str, first_line: u32, path: &[Seg], lines_seen: &mut u64) -> (u32, u32) {
+    if path.is_empty() {
+        // A resource's own position (asked once per resource): its first line with content,
+        // found without listing every line of a dump item's managedFields and status.
+        let mut seen = 0u64;
+        let found =
+            text.lines().inspect(|_| seen += 1).enumerate().find_map(|(i, l)| content_column(l).map(|c| (i, c)));
+        *lines_seen += seen;
+        return found.map_or((first_line, 1), |(i, col)| (first_line + i as u32, col));
+    }
     let lines: Vec<&str> = text.lines().collect();
     *lines_seen += lines.len() as u64;
     let mut best = first_content_line(&lines).map_or((first_line, 1), |(i, col)| (first_line + i as u32, col));
@@ -40,10 +49,13 @@ pub fn locate_counted(text: &str, first_line: u32, path: &[Seg], lines_seen: &mu
 }
 
 fn first_content_line(lines: &[&str]) -> Option<(usize, u32)> {
-    lines.iter().enumerate().find_map(|(i, l)| {
-        let t = l.trim_start();
-        (!t.is_empty() && !t.starts_with('#') && !t.starts_with("---")).then(|| (i, (l.len() - t.len() + 1) as u32))
-    })
+    lines.iter().enumerate().find_map(|(i, l)| content_column(l).map(|c| (i, c)))
+}
+
+/// The 1-based column where a line's content starts, if it has content.
+fn content_column(line: &str) -> Option<u32> {
+    let t = line.trim_start();
+    (!t.is_empty() && !t.starts_with('#') && !t.starts_with("---")).then(|| (line.len() - t.len() + 1) as u32)
 }
 
 /// The indentation of a line's first key, looking through leading `- ` markers.

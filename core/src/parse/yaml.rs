@@ -107,13 +107,21 @@ pub enum Role {
     Resources,
     Metadata,
     Annotations,
+    /// A resource's `spec`, or a pod template's.
+    Spec,
+    /// A workload's `spec.template`.
+    Template,
+    /// `containers` / `initContainers` of a pod spec.
+    Containers,
+    /// One container: its name, ports and probes are read, its environment and volumes never.
+    Container,
     /// Anything else: kept whole.
     Plain,
 }
 
 impl Role {
     /// The role of the value under `key`, or `None` when the value is skipped.
-    fn child(self, key: &str) -> Option<Role> {
+    pub(super) fn child(self, key: &str) -> Option<Role> {
         match (self, key) {
             (Role::Document | Role::Resource, "status") => None,
             (Role::Document | Role::Resource, "metadata") => Some(Role::Metadata),
@@ -121,13 +129,25 @@ impl Role {
             (Role::Metadata, "managedFields") => None,
             (Role::Metadata, "annotations") => Some(Role::Annotations),
             (Role::Annotations, "kubectl.kubernetes.io/last-applied-configuration") => None,
+            (Role::Document | Role::Resource | Role::Template, "spec") => Some(Role::Spec),
+            (Role::Spec, "template") => Some(Role::Template),
+            (Role::Spec, "containers" | "initContainers") => Some(Role::Containers),
+            // Pod-spec and container fields that never bear on mTLS (the sidecar, identity,
+            // ports and probes are read elsewhere): a dump's Pods and ReplicaSets are mostly these.
+            (Role::Spec, "volumes" | "tolerations" | "affinity") => None,
+            (
+                Role::Container,
+                "env" | "envFrom" | "args" | "command" | "volumeMounts" | "volumeDevices" | "resources"
+                | "securityContext" | "lifecycle",
+            ) => None,
             _ => Some(Role::Plain),
         }
     }
 
-    fn element(self) -> Role {
+    pub(super) fn element(self) -> Role {
         match self {
             Role::Resources => Role::Resource,
+            Role::Containers => Role::Container,
             _ => Role::Plain,
         }
     }
@@ -145,6 +165,18 @@ pub struct Built {
 pub fn parse_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> Result<Node, SyntaxError> {
     // A document that starts with `--- ` content: drop the marker so serde_yaml sees one document.
     let text = doc.text.strip_prefix("---").unwrap_or(doc.text);
+    if text.len() == doc.text.len()
+        && !text.trim_start().starts_with('{')
+        && let Some(node) = super::fast::read(text, role, built)
+    {
+        return Ok(node);
+    }
+    serde_document(&DocumentText { text, first_line: doc.first_line }, role, built)
+}
+
+/// [`parse_document`] without the fast reader: serde_json for `{` documents, else serde_yaml.
+pub fn serde_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> Result<Node, SyntaxError> {
+    let text = doc.text;
     if text.trim_start().starts_with('{') {
         let mut de = serde_json::Deserializer::from_str(text);
         let seed = NodeSeed { role, built: &mut *built };
@@ -189,7 +221,7 @@ impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
 }
 
 /// A number's text as YAML writes it: `8080`, `8080.0`, `.inf`.
-fn float_text(f: f64) -> String {
+pub(super) fn float_text(f: f64) -> String {
     if f.is_nan() {
         ".nan".to_owned()
     } else if f.is_infinite() {
@@ -418,6 +450,24 @@ mod tests {
                 .get("8080")
                 .is_some()
         );
+    }
+
+    #[test]
+    fn container_fields_that_never_bear_on_mtls_are_not_built() {
+        let text = "kind: Deployment\nspec:\n  template:\n    metadata:\n      labels: {app: a}\n    spec:\n      volumes:\n      - name: v\n      containers:\n      - name: app\n        env:\n        - name: X\n          value: y\n        args: [--a]\n        ports:\n        - containerPort: 8080\n        livenessProbe:\n          httpGet: {port: 8080}\n        resources: {}\n      initContainers:\n      - name: init\n        command: [sh]\n";
+        for (fast, doc) in [(true, text.to_owned()), (false, text.replace("args: [--a]", "args: [--a, &x b]"))] {
+            let docs = split_documents(&doc);
+            let node = parse_document(&docs[0], Role::Document, &mut Built::default()).unwrap();
+            let spec = node.get("spec").and_then(|s| s.get("template")).and_then(|t| t.get("spec")).unwrap();
+            assert!(spec.get("volumes").is_none(), "fast={fast}");
+            let Some(Node::Seq(containers)) = spec.get("containers") else { panic!("containers") };
+            let c = &containers[0];
+            assert!(c.get("name").is_some() && c.get("ports").is_some() && c.get("livenessProbe").is_some());
+            assert!(c.get("env").is_none() && c.get("args").is_none() && c.get("resources").is_none());
+            let Some(Node::Seq(init)) = spec.get("initContainers") else { panic!("initContainers") };
+            assert!(init[0].get("name").is_some() && init[0].get("command").is_none());
+            assert!(node.get("spec").and_then(|s| s.get("template")).and_then(|t| t.get("metadata")).is_some());
+        }
     }
 
     #[test]

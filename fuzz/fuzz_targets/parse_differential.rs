@@ -1,0 +1,15 @@
+//! The fast YAML reader against serde_yaml on arbitrary text: wherever the fast reader accepts a
+//! document it must build exactly the tree (and node count) serde_yaml builds; wherever it does
+//! not, serde_yaml reads it (and reports its own error). A difference is a crash.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Err(difference) = meshlock_core::parse::fast_reader_differential(text) {
+        panic!("{difference}");
+    }
+});
