@@ -15,7 +15,7 @@ cd "$root"
 seconds="${1:-15}"
 [[ "$seconds" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz: SECONDS_PER_TARGET must be a positive integer" >&2; exit 2; }
 CARGO_FUZZ_VERSION=0.13.1
-targets=(parse filter_config filter_properties host_sniff_http)
+targets=(parse parse_differential filter_config filter_properties host_sniff_http)
 # A runaway input is a finding, not a hang: a second per input is generous for these targets.
 libfuzzer_flags=(-max_total_time="$seconds" -runs=$((seconds * 1000000)) -rss_limit_mb=2048 -timeout=10
     -print_final_stats=1)
