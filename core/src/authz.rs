@@ -249,7 +249,7 @@ fn string_matches(pattern: &str, value: Option<&str>) -> bool {
 
 /// Principals also match across trust domain aliases: Istio rewrites `<td>/…` principals for
 /// every alias (`pilot/pkg/security/trustdomain :: Bundle.ReplaceTrustDomainAliases`).
-fn principal_matches(pattern: &str, principal: Option<&str>, trust_domains: &[String]) -> bool {
+pub(crate) fn principal_matches(pattern: &str, principal: Option<&str>, trust_domains: &[String]) -> bool {
     if string_matches(pattern, principal) {
         return true;
     }

@@ -292,6 +292,7 @@ fn for_each_class_call<'a>(
     let export_named = a.destination_rules.export_named_namespaces();
     let mut current: Option<&ServiceView> = None;
     let mut classes: Vec<ClientClass<'_>> = Vec::new();
+    let mut named: Option<Vec<bool>> = None;
     for (svc, sp, subsets) in destinations(a, filter) {
         if !current.is_some_and(|c| std::ptr::eq(c, svc)) {
             current = Some(svc);
@@ -302,7 +303,7 @@ fn for_each_class_call<'a>(
                 .filter_map(|&i| a.workloads.get(i))
                 .any(|w| w.sidecar && w.authz.uses_identities());
             classes = if by_identity {
-                identity_classes(a, clients, &selector_ns)
+                identity_classes(a, clients, &selector_ns, named.get_or_insert_with(|| named_by_principals(a)))
             } else {
                 let mut special = a.destination_rules.namespaces_matching(&svc.host);
                 special.extend(export_named.iter().copied());
@@ -520,7 +521,7 @@ fn client_classes<'a>(
         let Some(list) = clients.by_namespace.get(ns) else { continue };
         special_total += list.len();
         if selector_ns.contains(ns) {
-            classes.extend(grouped_classes(a, ns, list, |w| (None, Some(w.labels()))));
+            classes.extend(grouped_classes(a, ns, list, |_, w| (None, Some(w.labels()))));
         } else if let Some(representative) = list.first().copied().and_then(workload) {
             classes.push(ClientClass {
                 representative,
@@ -559,12 +560,12 @@ fn grouped_classes<'a>(
     a: &'a Analysis,
     ns: &'a str,
     list: &[usize],
-    key: impl Fn(&'a WorkloadView) -> (Option<&'a str>, Option<&'a crate::model::Labels>),
+    key: impl Fn(usize, &'a WorkloadView) -> (Option<&'a str>, Option<&'a crate::model::Labels>),
 ) -> Vec<ClientClass<'a>> {
     let mut groups: std::collections::BTreeMap<_, Vec<usize>> = std::collections::BTreeMap::new();
     for &i in list {
         if let Some(w) = a.workloads.get(i) {
-            groups.entry(key(w)).or_default().push(i);
+            groups.entry(key(i, w)).or_default().push(i);
         }
     }
     groups
@@ -577,19 +578,56 @@ fn grouped_classes<'a>(
 }
 
 /// The client classes of a service whose endpoints authorize by identity: clients without a
-/// sidecar (no identity reaches the server), then sidecar clients by namespace, identity and,
-/// in namespaces where a DestinationRule selects by labels, labels.
+/// sidecar (no identity reaches the server), then sidecar clients by namespace (what
+/// `namespaces` conditions see), by identity where some `principals`/`notPrincipals` pattern of
+/// the mesh names it (`named`; everyone else in the namespace is alike to every policy), and, in
+/// namespaces where a DestinationRule selects by labels, by labels. A mesh-wide policy on
+/// namespaces therefore adds one class per namespace, not one per workload.
 fn identity_classes<'a>(
     a: &'a Analysis,
     clients: &Clients<'a>,
     selector_ns: &std::collections::BTreeSet<&'a str>,
+    named: &[bool],
 ) -> Vec<ClientClass<'a>> {
     let mut classes: Vec<ClientClass<'a>> = no_sidecar_class(a, clients).into_iter().collect();
     for (ns, list) in &clients.by_namespace {
         let by_labels = selector_ns.contains(ns);
-        classes.extend(grouped_classes(a, ns, list, |w| (Some(w.identity.as_str()), by_labels.then(|| w.labels()))));
+        classes.extend(grouped_classes(a, ns, list, |i, w| {
+            let identity = named.get(i).copied().unwrap_or(true).then_some(w.identity.as_str());
+            (identity, by_labels.then(|| w.labels()))
+        }));
     }
     classes
+}
+
+/// Per workload: whether any `principals`/`notPrincipals` pattern of any AuthorizationPolicy
+/// matches its identity (trust domain aliases included).
+fn named_by_principals(a: &Analysis) -> Vec<bool> {
+    let mut patterns: Vec<&str> = Vec::new();
+    for ap in &a.resources.authorization_policies {
+        for rule in ap.rules.iter().flatten() {
+            for source in &rule.from {
+                patterns.extend(source.principals.iter().chain(&source.not_principals).map(String::as_str));
+            }
+        }
+    }
+    // `*` matches every identity alike: it tells no two peers with an identity apart.
+    patterns.retain(|p| *p != "*");
+    patterns.sort_unstable();
+    patterns.dedup();
+    if patterns.is_empty() {
+        return vec![false; a.workloads.len()];
+    }
+    let trust_domains = a.trust_domains();
+    a.workloads
+        .iter()
+        .map(|w| {
+            SpiffeId::parse(&w.identity).is_ok_and(|id| {
+                let principal = id.principal();
+                patterns.iter().any(|p| crate::authz::principal_matches(p, Some(&principal), &trust_domains))
+            })
+        })
+        .collect()
 }
 
 /// Subsets of `svc` that a mesh VirtualService routes to on `port`.
@@ -1060,6 +1098,32 @@ mod tests {
             groups.into_iter().map(|(c, (n, cl, sv))| (c, (n, cl.len() as u64, sv.len() as u64))).collect();
         assert_eq!(got, want);
         assert!(summary.failures.iter().all(|g| !g.examples.is_empty() && g.examples.len() <= 2));
+    }
+
+    /// A mesh-wide AuthorizationPolicy on namespaces (and on `*`) makes every service authorize
+    /// by identity; the classes stay one per namespace, so the work stays linear, not one
+    /// evaluation per client and endpoint.
+    #[test]
+    fn mesh_wide_namespace_policies_keep_classes_per_namespace() {
+        let shape = MeshShape { services: 200, per_namespace: 20, seed: 3 };
+        let policy = "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: mesh, namespace: istio-system}\n\
+                      spec:\n  rules:\n  - from:\n    - source: {namespaces: [ns1, ns2]}\n  - from:\n    - source: {principals: [\"*\"]}\n    to:\n    - operation: {ports: [\"9090\"]}\n";
+        let a = Analysis::new(&[Source::new("m.yaml", format!("{}{policy}", generate(&shape)))], &Options::default());
+        assert!(a.workloads.iter().all(|w| !w.sidecar || w.authz.uses_identities()));
+        let scopes = Scopes::of(&a, &ReachFilter::default());
+        let mut evaluations = 0u64;
+        for_each_class_call(&a, &ReachFilter::default(), &scopes, |_, _, _| evaluations += 1);
+        let endpoint_ports: u64 = a.services.iter().map(|s| (s.endpoints.len() * s.ports.len()) as u64).sum();
+        let namespaces = 10;
+        assert!(
+            evaluations <= endpoint_ports * (namespaces + 1),
+            "{evaluations} evaluations for {endpoint_ports} endpoint ports"
+        );
+        assert_eq!(count_calls(&a, &ReachFilter::default()).total, {
+            let mut n = 0;
+            for_each_call(&a, &ReachFilter::default(), |_| n += 1);
+            n
+        });
     }
 
     #[test]
