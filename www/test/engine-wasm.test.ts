@@ -67,9 +67,11 @@ describe('the seed scenarios say what the articles say', () => {
     const d = glue.diff(before, after, [], []) as DiffReport;
     before.free();
     after.free();
-    // The sidecar client keeps working (only the server mode changes); legacy breaks.
+    // The sidecar clients keep working (only the server mode changes): foo/sleep, and
+    // foo/httpbin calling its own Service through its sidecar; legacy breaks.
     expect(d.changes.map((c) => [c.from, c.change])).toEqual([
       ['legacy/sleep', 'breaks'],
+      ['foo/httpbin', 'changes'],
       ['foo/sleep', 'changes'],
     ]);
     expect(d.changes[0]?.after?.symptom).toMatch(/reset/);
