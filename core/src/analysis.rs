@@ -101,6 +101,9 @@ pub struct Analysis {
     pub(crate) version: IstioVersion,
     pub(crate) resources: Resources,
     pub(crate) mesh: MeshConfig,
+    /// The mesh's trust domain and its aliases, derived once from `mesh` (read per call by
+    /// authorization in `reach`).
+    trust_domains: Vec<String>,
     pub(crate) auto_mtls: bool,
     pub(crate) read_alpha: bool,
     pub(crate) read_beta: bool,
@@ -170,10 +173,12 @@ impl Analysis {
         let auto_mtls = mesh.enable_auto_mtls.unwrap_or_else(|| version.auto_mtls_default());
         let namespaces =
             resources.namespaces.iter().map(|n| (n.meta.name().to_owned(), n.meta.labels.clone())).collect();
+        let trust_domains = trust_domains_of(&mesh);
         let mut analysis = Self {
             version,
             resources,
             mesh,
+            trust_domains,
             auto_mtls,
             read_alpha,
             read_beta,
@@ -258,14 +263,8 @@ impl Analysis {
 
     /// The trust domains a sidecar accepts: the mesh's and its aliases
     /// (`plugin/authn/util.go :: TrustDomainsForValidation`).
-    pub fn trust_domains(&self) -> Vec<String> {
-        let mut tds = vec![self.mesh.trust_domain.replace('@', ".")];
-        for a in &self.mesh.trust_domain_aliases {
-            if !tds.contains(a) {
-                tds.push(a.clone());
-            }
-        }
-        tds
+    pub fn trust_domains(&self) -> &[String] {
+        &self.trust_domains
     }
 
     /// Every workload, in input order (the order of `compile_inbound_all`).
@@ -481,7 +480,7 @@ impl Analysis {
             sidecar_reason: w.sidecar_reason.clone(),
             mode: if w.sidecar { w.server.mode.to_string() } else { "NONE".to_owned() },
             ports: w.server.port_reports(w.sidecar),
-            accepted_trust_domains: if w.sidecar { self.trust_domains() } else { Vec::new() },
+            accepted_trust_domains: if w.sidecar { self.trust_domains.clone() } else { Vec::new() },
             gateway_servers: self.gateway_servers(w),
         }
     }
@@ -541,7 +540,7 @@ impl Analysis {
             workload: w.key(),
             default_mode: w.server.mode,
             port_modes: w.server.per_port.iter().map(|(p, m)| (*p, m.mode)).collect(),
-            trust_domains: self.trust_domains(),
+            trust_domains: self.trust_domains.clone(),
             authz: w.authz.clone(),
         }
     }
@@ -580,6 +579,16 @@ impl Analysis {
             }
         }
     }
+}
+
+fn trust_domains_of(mesh: &MeshConfig) -> Vec<String> {
+    let mut tds = vec![mesh.trust_domain.replace('@', ".")];
+    for a in &mesh.trust_domain_aliases {
+        if !tds.contains(a) {
+            tds.push(a.clone());
+        }
+    }
+    tds
 }
 
 /// Whether a service host answers to a user's query: the FQDN, `name.namespace` or

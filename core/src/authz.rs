@@ -115,7 +115,7 @@ impl WorkloadAuthz {
         for named in &self.deny {
             for (index, rule) in named.rules.iter().enumerate() {
                 if rule.matches(port, &peer, Action::Deny) {
-                    let widened = rule.unevaluable || rule.from.iter().any(|s| s.unevaluable);
+                    let widened = rule.has_request_conditions();
                     return AuthzDecision::Denied(AuthzDenial::DenyRule {
                         rule: RuleRef { policy: &named.policy, index },
                         widened,
@@ -133,8 +133,9 @@ impl WorkloadAuthz {
                 if rule.matches(port, &peer, Action::Allow) {
                     return AuthzDecision::Allowed(Some(at));
                 }
-                // Matched on what a connection shows, refused only for request-level conditions.
-                if rule.matches(port, &peer, Action::Deny) {
+                // Matched on what a connection shows, refused only for request-level conditions
+                // (only a rule carrying such conditions can match one way and not the other).
+                if rule.has_request_conditions() && rule.matches(port, &peer, Action::Deny) {
                     request_only.push(at);
                 }
             }
@@ -200,6 +201,12 @@ struct Peer<'a> {
 }
 
 impl Rule {
+    /// Whether the rule, or one of its sources, has conditions the connection-level check
+    /// cannot evaluate.
+    fn has_request_conditions(&self) -> bool {
+        self.unevaluable || self.from.iter().any(|s| s.unevaluable)
+    }
+
     fn matches(&self, port: u16, peer: &Peer<'_>, action: Action) -> bool {
         if self.unevaluable && action == Action::Allow {
             return false;

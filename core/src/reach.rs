@@ -33,9 +33,14 @@ impl ReachFilter {
         self.namespaces.iter().any(|n| n == ns)
     }
 
+    /// Whether the filter keeps every client's calls to a service of `service_ns`.
+    fn wants_service_namespace(&self, service_ns: &str) -> bool {
+        self.namespaces.is_empty() || self.in_namespaces(service_ns)
+    }
+
     /// Whether the filter keeps calls from `client_ns` to a service of `service_ns`.
     fn wants_namespaces(&self, client_ns: &str, service_ns: &str) -> bool {
-        self.namespaces.is_empty() || self.in_namespaces(client_ns) || self.in_namespaces(service_ns)
+        self.wants_service_namespace(service_ns) || self.in_namespaces(client_ns)
     }
 
     fn wants_client(&self, key: &str) -> bool {
@@ -254,8 +259,9 @@ struct Clients<'a> {
 impl<'a> Clients<'a> {
     fn of(a: &'a Analysis, filter: &ReachFilter, scope: Scope) -> Self {
         let mut clients = Clients { scope, no_sidecar: Vec::new(), by_namespace: Default::default(), sidecar_total: 0 };
+        // Without `ReachFilter::namespaces` the filter's scope is empty.
         let in_scope = |w: &WorkloadView| scope == Scope::All || filter.in_namespaces(w.namespace());
-        for (i, w) in a.workloads.iter().enumerate().filter(|(_, w)| filter.wants_client(&w.key()) && in_scope(w)) {
+        for (i, w) in a.workloads.iter().enumerate().filter(|(_, w)| in_scope(w) && filter.wants_client(&w.key())) {
             if w.sidecar {
                 clients.by_namespace.entry(w.namespace()).or_default().push(i);
                 clients.sidecar_total += 1;
@@ -338,21 +344,11 @@ struct Scopes<'a> {
 
 impl<'a> Scopes<'a> {
     fn of(a: &'a Analysis, filter: &ReachFilter) -> Self {
-        let namespaces = if filter.namespaces.is_empty() {
-            Clients {
-                scope: Scope::FilterNamespaces,
-                no_sidecar: Vec::new(),
-                by_namespace: Default::default(),
-                sidecar_total: 0,
-            }
-        } else {
-            Clients::of(a, filter, Scope::FilterNamespaces)
-        };
-        Scopes { all: Clients::of(a, filter, Scope::All), namespaces }
+        Scopes { all: Clients::of(a, filter, Scope::All), namespaces: Clients::of(a, filter, Scope::FilterNamespaces) }
     }
 
     fn for_service(&self, filter: &ReachFilter, svc: &ServiceView) -> &Clients<'a> {
-        if filter.wants_namespaces("", &svc.namespace) { &self.all } else { &self.namespaces }
+        if filter.wants_service_namespace(&svc.namespace) { &self.all } else { &self.namespaces }
     }
 
     fn get(&self, scope: Scope) -> &Clients<'a> {
@@ -624,7 +620,7 @@ fn named_by_principals(a: &Analysis) -> Vec<bool> {
         .map(|w| {
             SpiffeId::parse(&w.identity).is_ok_and(|id| {
                 let principal = id.principal();
-                patterns.iter().any(|p| crate::authz::principal_matches(p, Some(&principal), &trust_domains))
+                patterns.iter().any(|p| crate::authz::principal_matches(p, Some(&principal), trust_domains))
             })
         })
         .collect()
@@ -987,7 +983,7 @@ fn authorize(
 ) -> Result<Option<String>, Denied> {
     let trust_domains = a.trust_domains();
     let who = peer.map_or_else(|| "a peer without identity".to_owned(), |p| p.principal());
-    match endpoint.authz.decide(target, peer, &trust_domains) {
+    match endpoint.authz.decide(target, peer, trust_domains) {
         AuthzDecision::Allowed(None) => Ok(None),
         AuthzDecision::Allowed(Some(rule)) => {
             Ok(Some(format!("AuthorizationPolicy {} rule {} allows {who}", rule.policy, rule.index)))

@@ -227,7 +227,7 @@ fn check(case: &Case, file: &str) -> Vec<String> {
         }
     }
     if let Some(tds) = &case.expect.trust_domains
-        && &a.trust_domains() != tds
+        && a.trust_domains() != tds.as_slice()
     {
         errs.push(format!("trust domains: want {tds:?}, got {:?}", a.trust_domains()));
     }

@@ -150,18 +150,26 @@ pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
         namespaces: args.size.namespace.clone(),
         ..ReachFilter::default()
     };
-    // Counted in linear time first: the listing of a large mesh is millions of rows.
-    let counts = a.reach_counts(&filter);
-    let summary = args.size.summary || (args.format == Format::Text && !args.size.full && counts.total > LISTING_LIMIT);
-    match (args.format, summary) {
-        (Format::Json, true) => print_json(&a.reach_summary(&filter, SUMMARY_EXAMPLES))?,
-        (Format::Json, false) => stream_calls_json(&a, &filter, counts.total)?,
-        (Format::Text, true) => {
-            print!("{}", render::reach_summary(&a.reach_summary(&filter, SUMMARY_EXAMPLES), args.size.summary));
+    let failing = if args.size.summary {
+        let summary = a.reach_summary(&filter, SUMMARY_EXAMPLES);
+        match args.format {
+            Format::Json => print_json(&summary)?,
+            Format::Text => print!("{}", render::reach_summary(&summary, true)),
         }
-        (Format::Text, false) => print!("{}", render::reach(&a.reach(&filter))),
-    }
-    Ok(if !args.to.is_empty() && counts.failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        summary.counts.failing
+    } else {
+        // Counted in linear time first: the listing of a large mesh is millions of rows.
+        let counts = a.reach_counts(&filter);
+        match args.format {
+            Format::Json => stream_calls_json(&a, &filter, counts.total)?,
+            Format::Text if !args.size.full && counts.total > LISTING_LIMIT => {
+                print!("{}", render::reach_summary(&a.reach_summary(&filter, SUMMARY_EXAMPLES), false));
+            }
+            Format::Text => print!("{}", render::reach(&a.reach(&filter))),
+        }
+        counts.failing
+    };
+    Ok(if !args.to.is_empty() && failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// Above this many calls the text of `reach` and `diff` is a summary: a clients × services
