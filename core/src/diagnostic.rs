@@ -97,6 +97,7 @@ codes! {
     UserTlsToMesh = "ML0310", Error, "SIMPLE or MUTUAL toward a sidecar that expects Istio mTLS";
     MutualWithoutCertificate = "ML0311", Error, "MUTUAL without a client certificate or credentialName";
     UndefinedSubset = "ML0312", Error, "a VirtualService routes to a subset no DestinationRule defines";
+    CredentialIgnoredBySidecars = "ML0313", Warning, "SIMPLE or MUTUAL with credentialName and no workloadSelector: sidecars send plaintext";
     PlaintextCallerToStrict = "ML0401", Warning, "callers without a sidecar cannot reach a STRICT port";
     AutoMtlsNamespaceDisable = "ML0402", Error, "auto mTLS sends plaintext to a STRICT workload in a DISABLE namespace";
     AutoMtlsBefore112 = "ML0403", Error, "before Istio 1.12 auto mTLS ignores workload and port DISABLE";

@@ -325,7 +325,20 @@ fn destination_rules(a: &Analysis, out: &mut Vec<Diagnostic>) {
             let verifies_server = tls.ca_certificates
                 || tls.insecure_skip_verify
                 || (tls.credential_name && dr.workload_selector.is_some());
-            if matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual) && !verifies_server {
+            let ignored_by_sidecars = matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual)
+                && tls.credential_secret
+                && dr.workload_selector.is_none();
+            if ignored_by_sidecars {
+                // Origination never happens in a sidecar here, so the warnings that assume it
+                // (no caCertificates) would mislead; istioctl's IST0128 still fires.
+                let msg = format!(
+                    "{}: {} with credentialName and no workloadSelector: sidecars build no TLS context for host {} \
+                     and send plaintext (only gateways originate TLS with the Secret); add a workloadSelector to \
+                     originate from selected sidecars (istioctl reports IST0128 here)",
+                    dr.meta.id, tls.mode, dr.host
+                );
+                out.push(d(Code::CredentialIgnoredBySidecars, msg, &tls.at, &dr.meta.id));
+            } else if matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual) && !verifies_server {
                 let msg = format!(
                     "{}: TLS mode {} has no caCertificates to verify the server's certificate for host {} (IST0128)",
                     dr.meta.id, tls.mode, dr.host

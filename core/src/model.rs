@@ -355,6 +355,9 @@ pub struct ClientTls {
     pub mode_omitted: bool,
     pub ca_certificates: bool,
     pub credential_name: bool,
+    /// `credentialName` names a Secret the proxy must be privileged to fetch (anything but a
+    /// `configmap://` reference): sidecars ignore such a rule unless it has a workloadSelector.
+    pub credential_secret: bool,
     pub client_certificate: bool,
     pub insecure_skip_verify: bool,
     pub subject_alt_names: Option<Vec<String>>,

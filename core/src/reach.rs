@@ -725,6 +725,26 @@ fn client_side(
     let rt = rule.map(|r| rule_tls(r, sp.port, subset));
     if let Some(tls) = rt.as_ref().and_then(|r| r.tls.as_ref()) {
         let source = rt.as_ref().map(|r| r.source.clone()).unwrap_or_default();
+        // `cluster_tls.go :: buildUpstreamClusterTLSContext`: for a sidecar, a SIMPLE or MUTUAL
+        // rule whose credentialName needs a Secret and that has no workloadSelector builds no TLS
+        // context at all (so that every sidecar in scope does not wait for a Secret it may not
+        // read): the cluster has no transport socket and the call goes out in plaintext. Only
+        // gateways, and rules with a workloadSelector, originate TLS from credentialName.
+        if matches!(tls.mode, TlsMode::Simple | TlsMode::Mutual)
+            && tls.credential_secret
+            && rule.is_some_and(|r| r.selector.is_none())
+        {
+            return ClientSide {
+                kind: ClientTlsKind::Disable,
+                source: format!(
+                    "{source} ({} with credentialName and no workloadSelector: sidecars build no TLS context, plaintext)",
+                    tls.mode
+                ),
+                sends: Sends::Plaintext,
+                dr_sans: None,
+                sni: None,
+            };
+        }
         let (sends, dr_sans) = match tls.mode {
             TlsMode::Disable => (Sends::Plaintext, None),
             TlsMode::IstioMutual => (Sends::IstioMutual, crate::client::rule_sans(tls).map(<[String]>::to_vec)),

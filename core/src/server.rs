@@ -291,17 +291,36 @@ pub fn alpha_usable(p: &AlphaPolicy) -> bool {
     p.meta.name() != "default"
 }
 
+/// The mode a v1alpha1 world gives a port that no policy of either API reaches. In 1.4 the
+/// v1alpha1 applier builds no TLS context at all (DISABLE). Istio 1.5 composes both APIs in its
+/// v1beta1 applier, which falls back to the v1alpha1 policy only when one exists and otherwise
+/// behaves as PERMISSIVE (`security/authn/v1beta1/policy_applier_test.go@1.5 ::
+/// TestOnInboundFilterChain`, "No policy - behave as permissive").
+fn alpha_default(version: crate::version::IstioVersion) -> (Mode, String) {
+    if version.reads_peer_authentication() {
+        (
+            Mode::Permissive,
+            format!(
+                "Istio {version}: neither a PeerAuthentication nor a v1alpha1 policy reaches this port, so the \
+                 v1beta1 applier behaves as PERMISSIVE (1.4 would have left it DISABLE)"
+            ),
+        )
+    } else {
+        (Mode::Disable, "v1alpha1 (Istio 1.4): no policy at all means DISABLE".to_owned())
+    }
+}
+
 /// The v1alpha1 chain for a namespace and, when given, a service port.
 pub fn alpha_chain(a: &Analysis, ns: &str, svc: Option<(&ServiceView, &ServicePort)>) -> (Mode, Vec<ChainEntry>) {
+    let (mut mode, default_reason) = alpha_default(a.version);
     let mut chain = vec![entry(
         Level::Default,
         "built-in".to_owned(),
-        "DISABLE".to_owned(),
+        mode.to_string(),
         Effect::Overridden,
-        Some("v1alpha1: no policy at all means DISABLE".to_owned()),
+        Some(default_reason),
         None,
     )];
-    let mut mode = Mode::Disable;
     let mut sorted: Vec<&AlphaPolicy> = a.resources.alpha_policies.iter().filter(|p| alpha_usable(p)).collect();
     sorted.sort_by(|x, y| x.meta.age_key().cmp(&y.meta.age_key()));
     if let Some(mp) = sorted.iter().find(|p| p.mesh) {

@@ -71,9 +71,13 @@ impl Serialize for IstioVersion {
     }
 }
 
-/// A version string that is not `MAJOR.MINOR[.PATCH]`, or not Istio 1.x from 1.4 on.
+/// A version string that is not `MAJOR.MINOR[.PATCH]`, or not an Istio minor from 1.4 to the
+/// newest one modelled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not an Istio version meshlock models (expected 1.4 or later, like `1.5` or `1.28`)")]
+#[error(
+    "`{0}` is not an Istio version meshlock models (1.4 to {newest}, like `1.5` or `1.22.3`; docs/versions.md lists what each changes)",
+    newest = IstioVersion::NEWEST
+)]
 pub struct VersionError(String);
 
 impl FromStr for IstioVersion {
@@ -92,7 +96,9 @@ impl FromStr for IstioVersion {
             return Err(bad());
         }
         let v = Self::new(major, minor);
-        if major != 1 || v < Self::V1_4 {
+        // A version newer than the newest modelled is refused rather than guessed: a later
+        // release may change a rule meshlock would then misreport.
+        if major != 1 || v < Self::V1_4 || v > Self::NEWEST {
             return Err(bad());
         }
         Ok(v)
@@ -112,5 +118,33 @@ mod tests {
         assert!("1.x".parse::<IstioVersion>().is_err());
         assert!(IstioVersion::new(1, 9) < IstioVersion::V1_12);
         assert!(!IstioVersion::new(1, 11).auto_mtls_checks_workload_policy());
+        assert!("1.29".parse::<IstioVersion>().is_err());
+        assert!("1.4.0.1".parse::<IstioVersion>().is_err());
+    }
+
+    /// Every minor from 1.4 to the newest is accepted and behaves as the nearest documented
+    /// change at or before it; the table in docs/versions.md names exactly these changes.
+    #[test]
+    fn every_minor_has_the_behaviour_of_its_documented_change() {
+        let doc = include_str!("../../docs/versions.md");
+        let documented: Vec<&str> =
+            doc.lines().filter_map(|l| l.strip_prefix("| `")).filter_map(|l| l.split('`').next()).collect();
+        assert_eq!(documented, ["1.4", "1.5", "1.6", "1.12"], "docs/versions.md's table rows");
+        for minor in 4..=IstioVersion::NEWEST.minor {
+            let v: IstioVersion = format!("1.{minor}").parse().expect("every minor parses");
+            let expected = match minor {
+                4 => (true, false, false, false),
+                5 => (true, true, true, false),
+                6..=11 => (false, true, true, false),
+                _ => (false, true, true, true),
+            };
+            let got = (
+                v.reads_v1alpha1(),
+                v.reads_peer_authentication(),
+                v.auto_mtls_default(),
+                v.auto_mtls_checks_workload_policy(),
+            );
+            assert_eq!(got, expected, "Istio {v}");
+        }
     }
 }

@@ -180,6 +180,13 @@ fn client_tls(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Option<Cl
         mode_omitted: mode_node.is_none(),
         ca_certificates: has("caCertificates"),
         credential_name: has("credentialName"),
+        credential_secret: node
+            .get("credentialName")
+            .and_then(|n| match n {
+                Node::String(v) => Some(!v.is_empty() && !v.starts_with("configmap://") && v != "invalid://"),
+                _ => None,
+            })
+            .unwrap_or(false),
         client_certificate: has("clientCertificate") && has("privateKey"),
         insecure_skip_verify: insecure,
         subject_alt_names: sans,
