@@ -12,6 +12,9 @@ use crate::source::{Location, Source};
 use crate::version::IstioVersion;
 use std::collections::{BTreeMap, HashMap};
 
+mod endpoints;
+pub use endpoints::{api_server_host, is_api_server};
+
 /// The DNS suffix of Kubernetes service hosts. Distinct from the trust domain, which only
 /// happens to share its default value.
 pub const DNS_DOMAIN: &str = "cluster.local";
@@ -132,7 +135,9 @@ impl Analysis {
     }
 
     pub fn from_parsed(parsed: Parsed, options: &Options) -> Self {
-        let Parsed { resources, mut diagnostics, unreadable, .. } = parsed;
+        let Parsed { mut resources, mut diagnostics, unreadable, .. } = parsed;
+        let outside = endpoints::endpoint_workloads(&resources);
+        resources.workloads.extend(outside);
         let has_alpha = !resources.alpha_policies.is_empty();
         let version = match options.istio_version {
             Some(v) => v,
@@ -308,20 +313,38 @@ impl Analysis {
             by_ns.entry(w.namespace()).or_default().push(i);
         }
         let aliases = self.mesh.trust_domain_aliases.clone();
+        // Endpoint-only workloads by the service host they stand behind.
+        let mut behind: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, w) in self.workloads.iter().enumerate() {
+            for host in &w.workload.endpoint_of {
+                behind.entry(host.as_str()).or_default().push(i);
+            }
+        }
+        // A label selector picks Pods' controllers and WorkloadEntries of its namespace
+        // (Kubernetes Services select WorkloadEntries too: `PILOT_ENABLE_K8S_SELECT_WORKLOAD_ENTRIES`,
+        // on by default), never the endpoint-only kinds.
+        let selected = |sel: &Labels, ns: &str| -> Vec<usize> {
+            by_ns
+                .get(ns)
+                .map(|ws| {
+                    ws.iter()
+                        .copied()
+                        .filter(|&i| {
+                            self.workloads
+                                .get(i)
+                                .is_some_and(|w| w.workload.kind.is_client() && selects(sel, w.labels()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         let mut views = Vec::new();
         for s in &self.resources.services {
             let ns = s.meta.namespace();
+            let host = format!("{}.{ns}.svc.{DNS_DOMAIN}", s.meta.name());
             let endpoints: Vec<usize> = match &s.selector {
-                Some(sel) => by_ns
-                    .get(ns)
-                    .map(|ws| {
-                        ws.iter()
-                            .copied()
-                            .filter(|&i| self.workloads.get(i).is_some_and(|w| selects(sel, w.labels())))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                None => Vec::new(),
+                Some(sel) => selected(sel, ns),
+                None => behind.get(host.as_str()).cloned().unwrap_or_default(),
             };
             let mut ids: Vec<String> = Vec::new();
             for &i in &endpoints {
@@ -348,7 +371,7 @@ impl Analysis {
             views.push(ServiceView {
                 namespace: ns.to_owned(),
                 name: s.meta.name().to_owned(),
-                host: format!("{}.{ns}.svc.{DNS_DOMAIN}", s.meta.name()),
+                host,
                 ports: s.ports.clone(),
                 headless: s.headless,
                 mesh_external: false,
@@ -358,17 +381,30 @@ impl Analysis {
             });
         }
         for se in &self.resources.service_entries {
+            let ns = se.meta.namespace();
+            let selected_endpoints = se.workload_selector.as_ref().map(|sel| selected(sel, ns));
             for host in &se.hosts {
+                let endpoints = match &selected_endpoints {
+                    Some(list) => list.clone(),
+                    None => behind.get(host.as_str()).cloned().unwrap_or_default(),
+                };
+                // `ServiceAccounts` of a ServiceEntry: its subjectAltNames plus the accounts of
+                // endpoints that declare one (`serviceentry/conversion.go`).
                 let mut ids = se.subject_alt_names.clone();
+                for w in endpoints.iter().filter_map(|&i| self.workloads.get(i)).filter(|w| w.sidecar) {
+                    if !ids.contains(&w.identity) {
+                        ids.push(w.identity.clone());
+                    }
+                }
                 ids.sort();
                 views.push(ServiceView {
-                    namespace: se.meta.namespace().to_owned(),
+                    namespace: ns.to_owned(),
                     name: se.meta.name().to_owned(),
                     host: host.clone(),
                     ports: se.ports.clone(),
                     headless: false,
                     mesh_external: se.location == SeLocation::MeshExternal,
-                    endpoints: Vec::new(),
+                    endpoints,
                     identities: expand_with_aliases(&ids, &aliases),
                     at: se.meta.at.clone(),
                 });
@@ -600,6 +636,9 @@ pub fn host_matches_query(fqdn: &str, query: &str) -> bool {
 /// Sidecar detection, in the order the injector decides (`pkg/kube/inject/webhook.go ::
 /// injectRequired` and the MutatingWebhookConfiguration selectors of the istiod chart).
 fn detect_sidecar(w: &Workload, ns_labels: Option<&Labels>) -> (bool, String) {
+    if let Some(declared) = &w.declared_sidecar {
+        return declared.clone();
+    }
     let ns = w.meta.namespace();
     if w.containers.iter().any(|c| c == "istio-proxy") {
         return (true, "the pod spec has an istio-proxy container".to_owned());

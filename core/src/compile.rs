@@ -147,11 +147,13 @@ impl Analysis {
         })
     }
 
-    /// The inbound part for every workload, in input order: what a whole mesh's inbound
+    /// The inbound part for every workload (not the endpoint-only kinds: no proxy of ours runs
+    /// there), in input order: what a whole mesh's inbound
     /// WasmPlugins carry (linear in the mesh; the outbound part is per client and O(services)).
     pub fn compile_inbound_all(&self) -> Vec<CompiledPolicy> {
         self.workloads
             .iter()
+            .filter(|w| w.workload.kind.is_client())
             .map(|w| CompiledPolicy {
                 schema: SCHEMA,
                 workload: w.key(),

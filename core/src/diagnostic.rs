@@ -98,6 +98,7 @@ codes! {
     MutualWithoutCertificate = "ML0311", Error, "MUTUAL without a client certificate or credentialName";
     UndefinedSubset = "ML0312", Error, "a VirtualService routes to a subset no DestinationRule defines";
     CredentialIgnoredBySidecars = "ML0313", Warning, "SIMPLE or MUTUAL with credentialName and no workloadSelector: sidecars send plaintext";
+    IstioMutualToApiServer = "ML0314", Error, "ISTIO_MUTUAL covers the Kubernetes API server, which has no sidecar";
     PlaintextCallerToStrict = "ML0401", Warning, "callers without a sidecar cannot reach a STRICT port";
     AutoMtlsNamespaceDisable = "ML0402", Error, "auto mTLS sends plaintext to a STRICT workload in a DISABLE namespace";
     AutoMtlsBefore112 = "ML0403", Error, "before Istio 1.12 auto mTLS ignores workload and port DISABLE";
@@ -110,6 +111,7 @@ codes! {
     GatewayTlsOnHttp = "ML0605", Error, "TLS settings on a plain-text Gateway server";
     GatewayMutualWithoutCa = "ML0606", Warning, "a MUTUAL Gateway server without caCertificates";
     ServiceSelectsNothing = "ML0701", Info, "a Service selects no workload";
+    ServiceWithoutEndpoints = "ML0703", Info, "a Service without a selector has no Endpoints in the input";
     NoWorkloads = "ML0702", Info, "the input has no workloads: only policies are checked";
 }
 

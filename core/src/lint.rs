@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 pub fn run(a: &mut Analysis) {
     let mut out = Vec::new();
-    let has_workloads = !a.workloads.is_empty();
+    let has_workloads = a.workloads.iter().any(|w| w.workload.kind.is_client());
     if !has_workloads
         && !a.resources.peer_authentications.is_empty()
         && let Some(first) = a.resources.peer_authentications.first()
@@ -32,6 +32,7 @@ pub fn run(a: &mut Analysis) {
     gateways(a, &mut out);
     authorization(a, &mut out);
     services(a, &mut out);
+    api_server(a, &mut out);
     probes(a, &mut out);
     calls(a, &mut out);
     a.diagnostics.extend(out);
@@ -527,6 +528,58 @@ fn services(a: &Analysis, out: &mut Vec<Diagnostic>) {
                 out.push(d(Code::ServiceSelectsNothing, msg, &s.meta.at, &s.meta.id));
             }
         }
+        if s.selector.is_none() && !selecting.contains(&(ns, s.meta.name())) {
+            let msg = format!(
+                "{} has no selector and the input holds no Endpoints or EndpointSlice with addresses for it: meshlock \
+                 cannot tell what its calls reach, so `reach` has no rows for it (add `kubectl get endpointslices` to \
+                 the dump)",
+                s.meta.id
+            );
+            out.push(d(Code::ServiceWithoutEndpoints, msg, &s.meta.at, &s.meta.id));
+        }
+    }
+}
+
+/// The Kubernetes API server (`kubernetes.default.svc.cluster.local:443`, in every cluster, no
+/// sidecar) behind a rule that makes sidecars send Istio mTLS to it: every in-mesh controller,
+/// operator and client-go user loses the API server. Reported per deciding rule whether or not the
+/// input lists the `kubernetes` Service, with the fix Istio's docs give (a DISABLE rule for the
+/// host); the calls themselves fail in `reach` when the Service is listed.
+fn api_server(a: &Analysis, out: &mut Vec<Diagnostic>) {
+    let host = crate::analysis::api_server_host();
+    let listed = a.services.iter().any(|s| s.host == host);
+    // deciding rule part → (where its tls is, client namespaces)
+    let mut by_rule: BTreeMap<String, (Location, BTreeSet<&str>, String)> = BTreeMap::new();
+    let mut seen: BTreeSet<(&str, Option<&str>)> = BTreeSet::new();
+    for w in a.workloads.iter().filter(|w| w.sidecar && w.workload.kind.is_client()) {
+        let Some(rule) = a.destination_rules.lookup(w.namespace(), w.labels(), &host, "default") else {
+            continue;
+        };
+        if !seen.insert((w.namespace(), Some(rule.name()))) {
+            continue;
+        }
+        let rt = crate::client::rule_tls(rule, 443, None);
+        let Some(tls) = rt.tls.filter(|t| t.mode == TlsMode::IstioMutual) else { continue };
+        let entry =
+            by_rule.entry(rt.source.clone()).or_insert_with(|| (tls.at.clone(), BTreeSet::new(), rule.host.clone()));
+        entry.1.insert(w.namespace());
+    }
+    for (source, (at, namespaces, pattern)) in by_rule {
+        let names: Vec<&str> = namespaces.into_iter().collect();
+        let unlisted = if listed {
+            ""
+        } else {
+            " (the input does not list the `kubernetes` Service in `default`; it exists in every cluster)"
+        };
+        let msg = format!(
+            "{source} sets ISTIO_MUTUAL for `{pattern}`, which covers the Kubernetes API server {host}:443{unlisted}: \
+             sidecars in namespace(s) {} wrap their API calls in Istio mTLS, which the API server (no sidecar) cannot \
+             terminate, so in-mesh controllers and kubectl/client-go calls fail. Add a DestinationRule for host {host} \
+             with trafficPolicy.tls.mode: DISABLE",
+            list_some(&names, 5)
+        );
+        let resource = source.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        out.push(Diagnostic::new(Code::IstioMutualToApiServer, msg, &at).with_resource(resource));
     }
 }
 
@@ -574,8 +627,13 @@ fn probes(a: &Analysis, out: &mut Vec<Diagnostic>) {
 /// Callers without a sidecar toward STRICT ports: one finding per policy that made ports STRICT,
 /// at that policy's line, naming the ports and the callers.
 fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
-    let plain: Vec<(usize, String)> =
-        a.workloads.iter().enumerate().filter(|(_, w)| !w.sidecar).map(|(i, w)| (i, w.key())).collect();
+    let plain: Vec<(usize, String)> = a
+        .workloads
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| !w.sidecar && w.workload.kind.is_client())
+        .map(|(i, w)| (i, w.key()))
+        .collect();
     if plain.is_empty() {
         return;
     }
@@ -633,7 +691,7 @@ fn list_some(items: &[&str], max: usize) -> String {
 fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
     plaintext_callers(a, out);
     let mut clients: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, w) in a.workloads.iter().enumerate().filter(|(_, w)| w.sidecar) {
+    for (i, w) in a.workloads.iter().enumerate().filter(|(_, w)| w.sidecar && w.workload.kind.is_client()) {
         clients.entry(w.namespace()).or_default().push(i);
     }
     if clients.is_empty() {
@@ -644,7 +702,7 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
     let export_named = a.destination_rules.export_named_namespaces();
     let mut grouped: BTreeMap<FailureKey, (Call, BTreeSet<String>)> = BTreeMap::new();
     let mut undefined: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    for svc in a.services.iter().filter(|s| !s.mesh_external && !s.endpoints.is_empty()) {
+    for svc in a.services.iter().filter(|s| !s.endpoints.is_empty()) {
         // Only the special namespaces and the first other one are visited (in namespace order, as
         // the first call found for a failure is the one reported): linear in the mesh, not
         // services × namespaces.
@@ -750,6 +808,10 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
 }
 
 fn failure_code(c: &Call) -> Option<Code> {
+    // The API server has its own finding (ML0314), with the fix.
+    if c.to.strip_prefix(crate::analysis::api_server_host().as_str()).is_some_and(|rest| rest.starts_with(':')) {
+        return None;
+    }
     let dr_source = c.client_tls_source.starts_with("DestinationRule ");
     let rule_tls = dr_source && !c.client_tls_source.contains("leaves tls unset");
     Some(match (c.client_tls, c.server_mode) {

@@ -151,6 +151,24 @@ pub enum WorkloadKind {
     DaemonSet,
     ReplicaSet,
     Pod,
+    /// A `WorkloadEntry`: a VM or other workload outside Kubernetes, a client and an endpoint.
+    WorkloadEntry,
+    /// The addresses behind a selector-less Service, from its Endpoints or EndpointSlices (the
+    /// Kubernetes API server behind `default/kubernetes`): an endpoint only.
+    ServiceEndpoints,
+    /// An address listed in a ServiceEntry's `endpoints`: an endpoint only.
+    ServiceEntryEndpoint,
+    /// A ServiceEntry host with no endpoints or workloadSelector: the host's own addresses,
+    /// outside the mesh's knowledge (always so for MESH_EXTERNAL): an endpoint only.
+    ServiceEntryHost,
+}
+
+impl WorkloadKind {
+    /// Whether it runs code that calls services: everything but the endpoint-only kinds, which
+    /// stand for addresses behind a service and have no caller meshlock can see.
+    pub fn is_client(self) -> bool {
+        !matches!(self, Self::ServiceEndpoints | Self::ServiceEntryEndpoint | Self::ServiceEntryHost)
+    }
 }
 
 impl fmt::Display for WorkloadKind {
@@ -210,6 +228,11 @@ pub struct Workload {
     /// Running Pods folded into this controller: how many have an istio-proxy container and
     /// how many do not. A running Pod is the truth about injection; the template is intent.
     pub running_pods: RunningPods,
+    /// For the kinds that are not Kubernetes workloads: whether Istio treats the endpoint as
+    /// having a sidecar, and why, decided from the object itself rather than from injection.
+    pub declared_sidecar: Option<(bool, String)>,
+    /// For the endpoint-only kinds: the service hosts (FQDNs) whose endpoint this is.
+    pub endpoint_of: Vec<String>,
 }
 
 /// The Pods of a cluster dump that stand behind a controller.
@@ -250,6 +273,46 @@ pub struct ServiceEntry {
     pub subject_alt_names: Vec<String>,
     pub workload_selector: Option<Labels>,
     pub export_to: Vec<String>,
+    /// `endpoints`: WorkloadEntry-shaped addresses.
+    pub endpoints: Vec<EntryEndpoint>,
+}
+
+/// A WorkloadEntry, or one of a ServiceEntry's inline `endpoints` (the same message in Istio's API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryEndpoint {
+    pub address: String,
+    pub labels: Labels,
+    /// Empty when not set.
+    pub service_account: String,
+    /// Port name → endpoint port.
+    pub ports: Vec<(String, u16)>,
+    pub at: Location,
+}
+
+impl EntryEndpoint {
+    /// `serviceentry/conversion.go :: getTLSModeFromWorkloadEntry`: the
+    /// `security.istio.io/tlsMode` label when present, else `istio` when a serviceAccount is
+    /// set, else disabled — the "has a sidecar" signal auto mTLS reads.
+    pub fn sidecar(&self) -> (bool, String) {
+        match self.labels.get("security.istio.io/tlsMode") {
+            Some(v) => (v == "istio", format!("its label security.istio.io/tlsMode={v}")),
+            None if !self.service_account.is_empty() => {
+                (true, "it names a serviceAccount and no tlsMode label, so Istio takes tlsMode istio".to_owned())
+            }
+            None => (false, "no tlsMode label and no serviceAccount, so Istio takes tlsMode disabled".to_owned()),
+        }
+    }
+}
+
+/// The addresses Kubernetes lists for a Service: an Endpoints object (named after the Service)
+/// or an EndpointSlice (labelled `kubernetes.io/service-name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceEndpointList {
+    pub meta: Meta,
+    pub service: String,
+    pub addresses: Vec<String>,
+    /// Port name (possibly empty) → endpoint port.
+    pub ports: Vec<(String, u16)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -534,6 +597,7 @@ pub struct Resources {
     pub workloads: Vec<Workload>,
     pub services: Vec<Service>,
     pub service_entries: Vec<ServiceEntry>,
+    pub service_endpoints: Vec<ServiceEndpointList>,
     pub service_accounts: Vec<ServiceAccount>,
     pub virtual_services: Vec<VirtualService>,
     pub mesh_config: Option<MeshConfig>,

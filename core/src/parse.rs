@@ -521,6 +521,15 @@ fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut
             let p = kinds::alpha_policy(ctx, meta, node, false);
             res.alpha_policies.push(p);
         }
+        Kind::WorkloadEntry => {
+            let w = kinds::workload_entry(ctx, meta, node);
+            res.workloads.push(w);
+        }
+        Kind::Endpoints | Kind::EndpointSlice => {
+            if let Some(list) = kinds::service_endpoint_list(ctx, meta, node, kind == Kind::EndpointSlice) {
+                res.service_endpoints.push(list);
+            }
+        }
     }
 }
 
@@ -543,6 +552,7 @@ fn keep_last_definitions(res: &mut Resources) {
     dedup(&mut res.workloads, |x| &x.meta.id);
     dedup(&mut res.services, |x| &x.meta.id);
     dedup(&mut res.service_entries, |x| &x.meta.id);
+    dedup(&mut res.service_endpoints, |x| &x.meta.id);
     dedup(&mut res.service_accounts, |x| &x.meta.id);
     dedup(&mut res.virtual_services, |x| &x.meta.id);
     dedup(&mut res.peer_authentications, |x| &x.meta.id);

@@ -87,7 +87,7 @@ pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
 /// computed once, not once per client.
 fn destinations<'a>(a: &'a Analysis, filter: &ReachFilter) -> Vec<(&'a ServiceView, &'a ServicePort, Vec<String>)> {
     let mut out = Vec::new();
-    for svc in a.services.iter().filter(|s| !s.mesh_external && !s.endpoints.is_empty()) {
+    for svc in a.services.iter().filter(|s| !s.endpoints.is_empty()) {
         for sp in svc.ports.iter().filter(|sp| filter.wants_destination(svc, sp.port)) {
             out.push((svc, sp, routed_subsets(a, svc, sp.port)));
         }
@@ -120,7 +120,7 @@ fn try_for_each_evaluated<B>(
     mut visit: impl FnMut(Evaluated) -> ControlFlow<B>,
 ) -> ControlFlow<B> {
     let destinations = destinations(a, filter);
-    for client in &a.workloads {
+    for client in a.workloads.iter().filter(|w| w.workload.kind.is_client()) {
         if !filter.wants_client(&client.key()) {
             continue;
         }
@@ -261,7 +261,8 @@ impl<'a> Clients<'a> {
         let mut clients = Clients { scope, no_sidecar: Vec::new(), by_namespace: Default::default(), sidecar_total: 0 };
         // Without `ReachFilter::namespaces` the filter's scope is empty.
         let in_scope = |w: &WorkloadView| scope == Scope::All || filter.in_namespaces(w.namespace());
-        for (i, w) in a.workloads.iter().enumerate().filter(|(_, w)| in_scope(w) && filter.wants_client(&w.key())) {
+        let wanted = |w: &WorkloadView| w.workload.kind.is_client() && in_scope(w) && filter.wants_client(&w.key());
+        for (i, w) in a.workloads.iter().enumerate().filter(|(_, w)| wanted(w)) {
             if w.sidecar {
                 clients.by_namespace.entry(w.namespace()).or_default().push(i);
                 clients.sidecar_total += 1;
@@ -799,11 +800,15 @@ fn client_side(
     }
 }
 
+/// (whether the port carries HTTP, whether the server's app speaks TLS itself), from the port's
+/// name prefix (Istio's protocol selection) or a ServiceEntry port's `protocol`.
 fn port_protocol(sp: &ServicePort) -> (bool, bool) {
     let name = sp.name.as_deref().unwrap_or("").to_ascii_lowercase();
     let prefix = name.split('-').next().unwrap_or("");
-    let http = matches!(prefix, "http" | "http2" | "grpc" | "grpc-web");
-    let app_tls = matches!(prefix, "https" | "tls") || sp.port == 443;
+    let protocol = sp.protocol.to_ascii_uppercase();
+    let http = matches!(prefix, "http" | "http2" | "grpc" | "grpc-web")
+        || matches!(protocol.as_str(), "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB");
+    let app_tls = matches!(prefix, "https" | "tls") || matches!(protocol.as_str(), "HTTPS" | "TLS") || sp.port == 443;
     (http, app_tls)
 }
 
@@ -843,6 +848,13 @@ pub(crate) fn evaluate(
     let server_mode = if endpoint.sidecar { Some(endpoint.server.mode_for_port(target)) } else { None };
     let cs = client_side(a, client, svc, sp, subset, endpoint, target);
     let (http, app_tls) = port_protocol(sp);
+    // An address that is not a Kubernetes workload (an external host, the API server) is reached
+    // by a sidecar on the entry's targetPort; one listening on 443 speaks TLS whatever the
+    // service port is called (the egress pattern "the app sends HTTP to port 80, the rule
+    // originates TLS to 443" relies on it). A client without a sidecar connects to the service
+    // port itself, in the protocol the port is named for.
+    let outside = !endpoint.workload.kind.is_client();
+    let outside_speaks_tls = app_tls || target == 443;
     let server_kind = match server_mode {
         None => ServerModeKind::NoSidecar,
         Some(Mode::Strict) => ServerModeKind::Strict,
@@ -860,6 +872,31 @@ pub(crate) fn evaluate(
         }
         (Sends::Plaintext, Some(Mode::Permissive)) => (true, false, None, "PERMISSIVE accepts plaintext".to_owned()),
         (Sends::Plaintext, Some(Mode::Disable)) => (true, false, None, "DISABLE accepts plaintext".to_owned()),
+        (Sends::Plaintext, None) if outside && !client.sidecar => {
+            let what = if app_tls { "the app's own TLS" } else { "plaintext" };
+            (true, false, None, format!("{what} straight to a server outside the mesh (no sidecar on either side)"))
+        }
+        (Sends::Plaintext, None) if outside && app_tls => (
+            true,
+            false,
+            None,
+            "the client app's own TLS passes the sidecar at L4 to a server outside the mesh: encrypted end to end, \
+             not mesh mTLS"
+                .to_owned(),
+        ),
+        (Sends::Plaintext, None) if outside && outside_speaks_tls => (
+            false,
+            false,
+            Some(format!(
+                "the sidecar forwards the app's plaintext to port {target}, where the server expects TLS (HTTP 400 \
+                 or a reset); a DestinationRule with tls.mode SIMPLE for port {} would originate it",
+                sp.port
+            )),
+            "plaintext to a TLS port of a server outside the mesh".to_owned(),
+        ),
+        (Sends::Plaintext, None) if outside => {
+            (true, false, None, "plaintext to a server outside the mesh (no sidecar there)".to_owned())
+        }
         (Sends::Plaintext, None) => (true, false, None, "no sidecar: the app receives plaintext".to_owned()),
         (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
             let expected = crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities);
@@ -876,6 +913,9 @@ pub(crate) fn evaluate(
                     Some(symptom),
                     "secure naming: the server's identity is not one the client expects".to_owned(),
                 )
+            } else if app_tls {
+                let why = "Istio mTLS terminated by the server sidecar, the app's own TLS inside it (TLS in mTLS)";
+                (true, true, None, why.to_owned())
             } else {
                 (true, true, None, "Istio mTLS terminated by the server sidecar".to_owned())
             }
@@ -885,6 +925,15 @@ pub(crate) fn evaluate(
             false,
             Some(format!("{UPSTREAM_503} (UF); the server's mTLS is DISABLE, so the Istio TLS bytes reach the app")),
             "Istio mTLS to a port whose mTLS is DISABLE".to_owned(),
+        ),
+        (Sends::IstioMutual, None) if outside => (
+            false,
+            false,
+            Some(format!(
+                "{UPSTREAM_503} (UF); the client sidecar wraps the call in Istio mTLS, which a server outside the mesh \
+                 cannot terminate"
+            )),
+            "Istio mTLS to a server outside the mesh (it has no sidecar)".to_owned(),
         ),
         (Sends::IstioMutual, None) => (
             false,
@@ -907,6 +956,21 @@ pub(crate) fn evaluate(
                 "{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found (TLS without the istio ALPN on an HTTP port)"
             )),
             "PERMISSIVE has no chain for non-Istio TLS on an HTTP port (code-derived)".to_owned(),
+        ),
+        (Sends::UserTls, None) if outside && app_tls => (
+            false,
+            false,
+            Some(format!(
+                "{UPSTREAM_503}; TLS inside TLS: the app already speaks TLS on this port and the sidecar originates \
+                 TLS again"
+            )),
+            "SIMPLE/MUTUAL origination on a port where the app itself speaks TLS".to_owned(),
+        ),
+        (Sends::UserTls, None) if outside && outside_speaks_tls => (
+            true,
+            false,
+            None,
+            "the client sidecar originates TLS (SIMPLE/MUTUAL) to a server outside the mesh that speaks TLS".to_owned(),
         ),
         (Sends::UserTls, _) if app_tls => {
             (true, false, None, "TLS passed through to an app that terminates TLS itself (code-derived)".to_owned())

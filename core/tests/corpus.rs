@@ -73,6 +73,9 @@ struct CallExpect {
     /// A substring of the client TLS source.
     #[serde(default)]
     source: Option<String>,
+    /// A substring of the one-sentence explanation.
+    #[serde(default)]
+    explanation: Option<String>,
     /// The SNI an Istio mTLS client sends.
     #[serde(default)]
     sni: Option<String>,
@@ -196,6 +199,9 @@ fn check(case: &Case, file: &str) -> Vec<String> {
                 }
                 if ce.source.as_ref().is_some_and(|s| !c.client_tls_source.contains(s.as_str())) {
                     bad.push(format!("source got {:?}", c.client_tls_source));
+                }
+                if ce.explanation.as_ref().is_some_and(|s| !c.explanation.contains(s.as_str())) {
+                    bad.push(format!("explanation got {:?}", c.explanation));
                 }
                 let verifies = c.verifies.as_ref();
                 if ce.sni.as_ref().is_some_and(|s| verifies.is_none_or(|v| &v.sni != s)) {

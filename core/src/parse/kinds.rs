@@ -24,6 +24,10 @@ pub enum Kind {
     Gateway,
     MeshPolicy,
     Policy,
+    WorkloadEntry,
+    /// `Endpoints` (v1) and `EndpointSlice` (discovery.k8s.io).
+    Endpoints,
+    EndpointSlice,
 }
 
 /// Resolves a kind, with whether its apiVersion group is one it was served in.
@@ -48,6 +52,9 @@ pub fn classify(api_version: &str, kind: &str) -> Option<(Kind, bool)> {
         "Gateway" => (Kind::Gateway, &["networking.istio.io"]),
         "MeshPolicy" => (Kind::MeshPolicy, &["authentication.istio.io"]),
         "Policy" => (Kind::Policy, &["authentication.istio.io"]),
+        "WorkloadEntry" => (Kind::WorkloadEntry, &["networking.istio.io"]),
+        "Endpoints" => (Kind::Endpoints, &[""]),
+        "EndpointSlice" => (Kind::EndpointSlice, &["discovery.k8s.io"]),
         _ => return None,
     };
     Some((k, groups.contains(&group)))
@@ -340,7 +347,110 @@ pub fn workload(ctx: &mut Ctx<'_>, meta: Meta, kind: WorkloadKind, node: &Node) 
         probes,
         controller,
         running_pods: RunningPods::default(),
+        declared_sidecar: None,
+        endpoint_of: Vec::new(),
     }
+}
+
+/// A WorkloadEntry's spec, or one of a ServiceEntry's `endpoints` (the same message).
+fn entry_endpoint(ctx: &mut Ctx<'_>, node: &Node, path: &[Seg]) -> EntryEndpoint {
+    ctx.map(Some(node), path);
+    let address = ctx.scalar_string(node.get("address"), &p(path, "address")).unwrap_or_default();
+    let labels = ctx.labels(node.get("labels"), &p(path, "labels"));
+    let service_account = ctx.scalar_string(node.get("serviceAccount"), &p(path, "serviceAccount")).unwrap_or_default();
+    let ppath = p(path, "ports");
+    let mut ports = Vec::new();
+    if let Some(entries) = ctx.map(node.get("ports"), &ppath) {
+        for (name, value) in entries {
+            if let Some(port) = ctx.port(Some(value), &p(&ppath, name)) {
+                ports.push((name.clone(), port));
+            }
+        }
+    }
+    EntryEndpoint { address, labels, service_account, ports, at: ctx.at(path) }
+}
+
+/// A WorkloadEntry, as a workload: its labels select it (Services and ServiceEntries in its
+/// namespace), its serviceAccount is its identity, and whether it has a sidecar comes from the
+/// entry itself.
+pub fn workload_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Workload {
+    let sp = spec_path();
+    let entry = match node.get("spec") {
+        Some(spec) => entry_endpoint(ctx, spec, &sp),
+        None => EntryEndpoint {
+            address: String::new(),
+            labels: Labels::new(),
+            service_account: String::new(),
+            ports: Vec::new(),
+            at: ctx.at(&[]),
+        },
+    };
+    let service_account =
+        if entry.service_account.is_empty() { "default".to_owned() } else { entry.service_account.clone() };
+    Workload {
+        meta,
+        kind: WorkloadKind::WorkloadEntry,
+        pod_labels: entry.labels.clone(),
+        pod_annotations: Labels::new(),
+        service_account,
+        host_network: false,
+        containers: Vec::new(),
+        ports: entry
+            .ports
+            .iter()
+            .map(|(name, port)| ContainerPort { port: *port, name: Some(name.clone()), protocol: "TCP".to_owned() })
+            .collect(),
+        probes: Vec::new(),
+        controller: None,
+        running_pods: RunningPods::default(),
+        declared_sidecar: Some(entry.sidecar()),
+        endpoint_of: Vec::new(),
+    }
+}
+
+/// `Endpoints` (`subsets[].addresses[].ip`, `subsets[].ports`) or `EndpointSlice`
+/// (`endpoints[].addresses`, `ports`, the Service named by the `kubernetes.io/service-name` label).
+pub fn service_endpoint_list(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, slice: bool) -> Option<ServiceEndpointList> {
+    fn read_ports(ctx: &mut Ctx<'_>, list: Option<&Node>, path: &[Seg], ports: &mut Vec<(String, u16)>) {
+        for (i, pn) in ctx.seq(list, path).iter().enumerate() {
+            let ipath = pi(path, i);
+            let name = ctx.scalar_string(pn.get("name"), &p(&ipath, "name")).unwrap_or_default();
+            if let Some(port) = ctx.port(pn.get("port"), &p(&ipath, "port"))
+                && !ports.contains(&(name.clone(), port))
+            {
+                ports.push((name, port));
+            }
+        }
+    }
+    let mut addresses = Vec::new();
+    let mut ports = Vec::new();
+    let service = if slice {
+        let epath = vec![Seg::Key("endpoints".to_owned())];
+        for (i, e) in ctx.seq(node.get("endpoints"), &epath).iter().enumerate() {
+            addresses.extend(ctx.strings(e.get("addresses"), &p(&pi(&epath, i), "addresses")));
+        }
+        read_ports(ctx, node.get("ports"), &[Seg::Key("ports".to_owned())], &mut ports);
+        let Some(service) = meta.labels.get("kubernetes.io/service-name").cloned() else {
+            let msg = "EndpointSlice without the `kubernetes.io/service-name` label belongs to no Service; skipped";
+            ctx.report(Code::MissingField, msg, &[Seg::Key("metadata".to_owned())]);
+            return None;
+        };
+        service
+    } else {
+        let spath = vec![Seg::Key("subsets".to_owned())];
+        for (i, sub) in ctx.seq(node.get("subsets"), &spath).iter().enumerate() {
+            let ipath = pi(&spath, i);
+            let apath = p(&ipath, "addresses");
+            for (j, a) in ctx.seq(sub.get("addresses"), &apath).iter().enumerate() {
+                if let Some(ip) = ctx.scalar_string(a.get("ip"), &p(&pi(&apath, j), "ip")) {
+                    addresses.push(ip);
+                }
+            }
+            read_ports(ctx, sub.get("ports"), &p(&ipath, "ports"), &mut ports);
+        }
+        meta.name().to_owned()
+    };
+    Some(ServiceEndpointList { meta, service, addresses, ports })
 }
 
 /// The owner reference marked `controller: true`, as (kind, name).
@@ -356,11 +466,14 @@ fn controller_of(ctx: &mut Ctx<'_>, node: &Node) -> Option<(String, String)> {
     })
 }
 
-fn service_ports(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg], target_field: &str) -> Vec<ServicePort> {
+/// A Service's `ports` (`port`, `targetPort`) or a ServiceEntry's (`number`, and `targetPort`:
+/// the port on the endpoint, the host itself when there are no endpoints).
+fn service_ports(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg], entry: bool) -> Vec<ServicePort> {
     let mut out = Vec::new();
+    let target_field = "targetPort";
     for (i, sp) in ctx.seq(node, path).iter().enumerate() {
         let ipath = pi(path, i);
-        let port_field = if target_field == "targetPort" { "port" } else { "number" };
+        let port_field = if entry { "number" } else { "port" };
         let Some(port) = ctx.port(sp.get(port_field), &p(&ipath, port_field)) else {
             ctx.report(Code::MissingField, format!("port entry without `{port_field}` is ignored"), &ipath);
             continue;
@@ -380,7 +493,7 @@ pub fn service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Service {
     ctx.map(spec, &sp);
     let sel_node = spec.and_then(|s| s.get("selector"));
     let selector = sel_node.map(|n| ctx.labels(Some(n), &p(&sp, "selector"))).filter(|l| !l.is_empty());
-    let ports = service_ports(ctx, spec.and_then(|s| s.get("ports")), &p(&sp, "ports"), "targetPort");
+    let ports = service_ports(ctx, spec.and_then(|s| s.get("ports")), &p(&sp, "ports"), false);
     let headless = matches!(spec.and_then(|s| s.get("clusterIP")), Some(Node::String(s)) if s == "None");
     Service { meta, selector, ports, headless }
 }
@@ -390,7 +503,7 @@ pub fn service_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> ServiceEntry
     let spec = node.get("spec");
     ctx.map(spec, &sp);
     let hosts = ctx.strings(spec.and_then(|s| s.get("hosts")), &p(&sp, "hosts"));
-    let ports = service_ports(ctx, spec.and_then(|s| s.get("ports")), &p(&sp, "ports"), "targetPort_");
+    let ports = service_ports(ctx, spec.and_then(|s| s.get("ports")), &p(&sp, "ports"), true);
     let location = ctx
         .enumerated(
             spec.and_then(|s| s.get("location")),
@@ -402,7 +515,14 @@ pub fn service_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> ServiceEntry
     let ws = spec.and_then(|s| s.get("workloadSelector"));
     let workload_selector = ws.map(|w| ctx.labels(w.get("labels"), &p(&p(&sp, "workloadSelector"), "labels")));
     let export_to = ctx.strings(spec.and_then(|s| s.get("exportTo")), &p(&sp, "exportTo"));
-    ServiceEntry { meta, hosts, ports, location, subject_alt_names, workload_selector, export_to }
+    let epath = p(&sp, "endpoints");
+    let endpoints = ctx
+        .seq(spec.and_then(|s| s.get("endpoints")), &epath)
+        .iter()
+        .enumerate()
+        .map(|(i, e)| entry_endpoint(ctx, e, &pi(&epath, i)))
+        .collect();
+    ServiceEntry { meta, hosts, ports, location, subject_alt_names, workload_selector, export_to, endpoints }
 }
 
 pub fn virtual_service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> VirtualService {
