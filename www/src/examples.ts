@@ -1,6 +1,7 @@
 // The examples menu: the scenarios of the seed articles, each with the Istio version it is
 // about. The YAML lives in ./examples/*.yaml.
 
+import apiServerAndExternal from './examples/api-server-and-external.yaml?raw';
 import gatewayPassthrough from './examples/gateway-passthrough.yaml?raw';
 import meshPolicy14 from './examples/mesh-policy-1.4.yaml?raw';
 import permissiveMigration from './examples/permissive-migration.yaml?raw';
@@ -24,6 +25,7 @@ export const EXAMPLES: readonly Example[] = [
   { id: 'service-port-1.4', title: 'Service- and port-level policies (Istio 1.4)', istio: '1.4', yaml: servicePort14 },
   { id: 'sidecarless-1.4', title: 'DISABLE toward a service without sidecar (Istio 1.4)', istio: '1.4', yaml: sidecarless14 },
   { id: 'gateway-passthrough', title: 'Gateway in PASSTHROUGH', istio: '1.28', yaml: gatewayPassthrough },
+  { id: 'api-server-and-external', title: '*.local ISTIO_MUTUAL vs the API server and external HTTPS', istio: '1.28', yaml: apiServerAndExternal },
 ];
 
 /** The Istio versions offered; `auto` lets the engine choose (newest, or 1.5 for v1alpha1 input). */

@@ -110,6 +110,24 @@ describe('the seed scenarios say what the articles say', () => {
   });
 });
 
+describe('destinations outside Kubernetes workloads (seed 002)', () => {
+  it('the API server fails under *.local ISTIO_MUTUAL, the external API and the TLS app work', () => {
+    const { calls, report } = example('api-server-and-external');
+    const [api] = find(calls, 'ops/operator', 'default/kubernetes');
+    expect(api?.ok).toBe(false);
+    expect(report.diagnostics.some((d) => d.code === 'ML0314')).toBe(true);
+    expect(report.workloads.find((w) => w.name === 'kubernetes')?.kind).toBe('ServiceEndpoints');
+    const [external] = find(calls, 'ops/operator', 'shop/api.payments.example');
+    expect(external?.ok).toBe(true);
+    expect(external?.mtls).toBe(false);
+    expect(external?.explanation).toMatch(/encrypted end to end/);
+    const [tls] = find(calls, 'ops/operator', 'shop/checkout');
+    expect(tls?.ok && tls?.mtls).toBe(true);
+    expect(tls?.explanation).toMatch(/TLS in mTLS/);
+    expect(calls.some((c) => c.from === 'default/kubernetes')).toBe(false);
+  });
+});
+
 describe('the other queries', () => {
   it('explain tells the story of a workload', () => {
     const ex = EXAMPLES.find((e) => e.id === 'strict-namespace')!;
