@@ -26,6 +26,10 @@ pub struct ReachFilter {
     /// Only calls from or to these namespaces (empty: all): the client's namespace or the
     /// service's is one of them.
     pub namespaces: Vec<String>,
+    /// Only calls from clients of this namespace (a cell of the namespace × namespace view).
+    pub client_namespace: Option<String>,
+    /// Only calls to services of this namespace.
+    pub service_namespace: Option<String>,
 }
 
 impl ReachFilter {
@@ -44,18 +48,21 @@ impl ReachFilter {
     }
 
     fn wants_client(&self, key: &str) -> bool {
-        self.from.is_empty() || self.from.iter().any(|f| f == key)
+        let namespace = key.split_once('/').map_or(key, |(ns, _)| ns);
+        self.client_namespace.as_deref().is_none_or(|want| want == namespace)
+            && (self.from.is_empty() || self.from.iter().any(|f| f == key))
     }
 
     fn wants_destination(&self, svc: &ServiceView, port: u16) -> bool {
-        self.to.is_empty()
+        let wanted_port = self.to.is_empty()
             || self.to.iter().any(|t| {
                 let (host, want_port) = match t.rsplit_once(':') {
                     Some((h, p)) => (h, p.parse::<u16>().ok()),
                     None => (t.as_str(), None),
                 };
                 host_matches_query(&svc.host, host) && want_port.is_none_or(|p| p == port)
-            })
+            });
+        wanted_port && self.service_namespace.as_deref().is_none_or(|want| want == svc.namespace)
     }
 }
 
@@ -1139,9 +1146,23 @@ mod tests {
         let a = Analysis::new(&[Source::new("m.yaml", text)], &Options::default());
         let namespaces =
             |n: &[&str]| ReachFilter { namespaces: n.iter().map(|s| (*s).to_owned()).collect(), ..Default::default() };
-        for filter in [ReachFilter::default(), namespaces(&["ns1"]), namespaces(&["ns0", "ns2"])] {
+        let cell = ReachFilter {
+            client_namespace: Some("ns0".to_owned()),
+            service_namespace: Some("ns1".to_owned()),
+            ..Default::default()
+        };
+        for filter in [ReachFilter::default(), namespaces(&["ns1"]), namespaces(&["ns0", "ns2"]), cell.clone()] {
             summary_matches_listing_with(&a, &filter);
         }
+        // One cell of the namespace view is exactly the full listing's calls between the two.
+        let mut want = ReachCounts::default();
+        for_each_call(&a, &ReachFilter::default(), |c| {
+            if c.from.starts_with("ns0/") && c.to_workload.starts_with("ns1/") {
+                want.add(&c, 1);
+            }
+        });
+        assert!(want.total > 0);
+        assert_eq!(count_calls(&a, &cell), want);
     }
 
     fn summary_matches_listing_with(a: &Analysis, filter: &ReachFilter) {

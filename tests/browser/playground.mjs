@@ -530,8 +530,8 @@ async function main() {
   });
 
   const examples = await page.$$eval('#example option', (os) => os.map((o) => o.value).filter(Boolean));
-  await check(`the examples menu has the seven seed scenarios`, async () => {
-    assert(examples.length === 7, `got ${examples.join(', ')}`);
+  await check(`the examples menu has the eight seed scenarios`, async () => {
+    assert(examples.length === 8, `got ${examples.join(', ')}`);
   });
   for (const id of examples) {
     await check(`example ${id}: chains, graph and matrix render`, async () => {
@@ -927,7 +927,24 @@ spec:
     // threshold fails on a loaded machine without the page being at fault.
     await page.click('#tab-matrix');
     assert((await page.locator('table.matrix td.cell[data-state="fail"]').count()) > 0, 'failing cells shown first');
+    // Namespaces first at this size: 50 × 50 namespace pairs from the summary's counts; a cell
+    // drills into its workloads (the calls of that pair only), the breadcrumb comes back.
+    assert((await page.locator('table.matrix-namespaces').count()) === 1, 'the matrix starts at the namespace level');
+    const nsRows = await page.$$eval('table.matrix-namespaces tbody tr', (trs) => trs.map((t) => t.dataset.clientNamespace));
+    assert(nsRows.length === 50, `one row per client namespace: ${nsRows.length}`);
     await shot(page, 'large-mesh');
+    await page.locator('table.matrix-namespaces td.cell[data-state="fail"] button').first().click();
+    await page.waitForSelector('.matrix-view nav.breadcrumb button.crumb', { timeout: 30_000 });
+    const crumb = await page.textContent('.matrix-view nav.breadcrumb');
+    const pair = /(ns\d+) \u2192 (ns\d+)/.exec(crumb);
+    assert(pair, `breadcrumb names the pair: ${crumb}`);
+    const drilledRows = await page.$$eval('table.matrix tbody tr', (trs) => trs.map((t) => t.dataset.client));
+    assert(drilledRows.length === 30 && drilledRows.every((c) => c.startsWith(`${pair[1]}/`)), `the pair's clients: ${drilledRows.length}`);
+    const dests = await page.$$eval('table.matrix thead th.dest', (ths) => ths.map((t) => t.dataset.destination));
+    assert(dests.length === 30 && dests.every((d) => d.includes(`.${pair[2]}.`)), `the pair's services: ${dests.length}`);
+    await shot(page, 'large-mesh-drilled');
+    await page.click('.matrix-view nav.breadcrumb button.crumb');
+    assert((await page.locator('table.matrix-namespaces').count()) === 1, 'the breadcrumb goes back to the namespaces');
     await page.click('#tab-workloads');
   });
 

@@ -94,11 +94,36 @@ impl Model {
         to_js(&sample_calls(&self.analysis, &filter_of(from, to), limit))
     }
 
+    /// [`Model::reach_sample`] for one cell of the namespace × namespace view: the calls from
+    /// clients of `clientNamespace` to services of `serviceNamespace`.
+    #[wasm_bindgen(js_name = reachSampleBetween)]
+    pub fn reach_sample_between(
+        &self,
+        client_namespace: String,
+        service_namespace: String,
+        limit: usize,
+    ) -> Result<JsValue, JsError> {
+        let filter = ReachFilter {
+            client_namespace: Some(client_namespace),
+            service_namespace: Some(service_namespace),
+            ..ReachFilter::default()
+        };
+        to_js(&sample_calls(&self.analysis, &filter, limit))
+    }
+
     /// The counts of `reach` (total, failing, plaintext, mtls) without the calls, in time linear
     /// in the mesh.
     #[wasm_bindgen(js_name = reachCounts)]
     pub fn reach_counts(&self, from: Vec<String>, to: Vec<String>) -> Result<JsValue, JsError> {
         to_js(&self.analysis.reach_counts(&filter_of(from, to)))
+    }
+
+    /// `meshlock reach --summary --format json`: the counts per client namespace × service
+    /// namespace and the failing calls grouped by cause (`examples` calls each), in time linear
+    /// in the mesh — what the page shows first when workloads are too many to read.
+    #[wasm_bindgen(js_name = reachSummary)]
+    pub fn reach_summary(&self, examples: usize) -> Result<JsValue, JsError> {
+        to_js(&self.analysis.reach_summary(&ReachFilter::default(), examples))
     }
 
     /// `meshlock explain`: the precedence story of one workload (`ns/name`), optionally one port.

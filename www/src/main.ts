@@ -7,7 +7,18 @@ import { createEditor, jumpToLine, setText, showDiagnostics } from './editor';
 import { Engine, Superseded } from './engine';
 import { EXAMPLES, ISTIO_VERSIONS } from './examples';
 import { LONG_URL, ShareError, decodeShare, encodeShare, isShareFragment } from './share';
-import type { AnalysisResult, ConvertResult, DiffReport, Explanation, ReachSample } from './types';
+import type { NamespaceCell } from './protocol';
+import type {
+  AnalysisResult,
+  AnalyzeReport,
+  Call,
+  ConvertResult,
+  DiffReport,
+  Explanation,
+  NamespacePair,
+  ReachSample,
+  ReachSummary,
+} from './types';
 import { renderDiagnostics } from './views/diagnostics';
 import { graphView } from './views/graph';
 import { matrixView } from './views/matrix';
@@ -57,7 +68,7 @@ const graph = graphView((workload) => {
   selectTab('workloads');
   workloads.reveal(workload);
 });
-const matrix = matrixView();
+const matrix = matrixView((cell) => void drill(cell));
 const whatIf = whatIfView(
   () => scheduleDiff(),
   () => editor.state.doc.toString(),
@@ -88,6 +99,35 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let delay = 150;
 /** The graph and the matrix get at most this many calls (failing first); the counts cover all. */
 const CALL_LIMIT = 5000;
+/** Above this many workloads the matrix starts at the namespace level. */
+const NAMESPACE_FIRST = 150;
+
+/** The namespace level of the matrix: the summary of the last analysis and the cell drilled into. */
+let level: { yaml: string; version: string; report: AnalyzeReport; calls: Call[]; namespaces: NamespacePair[] } | null = null;
+let drilled: NamespaceCell | null = null;
+
+async function drill(cell: NamespaceCell | null): Promise<void> {
+  drilled = cell;
+  const at = level;
+  if (!at) return;
+  if (!cell) {
+    matrix.render({ report: at.report, calls: at.calls, namespaces: at.namespaces, drilled: null });
+    return;
+  }
+  try {
+    const d = await engine.run<ReachSample>('drill', {
+      op: 'reach',
+      yaml: at.yaml,
+      version: at.version,
+      limit: CALL_LIMIT,
+      between: cell,
+    });
+    if (level !== at || drilled !== cell) return; // a newer analysis or click
+    matrix.render({ report: at.report, calls: d.calls, namespaces: at.namespaces, drilled: cell });
+  } catch (e) {
+    if (!(e instanceof Superseded)) say(`The engine could not list the calls: ${(e as Error).message}`, 'error');
+  }
+}
 /** A reachability pass older than this is abandoned when the text changes again. */
 const CANCEL_AFTER_MS = 400;
 
@@ -119,7 +159,21 @@ async function analyze(): Promise<void> {
     // Keep typing smooth on large inputs: wait longer between analyses that take long.
     delay = Math.min(1000, Math.max(150, (r.millis + s.millis) * 2));
     graph.render(r.report, s.calls);
-    matrix.render(r.report, s.calls);
+    if (r.report.workloads.length > NAMESPACE_FIRST) {
+      const summary = await engine.run<ReachSummary>('summary', { op: 'summary', yaml, version, examples: 3 });
+      if (!current()) return;
+      level = { yaml, version, report: r.report, calls: s.calls, namespaces: summary.namespaces };
+      const still = drilled && summary.namespaces.some((p) => p.from === drilled?.client && p.to === drilled?.service);
+      if (still) void drill(drilled);
+      else {
+        drilled = null;
+        matrix.render({ report: r.report, calls: s.calls, namespaces: summary.namespaces, drilled: null });
+      }
+    } else {
+      level = null;
+      drilled = null;
+      matrix.render({ report: r.report, calls: s.calls });
+    }
     const reachNote = byId('reach-note');
     reachNote.hidden = !s.truncated;
     reachNote.textContent = s.truncated

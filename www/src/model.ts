@@ -1,7 +1,7 @@
 // Pure view models: how the core's reports are grouped for the graph and the matrix.
 // Grouping and layout only; every outcome (ok, mtls, symptom, mode) comes from the core.
 
-import type { AnalyzeReport, Call, WorkloadReport } from './types';
+import type { AnalyzeReport, Call, NamespacePair, ReachCounts, WorkloadReport } from './types';
 
 /** How a group of calls is drawn: all encrypted, some in plaintext, or some failing. */
 export type CallState = 'mtls' | 'plaintext' | 'fail';
@@ -207,6 +207,40 @@ export function buildMatrix(report: AnalyzeReport, calls: readonly Call[], filte
   for (const c of clientsSeen) if (!clients.includes(c)) clients.push(c);
   const destinations = [...destSeen].sort((a, b) => shortHost(a).localeCompare(shortHost(b)));
   return { clients, destinations, cells };
+}
+
+/** The state of a group of calls known only by its counts (a namespace × namespace cell). */
+export function stateOfCounts(c: ReachCounts): CallState {
+  if (c.failing > 0) return 'fail';
+  if (c.plaintext > 0) return 'plaintext';
+  return 'mtls';
+}
+
+export interface NamespaceMatrix {
+  /** Client namespaces, then service namespaces, each sorted. */
+  clients: string[];
+  services: string[];
+  cells: Map<string, NamespacePair>;
+}
+
+/**
+ * The namespace × namespace matrix of the summary's counts, with the matrix filter applied: the
+ * text matches either namespace, the outcome matches the cell's state.
+ */
+export function buildNamespaceMatrix(pairs: readonly NamespacePair[], filter: MatrixFilter): NamespaceMatrix {
+  const needle = filter.text.trim().toLowerCase();
+  const cells = new Map<string, NamespacePair>();
+  const clients = new Set<string>();
+  const services = new Set<string>();
+  for (const p of pairs) {
+    if (filter.state !== 'all' && stateOfCounts(p.counts) !== filter.state) continue;
+    if (needle && !p.from.toLowerCase().includes(needle) && !p.to.toLowerCase().includes(needle)) continue;
+    cells.set(cellKey(p.from, p.to), p);
+    clients.add(p.from);
+    services.add(p.to);
+  }
+  const sorted = (s: Set<string>) => [...s].sort((a, b) => a.localeCompare(b));
+  return { clients: sorted(clients), services: sorted(services), cells };
 }
 
 /** Offsets for a 1-based line and column in a text, clamped; `to` is the end of that line. */

@@ -1,8 +1,15 @@
 // Messages between the page and the analysis worker.
 
+/** One cell of the namespace × namespace view: clients of `client` calling services of `service`. */
+export interface NamespaceCell {
+  client: string;
+  service: string;
+}
+
 export type Request =
   | { id: number; op: 'analyze'; yaml: string; version: string }
-  | { id: number; op: 'reach'; yaml: string; version: string; limit: number }
+  | { id: number; op: 'reach'; yaml: string; version: string; limit: number; between?: NamespaceCell }
+  | { id: number; op: 'summary'; yaml: string; version: string; examples: number }
   | { id: number; op: 'explain'; yaml: string; version: string; workload: string; port: number | null }
   | { id: number; op: 'diff'; before: string; after: string; version: string }
   | { id: number; op: 'convert'; yaml: string };

@@ -160,3 +160,34 @@ export interface ReachSample {
   truncated: boolean;
   millis: number;
 }
+
+/** Calls by outcome (`reach` counts). */
+export interface ReachCounts {
+  total: number;
+  failing: number;
+  plaintext: number;
+  mtls: number;
+}
+
+/** The calls from clients of one namespace to services of another. */
+export interface NamespacePair {
+  from: string;
+  to: string;
+  counts: ReachCounts;
+}
+
+/** Failing calls with one cause (a policy or rule, never a client). */
+export interface FailureGroup {
+  cause: string;
+  calls: number;
+  clients: number;
+  services: number;
+  examples: Call[];
+}
+
+/** `meshlock reach --summary`: what the page shows first when workloads are too many to read. */
+export interface ReachSummary {
+  counts: ReachCounts;
+  namespaces: NamespacePair[];
+  failures: FailureGroup[];
+}

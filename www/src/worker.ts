@@ -2,7 +2,7 @@
 // It only forwards to meshlock-web and reports back; no rule lives here.
 
 import init, { Model, convert, diff, engineVersion } from './wasm/meshlock_web.js';
-import type { Request, Response } from './protocol';
+import type { NamespaceCell, Request, Response } from './protocol';
 
 const ready = init();
 
@@ -28,8 +28,10 @@ function modelFor(yaml: string, version: string): Model {
   return model;
 }
 
-function sampleOf(yaml: string, version: string, limit: number): object {
-  return modelFor(yaml, version).reachSample([], [], limit) as object;
+function sampleOf(yaml: string, version: string, limit: number, between?: NamespaceCell): object {
+  const model = modelFor(yaml, version);
+  if (between) return model.reachSampleBetween(between.client, between.service, limit) as object;
+  return model.reachSample([], [], limit) as object;
 }
 
 function handle(req: Request): unknown {
@@ -47,9 +49,11 @@ function handle(req: Request): unknown {
     }
     case 'reach': {
       const started = performance.now();
-      const sample = sampleOf(req.yaml, req.version, req.limit);
+      const sample = sampleOf(req.yaml, req.version, req.limit, req.between);
       return { ...sample, millis: performance.now() - started };
     }
+    case 'summary':
+      return modelFor(req.yaml, req.version).reachSummary(req.examples);
     case 'explain':
       return modelFor(req.yaml, req.version).explain(req.workload, req.port ?? undefined);
     case 'diff': {

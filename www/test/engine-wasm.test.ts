@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES } from '../src/examples';
-import type { AnalyzeReport, Call, ConvertResult, DiffReport, Explanation, ReachReport } from '../src/types';
+import type { AnalyzeReport, Call, ConvertResult, DiffReport, Explanation, ReachReport, ReachSummary } from '../src/types';
 import * as glue from '../src/wasm/meshlock_web.js';
 
 beforeAll(() => {
@@ -125,6 +125,27 @@ describe('destinations outside Kubernetes workloads (seed 002)', () => {
     expect(tls?.ok && tls?.mtls).toBe(true);
     expect(tls?.explanation).toMatch(/TLS in mTLS/);
     expect(calls.some((c) => c.from === 'default/kubernetes')).toBe(false);
+  });
+});
+
+describe('the namespace level', () => {
+  it('the summary counts every call by namespace pair, and a cell lists exactly its calls', () => {
+    const ex = EXAMPLES.find((e) => e.id === 'sidecarless-1.4')!;
+    const model = new glue.Model(ex.yaml, ex.istio, undefined);
+    try {
+      const all = (model.reach([], []) as ReachReport).calls;
+      const summary = model.reachSummary(2) as ReachSummary;
+      expect(summary.counts.total).toBe(all.length);
+      expect(summary.namespaces.reduce((n, p) => n + p.counts.total, 0)).toBe(all.length);
+      const pair = summary.namespaces.find((p) => p.counts.failing > 0)!;
+      const inPair = all.filter((c) => c.from.startsWith(`${pair.from}/`) && c.toWorkload.startsWith(`${pair.to}/`));
+      expect(pair.counts.total).toBe(inPair.length);
+      const cell = model.reachSampleBetween(pair.from, pair.to, 1000) as { calls: Call[]; total: number };
+      expect(cell.total).toBe(inPair.length);
+      expect(cell.calls.length).toBe(inPair.length);
+    } finally {
+      model.free();
+    }
   });
 });
 

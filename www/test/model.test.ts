@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildGraph, buildMatrix, edgeGeometry, lineRange, nodeMode, shortHost, stateOf } from '../src/model';
+import { buildGraph, buildMatrix, buildNamespaceMatrix, cellKey, edgeGeometry, lineRange, nodeMode, shortHost, stateOf, stateOfCounts } from '../src/model';
 import type { AnalyzeReport, Call } from '../src/types';
 
 function call(from: string, toWorkload: string, to: string, ok: boolean, mtls: boolean): Call {
@@ -138,5 +138,29 @@ describe('lineRange', () => {
   it('clamps past the end', () => {
     expect(lineRange(text, 2, 99)).toEqual({ from: 5, to: 12 });
     expect(lineRange(text, 40, 1)).toEqual({ from: 18, to: 18 });
+  });
+});
+
+describe('the namespace matrix', () => {
+  const counts = (failing: number, plaintext: number, mtls: number) => ({ total: failing + plaintext + mtls, failing, plaintext, mtls });
+  const pairs = [
+    { from: 'shop', to: 'pay', counts: counts(0, 0, 12) },
+    { from: 'legacy', to: 'pay', counts: counts(3, 0, 0) },
+    { from: 'legacy', to: 'shop', counts: counts(0, 4, 0) },
+  ];
+
+  it('a cell is failing, plaintext or mTLS by its counts', () => {
+    expect(pairs.map((p) => stateOfCounts(p.counts))).toEqual(['mtls', 'fail', 'plaintext']);
+  });
+
+  it('sorts the namespaces and filters by text and outcome', () => {
+    const all = buildNamespaceMatrix(pairs, { text: '', state: 'all' });
+    expect(all.clients).toEqual(['legacy', 'shop']);
+    expect(all.services).toEqual(['pay', 'shop']);
+    expect(all.cells.get(cellKey('legacy', 'pay'))?.counts.failing).toBe(3);
+    const failing = buildNamespaceMatrix(pairs, { text: '', state: 'fail' });
+    expect([...failing.cells.keys()]).toEqual([cellKey('legacy', 'pay')]);
+    const text = buildNamespaceMatrix(pairs, { text: 'SHOP', state: 'all' });
+    expect(text.cells.size).toBe(2);
   });
 });

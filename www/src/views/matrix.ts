@@ -2,18 +2,35 @@
 // between them (click for the details). Filterable by text and by outcome.
 
 import { el, replaceChildren } from '../dom';
-import { type CallState, type MatrixCell, buildMatrix, cellKey, shortHost } from '../model';
-import type { AnalyzeReport, Call } from '../types';
+import { type CallState, type MatrixCell, buildMatrix, buildNamespaceMatrix, cellKey, shortHost, stateOfCounts } from '../model';
+import type { NamespaceCell } from '../protocol';
+import type { AnalyzeReport, Call, NamespacePair } from '../types';
 import { STATE_TEXT, callList, stateLock } from './common';
 
 export const MAX_AXIS = 60;
 
-export interface MatrixView {
-  root: HTMLElement;
-  render(report: AnalyzeReport, calls: readonly Call[]): void;
+/**
+ * What the matrix shows: workloads × services, or — above a size where workloads stop being
+ * readable — namespaces × namespaces from the summary's counts, with one cell drilled into.
+ */
+export interface MatrixInput {
+  report: AnalyzeReport;
+  calls: readonly Call[];
+  /** The summary's namespace pairs when the page starts at the namespace level. */
+  namespaces?: readonly NamespacePair[];
+  /** The cell drilled into (its calls are `calls`). */
+  drilled?: NamespaceCell | null;
 }
 
-export function matrixView(): MatrixView {
+export interface MatrixView {
+  root: HTMLElement;
+  render(input: MatrixInput): void;
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+
+/** `onDrill(cell)` asks the page for the calls of a namespace cell; `onDrill(null)` goes back. */
+export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () => {}): MatrixView {
   const text = el('input', {
     class: 'filter',
     attrs: { type: 'search', placeholder: 'filter clients or services', 'aria-label': 'filter clients or services' },
@@ -29,8 +46,9 @@ export function matrixView(): MatrixView {
   const count = el('span', { class: 'muted count' });
   const table = el('div', { class: 'matrix-wrap' });
   const details = el('div', { class: 'details', attrs: { 'aria-live': 'polite' } }, 'Click a cell for the calls behind it.');
-  const root = el('div', { class: 'matrix-view' }, el('div', { class: 'toolbar' }, text, state, count), table, details);
-  let last: { report: AnalyzeReport; calls: readonly Call[] } | null = null;
+  const crumbs = el('nav', { class: 'breadcrumb', attrs: { 'aria-label': 'matrix level' } });
+  const root = el('div', { class: 'matrix-view' }, el('div', { class: 'toolbar' }, text, state, count), crumbs, table, details);
+  let last: MatrixInput | null = null;
   let selected: string | null = null;
   const hint = () => replaceChildren(details, 'Click a cell for the calls behind it.');
 
@@ -43,9 +61,75 @@ export function matrixView(): MatrixView {
     );
   };
 
+  const drawNamespaces = (pairs: readonly NamespacePair[]) => {
+    const m = buildNamespaceMatrix(pairs, { text: text.value, state: state.value as 'all' | CallState });
+    const clients = m.clients.slice(0, MAX_AXIS);
+    const services = m.services.slice(0, MAX_AXIS);
+    const head = el(
+      'tr',
+      {},
+      el('th', { class: 'corner' }, 'client namespace \u2193 \u00b7 service namespace \u2192'),
+      ...services.map((d) => el('th', { class: 'dest', attrs: { scope: 'col', 'data-namespace': d } }, d)),
+    );
+    const rows = clients.map((c) =>
+      el(
+        'tr',
+        { attrs: { 'data-client-namespace': c } },
+        el('th', { attrs: { scope: 'row' } }, c),
+        ...services.map((d) => {
+          const pair = m.cells.get(cellKey(c, d));
+          if (!pair) return el('td', { class: 'empty' }, '\u2014');
+          const st = stateOfCounts(pair.counts);
+          const k = pair.counts;
+          const summary = `${fmt(k.total)} calls: ${fmt(k.mtls)} mTLS, ${fmt(k.plaintext)} plaintext, ${fmt(k.failing)} failing`;
+          return el(
+            'td',
+            { class: `cell state-${st}`, attrs: { 'data-state': st, 'data-namespace': d } },
+            el(
+              'button',
+              {
+                class: 'cell-btn',
+                title: `${summary}. Click for the workloads.`,
+                attrs: { type: 'button' },
+                on: { click: () => onDrill({ client: c, service: d }) },
+              },
+              stateLock(st),
+              k.failing > 0 ? `${fmt(k.failing)} fail` : k.plaintext > 0 ? `${fmt(k.plaintext)} plain` : `${fmt(k.mtls)} mTLS`,
+            ),
+          );
+        }),
+      ),
+    );
+    const notes: HTMLElement[] = [
+      el('p', { class: 'muted' }, 'Namespaces first: the mesh has too many workloads to read one by one. Click a cell for its workloads.'),
+    ];
+    if (m.clients.length > MAX_AXIS || m.services.length > MAX_AXIS) {
+      notes.push(el('p', { class: 'muted' }, `Showing the first ${MAX_AXIS} namespaces each way: filter to narrow.`));
+    }
+    replaceChildren(table, ...notes, el('table', { class: 'matrix matrix-namespaces' }, el('thead', {}, head), el('tbody', {}, ...rows)));
+    replaceChildren(crumbs, el('span', { class: 'crumb current' }, 'all namespaces'));
+    hint();
+    const failing = [...m.cells.values()].filter((p) => p.counts.failing > 0).length;
+    count.textContent = `${m.clients.length} client \u00d7 ${m.services.length} service namespaces, ${failing} pairs failing`;
+  };
+
   const draw = () => {
     if (!last) return;
-    const { report, calls } = last;
+    const { report, calls, namespaces, drilled } = last;
+    if (namespaces && !drilled) {
+      drawNamespaces(namespaces);
+      return;
+    }
+    if (drilled) {
+      replaceChildren(
+        crumbs,
+        el('button', { class: 'crumb', attrs: { type: 'button' }, on: { click: () => onDrill(null) } }, 'all namespaces'),
+        ' \u203a ',
+        el('span', { class: 'crumb current' }, `${drilled.client} \u2192 ${drilled.service}`),
+      );
+    } else {
+      replaceChildren(crumbs);
+    }
     const m = buildMatrix(report, calls, { text: text.value, state: state.value as 'all' | CallState });
     const clients = m.clients.slice(0, MAX_AXIS);
     const dests = m.destinations.slice(0, MAX_AXIS);
@@ -111,8 +195,8 @@ export function matrixView(): MatrixView {
 
   return {
     root,
-    render(report, calls) {
-      last = { report, calls };
+    render(input) {
+      last = input;
       draw();
     },
   };
