@@ -14,12 +14,12 @@ cd "$ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 
 for triple in wasm32-wasip1 wasm32-unknown-unknown; do
-    cargo build --quiet -p meshlock-filter --target "$triple" --profile release-wasm --no-default-features
+    cargo build --quiet -p meshlock-filter --target "$triple" --profile release-wasm --no-default-features --features proxy-abi
 done
 
 # wasip1 only: the fault tests load it in the host and in Envoy.
 cargo build --quiet -p meshlock-filter --target wasm32-wasip1 --profile release-wasm --no-default-features \
-    --features test-panic \
+    --features proxy-abi,test-panic \
     --target-dir "$TARGET_DIR/test-panic"
 echo "test-panic variant (fault tests only): $TARGET_DIR/test-panic/wasm32-wasip1/release-wasm/meshlock_filter.wasm"
 

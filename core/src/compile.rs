@@ -14,6 +14,8 @@ use crate::client::{accepted_sans, rule_sans, rule_tls};
 use crate::enforce::{InboundPolicy, OutboundPolicy};
 use serde::{Deserialize, Serialize};
 
+pub mod plugin;
+
 /// The schema this build writes and reads.
 pub const SCHEMA: u32 = 1;
 

@@ -30,23 +30,8 @@ use sniff::sniff;
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 
-/// Which Envoy filter the module is loaded as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FilterKind {
-    /// `envoy.filters.network.wasm`: decide on the first downstream data, close on deny.
-    Network,
-    /// `envoy.filters.http.wasm`: decide on the request headers, local reply on deny.
-    Http,
-}
-
-impl FilterKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Network => "network",
-            Self::Http => "http",
-        }
-    }
-}
+/// Which Envoy filter the module is loaded as: the plugin configuration's `kind`.
+pub use meshlock_core::compile::plugin::FilterKind;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

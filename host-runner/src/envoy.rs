@@ -10,6 +10,7 @@ pub mod process;
 pub mod runner;
 
 use crate::datapath::FilterKind;
+use meshlock_core::compile::plugin::{LogSetting, PluginConfig, WorkloadRef};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -87,12 +88,8 @@ pub fn plugin_configuration(
     compiled_configuration(workload, policies, istio_version, PluginDirection::Inbound, kind)
 }
 
-/// Which side of the proxy a filter instance guards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PluginDirection {
-    Inbound,
-    Outbound,
-}
+/// Which side of the proxy a filter instance guards (the plugin configuration's `direction`).
+pub use meshlock_core::compile::plugin::Direction as PluginDirection;
 
 /// [`plugin_configuration`] for either direction.
 pub fn compiled_configuration(
@@ -127,11 +124,7 @@ pub fn plugin_configuration_of(
     direction: PluginDirection,
     kind: FilterKind,
 ) -> String {
-    let (direction, part) = match direction {
-        PluginDirection::Inbound => ("inbound", compiled.for_inbound()),
-        PluginDirection::Outbound => ("outbound", compiled.for_outbound()),
-    };
-    json!({"direction": direction, "compiled": part, "log": "decisions", "kind": kind.as_str()}).to_string()
+    PluginConfig::compiled(compiled, direction, kind, LogSetting::Decisions).to_json()
 }
 
 /// The `policies` form, which only filters built with the `yaml-config` feature read: the
@@ -143,23 +136,13 @@ pub fn yaml_plugin_configuration(
     kind: FilterKind,
 ) -> String {
     let (namespace, name) = workload.split_once('/').unwrap_or((workload, ""));
-    let mut cfg = json!({
-        "direction": "inbound",
-        "workload": {"namespace": namespace, "name": name},
-        "policies": policies,
-        "log": "decisions",
-        "kind": kind.as_str(),
-    });
-    if let (Some(v), Some(obj)) = (istio_version, cfg.as_object_mut()) {
-        obj.insert("istioVersion".to_owned(), Value::from(v));
-    }
-    cfg.to_string()
+    let workload = WorkloadRef { namespace: namespace.to_owned(), name: name.to_owned() };
+    PluginConfig::yaml(workload, policies.to_owned(), istio_version.map(str::to_owned), kind).to_json()
 }
 
-/// The root id (and vm id) of the filter loaded as `kind`: `meshlock_http`, `meshlock_network`.
-/// The filter reads a root id ending in `network` as the network filter.
+/// The root id (and vm id) of the filter loaded as `kind` ([`FilterKind::root_id`]).
 pub fn root_id(kind: FilterKind) -> String {
-    format!("meshlock_{}", kind.as_str())
+    kind.root_id()
 }
 
 fn socket_address(a: SocketAddr) -> Value {

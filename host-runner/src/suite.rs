@@ -556,7 +556,7 @@ impl<'a> Runner<'a> {
     }
 
     fn start_vm(&self, suite: &Suite, kind: FilterKind) -> Result<FilterVm, SuiteError> {
-        let settings = PluginSettings::new(Self::plugin_config(suite, kind)?, &format!("meshlock_{}", kind.as_str()));
+        let settings = PluginSettings::new(Self::plugin_config(suite, kind)?, &kind.root_id());
         let vm = self
             .module
             .start(settings)
@@ -686,8 +686,8 @@ fn decision_metrics(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64
     after
         .iter()
         .filter(|(k, v)| before.get(*k).copied().unwrap_or(0) < **v)
-        .filter_map(|(k, _)| k.strip_prefix("meshlock.decisions."))
-        .filter_map(|rest| rest.split_once('.'))
+        .filter_map(|(k, _)| k.strip_prefix(meshlock_core::compile::plugin::DECISIONS_METRIC_PREFIX))
+        .filter_map(|rest| rest.strip_prefix('.')?.split_once('.'))
         .map(|(v, r)| (v.to_owned(), r.to_owned()))
         .collect()
 }

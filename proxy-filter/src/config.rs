@@ -4,62 +4,10 @@
 
 use meshlock_core::compile::{CompiledError, CompiledPolicy};
 use meshlock_core::enforce::{self, Decision, InboundPolicy, OutboundPolicy, PeerFacts};
-use serde::Deserialize;
 
-/// The plugin configuration JSON, exactly as Envoy's `configuration` value carries it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PluginConfig {
-    pub direction: Direction,
-    /// What this workload's proxy enforces, compiled by `meshlock compile` (schema 1).
-    #[serde(default)]
-    pub compiled: Option<serde_json::Value>,
-    /// With `policies`: the workload to compile them for.
-    #[serde(default)]
-    pub workload: Option<WorkloadRef>,
-    /// The same YAML the CLI reads: policies plus the workload's Deployment/Service. Read only
-    /// by builds with the `yaml-config` feature.
-    #[serde(default)]
-    pub policies: Option<String>,
-    #[serde(default)]
-    pub istio_version: Option<String>,
-    #[serde(default)]
-    pub log: Option<LogSetting>,
-    /// Which kind of Envoy filter this plugin instance is. Optional: without it the root id
-    /// decides (`…network` or `…tcp` → network), else HTTP.
-    #[serde(default)]
-    pub kind: Option<FilterKind>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    Inbound,
-    Outbound,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WorkloadRef {
-    pub namespace: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogSetting {
-    /// One log line per decision.
-    Decisions,
-    /// Only configuration problems are logged.
-    Off,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FilterKind {
-    Http,
-    Network,
-}
+// The configuration's types live in the core, where the writers (CLI, host, playground) find
+// the same definition the filter reads.
+pub use meshlock_core::compile::plugin::{Direction, FilterKind, LogSetting, PluginConfig, WorkloadRef};
 
 /// Why a plugin configuration cannot be used. `on_configure` logs it on one line and returns
 /// false, so Envoy refuses the configuration (fail closed).
@@ -139,7 +87,7 @@ impl Verdict {
     }
     /// The Envoy stat name this decision increments.
     pub fn metric_name(&self) -> String {
-        format!("meshlock.decisions.{}.{}", self.verdict(), self.reason())
+        meshlock_core::compile::plugin::decision_metric(self.verdict(), self.reason())
     }
 }
 

@@ -10,11 +10,11 @@
 //!   ([`meshlock_core::enforce`]); nothing here re-derives a rule.
 //! * [`properties`] is pure Rust too: Envoy's property bytes decoded into the facts a decision
 //!   needs, natively compiled so tests and the fuzzer see exactly what the filter runs.
-//! * `proxy` (wasm32 only) is the glue to the proxy-wasm 0.2.5 SDK: properties in, local replies
+//! * `proxy` (wasm32 with the `proxy-abi` feature) is the glue to the proxy-wasm 0.2.5 SDK: properties in, local replies
 //!   and close/continue out, metrics and decision logging.
 
 pub mod config;
 pub mod properties;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "proxy-abi"))]
 mod proxy;

@@ -635,6 +635,32 @@ async function main() {
     await page.selectOption('.matrix-view select', 'all');
   });
 
+  await check("try a connection: the filter's decision next to reach's, and the plugin configuration", async () => {
+    await selectExample(page, 'strict-mesh');
+    await page.click('#tab-try');
+    await page.selectOption('#try-server', 'default/server');
+    await page.selectOption('#try-peer-kind', 'workload');
+    await page.selectOption('#try-client', 'legacy/curl');
+    await page.click('#try-go');
+    await page.waitForSelector('.try-decision', { timeout: 10_000 });
+    const legacy = page.locator('.try-decision').first();
+    assert((await legacy.getAttribute('data-verdict')) === 'deny', 'legacy/curl is denied');
+    assert((await legacy.getAttribute('data-reason')) === 'plaintext', 'because it sends plaintext');
+    assert(/reach predicts/.test(await legacy.textContent()) && /fails/.test(await legacy.textContent()), 'reach agrees');
+    await page.selectOption('#try-peer-kind', 'spiffe');
+    await page.fill('#try-spiffe', 'spiffe://other.example/ns/x/sa/<img src=x onerror=alert(1)>');
+    await page.click('#try-go');
+    await page.waitForSelector('.try-decision[data-reason="untrusted_trust_domain"]', { timeout: 10_000 });
+    assert((await page.locator('.try-view img').count()) === 0, 'the identity renders as text');
+    const config = JSON.parse(await page.textContent('.try-config'));
+    assert(config.direction === 'inbound' && config.compiled.workload === 'default/server', 'the inbound plugin configuration');
+    await page.click('.try-config-box summary');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#try-download')]);
+    assert(/meshlock-plugin-config-default-server\.json/.test(download.suggestedFilename()), download.suggestedFilename());
+    await shot(page, 'try-a-connection');
+    await page.click('#tab-workloads');
+  });
+
   await check('typing a policy change updates the chain and the graph', async () => {
     await selectExample(page, 'permissive-migration');
     await page.click('#tab-graph');

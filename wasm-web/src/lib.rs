@@ -8,6 +8,8 @@
 //! Reports cross the boundary as JSON text parsed by `JSON.parse` (maps as plain objects,
 //! playground.md P5; `None` as `null`), so the objects match `meshlock … --format json`.
 
+pub mod connection;
+
 use meshlock_core::convert::ConvertOutput;
 use meshlock_core::diff::diff as core_diff;
 use meshlock_core::reach::{ReachFilter, try_for_each_call};
@@ -124,6 +126,30 @@ impl Model {
     #[wasm_bindgen(js_name = reachSummary)]
     pub fn reach_summary(&self, examples: usize) -> Result<JsValue, JsError> {
         to_js(&self.analysis.reach_summary(&ReachFilter::default(), examples))
+    }
+
+    /// The inbound plugin configuration of `workload` (`ns/name`) as its WasmPlugin's
+    /// `pluginConfig` carries it, for the `network` (default) or `http` filter.
+    #[wasm_bindgen(js_name = pluginConfiguration)]
+    pub fn plugin_configuration(&self, workload: &str, kind: Option<String>) -> Result<String, JsError> {
+        use meshlock_core::compile::plugin::FilterKind;
+        let kind = if kind.as_deref() == Some("http") { FilterKind::Http } else { FilterKind::Network };
+        connection::plugin_configuration(&self.analysis, workload, kind).map_err(|e| JsError::new(&e))
+    }
+
+    /// What the filter on `workload`'s `port` decides for a peer (`workload` + `ns/name`,
+    /// `spiffe` + an ID, `plaintext`, `tls`), with `reach`'s prediction for a workload peer.
+    #[wasm_bindgen(js_name = tryConnection)]
+    pub fn try_connection(
+        &self,
+        workload: &str,
+        port: u16,
+        peer_kind: &str,
+        peer: Option<String>,
+    ) -> Result<JsValue, JsError> {
+        let peer = connection::Peer::parse(peer_kind, peer.as_deref()).map_err(|e| JsError::new(&e))?;
+        let tried = connection::try_connection(&self.analysis, workload, port, &peer).map_err(|e| JsError::new(&e))?;
+        to_js(&tried)
     }
 
     /// `meshlock explain`: the precedence story of one workload (`ns/name`), optionally one port.

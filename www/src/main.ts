@@ -18,10 +18,12 @@ import type {
   NamespacePair,
   ReachSample,
   ReachSummary,
+  TryResult,
 } from './types';
 import { renderDiagnostics } from './views/diagnostics';
 import { graphView } from './views/graph';
 import { matrixView } from './views/matrix';
+import { tryView } from './views/tryconn';
 import { whatIfView } from './views/whatif';
 import { workloadsView } from './views/workloads';
 import './style.css';
@@ -77,6 +79,20 @@ byId('panel-workloads').append(workloads.root);
 byId('panel-graph').append(graph.root);
 byId('panel-matrix').append(matrix.root);
 byId('panel-whatif').append(whatIf.root);
+const tryConn = tryView(async (req) => {
+  try {
+    const r = await engine.run<TryResult>('try', {
+      op: 'try',
+      yaml: editor.state.doc.toString(),
+      version: versionSelect.value,
+      ...req,
+    });
+    tryConn.show(r, req);
+  } catch (e) {
+    if (!(e instanceof Superseded)) tryConn.error((e as Error).message);
+  }
+});
+byId('panel-try').append(tryConn.root);
 
 // --- tabs ---
 const tabs = [...document.querySelectorAll<HTMLButtonElement>('[role=tab]')];
@@ -151,6 +167,7 @@ async function analyze(): Promise<void> {
     showDiagnostics(editor, r.report.diagnostics);
     renderDiagnostics(diagPanel, r.report.diagnostics, jump);
     workloads.render(r.report);
+    tryConn.render(r.report);
     const chosen = version === 'auto' ? ` (auto)` : '';
     const head = `Istio ${r.istioVersion} behaviour${chosen} \u00b7 ${fmt(r.report.workloads.length)} workloads`;
     status.textContent = `${head} \u00b7 computing who can reach whom\u2026`;

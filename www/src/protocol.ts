@@ -10,6 +10,16 @@ export type Request =
   | { id: number; op: 'analyze'; yaml: string; version: string }
   | { id: number; op: 'reach'; yaml: string; version: string; limit: number; between?: NamespaceCell }
   | { id: number; op: 'summary'; yaml: string; version: string; examples: number }
+  | {
+      id: number;
+      op: 'try';
+      yaml: string;
+      version: string;
+      workload: string;
+      port: number;
+      peerKind: string;
+      peer: string | null;
+    }
   | { id: number; op: 'explain'; yaml: string; version: string; workload: string; port: number | null }
   | { id: number; op: 'diff'; before: string; after: string; version: string }
   | { id: number; op: 'convert'; yaml: string };

@@ -191,3 +191,17 @@ export interface ReachSummary {
   namespaces: NamespacePair[];
   failures: FailureGroup[];
 }
+
+/** The filter's verdict for one connection, as its metric and log line name it. */
+export interface FilterDecision {
+  verdict: 'allow' | 'deny';
+  reason: string;
+  metric: string;
+  peer: string;
+}
+
+/** "Try a connection": the plugin configuration and one decision per way the peer reaches the port. */
+export interface TryResult {
+  configuration: string;
+  decisions: { filter: FilterDecision; predicted: Call | null }[];
+}

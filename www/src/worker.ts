@@ -52,6 +52,8 @@ function handle(req: Request): unknown {
       const sample = sampleOf(req.yaml, req.version, req.limit, req.between);
       return { ...sample, millis: performance.now() - started };
     }
+    case 'try':
+      return modelFor(req.yaml, req.version).tryConnection(req.workload, req.port, req.peerKind, req.peer ?? undefined);
     case 'summary':
       return modelFor(req.yaml, req.version).reachSummary(req.examples);
     case 'explain':

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES } from '../src/examples';
-import type { AnalyzeReport, Call, ConvertResult, DiffReport, Explanation, ReachReport, ReachSummary } from '../src/types';
+import type { AnalyzeReport, Call, ConvertResult, DiffReport, Explanation, ReachReport, ReachSummary, TryResult } from '../src/types';
 import * as glue from '../src/wasm/meshlock_web.js';
 
 beforeAll(() => {
@@ -143,6 +143,30 @@ describe('the namespace level', () => {
       const cell = model.reachSampleBetween(pair.from, pair.to, 1000) as { calls: Call[]; total: number };
       expect(cell.total).toBe(inPair.length);
       expect(cell.calls.length).toBe(inPair.length);
+    } finally {
+      model.free();
+    }
+  });
+});
+
+describe('try a connection', () => {
+  it("runs the filter's decision on the WasmPlugin's configuration, next to reach", () => {
+    const ex = EXAMPLES.find((e) => e.id === 'strict-mesh')!;
+    const model = new glue.Model(ex.yaml, ex.istio, undefined);
+    try {
+      const cfg = JSON.parse(model.pluginConfiguration('default/server', undefined));
+      expect(cfg.direction).toBe('inbound');
+      expect(cfg.compiled.workload).toBe('default/server');
+      const port = (model.analyze() as AnalyzeReport).workloads.find((w) => w.name === 'server')!.ports[0]!.port;
+      const mesh = model.tryConnection('default/server', port, 'workload', 'default/client') as TryResult;
+      expect(mesh.decisions[0]?.filter.verdict).toBe('allow');
+      expect(mesh.decisions[0]?.predicted?.ok).toBe(true);
+      const legacy = model.tryConnection('default/server', port, 'workload', 'legacy/curl') as TryResult;
+      expect(legacy.decisions[0]?.filter.reason).toBe('plaintext');
+      expect(legacy.decisions[0]?.predicted?.ok).toBe(false);
+      const foreign = model.tryConnection('default/server', port, 'spiffe', 'spiffe://evil.example/ns/a/sa/b') as TryResult;
+      expect(foreign.decisions[0]?.filter.reason).toBe('untrusted_trust_domain');
+      expect(() => model.tryConnection('default/server', port, 'spiffe', 'nope')).toThrow(/SPIFFE ID/);
     } finally {
       model.free();
     }

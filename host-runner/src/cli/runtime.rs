@@ -174,13 +174,14 @@ fn compile_yaml_form(json: serde_json::Value, path: &std::path::Path) -> Result<
     let version = json.get("istioVersion").and_then(|v| v.as_str());
     let compiled = meshlock_host::envoy::compile_policies(&format!("{ns}/{name}"), policies, version)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let mut out = serde_json::json!({"direction": "inbound", "compiled": compiled.for_inbound()});
-    for key in ["log", "kind"] {
-        if let (Some(obj), Some(v)) = (out.as_object_mut(), json.get(key)) {
-            obj.insert(key.to_owned(), v.clone());
-        }
+    use meshlock_core::compile::plugin::{Direction, LogSetting, PluginConfig};
+    fn setting<T: serde::de::DeserializeOwned>(json: &serde_json::Value, key: &str) -> Option<T> {
+        json.get(key).cloned().and_then(|v| serde_json::from_value(v).ok())
     }
-    Ok(out)
+    let mut out = PluginConfig::compiled(&compiled, Direction::Inbound, FilterKind::Http, LogSetting::Decisions);
+    out.log = setting(&json, "log");
+    out.kind = setting(&json, "kind");
+    Ok(serde_json::to_value(out)?)
 }
 
 pub fn host(args: &HostArgs) -> Result<ExitCode> {
@@ -209,7 +210,7 @@ pub fn host(args: &HostArgs) -> Result<ExitCode> {
     let server = server_tls(&dir, identity.as_deref())?;
     let wasm = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
     let module = FilterModule::from_file(&wasm)?;
-    let mut settings = PluginSettings::new(text, &format!("meshlock_{}", kind.as_str()));
+    let mut settings = PluginSettings::new(text, &kind.root_id());
     settings.echo_logs = true;
     let vm = module.start(settings)?;
     if !vm.configured() {

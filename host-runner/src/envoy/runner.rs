@@ -27,8 +27,6 @@ use std::time::{Duration, Instant};
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 const SERVER_NAME: &str = "localhost";
-/// The prefix of the filter's decision counters (Envoy may prepend its own, e.g. `wasmcustom.`).
-pub const DECISIONS: &str = "meshlock.decisions.";
 
 /// A tiny HTTP/1.1 200 responder on 127.0.0.1, stopped on drop.
 #[derive(Debug)]
@@ -171,9 +169,13 @@ impl SuiteEnvoy {
     pub fn decisions(&self) -> Result<BTreeMap<String, u64>, EnvoyError> {
         Ok(self
             .process
-            .counters("meshlock.decisions")?
+            .counters(meshlock_core::compile::plugin::DECISIONS_METRIC_PREFIX)?
             .into_iter()
-            .filter_map(|(k, v)| k.split_once(DECISIONS).map(|(_, rest)| (rest.to_owned(), v)))
+            // Envoy may prepend its own prefix (`wasmcustom.`).
+            .filter_map(|(k, v)| {
+                let (_, rest) = k.split_once(meshlock_core::compile::plugin::DECISIONS_METRIC_PREFIX)?;
+                Some((rest.strip_prefix('.')?.to_owned(), v))
+            })
             .collect())
     }
 
