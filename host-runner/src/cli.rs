@@ -10,6 +10,7 @@ mod compile;
 mod envoy;
 mod input;
 mod manual;
+mod oci;
 mod render;
 mod runtime;
 mod serve;
@@ -51,6 +52,9 @@ enum Command {
     Ca(runtime::CaArgs),
     /// The browser playground, its assets embedded in the binary.
     Serve(serve::ServeArgs),
+    /// The filter module as an OCI image Istio's agent pulls: push it, or print its digests.
+    #[command(subcommand)]
+    Oci(oci::OciCommand),
     /// A shell completion script on stdout (`source <(meshlock completions bash)`).
     Completions(manual::CompletionsArgs),
     /// The manual page(s) in roff: meshlock(1) on stdout, or one page per command into a directory.
@@ -92,6 +96,7 @@ pub fn main() -> ExitCode {
         Command::EnvoyConfig(a) => envoy::envoy_config(&a),
         Command::Ca(a) => runtime::ca(&a),
         Command::Serve(a) => serve::serve(&a),
+        Command::Oci(c) => oci::oci(&c),
         Command::Completions(a) => manual::completions(&a, command()),
         Command::Man(a) => manual::man(&a, Cli::command()),
     };

@@ -1,0 +1,187 @@
+//! The filter as an OCI image in a real registry: Debian's docker-registry (the CNCF
+//! distribution server) on 127.0.0.1, pushed to by `meshlock oci push`, read back by meshlock's
+//! client, by skopeo, and by tar; `envoy-config --wasm-plugin --image` pins the same digest.
+//! `scripts/setup.sh` installs docker-registry and skopeo.
+
+use crate::support::{root, scratch, wasm_path};
+use meshlock_host::envoy::process::free_port;
+use meshlock_host::oci::{self, Reference, Registry, WasmImage};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+const DOCKER_REGISTRY: &str = "/usr/bin/docker-registry";
+const SKOPEO: &str = "/usr/bin/skopeo";
+
+/// A docker-registry child process with its own storage, stopped by PID when dropped.
+struct TestRegistry {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl TestRegistry {
+    fn start(dir: &Path) -> Self {
+        for tool in [DOCKER_REGISTRY, SKOPEO] {
+            assert!(
+                Path::new(tool).is_file(),
+                "{tool} is missing: run scripts/setup.sh (it installs Debian's docker-registry and skopeo)"
+            );
+        }
+        let addr = free_port().expect("free port");
+        let storage = dir.join("storage");
+        std::fs::create_dir_all(&storage).expect("storage");
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                storage.display()
+            ),
+        )
+        .expect("config");
+        let log = std::fs::File::create(dir.join("registry.log")).expect("log");
+        let child = Command::new(DOCKER_REGISTRY)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let registry = Self { child, addr, dir: dir.to_owned() };
+        // Ready when /v2/ answers; at most 100 tries, 100 ms apart.
+        let ready = (0..100).any(|_| {
+            let answered = answers_v2(addr);
+            if !answered {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            answered
+        });
+        assert!(ready, "docker-registry did not answer on {addr}: {}", registry.log());
+        registry
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET /v2/` answers 200: the registry is up.
+fn answers_v2(addr: SocketAddr) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut head = [0u8; 12];
+    s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n").is_ok()
+        && s.read_exact(&mut head).is_ok()
+        && head.ends_with(b"200")
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program).args(args).current_dir(root()).output().expect(program)
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn the_filter_image_round_trips_through_a_real_registry() {
+    let dir = scratch("oci-registry");
+    let registry = TestRegistry::start(&dir);
+    let wasm = wasm_path(meshlock_host::FILTER_WASIP1);
+    let module = std::fs::read(&wasm).unwrap();
+    let image = WasmImage::new(&module).unwrap();
+    let target = format!("{}/meshlock/filter:v1", registry.addr);
+
+    // Push with the CLI.
+    let meshlock = env!("CARGO_BIN_EXE_meshlock");
+    let pushed = run(meshlock, &["oci", "push", "--plain-http", "--wasm", wasm.to_str().unwrap(), &target]);
+    assert_eq!(pushed.status.code(), Some(0), "{}\n{}", text(&pushed), registry.log());
+    let out = String::from_utf8_lossy(&pushed.stdout).into_owned();
+    assert!(out.contains(&format!("image: oci://{target}")), "{out}");
+    assert!(out.contains(&format!("manifest: {}", image.manifest_digest())), "{out}");
+    assert!(out.contains(&format!("module: {}", oci::sha256_digest(&module))), "{out}");
+    // A second push finds the blobs there and changes nothing.
+    let again = run(meshlock, &["oci", "push", "--plain-http", "--wasm", wasm.to_str().unwrap(), &target]);
+    assert_eq!(again.stdout, pushed.stdout, "{}", text(&again));
+
+    // Pull back by tag and by digest: the module, byte for byte.
+    let client = Registry::new(&registry.addr.to_string(), true, None);
+    let pulled = client.pull(&Reference::parse(&target).unwrap()).expect("pull by tag");
+    assert_eq!(pulled.manifest_digest, image.manifest_digest());
+    assert_eq!(oci::sha256_digest(&pulled.module), oci::sha256_digest(&module));
+    assert_eq!(pulled.module, module);
+    let by_digest = format!("{}/meshlock/filter@{}", registry.addr, image.manifest_digest());
+    assert_eq!(client.pull(&Reference::parse(&by_digest).unwrap()).expect("pull by digest").module, module);
+
+    // skopeo agrees on the digest and reads the manifest meshlock wrote, with its media types.
+    let docker_ref = format!("docker://{target}");
+    let inspect = run(SKOPEO, &["inspect", "--tls-verify=false", &docker_ref]);
+    assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect));
+    let facts: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(facts["Digest"], image.manifest_digest());
+    assert_eq!(facts["Architecture"], "wasm");
+    assert_eq!(facts["Os"], "wasip1");
+    let raw = run(SKOPEO, &["inspect", "--raw", "--tls-verify=false", &docker_ref]);
+    assert_eq!(raw.stdout, image.manifest, "the registry serves the manifest as pushed");
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(manifest["mediaType"], oci::MANIFEST_MEDIA_TYPE);
+    assert_eq!(manifest["config"]["mediaType"], oci::CONFIG_MEDIA_TYPE);
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["layers"][0]["mediaType"], oci::LAYER_MEDIA_TYPE);
+
+    // skopeo copies the image out; tar finds plugin.wasm in the layer, the module again.
+    let copy = dir.join("copy");
+    let copied = run(SKOPEO, &["copy", "--src-tls-verify=false", &docker_ref, &format!("dir:{}", copy.display())]);
+    assert_eq!(copied.status.code(), Some(0), "{}", text(&copied));
+    let layer_digest = manifest["layers"][0]["digest"].as_str().unwrap();
+    let layer = copy.join(layer_digest.trim_start_matches("sha256:"));
+    let extracted = run("tar", &["-xzOf", layer.to_str().unwrap(), oci::MODULE_FILE_NAME]);
+    assert_eq!(extracted.status.code(), Some(0), "{}", text(&extracted));
+    assert_eq!(oci::sha256_digest(&extracted.stdout), oci::sha256_digest(&module));
+
+    // The WasmPlugin points at the pushed image with the digest Istio's agent checks.
+    let plugin = run(
+        meshlock,
+        &[
+            "envoy-config",
+            "--wasm-plugin",
+            "--workload",
+            "foo/httpbin",
+            "--filter",
+            wasm.to_str().unwrap(),
+            "--image",
+            &format!("oci://{target}"),
+            "examples/authn",
+        ],
+    );
+    assert_eq!(plugin.status.code(), Some(0), "{}", text(&plugin));
+    let m: serde_json::Value = serde_yaml::from_slice(&plugin.stdout).unwrap();
+    assert_eq!(m["spec"]["url"], format!("oci://{target}"));
+    assert_eq!(
+        format!("sha256:{}", m["spec"]["sha256"].as_str().unwrap()),
+        facts["Digest"].as_str().unwrap(),
+        "the WasmPlugin's sha256 is the manifest digest the registry reports"
+    );
+
+    // A registry that is not there: exit 2 with the URL, no hang.
+    let gone = free_port().unwrap();
+    let refused =
+        run(meshlock, &["oci", "push", "--plain-http", "--wasm", wasm.to_str().unwrap(), &format!("{gone}/x/y:v1")]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused).contains(&gone.to_string()), "{}", text(&refused));
+    drop(registry);
+    let _ = std::fs::remove_dir_all(&dir);
+}
