@@ -154,15 +154,29 @@ fn result(d: &Diagnostic, base: &Path) -> SarifResult {
         None => d.message.clone(),
     };
     let location = Location::builder().physical_location(physical(artifact_uri(&d.file, base), d.line, d.column));
-    let builder = SarifResult::builder()
+    let mut result = SarifResult::builder()
         .rule_id(d.code.as_str())
         .level(level(d.severity))
         .message(Message::builder().text(message).build())
-        .locations(vec![location.build()]);
-    match rule_index {
-        Some(i) => builder.rule_index(i).build(),
-        None => builder.build(),
-    }
+        .locations(vec![location.build()])
+        .build();
+    result.rule_index = rule_index;
+    // A Helm-rendered document names the template it came from: the line in the rendered file
+    // is where the finding is, the template is what the reviewer edits.
+    result.related_locations = d.template.as_ref().map(|t| {
+        vec![
+            Location::builder()
+                .id(1)
+                .physical_location(
+                    PhysicalLocation::builder()
+                        .artifact_location(ArtifactLocation::builder().uri(percent_encode(t)).build())
+                        .build(),
+                )
+                .message(Message::builder().text(format!("rendered from the Helm template {t}")).build())
+                .build(),
+        ]
+    });
+    result
 }
 
 /// A SARIF log of one run of meshlock over the diagnostics; `base` is the directory artifact

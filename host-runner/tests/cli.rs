@@ -452,3 +452,137 @@ fn kubectl_plugin_by_its_name() {
     assert!(usage.contains("kubectl meshlock analyze"), "{usage}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `kustomize build` output: no `# Source:` comments, documents sorted by kind, generated names
+/// with hash suffixes, common labels and annotations.
+const KUSTOMIZE_OUTPUT: &str = "\
+apiVersion: v1
+kind: Namespace
+metadata:
+  labels:
+    app.kubernetes.io/part-of: shop
+    istio-injection: enabled
+  name: shop
+---
+apiVersion: v1
+data:
+  LOG_LEVEL: info
+kind: ConfigMap
+metadata:
+  labels:
+    app.kubernetes.io/part-of: shop
+  name: cart-config-7g2b5k8f9h
+  namespace: shop
+---
+apiVersion: v1
+kind: Service
+metadata:
+  annotations:
+    config.kubernetes.io/origin: |
+      path: base/service.yaml
+  labels:
+    app.kubernetes.io/part-of: shop
+  name: cart
+  namespace: shop
+spec:
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+  selector:
+    app: cart
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  labels:
+    app.kubernetes.io/part-of: shop
+  name: cart
+  namespace: shop
+spec:
+  selector:
+    matchLabels:
+      app: cart
+  template:
+    metadata:
+      labels:
+        app: cart
+        app.kubernetes.io/part-of: shop
+    spec:
+      containers:
+      - envFrom:
+        - configMapRef:
+            name: cart-config-7g2b5k8f9h
+        image: registry.example.com/cart:1.2.0
+        name: cart
+        ports:
+        - containerPort: 8080
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  labels:
+    app.kubernetes.io/part-of: shop
+  name: default
+  namespace: shop
+spec:
+  mtls:
+    mode: STRICTT
+";
+
+/// What `helm template` prints and what `kustomize build` prints are read as they are; a
+/// finding in a Helm-rendered document names its template in text, JSON and SARIF.
+#[test]
+fn rendered_helm_and_kustomize_output_point_back_at_their_templates() {
+    let case: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("tests/corpus/helm-rendered-chart.yaml")).expect("case"),
+    )
+    .expect("yaml");
+    let rendered = case["resources"].as_str().expect("resources");
+    let dir = std::env::temp_dir().join(format!("meshlock-rendered-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("rendered")).expect("tmp");
+    std::fs::write(dir.join("rendered/payments.yaml"), rendered).expect("write");
+    std::fs::write(dir.join("rendered/shop.yaml"), KUSTOMIZE_OUTPUT).expect("write");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_meshlock")).args(args).current_dir(&dir).output().expect("run")
+    };
+
+    let text = run(&["analyze", "rendered"]);
+    assert_eq!(text.status.code(), Some(1), "{}", stderr(&text));
+    let out = stdout(&text);
+    assert!(
+        out.lines().any(|l| l.starts_with("rendered/payments.yaml:98:5: error ML0303:")
+            && l.ends_with(" (from payments/templates/destinationrule.yaml)")),
+        "{out}"
+    );
+    assert!(out.contains("(from payments/templates/peerauthentication.yaml)"), "{out}");
+    // Kustomize output has no templates to name; its findings are as for any file.
+    let shop: Vec<&str> = out.lines().filter(|l| l.starts_with("rendered/shop.yaml:")).collect();
+    assert!(shop.iter().any(|l| l.contains("error ML0003")), "{out}");
+    assert!(shop.iter().all(|l| !l.contains("(from ")), "{shop:?}");
+    assert!(out.contains("shop/cart") && out.contains("payments/payments-api"), "both inputs' workloads: {out}");
+    assert!(!out.contains("ML0001") && !out.contains("ML0004"), "nothing unreadable: {out}");
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["analyze", "-o", "json", "rendered"]).stdout).expect("json");
+    let diagnostics = json["diagnostics"].as_array().expect("diagnostics");
+    let ml0107 = diagnostics.iter().find(|d| d["code"] == "ML0107").expect("ML0107");
+    assert_eq!(ml0107["file"], "rendered/payments.yaml");
+    assert_eq!(ml0107["line"], 116);
+    assert_eq!(ml0107["template"], "payments/templates/peerauthentication.yaml");
+    assert!(diagnostics.iter().filter(|d| d["file"] == "rendered/shop.yaml").all(|d| d.get("template").is_none()));
+
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&run(&["analyze", "-o", "sarif", "rendered"]).stdout).expect("json");
+    assert_valid_sarif(&sarif_schema(), &sarif);
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let r = results.iter().find(|r| r["ruleId"] == "ML0107").expect("ML0107");
+    assert_eq!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "rendered/payments.yaml");
+    assert_eq!(r["locations"][0]["physicalLocation"]["region"]["startLine"], 116);
+    assert_eq!(
+        r["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "payments/templates/peerauthentication.yaml"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
