@@ -21,8 +21,28 @@ struct TestRegistry {
     dir: PathBuf,
 }
 
+/// An htpasswd line for user `meshlock`: the bcrypt hash (cost 4, the cheapest) of
+/// [`PASSWORD`], computed once with Python's `bcrypt` package.
+const HTPASSWD: &str = "meshlock:$2b$04$PObASmOSTRxYG0m9CvyYX.Rj7X/W3YdydgBQT0zIdXltUV5ImyygG\n";
+const PASSWORD: &str = "meshlock-test-password";
+
 impl TestRegistry {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, "")
+    }
+
+    /// A registry that wants basic credentials (distribution's htpasswd backend).
+    fn start_with_password(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).expect("dir");
+        let htpasswd = dir.join("htpasswd");
+        std::fs::write(&htpasswd, HTPASSWD).expect("htpasswd");
+        Self::start_with(
+            dir,
+            &format!("auth:\n  htpasswd:\n    realm: meshlock-test\n    path: {}\n", htpasswd.display()),
+        )
+    }
+
+    fn start_with(dir: &Path, auth: &str) -> Self {
         for tool in [DOCKER_REGISTRY, SKOPEO] {
             assert!(
                 Path::new(tool).is_file(),
@@ -36,7 +56,7 @@ impl TestRegistry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n{auth}",
                 storage.display()
             ),
         )
@@ -75,7 +95,7 @@ impl Drop for TestRegistry {
     }
 }
 
-/// `GET /v2/` answers 200: the registry is up.
+/// `GET /v2/` answers (200, or 401 when it wants credentials): the registry is up.
 fn answers_v2(addr: SocketAddr) -> bool {
     use std::io::{Read as _, Write as _};
     let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
@@ -85,7 +105,7 @@ fn answers_v2(addr: SocketAddr) -> bool {
     let mut head = [0u8; 12];
     s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: localhost\r\n\r\n").is_ok()
         && s.read_exact(&mut head).is_ok()
-        && head.ends_with(b"200")
+        && (head.ends_with(b"200") || head.ends_with(b"401"))
 }
 
 fn run(program: &str, args: &[&str]) -> Output {
@@ -182,6 +202,52 @@ fn the_filter_image_round_trips_through_a_real_registry() {
         run(meshlock, &["oci", "push", "--plain-http", "--wasm", wasm.to_str().unwrap(), &format!("{gone}/x/y:v1")]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused).contains(&gone.to_string()), "{}", text(&refused));
+    drop(registry);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_registry_that_wants_credentials_gets_basic_auth() {
+    let dir = scratch("oci-registry-auth");
+    let registry = TestRegistry::start_with_password(&dir);
+    let wasm = wasm_path(meshlock_host::FILTER_WASIP1);
+    let image = WasmImage::new(&std::fs::read(&wasm).unwrap()).unwrap();
+    let target = format!("{}/meshlock/filter:v1", registry.addr);
+    let push = |user: Option<&str>, password: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_meshlock"));
+        command.args(["oci", "push", "--plain-http", "--wasm", wasm.to_str().unwrap(), &target]);
+        command.env_remove("MESHLOCK_REGISTRY_PASSWORD");
+        if let Some(user) = user {
+            command.args(["--username", user]);
+        }
+        if let Some(password) = password {
+            command.env("MESHLOCK_REGISTRY_PASSWORD", password);
+        }
+        command.output().expect("meshlock oci push")
+    };
+
+    let anonymous = push(None, None);
+    assert_eq!(anonymous.status.code(), Some(2));
+    assert!(text(&anonymous).contains("HTTP 401") && text(&anonymous).contains("--username"), "{}", text(&anonymous));
+    let wrong = push(Some("meshlock"), Some("not-the-password"));
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+    let no_password = push(Some("meshlock"), None);
+    assert_eq!(no_password.status.code(), Some(2));
+    assert!(text(&no_password).contains("MESHLOCK_REGISTRY_PASSWORD"), "{}", text(&no_password));
+
+    let pushed = push(Some("meshlock"), Some(PASSWORD));
+    assert_eq!(pushed.status.code(), Some(0), "{}\n{}", text(&pushed), registry.log());
+    let inspect = run(
+        SKOPEO,
+        &["inspect", "--tls-verify=false", "--creds", &format!("meshlock:{PASSWORD}"), &format!("docker://{target}")],
+    );
+    assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect));
+    let facts: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(facts["Digest"], image.manifest_digest());
+    let pulled = Registry::new(&registry.addr.to_string(), true, Some(("meshlock", PASSWORD)))
+        .pull(&Reference::parse(&target).unwrap())
+        .expect("pull with credentials");
+    assert_eq!(oci::sha256_digest(&pulled.module), image.module_digest);
     drop(registry);
     let _ = std::fs::remove_dir_all(&dir);
 }
