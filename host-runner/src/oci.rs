@@ -219,11 +219,15 @@ pub fn module_from_layer(layer: &[u8]) -> Result<Vec<u8>, OciError> {
     tar_find(&tar, MODULE_FILE_NAME).ok_or_else(|| OciError::Layout(format!("the layer holds no `{MODULE_FILE_NAME}`")))
 }
 
-/// A registry spoken to over the OCI distribution API (anonymous, or with basic credentials).
+/// A registry spoken to over the OCI distribution API: anonymously, with basic credentials, or
+/// with the bearer token a registry's token service issues for them (the Docker registry token
+/// protocol that Docker Hub, GHCR, Harbor and distribution's `token` auth speak).
 pub struct Registry {
     agent: ureq::Agent,
     base: String,
-    authorization: Option<String>,
+    basic: Option<String>,
+    /// The token once a challenge was answered; every later request carries it.
+    bearer: std::sync::Mutex<Option<String>>,
 }
 
 /// What a pull brings back.
@@ -234,6 +238,27 @@ pub struct Pulled {
     pub module: Vec<u8>,
 }
 
+/// One request: the method, and what it sends.
+enum Call<'a> {
+    Head,
+    Get { accept: &'a str },
+    Post,
+    Put { content_type: &'a str, body: &'a [u8] },
+}
+
+impl Call<'_> {
+    fn method(&self) -> &'static str {
+        match self {
+            Self::Head => "HEAD",
+            Self::Get { .. } => "GET",
+            Self::Post => "POST",
+            Self::Put { .. } => "PUT",
+        }
+    }
+}
+
+type Response = ureq::http::Response<ureq::Body>;
+
 impl Registry {
     /// `plain_http` speaks HTTP instead of HTTPS (a local test registry).
     pub fn new(registry: &str, plain_http: bool, basic: Option<(&str, &str)>) -> Self {
@@ -243,16 +268,88 @@ impl Registry {
             .build()
             .into();
         let scheme = if plain_http { "http" } else { "https" };
-        let authorization =
-            basic.map(|(user, password)| format!("Basic {}", base64_encode(&format!("{user}:{password}"))));
-        Self { agent, base: format!("{scheme}://{registry}"), authorization }
+        let basic = basic.map(|(user, password)| format!("Basic {}", base64_encode(&format!("{user}:{password}"))));
+        Self { agent, base: format!("{scheme}://{registry}"), basic, bearer: std::sync::Mutex::new(None) }
     }
 
-    fn authorize<B>(&self, request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
-        match &self.authorization {
-            Some(a) => request.header("Authorization", a),
-            None => request,
+    fn authorization(&self) -> Option<String> {
+        let bearer = self.bearer.lock().ok().and_then(|b| b.clone());
+        bearer.map(|t| format!("Bearer {t}")).or_else(|| self.basic.clone())
+    }
+
+    fn send_once(&self, url: &str, call: &Call<'_>) -> Result<Response, OciError> {
+        let auth = self.authorization();
+        let with_auth = |r: ureq::RequestBuilder<ureq::typestate::WithoutBody>| match &auth {
+            Some(a) => r.header("Authorization", a),
+            None => r,
+        };
+        let with_auth_body = |r: ureq::RequestBuilder<ureq::typestate::WithBody>| match &auth {
+            Some(a) => r.header("Authorization", a),
+            None => r,
+        };
+        let sent = match call {
+            Call::Head => with_auth(self.agent.head(url)).call(),
+            Call::Get { accept } => with_auth(self.agent.get(url)).header("Accept", *accept).call(),
+            Call::Post => with_auth_body(self.agent.post(url)).send_empty(),
+            Call::Put { content_type, body } => {
+                with_auth_body(self.agent.put(url)).header("Content-Type", *content_type).send(*body)
+            }
+        };
+        sent.map_err(|e| http_error(call.method(), url, e.to_string()))
+    }
+
+    /// Sends a request; a `401` with a `Bearer` challenge is answered once by asking the token
+    /// service named in it (with the basic credentials, if any) and sending again.
+    fn send(&self, url: &str, call: &Call<'_>) -> Result<Response, OciError> {
+        let response = self.send_once(url, call)?;
+        if response.status().as_u16() != 401 {
+            return Ok(response);
         }
+        let Some(challenge) = header(&response, "WWW-Authenticate").and_then(|h| bearer_challenge(&h)) else {
+            return Ok(response);
+        };
+        let token = self.token(&challenge).map_err(|reason| http_error(call.method(), url, reason))?;
+        if let Ok(mut bearer) = self.bearer.lock() {
+            *bearer = Some(token);
+        }
+        self.send_once(url, call)
+    }
+
+    /// Asks the token service for a token: `GET realm?service=…&scope=…`.
+    fn token(&self, challenge: &BearerChallenge) -> Result<String, String> {
+        let mut request = self.agent.get(&challenge.realm);
+        if let Some(service) = &challenge.service {
+            request = request.query("service", service);
+        }
+        if let Some(scope) = &challenge.scope {
+            request = request.query("scope", scope);
+        }
+        if let Some(basic) = &self.basic {
+            request = request.header("Authorization", basic);
+        }
+        let response = request.call().map_err(|e| format!("token service {}: {e}", challenge.realm))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let hint = if self.basic.is_none() {
+                " (give credentials: --username with MESHLOCK_REGISTRY_PASSWORD)"
+            } else {
+                ""
+            };
+            return Err(format!("token service {} answered HTTP {status}{hint}", challenge.realm));
+        }
+        let body = response
+            .into_body()
+            .with_config()
+            .limit(1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| format!("token service {}: {e}", challenge.realm))?;
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| format!("token service {}: {e}", challenge.realm))?;
+        ["token", "access_token"]
+            .iter()
+            .find_map(|k| answer.get(k).and_then(|t| t.as_str()))
+            .map(str::to_owned)
+            .ok_or_else(|| format!("token service {} gave no token", challenge.realm))
     }
 
     fn absolute(&self, location: &str) -> String {
@@ -270,11 +367,7 @@ impl Registry {
             self.push_blob(&to.repository, blob)?;
         }
         let url = format!("{}/v2/{}/manifests/{}", self.base, to.repository, to.reference);
-        let response = self
-            .authorize(self.agent.put(&url))
-            .header("Content-Type", MANIFEST_MEDIA_TYPE)
-            .send(&image.manifest[..])
-            .map_err(|e| http_error("PUT", &url, e.to_string()))?;
+        let response = self.send(&url, &Call::Put { content_type: MANIFEST_MEDIA_TYPE, body: &image.manifest })?;
         expect_status("PUT", &url, response.status().as_u16(), &[201])?;
         let reported = header(&response, "Docker-Content-Digest").unwrap_or_else(|| image.manifest_digest());
         if reported != image.manifest_digest() {
@@ -291,33 +384,24 @@ impl Registry {
     fn push_blob(&self, repository: &str, blob: &[u8]) -> Result<(), OciError> {
         let digest = sha256_digest(blob);
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
-        let head = self.authorize(self.agent.head(&url)).call().map_err(|e| http_error("HEAD", &url, e.to_string()))?;
+        let head = self.send(&url, &Call::Head)?;
         if head.status().as_u16() == 200 {
             return Ok(());
         }
         let url = format!("{}/v2/{repository}/blobs/uploads/", self.base);
-        let started =
-            self.authorize(self.agent.post(&url)).send_empty().map_err(|e| http_error("POST", &url, e.to_string()))?;
+        let started = self.send(&url, &Call::Post)?;
         expect_status("POST", &url, started.status().as_u16(), &[202])?;
         let location = header(&started, "Location")
             .ok_or_else(|| http_error("POST", &url, "no Location for the upload".to_owned()))?;
         let location = self.absolute(&location);
         let sep = if location.contains('?') { '&' } else { '?' };
         let url = format!("{location}{sep}digest={digest}");
-        let done = self
-            .authorize(self.agent.put(&url))
-            .header("Content-Type", "application/octet-stream")
-            .send(blob)
-            .map_err(|e| http_error("PUT", &url, e.to_string()))?;
+        let done = self.send(&url, &Call::Put { content_type: "application/octet-stream", body: blob })?;
         expect_status("PUT", &url, done.status().as_u16(), &[201])
     }
 
     fn get(&self, url: &str, accept: &str) -> Result<(Vec<u8>, Option<String>), OciError> {
-        let response = self
-            .authorize(self.agent.get(url))
-            .header("Accept", accept)
-            .call()
-            .map_err(|e| http_error("GET", url, e.to_string()))?;
+        let response = self.send(url, &Call::Get { accept })?;
         expect_status("GET", url, response.status().as_u16(), &[200])?;
         let digest = header(&response, "Docker-Content-Digest");
         let body = response
@@ -358,7 +442,36 @@ impl Registry {
     }
 }
 
-fn header(response: &ureq::http::Response<ureq::Body>, name: &str) -> Option<String> {
+/// `Bearer realm="…",service="…",scope="…"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BearerChallenge {
+    realm: String,
+    service: Option<String>,
+    scope: Option<String>,
+}
+
+fn bearer_challenge(header: &str) -> Option<BearerChallenge> {
+    let params = header.trim().strip_prefix("Bearer ").or_else(|| header.trim().strip_prefix("bearer "))?;
+    let mut fields = std::collections::BTreeMap::new();
+    let mut rest = params.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let after = after.trim_start();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        fields.insert(key, value.to_owned());
+        rest = next.trim_start().trim_start_matches(',');
+    }
+    Some(BearerChallenge {
+        realm: fields.remove("realm")?,
+        service: fields.remove("service"),
+        scope: fields.remove("scope"),
+    })
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
     response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
@@ -432,6 +545,19 @@ mod tests {
         header[148..156].copy_from_slice(b"        ");
         assert_eq!(stored, header.iter().map(|&b| u32::from(b)).sum::<u32>());
         assert_eq!(tar_find(&tar, "plugin.wasm").unwrap(), MODULE);
+    }
+
+    #[test]
+    fn bearer_challenges_parse() {
+        let c = bearer_challenge(
+            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#,
+        )
+        .unwrap();
+        assert_eq!(c.realm, "https://auth.example.com/token");
+        assert_eq!(c.service.as_deref(), Some("registry.example.com"));
+        assert_eq!(c.scope.as_deref(), Some("repository:a/b:pull,push"));
+        assert_eq!(bearer_challenge(r#"Basic realm="x""#), None);
+        assert_eq!(bearer_challenge("Bearer service=x").map(|c| c.realm), None);
     }
 
     #[test]

@@ -70,11 +70,6 @@ fn table_cells(line: &str) -> Vec<String> {
     cells
 }
 
-/// The help text of a code: its notes in docs/diagnostics.md.
-pub fn help(code: Code) -> Option<String> {
-    documented_codes().into_iter().find(|d| d.code == code.as_str()).map(|d| d.notes)
-}
-
 fn level(severity: Severity) -> ResultLevel {
     match severity {
         Severity::Error => ResultLevel::Error,

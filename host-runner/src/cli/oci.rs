@@ -31,7 +31,8 @@ pub struct PushArgs {
     /// Speak HTTP instead of HTTPS (a registry on loopback for tests).
     #[arg(long)]
     pub plain_http: bool,
-    /// Basic credentials: the user name; the password comes from $MESHLOCK_REGISTRY_PASSWORD.
+    /// Credentials: the user name; the password comes from $MESHLOCK_REGISTRY_PASSWORD. Sent as
+    /// basic credentials, or to the registry's token service when it asks for a bearer token.
     #[arg(long, value_name = "USER")]
     pub username: Option<String>,
 }

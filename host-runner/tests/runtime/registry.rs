@@ -206,6 +206,21 @@ fn the_filter_image_round_trips_through_a_real_registry() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// skopeo and meshlock's client, given the credentials, read back the image that was pushed.
+fn assert_readable_with_credentials(registry: &TestRegistry, target: &str, image: &WasmImage) {
+    let inspect = run(
+        SKOPEO,
+        &["inspect", "--tls-verify=false", "--creds", &format!("meshlock:{PASSWORD}"), &format!("docker://{target}")],
+    );
+    assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect));
+    let facts: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(facts["Digest"], image.manifest_digest());
+    let pulled = Registry::new(&registry.addr.to_string(), true, Some(("meshlock", PASSWORD)))
+        .pull(&Reference::parse(target).unwrap())
+        .expect("pull with credentials");
+    assert_eq!(oci::sha256_digest(&pulled.module), image.module_digest);
+}
+
 #[test]
 fn a_registry_that_wants_credentials_gets_basic_auth() {
     let dir = scratch("oci-registry-auth");
@@ -237,17 +252,178 @@ fn a_registry_that_wants_credentials_gets_basic_auth() {
 
     let pushed = push(Some("meshlock"), Some(PASSWORD));
     assert_eq!(pushed.status.code(), Some(0), "{}\n{}", text(&pushed), registry.log());
-    let inspect = run(
-        SKOPEO,
-        &["inspect", "--tls-verify=false", "--creds", &format!("meshlock:{PASSWORD}"), &format!("docker://{target}")],
-    );
-    assert_eq!(inspect.status.code(), Some(0), "{}", text(&inspect));
-    let facts: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
-    assert_eq!(facts["Digest"], image.manifest_digest());
-    let pulled = Registry::new(&registry.addr.to_string(), true, Some(("meshlock", PASSWORD)))
-        .pull(&Reference::parse(&target).unwrap())
-        .expect("pull with credentials");
-    assert_eq!(oci::sha256_digest(&pulled.module), image.module_digest);
+    assert_readable_with_credentials(&registry, &target, &image);
     drop(registry);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const TOKEN_SERVICE: &str = "meshlock-test-registry";
+const TOKEN_ISSUER: &str = "meshlock-test-issuer";
+
+/// A token service as registries use (the Docker registry token protocol): `GET /token` with
+/// basic credentials answers a JWT, ES256-signed by a key whose certificate the registry trusts
+/// (`x5c`), granting the scope asked for. Serves on 127.0.0.1 until dropped.
+struct TokenService {
+    addr: SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+fn base64(bytes: &[u8], url_safe: bool) -> String {
+    let alphabet: &[u8; 64] = if url_safe {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = |i: usize| u32::from(chunk.get(i).copied().unwrap_or(0));
+        let n = (b(0) << 16) | (b(1) << 8) | b(2);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(char::from(alphabet[((n >> shift) & 63) as usize]));
+            } else if !url_safe {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl TokenService {
+    /// Writes the certificate the registry trusts to `cert_path` and starts serving.
+    fn start(cert_path: &Path) -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert =
+            rcgen::CertificateParams::new(vec!["meshlock-token-issuer".to_owned()]).unwrap().self_signed(&key).unwrap();
+        std::fs::write(cert_path, cert.pem()).unwrap();
+        let x5c = base64(cert.der(), false);
+        let signer = ring::signature::EcdsaKeyPair::from_pkcs8(
+            &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            &key.serialize_der(),
+            &ring::rand::SystemRandom::new(),
+        )
+        .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = std::sync::Arc::clone(&stop);
+        let expected = format!("Basic {}", base64(format!("meshlock:{PASSWORD}").as_bytes(), false));
+        let thread = std::thread::spawn(move || {
+            // Polled every 20 ms until the test drops the service.
+            while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => answer(stream, &expected, &signer, &x5c),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Self { addr, stop, thread: Some(thread) }
+    }
+}
+
+/// One token request: 401 without the right basic credentials, else a token for the scope.
+fn answer(mut stream: std::net::TcpStream, expected: &str, signer: &ring::signature::EcdsaKeyPair, x5c: &str) {
+    use std::io::{BufRead as _, Write as _};
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut lines = Vec::new();
+    for _ in 0..100 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        lines.push(line.trim_end().to_owned());
+    }
+    let target = lines.first().and_then(|l| l.split(' ').nth(1)).unwrap_or_default().to_owned();
+    let authorized = lines
+        .iter()
+        .any(|l| l.strip_prefix("Authorization: ").or_else(|| l.strip_prefix("authorization: ")) == Some(expected));
+    let scope = target
+        .split_once('?')
+        .map(|(_, q)| q)
+        .unwrap_or_default()
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("scope="))
+        .map(|s| s.replace("%3A", ":").replace("%2F", "/").replace("%2C", ","))
+        .unwrap_or_default();
+    let response = if authorized {
+        // scope = repository:NAME:ACTIONS
+        let mut parts = scope.splitn(3, ':');
+        let (kind, name, actions) =
+            (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [x5c]});
+        let claims = serde_json::json!({
+            "iss": TOKEN_ISSUER, "sub": "meshlock", "aud": TOKEN_SERVICE,
+            "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{name}"),
+            "access": [{"type": kind, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}],
+        });
+        let signing_input =
+            format!("{}.{}", base64(header.to_string().as_bytes(), true), base64(claims.to_string().as_bytes(), true));
+        let signature = signer.sign(&ring::rand::SystemRandom::new(), signing_input.as_bytes()).unwrap();
+        let body =
+            serde_json::json!({"token": format!("{signing_input}.{}", base64(signature.as_ref(), true))}).to_string();
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+    };
+    let _ = stream.write_all(response.as_bytes());
+}
+
+impl Drop for TokenService {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The protocol of Docker Hub, GHCR and Harbor: the registry answers 401 with a Bearer
+/// challenge, meshlock asks the token service (with the credentials) and sends again.
+#[test]
+fn a_registry_with_a_token_service_gets_a_bearer_token() {
+    let dir = scratch("oci-registry-token");
+    let cert = dir.join("token-issuer.crt");
+    let tokens = TokenService::start(&cert);
+    let auth = format!(
+        "auth:\n  token:\n    realm: http://{}/token\n    service: {TOKEN_SERVICE}\n    issuer: {TOKEN_ISSUER}\n    rootcertbundle: {}\n",
+        tokens.addr,
+        cert.display()
+    );
+    let registry = TestRegistry::start_with(&dir, &auth);
+    let wasm = wasm_path(meshlock_host::FILTER_WASIP1);
+    let image = WasmImage::new(&std::fs::read(&wasm).unwrap()).unwrap();
+    let target = format!("{}/meshlock/filter:v1", registry.addr);
+    let push = |password: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_meshlock"));
+        command.args(["oci", "push", "--plain-http", "--wasm", wasm.to_str().unwrap(), &target]);
+        command.env_remove("MESHLOCK_REGISTRY_PASSWORD");
+        if let Some(password) = password {
+            command.args(["--username", "meshlock"]).env("MESHLOCK_REGISTRY_PASSWORD", password);
+        }
+        command.output().expect("meshlock oci push")
+    };
+
+    let anonymous = push(None);
+    assert_eq!(anonymous.status.code(), Some(2));
+    assert!(
+        text(&anonymous).contains("token service") && text(&anonymous).contains("--username"),
+        "{}",
+        text(&anonymous)
+    );
+    let pushed = push(Some(PASSWORD));
+    assert_eq!(pushed.status.code(), Some(0), "{}\n{}", text(&pushed), registry.log());
+    assert!(text(&pushed).contains(&image.manifest_digest()), "{}", text(&pushed));
+
+    assert_readable_with_credentials(&registry, &target, &image);
+    drop(registry);
+    drop(tokens);
     let _ = std::fs::remove_dir_all(&dir);
 }
