@@ -131,7 +131,9 @@ pub struct Analysis {
 impl Analysis {
     /// Parses and analyses the sources.
     pub fn new(sources: &[Source], options: &Options) -> Self {
-        Self::from_parsed(parse_sources(sources), options)
+        let mut analysis = Self::from_parsed(parse_sources(sources), options);
+        crate::source::attribute_templates(sources, &mut analysis.diagnostics);
+        analysis
     }
 
     pub fn from_parsed(parsed: Parsed, options: &Options) -> Self {

@@ -140,6 +140,10 @@ pub struct Diagnostic {
     pub file: String,
     pub line: u32,
     pub column: u32,
+    /// The template the document was rendered from, when the input is `helm template` output
+    /// (its `# Source:` comment): where the reader edits what `file:line` shows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
 }
 
 impl Diagnostic {
@@ -152,6 +156,7 @@ impl Diagnostic {
             file: at.file.clone(),
             line: at.line,
             column: at.column,
+            template: None,
         }
     }
 
@@ -170,6 +175,9 @@ impl fmt::Display for Diagnostic {
         write!(f, "{}:{}:{}: {} {}: {}", self.file, self.line, self.column, self.severity, self.code, self.message)?;
         if let Some(r) = &self.resource {
             write!(f, " [{r}]")?;
+        }
+        if let Some(t) = &self.template {
+            write!(f, " (from {t})")?;
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Where input comes from: a named text, and a position inside it.
 
+use crate::diagnostic::Diagnostic;
 use serde::Serialize;
+use std::collections::HashMap;
 
 /// One input text with the name it is reported under (a file path, `<stdin>`, `policies` …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,5 +34,79 @@ impl Location {
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// Which Helm template each line of a rendered text came from. `helm template` writes
+/// `# Source: CHART/templates/FILE.yaml` at the top of every document it renders; a document
+/// without that comment (Kustomize output, a hand-written file) has no template.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderedTemplates {
+    /// `(first line, template)` in line order: from that line on, until the next entry, the
+    /// document was rendered from the template (or from none).
+    starts: Vec<(u32, Option<String>)>,
+}
+
+const HELM_SOURCE: &str = "# Source: ";
+
+impl RenderedTemplates {
+    /// One pass over the lines: linear in the text's size.
+    pub fn of(text: &str) -> Self {
+        let mut starts = Vec::new();
+        if !text.contains(HELM_SOURCE) {
+            return Self { starts };
+        }
+        for (line, number) in text.lines().zip(1u32..) {
+            if let Some(path) = line.strip_prefix(HELM_SOURCE) {
+                let path = path.trim();
+                if !path.is_empty() {
+                    starts.push((number, Some(path.to_owned())));
+                }
+            } else if line == "---" || line.starts_with("--- ") || line.starts_with("---\t") {
+                starts.push((number, None));
+            }
+        }
+        Self { starts }
+    }
+
+    /// The template line `line` (1-based) was rendered from.
+    pub fn at(&self, line: u32) -> Option<&str> {
+        let after = self.starts.partition_point(|(start, _)| *start <= line);
+        after.checked_sub(1).and_then(|i| self.starts.get(i)).and_then(|(_, t)| t.as_deref())
+    }
+}
+
+/// Sets each diagnostic's `template` from the `# Source:` comments of the source it points
+/// into. Each source named by a diagnostic is scanned once.
+pub fn attribute_templates(sources: &[Source], diagnostics: &mut [Diagnostic]) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    let by_name: HashMap<&str, &Source> = sources.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut scanned: HashMap<&str, RenderedTemplates> = HashMap::new();
+    for d in diagnostics.iter_mut() {
+        let Some(source) = by_name.get(d.file.as_str()) else { continue };
+        let templates = scanned.entry(source.name.as_str()).or_insert_with(|| RenderedTemplates::of(&source.text));
+        d.template = templates.at(d.line).map(str::to_owned);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RENDERED: &str = "---\n# Source: mesh/templates/namespace.yaml\napiVersion: v1\nkind: Namespace\n\
+                            ---\n# Source: mesh/templates/peerauth.yaml\napiVersion: security.istio.io/v1\n\
+                            ---\napiVersion: v1\n";
+
+    #[test]
+    fn each_document_has_the_template_above_it() {
+        let t = RenderedTemplates::of(RENDERED);
+        assert_eq!(t.at(1), None);
+        assert_eq!(t.at(3), Some("mesh/templates/namespace.yaml"));
+        assert_eq!(t.at(4), Some("mesh/templates/namespace.yaml"));
+        assert_eq!(t.at(7), Some("mesh/templates/peerauth.yaml"));
+        assert_eq!(t.at(9), None, "a document without the comment has no template");
+        assert_eq!(RenderedTemplates::of("kind: Namespace\n").at(1), None);
     }
 }

@@ -34,7 +34,8 @@ struct Expect {
     chains: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     calls: Vec<CallExpect>,
-    /// Codes (optionally `CODE@line`) that must be reported.
+    /// Codes (optionally `CODE@line`, then optionally ` (from TEMPLATE)`, the Helm template the
+    /// finding is attributed to) that must be reported.
     #[serde(default)]
     diagnostics: Vec<String>,
     /// Codes that must not be reported.
@@ -218,12 +219,20 @@ fn check(case: &Case, file: &str) -> Vec<String> {
     }
     let diags = a.diagnostics();
     for want in &case.expect.diagnostics {
-        let (code, line) = match want.split_once('@') {
-            Some((c, l)) => (c, Some(l.parse::<u32>().expect("CODE@line"))),
+        let (at, template) = match want.split_once(" (from ") {
+            Some((at, t)) => (at, Some(t.trim_end_matches(')'))),
             None => (want.as_str(), None),
         };
-        if !diags.iter().any(|d| d.code.as_str() == code && line.is_none_or(|l| d.line == l)) {
-            let got: Vec<String> = diags.iter().map(|d| format!("{}@{}", d.code, d.line)).collect();
+        let (code, line) = match at.split_once('@') {
+            Some((c, l)) => (c, Some(l.parse::<u32>().expect("CODE@line"))),
+            None => (at, None),
+        };
+        if !diags.iter().any(|d| {
+            d.code.as_str() == code
+                && line.is_none_or(|l| d.line == l)
+                && template.is_none_or(|t| d.template.as_deref() == Some(t))
+        }) {
+            let got: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
             errs.push(format!("diagnostic {want} missing; got {got:?}"));
         }
     }

@@ -1,16 +1,25 @@
 //! Command-line parsing and dispatch. Exit codes (DESIGN.md): 0 fine; 1 error-severity
 //! diagnostics, a failing call in `--to`, or a failed test case; 2 the command could not run.
+//!
+//! Installed as `kubectl-meshlock` (a link or a copy on the PATH), the same binary is a kubectl
+//! plugin: `kubectl meshlock analyze …` runs it with the arguments after the plugin name, so
+//! only the name shown in help and usage changes.
 
 mod analysis;
 mod compile;
 mod envoy;
 mod input;
+mod manual;
+mod oci;
 mod render;
 mod runtime;
 mod serve;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
+
+/// The executable name kubectl looks for on the PATH to run `kubectl meshlock`.
+const KUBECTL_PLUGIN: &str = "kubectl-meshlock";
 
 #[derive(Debug, Parser)]
 #[command(name = "meshlock", version, about = "What Istio does with your mutual-TLS policies, and why")]
@@ -43,10 +52,31 @@ enum Command {
     Ca(runtime::CaArgs),
     /// The browser playground, its assets embedded in the binary.
     Serve(serve::ServeArgs),
+    /// The filter module as an OCI image Istio's agent pulls: push it, or print its digests.
+    #[command(subcommand)]
+    Oci(oci::OciCommand),
+    /// A shell completion script on stdout (`source <(meshlock completions bash)`).
+    Completions(manual::CompletionsArgs),
+    /// The manual page(s) in roff: meshlock(1) on stdout, or one page per command into a directory.
+    Man(manual::ManArgs),
+}
+
+/// The command line as this executable was invoked: `meshlock`, or `kubectl meshlock` when
+/// the file is named `kubectl-meshlock`.
+fn command() -> clap::Command {
+    let invoked_as = std::env::args_os()
+        .next()
+        .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n.to_string_lossy().into_owned()));
+    let cmd = Cli::command();
+    if invoked_as.as_deref() == Some(KUBECTL_PLUGIN) {
+        cmd.bin_name("kubectl meshlock")
+    } else {
+        cmd.bin_name("meshlock")
+    }
 }
 
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match command().try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(c) => c,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -66,6 +96,9 @@ pub fn main() -> ExitCode {
         Command::EnvoyConfig(a) => envoy::envoy_config(&a),
         Command::Ca(a) => runtime::ca(&a),
         Command::Serve(a) => serve::serve(&a),
+        Command::Oci(c) => oci::oci(&c),
+        Command::Completions(a) => manual::completions(&a, command()),
+        Command::Man(a) => manual::man(&a, Cli::command()),
     };
     match result {
         Ok(code) => code,

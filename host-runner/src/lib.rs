@@ -9,12 +9,16 @@
 //! * [`suite`]: `meshlock test` suites.
 //! * [`envoy`]: the same filter in real Envoy: bootstrap and WasmPlugin generation, the Envoy
 //!   child process, `meshlock test --target envoy`.
+//! * [`oci`]: the filter as an OCI image for Istio's WasmPlugin, and a registry client to push it.
+//! * [`sarif`]: diagnostics as SARIF 2.1.0 for code scanning.
 //! * [`load`]: a bounded HTTP/1.1 load generator over mTLS (benchmarks and load tests).
 
 pub mod ca;
 pub mod datapath;
 pub mod envoy;
 pub mod load;
+pub mod oci;
+pub mod sarif;
 pub mod suite;
 pub mod tcp;
 pub mod wasm_host;

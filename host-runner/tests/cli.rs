@@ -277,3 +277,312 @@ fn reach_and_diff_answer_at_scale() {
     assert!(v["namespaces"].as_array().is_some_and(|p| p.iter().all(|c| c["to"] == "ns1")), "{}", v["namespaces"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn sarif_schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(root().join("tests/sarif/sarif-schema-2.1.0.json")).expect("schema");
+    let schema: serde_json::Value = serde_json::from_str(&text).expect("schema json");
+    jsonschema::options().should_validate_formats(true).build(&schema).expect("the SARIF schema compiles")
+}
+
+fn assert_valid_sarif(validator: &jsonschema::Validator, log: &serde_json::Value) {
+    let errors: Vec<String> = validator.iter_errors(log).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "not valid SARIF 2.1.0:\n{}", errors.join("\n"));
+}
+
+/// The documentation's notes for a code: the fourth cell of its row in docs/diagnostics.md.
+fn documented_notes(code: &str) -> String {
+    let doc = std::fs::read_to_string(root().join("docs/diagnostics.md")).expect("docs");
+    let row = doc.lines().find(|l| l.starts_with(&format!("| {code} |"))).expect("row");
+    let cells: Vec<&str> = row.split(" | ").collect();
+    cells.get(3).expect("notes cell").trim_end_matches(" |").replace("\\|", "|")
+}
+
+#[test]
+fn analyze_writes_sarif_that_the_official_schema_accepts() {
+    let validator = sarif_schema();
+    let o = meshlock(&["analyze", "-o", "sarif", "examples/authn"]);
+    assert_eq!(o.status.code(), Some(1), "errors still exit 1 in SARIF: {}", stderr(&o));
+    let log: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_valid_sarif(&validator, &log);
+    assert_eq!(log["version"], "2.1.0");
+    // The validator does reject what SARIF does not allow.
+    let mut broken = log.clone();
+    broken["runs"][0]["results"][0]["level"] = serde_json::json!("fatal");
+    assert!(!validator.is_valid(&broken), "a level outside the schema's enum is rejected");
+
+    let run = &log["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
+    assert_eq!(rules.len(), meshlock_core::Code::ALL.len(), "one rule per code");
+    for (rule, code) in rules.iter().zip(meshlock_core::Code::ALL) {
+        assert_eq!(rule["id"], code.as_str());
+        assert_eq!(rule["shortDescription"]["text"], code.title());
+        assert_eq!(rule["help"]["text"], documented_notes(code.as_str()), "{code}: help is the doc's notes");
+    }
+
+    // Every diagnostic of the JSON report is a result, at the same place, with its severity.
+    let json = meshlock(&["analyze", "-o", "json", "examples/authn"]);
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let diagnostics = report["diagnostics"].as_array().expect("diagnostics");
+    let results = run["results"].as_array().expect("results");
+    assert_eq!(results.len(), diagnostics.len());
+    assert!(!results.is_empty());
+    for (r, d) in results.iter().zip(diagnostics) {
+        assert_eq!(r["ruleId"], d["code"]);
+        assert_eq!(rules[r["ruleIndex"].as_u64().expect("ruleIndex") as usize]["id"], d["code"]);
+        let level = match d["severity"].as_str().expect("severity") {
+            "info" => "note",
+            other => other,
+        };
+        assert_eq!(r["level"], level);
+        let at = &r["locations"][0]["physicalLocation"];
+        assert_eq!(at["artifactLocation"]["uri"], d["file"], "relative input paths stay relative");
+        assert_eq!(at["region"]["startLine"], d["line"]);
+        assert_eq!(at["region"]["startColumn"], d["column"]);
+    }
+
+    // `--format` is the same option.
+    let alias = meshlock(&["analyze", "--format", "sarif", "examples/authn"]);
+    assert_eq!(alias.stdout, o.stdout);
+}
+
+#[test]
+fn sarif_uris_are_relative_to_the_working_directory() {
+    let validator = sarif_schema();
+    let abs = root().join("examples/authn/policies.yaml").canonicalize().expect("abs");
+    let o = meshlock(&["analyze", "-o", "sarif", abs.to_str().expect("utf-8")]);
+    let log: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_valid_sarif(&validator, &log);
+    let uris: Vec<&str> = log["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().expect("uri"))
+        .collect();
+    assert!(!uris.is_empty());
+    assert!(uris.iter().all(|u| *u == "examples/authn/policies.yaml"), "{uris:?}");
+
+    // stdin has no file: its name is still a valid URI reference.
+    let o = meshlock_stdin(
+        &["analyze", "-o", "sarif", "-"],
+        b"apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: x, namespace: foo}\nspec:\n  mtls:\n    mode: STRICTT\n",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_valid_sarif(&validator, &log);
+    let r = &log["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .find(|r| r["ruleId"] == "ML0003")
+        .expect("ML0003")
+        .clone();
+    assert_eq!(r["level"], "error");
+    assert_eq!(r["locations"][0]["physicalLocation"]["region"]["startLine"], 6);
+    assert_eq!(r["locations"][0]["physicalLocation"]["region"]["startColumn"], 5);
+}
+
+#[test]
+fn output_is_spelled_as_kubectl_spells_it() {
+    for args in [["reach", "-o", "json"], ["reach", "--output", "json"], ["reach", "--format", "json"]] {
+        let o = meshlock(&[args[0], args[1], args[2], "examples/authn"]);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(v["total"], 18, "{args:?}");
+    }
+    // SARIF is for diagnostics: only `analyze` has it.
+    let o = meshlock(&["reach", "-o", "sarif", "examples/authn"]);
+    assert_eq!(o.status.code(), Some(2));
+    // `--out DIR` of compile is untouched.
+    let help = stdout(&meshlock(&["compile", "--help"]));
+    assert!(help.contains("--out <DIR>"), "{help}");
+}
+
+#[test]
+fn completions_and_man_pages_are_generated() {
+    for (shell, marker) in [("bash", "_meshlock()"), ("zsh", "#compdef meshlock"), ("fish", "complete -c meshlock")] {
+        let o = meshlock(&["completions", shell]);
+        assert_eq!(o.status.code(), Some(0), "{shell}: {}", stderr(&o));
+        let script = stdout(&o);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(script.contains("analyze") && script.contains("sarif"), "{shell} completes commands and values");
+    }
+    let o = meshlock(&["completions", "tcsh"]);
+    assert_eq!(o.status.code(), Some(2));
+
+    let o = meshlock(&["man"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = stdout(&o);
+    assert!(page.contains(".TH meshlock 1") && page.contains("analyze"), "{page}");
+
+    let dir = std::env::temp_dir().join(format!("meshlock-man-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let o = meshlock(&["man", "--out", dir.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let analyze = std::fs::read_to_string(dir.join("meshlock-analyze.1")).expect("meshlock-analyze.1");
+    assert!(analyze.contains(".TH meshlock-analyze 1") && analyze.contains("sarif"), "{analyze}");
+    assert!(dir.join("meshlock.1").is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// kubectl runs `kubectl-meshlock` from the PATH for `kubectl meshlock …`: the same binary under
+/// that name behaves the same, and says `kubectl meshlock` in its help.
+#[test]
+fn kubectl_plugin_by_its_name() {
+    let dir = std::env::temp_dir().join(format!("meshlock-kubectl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let plugin = dir.join("kubectl-meshlock");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_meshlock"), &plugin).expect("symlink");
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let run = |args: &[&str]| {
+        Command::new("kubectl-meshlock")
+            .args(args)
+            .env("PATH", &path)
+            .current_dir(root())
+            .output()
+            .expect("kubectl-meshlock on the PATH")
+    };
+    let as_plugin = run(&["analyze", "-o", "json", "examples/authn"]);
+    let direct = meshlock(&["analyze", "-o", "json", "examples/authn"]);
+    assert_eq!(as_plugin.status.code(), direct.status.code());
+    assert_eq!(as_plugin.stdout, direct.stdout);
+    let help = stdout(&run(&["--help"]));
+    assert!(help.contains("Usage: kubectl meshlock <COMMAND>"), "{help}");
+    let usage = stderr(&run(&["analyze", "--frobnicate"]));
+    assert!(usage.contains("kubectl meshlock analyze"), "{usage}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `kustomize build` output: no `# Source:` comments, documents sorted by kind, generated names
+/// with hash suffixes, common labels and annotations.
+const KUSTOMIZE_OUTPUT: &str = "\
+apiVersion: v1
+kind: Namespace
+metadata:
+  labels:
+    app.kubernetes.io/part-of: shop
+    istio-injection: enabled
+  name: shop
+---
+apiVersion: v1
+data:
+  LOG_LEVEL: info
+kind: ConfigMap
+metadata:
+  labels:
+    app.kubernetes.io/part-of: shop
+  name: cart-config-7g2b5k8f9h
+  namespace: shop
+---
+apiVersion: v1
+kind: Service
+metadata:
+  annotations:
+    config.kubernetes.io/origin: |
+      path: base/service.yaml
+  labels:
+    app.kubernetes.io/part-of: shop
+  name: cart
+  namespace: shop
+spec:
+  ports:
+  - name: http
+    port: 80
+    targetPort: 8080
+  selector:
+    app: cart
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  labels:
+    app.kubernetes.io/part-of: shop
+  name: cart
+  namespace: shop
+spec:
+  selector:
+    matchLabels:
+      app: cart
+  template:
+    metadata:
+      labels:
+        app: cart
+        app.kubernetes.io/part-of: shop
+    spec:
+      containers:
+      - envFrom:
+        - configMapRef:
+            name: cart-config-7g2b5k8f9h
+        image: registry.example.com/cart:1.2.0
+        name: cart
+        ports:
+        - containerPort: 8080
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata:
+  labels:
+    app.kubernetes.io/part-of: shop
+  name: default
+  namespace: shop
+spec:
+  mtls:
+    mode: STRICTT
+";
+
+/// What `helm template` prints and what `kustomize build` prints are read as they are; a
+/// finding in a Helm-rendered document names its template in text, JSON and SARIF.
+#[test]
+fn rendered_helm_and_kustomize_output_point_back_at_their_templates() {
+    let case: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(root().join("tests/corpus/helm-rendered-chart.yaml")).expect("case"),
+    )
+    .expect("yaml");
+    let rendered = case["resources"].as_str().expect("resources");
+    let dir = std::env::temp_dir().join(format!("meshlock-rendered-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("rendered")).expect("tmp");
+    std::fs::write(dir.join("rendered/payments.yaml"), rendered).expect("write");
+    std::fs::write(dir.join("rendered/shop.yaml"), KUSTOMIZE_OUTPUT).expect("write");
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_meshlock")).args(args).current_dir(&dir).output().expect("run")
+    };
+
+    let text = run(&["analyze", "rendered"]);
+    assert_eq!(text.status.code(), Some(1), "{}", stderr(&text));
+    let out = stdout(&text);
+    assert!(
+        out.lines().any(|l| l.starts_with("rendered/payments.yaml:98:5: error ML0303:")
+            && l.ends_with(" (from payments/templates/destinationrule.yaml)")),
+        "{out}"
+    );
+    assert!(out.contains("(from payments/templates/peerauthentication.yaml)"), "{out}");
+    // Kustomize output has no templates to name; its findings are as for any file.
+    let shop: Vec<&str> = out.lines().filter(|l| l.starts_with("rendered/shop.yaml:")).collect();
+    assert!(shop.iter().any(|l| l.contains("error ML0003")), "{out}");
+    assert!(shop.iter().all(|l| !l.contains("(from ")), "{shop:?}");
+    assert!(out.contains("shop/cart") && out.contains("payments/payments-api"), "both inputs' workloads: {out}");
+    assert!(!out.contains("ML0001") && !out.contains("ML0004"), "nothing unreadable: {out}");
+
+    let json: serde_json::Value =
+        serde_json::from_slice(&run(&["analyze", "-o", "json", "rendered"]).stdout).expect("json");
+    let diagnostics = json["diagnostics"].as_array().expect("diagnostics");
+    let ml0107 = diagnostics.iter().find(|d| d["code"] == "ML0107").expect("ML0107");
+    assert_eq!(ml0107["file"], "rendered/payments.yaml");
+    assert_eq!(ml0107["line"], 116);
+    assert_eq!(ml0107["template"], "payments/templates/peerauthentication.yaml");
+    assert!(diagnostics.iter().filter(|d| d["file"] == "rendered/shop.yaml").all(|d| d.get("template").is_none()));
+
+    let sarif: serde_json::Value =
+        serde_json::from_slice(&run(&["analyze", "-o", "sarif", "rendered"]).stdout).expect("json");
+    assert_valid_sarif(&sarif_schema(), &sarif);
+    let results = sarif["runs"][0]["results"].as_array().expect("results");
+    let r = results.iter().find(|r| r["ruleId"] == "ML0107").expect("ML0107");
+    assert_eq!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "rendered/payments.yaml");
+    assert_eq!(r["locations"][0]["physicalLocation"]["region"]["startLine"], 116);
+    assert_eq!(
+        r["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "payments/templates/peerauthentication.yaml"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,8 @@ export interface Diagnostic {
   file: string;
   line: number;
   column: number;
+  /** The Helm template (`# Source:` comment) the document was rendered from. */
+  template?: string | null;
 }
 
 export type Level = 'default' | 'mesh' | 'namespace' | 'service' | 'workload' | 'port';

@@ -14,6 +14,14 @@ pub enum Format {
     Json,
 }
 
+/// `analyze` also speaks SARIF: its output is diagnostics, what code scanning annotates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AnalyzeFormat {
+    Text,
+    Json,
+    Sarif,
+}
+
 #[derive(Debug, Args)]
 pub struct Common {
     /// Files or directories of YAML/JSON (`-` reads stdin).
@@ -28,8 +36,10 @@ pub struct Common {
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub common: Common,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// The output format (`-o json` as kubectl and istioctl spell it; `--format` too). `sarif`
+    /// is SARIF 2.1.0 for code scanning (docs/sarif.md).
+    #[arg(short = 'o', long = "output", visible_alias = "format", value_name = "FORMAT", value_enum, default_value_t = AnalyzeFormat::Text)]
+    pub format: AnalyzeFormat,
 }
 
 /// How `reach` and `diff` answer for a large mesh (docs/reach.md, "The CLI").
@@ -59,7 +69,8 @@ pub struct ReachArgs {
     pub to: Vec<String>,
     #[command(flatten)]
     pub size: SizeArgs,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    /// The output format (`-o json` as kubectl and istioctl spell it; `--format` too).
+    #[arg(short = 'o', long = "output", visible_alias = "format", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
@@ -73,7 +84,8 @@ pub struct ExplainArgs {
     /// Only this workload (container) port.
     #[arg(long, value_name = "N")]
     pub port: Option<u16>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    /// The output format (`-o json` as kubectl and istioctl spell it; `--format` too).
+    #[arg(short = 'o', long = "output", visible_alias = "format", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
@@ -89,7 +101,8 @@ pub struct DiffArgs {
     pub istio_version: Option<IstioVersion>,
     #[command(flatten)]
     pub size: SizeArgs,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    /// The output format (`-o json` as kubectl and istioctl spell it; `--format` too).
+    #[arg(short = 'o', long = "output", visible_alias = "format", value_name = "FORMAT", value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
@@ -121,8 +134,12 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     let a = load(&args.common, &args.common.paths)?;
     let report = a.analyze();
     match args.format {
-        Format::Json => print_json(&report)?,
-        Format::Text => print!("{}", render::analyze(&a, &report)),
+        AnalyzeFormat::Json => print_json(&report)?,
+        AnalyzeFormat::Text => print!("{}", render::analyze(&a, &report)),
+        AnalyzeFormat::Sarif => {
+            let cwd = std::env::current_dir().unwrap_or_default();
+            print_json(&meshlock_host::sarif::log(&report.diagnostics, &cwd))?;
+        }
     }
     Ok(if a.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

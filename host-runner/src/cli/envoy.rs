@@ -12,8 +12,8 @@ use meshlock_host::datapath::FilterKind;
 use meshlock_host::envoy::process::locate_envoy;
 use meshlock_host::envoy::runner::SuiteEnvoy;
 use meshlock_host::envoy::{
-    BootstrapSpec, CertFiles, InboundListener, PluginDirection, bootstrap_with_ecds, bootstrap_yaml, ecds_file,
-    ecds_path, plugin_configuration_of, wasm_plugin_yaml,
+    BootstrapSpec, CertFiles, InboundListener, PluginDirection, PluginImage, bootstrap_with_ecds, bootstrap_yaml,
+    ecds_file, ecds_path, plugin_configuration_of, wasm_plugin_yaml,
 };
 use meshlock_host::suite::Suite;
 use std::collections::BTreeMap;
@@ -59,6 +59,10 @@ pub struct EnvoyConfigArgs {
     /// NAMESPACE/NAME.yaml (each carries only that workload's compiled inbound policy).
     #[arg(long, requires = "wasm_plugin", requires = "out", conflicts_with = "workload")]
     pub all: bool,
+    /// With --wasm-plugin: the published filter image, oci://HOST/REPO:TAG (`meshlock oci push`);
+    /// its `sha256` is the manifest digest of the image of --filter, computed here.
+    #[arg(long, value_name = "oci://REF", requires = "wasm_plugin")]
+    pub image: Option<String>,
     /// Where --all writes.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -101,8 +105,22 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
         Kind::Http => FilterKind::Http,
         Kind::Network => FilterKind::Network,
     };
+    let image = match &args.image {
+        Some(url) => {
+            let reference = meshlock_host::oci::Reference::parse(url)?;
+            let (_, image) = super::oci::image_of(args.filter.as_deref())?;
+            let digest = image.manifest_digest();
+            if reference.reference.starts_with("sha256:") && reference.reference != digest {
+                anyhow::bail!("--image {url}: the image of the filter module has digest {digest}");
+            }
+            let sha256 = digest.trim_start_matches("sha256:").to_owned();
+            Some(PluginImage { url: reference.url(), sha256 })
+        }
+        None => None,
+    };
     if args.all {
-        return all_wasm_plugins(&analysis, args.out.as_deref().unwrap_or(std::path::Path::new(".")), kind);
+        let out = args.out.as_deref().unwrap_or(std::path::Path::new("."));
+        return all_wasm_plugins(&analysis, out, kind, image.as_ref());
     }
     let Some(workload) = args.workload.as_deref() else {
         anyhow::bail!("--workload NS/NAME (or --wasm-plugin --all --out DIR)");
@@ -110,7 +128,7 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
     let (_, view) = analysis.workload(workload)?;
     let config = plugin_configuration_of(&analysis.compile(workload)?, PluginDirection::Inbound, kind);
     if args.wasm_plugin {
-        print!("{}", wasm_plugin_yaml(workload, view.labels(), &config, kind)?);
+        print!("{}", wasm_plugin_yaml(workload, view.labels(), &config, kind, image.as_ref())?);
         return Ok(ExitCode::SUCCESS);
     }
     let filter = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
@@ -150,10 +168,15 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
 
 /// One WasmPlugin per workload, each with only that workload's compiled inbound policy: a
 /// manifest's size is its own policy's, whatever the mesh's (docs/compiled-policy.md).
-fn all_wasm_plugins(analysis: &Analysis, out: &std::path::Path, kind: FilterKind) -> Result<ExitCode> {
+fn all_wasm_plugins(
+    analysis: &Analysis,
+    out: &std::path::Path,
+    kind: FilterKind,
+    image: Option<&PluginImage>,
+) -> Result<ExitCode> {
     let files = analysis.workload_views().iter().zip(analysis.compile_inbound_all()).map(|(view, compiled)| {
         let config = plugin_configuration_of(&compiled, PluginDirection::Inbound, kind);
-        let yaml = wasm_plugin_yaml(&compiled.workload, view.labels(), &config, kind)?;
+        let yaml = wasm_plugin_yaml(&compiled.workload, view.labels(), &config, kind, image)?;
         Ok((compiled.workload, yaml.into_bytes()))
     });
     write_per_workload(out, "yaml", "meshlock envoy-config", files)?;

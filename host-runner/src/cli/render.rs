@@ -260,7 +260,7 @@ fn counts_cells(c: &ReachCounts) -> [String; 4] {
 
 fn more(out: &mut String, shown: usize, all: usize, what: &str) {
     if all > shown {
-        let _ = writeln!(out, "  … {} more {what} (--format json --summary lists them all)", all - shown);
+        let _ = writeln!(out, "  … {} more {what} (-o json --summary lists them all)", all - shown);
     }
 }
 
@@ -272,7 +272,7 @@ pub fn reach_summary(s: &ReachSummary, asked: bool) -> String {
     } else {
         format!(
             "{} — too many to list: a summary by namespace and by cause follows. Narrow it with --from, --to or \
-             --namespace, or ask for everything with --full (text) or --format json (streamed).\n\n",
+             --namespace, or ask for everything with --full (text) or -o json (streamed).\n\n",
             counts_line(&s.counts)
         )
     };

@@ -126,7 +126,7 @@ fn bootstrap_yaml_round_trips() {
 fn wasm_plugin_manifest() {
     let labels = BTreeMap::from([("app".to_owned(), "httpbin".to_owned())]);
     let cfg = yaml_plugin_configuration("foo/httpbin", "pol", None, FilterKind::Http);
-    let yaml = wasm_plugin_yaml("foo/httpbin", &labels, &cfg, FilterKind::Http).unwrap();
+    let yaml = wasm_plugin_yaml("foo/httpbin", &labels, &cfg, FilterKind::Http, None).unwrap();
     let m: Value = serde_yaml::from_str(&yaml).unwrap();
     assert_eq!(m["apiVersion"], "extensions.istio.io/v1alpha1");
     assert_eq!(m["kind"], "WasmPlugin");
@@ -136,11 +136,11 @@ fn wasm_plugin_manifest() {
     assert_eq!(m["spec"]["failStrategy"], "FAIL_CLOSE");
     assert_eq!(m["spec"]["type"], "HTTP");
     assert_eq!(m["spec"]["pluginConfig"], serde_json::from_str::<Value>(&cfg).unwrap());
-    let net = wasm_plugin_yaml("foo/httpbin", &labels, &cfg, FilterKind::Network).unwrap();
+    let net = wasm_plugin_yaml("foo/httpbin", &labels, &cfg, FilterKind::Network, None).unwrap();
     assert!(net.contains("type: NETWORK"));
 }
 
 #[test]
 fn wasm_plugin_refuses_a_non_json_configuration() {
-    assert!(wasm_plugin_yaml("a/b", &BTreeMap::new(), "not json", FilterKind::Http).is_err());
+    assert!(wasm_plugin_yaml("a/b", &BTreeMap::new(), "not json", FilterKind::Http, None).is_err());
 }

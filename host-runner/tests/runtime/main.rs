@@ -17,5 +17,6 @@ mod host_tcp;
 mod hostile;
 mod load;
 mod properties;
+mod registry;
 mod suites;
 mod support;
