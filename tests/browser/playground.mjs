@@ -971,6 +971,19 @@ spec:
     await shot(page, 'large-mesh-drilled');
     await page.click('.matrix-view nav.breadcrumb button.crumb');
     assert((await page.locator('table.matrix-namespaces').count()) === 1, 'the breadcrumb goes back to the namespaces');
+    // The graph at this size: namespaces as boxes; a box drills into the calls inside it.
+    await page.click('#tab-graph');
+    const boxes = await page.locator('svg.graph-namespaces g.ns-box').count();
+    assert(boxes === 50, `one box per namespace: ${boxes}`);
+    assert((await page.getAttribute('svg.graph-namespaces g.ns-box[data-namespace="ns40"]', 'data-mode')) === 'NONE', 'ns40 has no sidecars');
+    assert((await page.locator('svg.graph-namespaces g.ns-edge[data-state="fail"]').count()) > 0, 'failing namespace edges');
+    await shot(page, 'large-mesh-namespace-graph');
+    await page.click('svg.graph-namespaces g.ns-box[data-namespace="ns3"]');
+    await page.waitForSelector('.graph-view nav.breadcrumb button.crumb', { timeout: 30_000 });
+    assert(/inside ns3/.test(await page.textContent('.graph-view nav.breadcrumb')), 'the breadcrumb names the namespace');
+    assert((await page.getAttribute('svg.graph', 'data-nodes')) === '30', 'the namespace\'s 30 workloads');
+    await page.click('.graph-view nav.breadcrumb button.crumb');
+    assert((await page.locator('svg.graph-namespaces').count()) === 1, 'back to the namespaces');
     await page.click('#tab-workloads');
   });
 

@@ -21,7 +21,7 @@ import type {
   TryResult,
 } from './types';
 import { renderDiagnostics } from './views/diagnostics';
-import { graphView } from './views/graph';
+import { MAX_NODES, graphView } from './views/graph';
 import { matrixView } from './views/matrix';
 import { tryView } from './views/tryconn';
 import { whatIfView } from './views/whatif';
@@ -66,10 +66,13 @@ const workloads = workloadsView(jump, (workload) =>
     port: null,
   }),
 );
-const graph = graphView((workload) => {
-  selectTab('workloads');
-  workloads.reveal(workload);
-});
+const graph = graphView(
+  (workload) => {
+    selectTab('workloads');
+    workloads.reveal(workload);
+  },
+  (cell) => void drill(cell),
+);
 const matrix = matrixView((cell) => void drill(cell));
 const whatIf = whatIfView(
   () => scheduleDiff(),
@@ -115,10 +118,16 @@ let timer: ReturnType<typeof setTimeout> | undefined;
 let delay = 150;
 /** The graph and the matrix get at most this many calls (failing first); the counts cover all. */
 const CALL_LIMIT = 5000;
-/** Above this many workloads the matrix starts at the namespace level. */
-const NAMESPACE_FIRST = 150;
+/** Above this many workloads the graph and the matrix start at the namespace level. */
+const NAMESPACE_FIRST = MAX_NODES;
 
-/** The namespace level of the matrix: the summary of the last analysis and the cell drilled into. */
+/** The graph and the matrix show the same level: workloads, namespaces, or one pair drilled into. */
+function showCalls(input: { report: AnalyzeReport; calls: readonly Call[]; namespaces?: NamespacePair[]; drilled?: NamespaceCell | null }): void {
+  graph.render(input);
+  matrix.render(input);
+}
+
+/** The namespace level of the views: the summary of the last analysis and the pair drilled into. */
 let level: { yaml: string; version: string; report: AnalyzeReport; calls: Call[]; namespaces: NamespacePair[] } | null = null;
 let drilled: NamespaceCell | null = null;
 
@@ -127,7 +136,7 @@ async function drill(cell: NamespaceCell | null): Promise<void> {
   const at = level;
   if (!at) return;
   if (!cell) {
-    matrix.render({ report: at.report, calls: at.calls, namespaces: at.namespaces, drilled: null });
+    showCalls({ report: at.report, calls: at.calls, namespaces: at.namespaces, drilled: null });
     return;
   }
   try {
@@ -139,7 +148,7 @@ async function drill(cell: NamespaceCell | null): Promise<void> {
       between: cell,
     });
     if (level !== at || drilled !== cell) return; // a newer analysis or click
-    matrix.render({ report: at.report, calls: d.calls, namespaces: at.namespaces, drilled: cell });
+    showCalls({ report: at.report, calls: d.calls, namespaces: at.namespaces, drilled: cell });
   } catch (e) {
     if (!(e instanceof Superseded)) say(`The engine could not list the calls: ${(e as Error).message}`, 'error');
   }
@@ -175,7 +184,6 @@ async function analyze(): Promise<void> {
     if (!current()) return;
     // Keep typing smooth on large inputs: wait longer between analyses that take long.
     delay = Math.min(1000, Math.max(150, (r.millis + s.millis) * 2));
-    graph.render(r.report, s.calls);
     if (r.report.workloads.length > NAMESPACE_FIRST) {
       const summary = await engine.run<ReachSummary>('summary', { op: 'summary', yaml, version, examples: 3 });
       if (!current()) return;
@@ -184,12 +192,12 @@ async function analyze(): Promise<void> {
       if (still) void drill(drilled);
       else {
         drilled = null;
-        matrix.render({ report: r.report, calls: s.calls, namespaces: summary.namespaces, drilled: null });
+        showCalls({ report: r.report, calls: s.calls, namespaces: summary.namespaces, drilled: null });
       }
     } else {
       level = null;
       drilled = null;
-      matrix.render({ report: r.report, calls: s.calls });
+      showCalls({ report: r.report, calls: s.calls });
     }
     const reachNote = byId('reach-note');
     reachNote.hidden = !s.truncated;

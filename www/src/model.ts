@@ -243,6 +243,86 @@ export function buildNamespaceMatrix(pairs: readonly NamespacePair[], filter: Ma
   return { clients: sorted(clients), services: sorted(services), cells };
 }
 
+export interface NamespaceNode {
+  id: string;
+  /** Its sidecar workloads' server mode when they agree, `MIXED` when not, `NONE` without sidecars. */
+  mode: string;
+  workloads: number;
+  /** The calls between its own workloads, when there are any. */
+  internal: ReachCounts | null;
+  x: number;
+  y: number;
+}
+
+export interface NamespaceEdge {
+  id: string;
+  from: string;
+  to: string;
+  state: CallState;
+  counts: ReachCounts;
+}
+
+export interface NamespaceGraph {
+  nodes: NamespaceNode[];
+  edges: NamespaceEdge[];
+  width: number;
+  height: number;
+  box: { width: number; height: number };
+}
+
+export const NAMESPACE_BOX = { width: 120, height: 54 };
+
+/**
+ * Namespaces as boxes on a circle (Kiali draws namespaces as boxes), one edge per pair of
+ * different namespaces with calls between them, from the summary's counts; calls inside a
+ * namespace are counted on its box.
+ */
+export function buildNamespaceGraph(
+  report: AnalyzeReport,
+  pairs: readonly NamespacePair[],
+  keep: (s: CallState) => boolean = () => true,
+): NamespaceGraph {
+  const modes = new Map<string, Set<string>>();
+  const count = new Map<string, number>();
+  for (const w of report.workloads) {
+    count.set(w.namespace, (count.get(w.namespace) ?? 0) + 1);
+    const set = modes.get(w.namespace) ?? new Set<string>();
+    if (w.sidecar) set.add(nodeMode(w));
+    modes.set(w.namespace, set);
+  }
+  const names = new Set<string>([...count.keys()]);
+  for (const p of pairs) {
+    names.add(p.from);
+    names.add(p.to);
+  }
+  const sorted = [...names].sort((a, b) => a.localeCompare(b));
+  const n = sorted.length;
+  const margin = 100;
+  const radius = n <= 1 ? 0 : Math.max(160, (n * (NAMESPACE_BOX.width + 40)) / (2 * Math.PI));
+  const size = 2 * (radius + margin);
+  const internal = new Map(pairs.filter((p) => p.from === p.to).map((p) => [p.from, p.counts]));
+  const nodes: NamespaceNode[] = sorted.map((ns, i) => {
+    const angle = n === 2 ? Math.PI * i + Math.PI : -Math.PI / 2 + (2 * Math.PI * i) / Math.max(n, 1);
+    const m = modes.get(ns) ?? new Set<string>();
+    return {
+      id: ns,
+      mode: m.size === 0 ? 'NONE' : m.size === 1 ? ([...m][0] ?? 'NONE') : 'MIXED',
+      workloads: count.get(ns) ?? 0,
+      internal: internal.get(ns) ?? null,
+      x: Math.round(size / 2 + radius * Math.cos(angle)),
+      y: Math.round(size / 2 + radius * Math.sin(angle)),
+    };
+  });
+  const edges: NamespaceEdge[] = [];
+  for (const p of pairs) {
+    if (p.from === p.to) continue;
+    const state = stateOfCounts(p.counts);
+    if (!keep(state)) continue;
+    edges.push({ id: `${p.from}\u2192${p.to}`, from: p.from, to: p.to, state, counts: p.counts });
+  }
+  return { nodes, edges, width: size, height: size, box: NAMESPACE_BOX };
+}
+
 /** Offsets for a 1-based line and column in a text, clamped; `to` is the end of that line. */
 export function lineRange(text: string, line: number, column: number): { from: number; to: number } {
   let start = 0;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildGraph, buildMatrix, buildNamespaceMatrix, cellKey, edgeGeometry, lineRange, nodeMode, shortHost, stateOf, stateOfCounts } from '../src/model';
+import { buildGraph, buildMatrix, buildNamespaceGraph, buildNamespaceMatrix, cellKey, edgeGeometry, lineRange, nodeMode, shortHost, stateOf, stateOfCounts } from '../src/model';
 import type { AnalyzeReport, Call } from '../src/types';
 
 function call(from: string, toWorkload: string, to: string, ok: boolean, mtls: boolean): Call {
@@ -162,5 +162,27 @@ describe('the namespace matrix', () => {
     expect([...failing.cells.keys()]).toEqual([cellKey('legacy', 'pay')]);
     const text = buildNamespaceMatrix(pairs, { text: 'SHOP', state: 'all' });
     expect(text.cells.size).toBe(2);
+  });
+});
+
+describe('the namespace graph', () => {
+  const counts = (failing: number, plaintext: number, mtls: number) => ({ total: failing + plaintext + mtls, failing, plaintext, mtls });
+  it('one box per namespace with its mode, one edge per pair of different namespaces', () => {
+    const pairs = [
+      { from: 'foo', to: 'foo', counts: counts(0, 0, 4) },
+      { from: 'legacy', to: 'foo', counts: counts(2, 0, 0) },
+      { from: 'foo', to: 'legacy', counts: counts(0, 3, 0) },
+    ];
+    const g = buildNamespaceGraph(report, pairs);
+    expect(g.nodes.map((n) => [n.id, n.mode, n.workloads])).toEqual([
+      ['foo', 'STRICT', 2],
+      ['legacy', 'NONE', 1],
+    ]);
+    expect(g.nodes.find((n) => n.id === 'foo')?.internal?.mtls).toBe(4);
+    expect(g.edges.map((e) => [e.from, e.to, e.state])).toEqual([
+      ['legacy', 'foo', 'fail'],
+      ['foo', 'legacy', 'plaintext'],
+    ]);
+    expect(buildNamespaceGraph(report, pairs, (s) => s === 'fail').edges).toHaveLength(1);
   });
 });

@@ -3,8 +3,19 @@
 
 import { el, replaceChildren, svg } from '../dom';
 import { type LockKind, lockIcon, modeLock } from '../icons';
-import { type CallState, type Graph, type GraphEdge, type GraphNode, buildGraph, edgeGeometry } from '../model';
-import type { AnalyzeReport, Call } from '../types';
+import {
+  type CallState,
+  type Graph,
+  type GraphEdge,
+  type GraphNode,
+  type NamespaceEdge,
+  type NamespaceNode,
+  buildGraph,
+  buildNamespaceGraph,
+  edgeGeometry,
+} from '../model';
+import type { NamespaceCell } from '../protocol';
+import type { AnalyzeReport, Call, NamespacePair, ReachCounts } from '../types';
 import { STATE_TEXT, callList } from './common';
 
 export const MAX_NODES = 150;
@@ -52,12 +63,27 @@ export function legend(): HTMLElement {
   );
 }
 
-export interface GraphView {
-  root: HTMLElement;
-  render(report: AnalyzeReport, calls: readonly Call[]): void;
+/** What the graph shows: workloads, or — above a size — namespaces, with one pair drilled into. */
+export interface GraphInput {
+  report: AnalyzeReport;
+  calls: readonly Call[];
+  namespaces?: readonly NamespacePair[];
+  drilled?: NamespaceCell | null;
 }
 
-export function graphView(onWorkload: (workload: string) => void): GraphView {
+export interface GraphView {
+  root: HTMLElement;
+  render(input: GraphInput): void;
+}
+
+const fmt = (n: number) => n.toLocaleString('en-US');
+const countsText = (k: ReachCounts) =>
+  `${fmt(k.total)} calls: ${fmt(k.mtls)} mTLS, ${fmt(k.plaintext)} plaintext, ${fmt(k.failing)} failing`;
+
+export function graphView(
+  onWorkload: (workload: string) => void,
+  onDrill: (cell: NamespaceCell | null) => void = () => {},
+): GraphView {
   const show = el(
     'select',
     { attrs: { 'aria-label': 'calls to show' } },
@@ -68,15 +94,17 @@ export function graphView(onWorkload: (workload: string) => void): GraphView {
   );
   const count = el('span', { class: 'muted count' });
   const canvas = el('div', { class: 'graph-canvas' });
+  const crumbs = el('nav', { class: 'breadcrumb', attrs: { 'aria-label': 'graph level' } });
   const details = el('div', { class: 'details', attrs: { 'aria-live': 'polite' } }, 'Click a call or a workload for details.');
   const root = el(
     'div',
     { class: 'graph-view' },
     el('div', { class: 'toolbar' }, el('label', {}, 'Show ', show), count),
+    crumbs,
     el('div', { class: 'graph-row' }, canvas, legend()),
     details,
   );
-  let last: { report: AnalyzeReport; calls: readonly Call[] } | null = null;
+  let last: GraphInput | null = null;
   let selected: string | null = null;
 
   const showEdge = (e: GraphEdge) => {
@@ -121,9 +149,135 @@ export function graphView(onWorkload: (workload: string) => void): GraphView {
     );
   };
 
+  const drawNamespaces = (report: AnalyzeReport, pairs: readonly NamespacePair[]) => {
+    const want = show.value as 'all' | CallState;
+    const g = buildNamespaceGraph(report, pairs, (s) => want === 'all' || s === want);
+    replaceChildren(crumbs, el('span', { class: 'crumb current' }, 'all namespaces'));
+    if (g.nodes.length > MAX_NODES) {
+      replaceChildren(canvas, el('p', { class: 'muted' }, `${g.nodes.length} namespaces are too many to draw; the matrix has every pair.`));
+      count.textContent = '';
+      return;
+    }
+    const { width: bw, height: bh } = g.box;
+    const byId = new Map(g.nodes.map((n) => [n.id, n]));
+    const root = svg('svg', {
+      class: 'graph graph-namespaces',
+      viewBox: `0 0 ${g.width} ${g.height}`,
+      width: g.width,
+      height: g.height,
+      role: 'img',
+      'aria-label': 'namespace graph',
+      'data-edges': g.edges.length,
+      'data-nodes': g.nodes.length,
+    });
+    root.append(
+      svg(
+        'defs',
+        {},
+        ...(['mtls', 'plaintext', 'fail'] as const).map((st) =>
+          svg(
+            'marker',
+            { id: `arrow-ns-${st}`, viewBox: '0 0 10 10', refX: 8, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+            svg('path', { d: 'M0 0 L10 5 L0 10 z', class: `arrowhead state-${st}` }),
+          ),
+        ),
+      ),
+    );
+    const edgeLayer = svg('g', { class: 'edges' });
+    const r = Math.max(bw, bh) / 2;
+    for (const e of g.edges as NamespaceEdge[]) {
+      const a = byId.get(e.from);
+      const b = byId.get(e.to);
+      if (!a || !b) continue;
+      const geo = edgeGeometry(a, b, r);
+      const group = svg(
+        'g',
+        {
+          class: `edge ns-edge state-${e.state}`,
+          'data-from': e.from,
+          'data-to': e.to,
+          'data-state': e.state,
+          tabindex: 0,
+          role: 'button',
+          'aria-label': `namespace ${e.from} to ${e.to}: ${STATE_TEXT[e.state]}`,
+        },
+        svg('title', {}, `${e.from} \u2192 ${e.to}\n${countsText(e.counts)}\nClick for the workloads.`),
+        svg('path', { d: geo.d, class: 'edge-hit' }),
+        svg('path', { d: geo.d, class: 'edge-line', 'marker-end': `url(#arrow-ns-${e.state})` }),
+        lockIcon(e.state === 'mtls' ? 'closed' : e.state === 'fail' ? 'fail' : 'open', 16, geo.mid),
+      );
+      const open = () => onDrill({ client: e.from, service: e.to });
+      group.addEventListener('click', open);
+      group.addEventListener('keydown', (ev) => {
+        if (ev.key === 'Enter' || ev.key === ' ') {
+          ev.preventDefault();
+          open();
+        }
+      });
+      edgeLayer.append(group);
+    }
+    const nodeLayer = svg('g', { class: 'nodes' });
+    for (const n of g.nodes as NamespaceNode[]) {
+      const inside = n.internal;
+      const insideState = inside ? (inside.failing > 0 ? 'fail' : inside.plaintext > 0 ? 'plaintext' : 'mtls') : null;
+      const group = svg(
+        'g',
+        {
+          class: `node ns-box${n.mode === 'NONE' ? ' no-sidecar' : ''}`,
+          'data-namespace': n.id,
+          'data-mode': n.mode,
+          'data-inside': insideState ?? 'none',
+          tabindex: 0,
+          role: 'button',
+          'aria-label': `namespace ${n.id}: ${n.mode}`,
+        },
+        svg(
+          'title',
+          {},
+          [`namespace ${n.id}`, `${n.workloads} workloads, server mode ${n.mode}`, inside ? `inside: ${countsText(inside)}` : 'no calls inside']
+            .join('\n'),
+        ),
+        svg('rect', { x: n.x - bw / 2, y: n.y - bh / 2, width: bw, height: bh, rx: 8, class: 'ns-rect' }),
+        svg('text', { x: n.x, y: n.y - 4, class: 'node-name' }, n.id),
+        svg('text', { x: n.x, y: n.y + 14, class: 'node-ns' }, `${n.workloads} workloads`),
+        lockIcon(n.mode === 'NONE' ? 'none' : modeLock(n.mode), 18, { x: n.x + bw / 2 - 4, y: n.y - bh / 2 }),
+        insideState ? lockIcon(insideState === 'mtls' ? 'closed' : insideState === 'fail' ? 'fail' : 'open', 14, { x: n.x - bw / 2 + 4, y: n.y - bh / 2 }) : svg('g', {}),
+      );
+      const open = () => onDrill({ client: n.id, service: n.id });
+      group.addEventListener('click', open);
+      group.addEventListener('keydown', (ev) => {
+        if (ev.key === 'Enter') open();
+      });
+      nodeLayer.append(group);
+    }
+    root.append(edgeLayer, nodeLayer);
+    replaceChildren(canvas, root);
+    replaceChildren(details, 'Namespaces first: the mesh has too many workloads to draw. Click a box (calls inside it) or an edge for the workloads.');
+    const failing = g.edges.filter((e) => e.state === 'fail').length;
+    count.textContent = `${g.nodes.length} namespaces, ${g.edges.length} edges, ${failing} failing`;
+  };
+
   const draw = () => {
     if (!last) return;
-    const { report, calls } = last;
+    const { calls, drilled } = last;
+    let { report } = last;
+    if (last.namespaces && !drilled) {
+      drawNamespaces(report, last.namespaces);
+      return;
+    }
+    if (drilled) {
+      const keepNs = new Set([drilled.client, drilled.service]);
+      report = { ...report, workloads: report.workloads.filter((w) => keepNs.has(w.namespace)) };
+      const label = drilled.client === drilled.service ? `inside ${drilled.client}` : `${drilled.client} \u2192 ${drilled.service}`;
+      replaceChildren(
+        crumbs,
+        el('button', { class: 'crumb', attrs: { type: 'button' }, on: { click: () => onDrill(null) } }, 'all namespaces'),
+        ' \u203a ',
+        el('span', { class: 'crumb current' }, label),
+      );
+    } else {
+      replaceChildren(crumbs);
+    }
     if (report.workloads.length > MAX_NODES) {
       replaceChildren(
         canvas,
@@ -242,8 +396,8 @@ export function graphView(onWorkload: (workload: string) => void): GraphView {
 
   return {
     root,
-    render(report, calls) {
-      last = { report, calls };
+    render(input) {
+      last = input;
       draw();
     },
   };
