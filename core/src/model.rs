@@ -590,6 +590,23 @@ pub struct AuthorizationPolicy {
     pub rules: Option<Vec<AuthzRule>>,
 }
 
+/// Documents by kind: the ones read, and the ones skipped because they do not bear on mTLS
+/// (what a cluster dump carries besides: Secrets, Events, ConfigMaps other than the mesh's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Inventory {
+    pub read: std::collections::BTreeMap<String, u64>,
+    pub skipped: std::collections::BTreeMap<String, u64>,
+}
+
+impl Inventory {
+    pub(crate) fn count_read(&mut self, kind: &str) {
+        *self.read.entry(kind.to_owned()).or_default() += 1;
+    }
+    pub(crate) fn count_skipped(&mut self, kind: &str) {
+        *self.skipped.entry(kind.to_owned()).or_default() += 1;
+    }
+}
+
 /// Everything the parser read, in input order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Resources {
@@ -598,6 +615,7 @@ pub struct Resources {
     pub services: Vec<Service>,
     pub service_entries: Vec<ServiceEntry>,
     pub service_endpoints: Vec<ServiceEndpointList>,
+    pub inventory: Inventory,
     pub service_accounts: Vec<ServiceAccount>,
     pub virtual_services: Vec<VirtualService>,
     pub mesh_config: Option<MeshConfig>,

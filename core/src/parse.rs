@@ -250,6 +250,9 @@ impl Reader<'_> {
         let Some((message, resource)) = skip_reason(heads) else {
             return false;
         };
+        if let Some(kind) = heads.kind.scalar() {
+            self.out.resources.inventory.count_skipped(kind);
+        }
         let (line, column) = locate::locate(doc.text, doc.first_line, &[]);
         let mut d = Diagnostic::new(Code::UnknownKind, message, &Location::new(file, line, column));
         if let Some(r) = resource {
@@ -438,6 +441,7 @@ fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut
         return;
     };
     let Some((kind, served)) = kinds::classify(&api_version, &kind_name) else {
+        res.inventory.count_skipped(&kind_name);
         ctx.report(
             Code::UnknownKind,
             format!("kind `{kind_name}` ({api_version}) does not bear on mTLS; skipped"),
@@ -455,6 +459,9 @@ fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut
         return;
     };
     ctx.resource = Some(meta.id.to_string());
+    if kind != Kind::ConfigMap {
+        res.inventory.count_read(&kind_name);
+    }
     // ConfigMaps other than the mesh config are not ours; do not count them as duplicates.
     if kind != Kind::ConfigMap
         && let Some(prev) = seen.insert(meta.id.clone(), meta.at.clone())
@@ -476,10 +483,12 @@ fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut
         Kind::ConfigMap => {
             let is_mesh = meta.name() == "istio" || meta.name().starts_with("istio-");
             if is_mesh && node.get("data").and_then(|d| d.get("mesh")).is_some() {
+                res.inventory.count_read(&kind_name);
                 if let Some(mc) = kinds::mesh_config(ctx, node, false) {
                     res.mesh_config = Some(mc);
                 }
             } else {
+                res.inventory.count_skipped(&kind_name);
                 ctx.report(Code::UnknownKind, "ConfigMap is not the mesh config (`istio`, key `mesh`); skipped", &[]);
             }
         }

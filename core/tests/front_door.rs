@@ -60,6 +60,16 @@ fn a_dump_folds_pods_and_replicasets_into_their_deployment() {
     // read: a selector-less Service's endpoints come from them).
     assert!(parsed.work.skipped_unparsed >= 20, "{:?}", parsed.work);
     assert_eq!(parsed.resources.service_endpoints.len(), 20, "one EndpointSlice per Service");
+    // Documents by kind: what was read and what was skipped, whether skipped with or without
+    // a parse.
+    let inventory = &parsed.resources.inventory;
+    assert_eq!(inventory.read.get("Deployment"), Some(&20), "{inventory:?}");
+    assert_eq!(inventory.read.get("Pod"), Some(&20), "{inventory:?}");
+    assert_eq!(inventory.read.get("EndpointSlice"), Some(&20), "{inventory:?}");
+    assert!(inventory.skipped.get("Secret").is_some_and(|n| *n > 0), "{inventory:?}");
+    let skipped: u64 = inventory.skipped.values().sum();
+    let unknown = parsed.diagnostics.iter().filter(|d| d.code == meshlock_core::Code::UnknownKind).count() as u64;
+    assert_eq!(skipped, unknown, "one skipped document per ML0005");
 }
 
 #[test]

@@ -70,6 +70,27 @@ impl Model {
             .map_err(|e| JsError::new(&e))
     }
 
+    /// Loaded files (a cluster dump, Helm output: their names and texts) read together with the
+    /// editor's `yaml`, which is reported under the playground's own file name: the files are
+    /// the cluster, the editor holds what the user adds or changes.
+    #[wasm_bindgen(js_name = withFiles)]
+    pub fn with_files(
+        names: Vec<String>,
+        texts: Vec<String>,
+        yaml: &str,
+        istio_version: Option<String>,
+    ) -> Result<Model, JsError> {
+        let options = Options { istio_version: parse_version(istio_version.as_deref()).map_err(|e| JsError::new(&e))? };
+        let mut sources: Vec<Source> = names.into_iter().zip(texts).map(|(n, t)| Source::new(n, t)).collect();
+        sources.push(Source::new(DEFAULT_FILE, yaml));
+        Ok(Model { analysis: Analysis::new(&sources, &options) })
+    }
+
+    /// Documents by kind: the ones read and the ones skipped (kinds that do not bear on mTLS).
+    pub fn inventory(&self) -> Result<JsValue, JsError> {
+        to_js(&self.analysis.resources().inventory)
+    }
+
     /// The Istio version whose behaviour was applied (e.g. `1.5` when chosen automatically).
     #[wasm_bindgen(js_name = istioVersion)]
     pub fn istio_version(&self) -> String {

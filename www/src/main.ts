@@ -15,12 +15,14 @@ import type {
   ConvertResult,
   DiffReport,
   Explanation,
+  Inventory,
+  LoadResult,
   NamespacePair,
   ReachSample,
   ReachSummary,
   TryResult,
 } from './types';
-import { renderDiagnostics } from './views/diagnostics';
+import { EDITOR_FILE, renderDiagnostics } from './views/diagnostics';
 import { MAX_NODES, graphView } from './views/graph';
 import { matrixView } from './views/matrix';
 import { tryView } from './views/tryconn';
@@ -173,42 +175,59 @@ async function analyze(): Promise<void> {
     const r = await engine.run<AnalysisResult>('analyze', { op: 'analyze', yaml, version });
     const current = () => editor.state.doc.toString() === yaml && versionSelect.value === version;
     if (!current()) return; // stale
-    showDiagnostics(editor, r.report.diagnostics);
+    showDiagnostics(
+      editor,
+      r.report.diagnostics.filter((d) => d.file === EDITOR_FILE),
+    );
     renderDiagnostics(diagPanel, r.report.diagnostics, jump);
     workloads.render(r.report);
     tryConn.render(r.report);
     const chosen = version === 'auto' ? ` (auto)` : '';
     const head = `Istio ${r.istioVersion} behaviour${chosen} \u00b7 ${fmt(r.report.workloads.length)} workloads`;
     status.textContent = `${head} \u00b7 computing who can reach whom\u2026`;
-    const s = await engine.run<ReachSample>('reach', { op: 'reach', yaml, version, limit: CALL_LIMIT });
-    if (!current()) return;
-    // Keep typing smooth on large inputs: wait longer between analyses that take long.
-    delay = Math.min(1000, Math.max(150, (r.millis + s.millis) * 2));
+    const reachNote = byId('reach-note');
+    let total: number;
+    let failing: number;
+    let millis: number;
     if (r.report.workloads.length > NAMESPACE_FIRST) {
-      const summary = await engine.run<ReachSummary>('summary', { op: 'summary', yaml, version, examples: 3 });
+      // Namespaces first: the linear-time summary is all the views need until a pair is
+      // drilled into (listing calls of a large mesh, even a sample of them, means evaluating
+      // them one by one).
+      const summary = await engine.run<ReachSummary & { millis: number }>('reach', { op: 'summary', yaml, version, examples: 3 });
       if (!current()) return;
-      level = { yaml, version, report: r.report, calls: s.calls, namespaces: summary.namespaces };
+      ({ total, failing } = summary.counts);
+      millis = summary.millis;
+      level = { yaml, version, report: r.report, calls: [], namespaces: summary.namespaces };
       const still = drilled && summary.namespaces.some((p) => p.from === drilled?.client && p.to === drilled?.service);
       if (still) void drill(drilled);
       else {
         drilled = null;
-        showCalls({ report: r.report, calls: s.calls, namespaces: summary.namespaces, drilled: null });
+        showCalls({ report: r.report, calls: [], namespaces: summary.namespaces, drilled: null });
       }
+      reachNote.hidden = false;
+      reachNote.textContent =
+        `A large input: ${fmt(total)} calls (${fmt(failing)} fail, ${fmt(summary.counts.plaintext)} succeed in plaintext). ` +
+        'The graph and the matrix start at the namespace level: click a box, an edge or a cell for its calls. ' +
+        '`meshlock reach` on the command line lists every call.';
     } else {
+      const s = await engine.run<ReachSample>('reach', { op: 'reach', yaml, version, limit: CALL_LIMIT });
+      if (!current()) return;
+      ({ total, failing, millis } = s);
       level = null;
       drilled = null;
       showCalls({ report: r.report, calls: s.calls });
+      reachNote.hidden = !s.truncated;
+      reachNote.textContent = s.truncated
+        ? `A large input: ${fmt(s.total)} calls. The graph and the matrix show ${fmt(s.calls.length)} of them, ` +
+          `failing ones first (${fmt(s.failing)} fail, ${fmt(s.plaintext)} succeed in plaintext). ` +
+          '`meshlock reach` on the command line lists every call.'
+        : '';
     }
-    const reachNote = byId('reach-note');
-    reachNote.hidden = !s.truncated;
-    reachNote.textContent = s.truncated
-      ? `A large input: ${fmt(s.total)} calls. The graph and the matrix show ${fmt(s.calls.length)} of them, ` +
-        `failing ones first (${fmt(s.failing)} fail, ${fmt(s.plaintext)} succeed in plaintext). ` +
-        '`meshlock reach` on the command line lists every call.'
-      : '';
+    // Keep typing smooth on large inputs: wait longer between analyses that take long.
+    delay = Math.min(1000, Math.max(150, (r.millis + millis) * 2));
     status.textContent =
-      `${head} \u00b7 ${fmt(s.total)} calls, ${fmt(s.failing)} failing \u00b7 ` +
-      `analysed in ${Math.round(r.millis + s.millis)} ms \u00b7 meshlock ${r.engineVersion}`;
+      `${head} \u00b7 ${fmt(total)} calls, ${fmt(failing)} failing \u00b7 ` +
+      `analysed in ${Math.round(r.millis + millis)} ms \u00b7 meshlock ${r.engineVersion}`;
     analyses += 1;
     document.body.dataset.analyses = String(analyses);
     document.body.dataset.stale = 'false';
@@ -263,6 +282,8 @@ function loadExample(id: string, keepNotice = false): void {
   shareOut.value = '';
   shareOut.hidden = true;
   if (!keepNotice) say('');
+  // An example stands alone: files opened before are put away.
+  if (document.body.dataset.loaded) void loadFiles([]);
   load(ex.yaml, ex.istio);
 }
 
@@ -305,6 +326,75 @@ byId('share').addEventListener('click', async () => {
     `${copied ? 'Link copied' : 'Link ready'} (${location.href.length} characters).` +
       (long ? ' Some chat tools and servers cut links this long: download the YAML instead if it breaks.' : ''),
   );
+});
+
+// --- a cluster from files: read in the page, analysed with the editor's text on top ---
+const loadedBar = byId<HTMLElement>('loaded');
+const fileInput = byId<HTMLInputElement>('file-input');
+
+function kindList(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([k, n]) => `${k} ${fmt(n)}`)
+    .join(', ');
+}
+
+function showLoaded(files: { name: string; bytes: number }[], inventory: Inventory | null): void {
+  if (files.length === 0 || !inventory) {
+    loadedBar.hidden = true;
+    replaceChildren(loadedBar);
+    delete document.body.dataset.loaded;
+    return;
+  }
+  const bytes = files.reduce((n, f) => n + f.bytes, 0);
+  const documents = Object.values(inventory.read).reduce((n, x) => n + x, 0);
+  const skipped = Object.values(inventory.skipped).reduce((n, x) => n + x, 0);
+  const unload = el('button', { class: 'small', attrs: { type: 'button', id: 'unload' } }, 'Unload');
+  unload.addEventListener('click', () => void loadFiles([]));
+  replaceChildren(
+    loadedBar,
+    el('strong', {}, `Cluster files: ${files.map((f) => f.name).join(', ')}`),
+    ` \u00b7 ${fmt(bytes)} bytes read \u00b7 ${fmt(documents)} documents read: `,
+    el('span', { class: 'kinds-read' }, kindList(inventory.read) || 'none'),
+    skipped > 0 ? el('span', { class: 'kinds-skipped' }, ` \u00b7 skipped (no bearing on mTLS): ${kindList(inventory.skipped)}`) : '',
+    ' \u00b7 the editor\u2019s text is read on top of them. ',
+    unload,
+  );
+  loadedBar.hidden = false;
+  document.body.dataset.loaded = String(files.length);
+}
+
+async function loadFiles(list: readonly File[]): Promise<void> {
+  try {
+    const files = await Promise.all(list.map(async (f) => ({ name: f.name, text: await f.text(), bytes: f.size })));
+    say(files.length ? `Reading ${files.length} file(s), ${fmt(files.reduce((n, f) => n + f.bytes, 0))} bytes\u2026` : '');
+    const r = await engine.run<LoadResult>('load', { op: 'load', files: files.map(({ name, text }) => ({ name, text })) });
+    say('');
+    showLoaded(files, r.inventory);
+    if (files.length > 0) {
+      exampleSelect.value = '';
+      if (EXAMPLES.some((e) => e.yaml === editor.state.doc.toString())) setText(editor, '');
+    }
+    clearTimeout(timer);
+    void analyze();
+  } catch (e) {
+    if (!(e instanceof Superseded)) say(`Could not read the files: ${(e as Error).message}`, 'error');
+  }
+}
+
+byId('open-files').addEventListener('click', () => fileInput.click());
+fileInput.addEventListener('change', () => {
+  void loadFiles([...(fileInput.files ?? [])]);
+  fileInput.value = '';
+});
+document.addEventListener('dragover', (ev) => {
+  if (ev.dataTransfer?.types.includes('Files')) ev.preventDefault();
+});
+document.addEventListener('drop', (ev) => {
+  const files = [...(ev.dataTransfer?.files ?? [])];
+  if (files.length === 0) return;
+  ev.preventDefault();
+  void loadFiles(files);
 });
 
 byId('download').addEventListener('click', () => {

@@ -153,6 +153,18 @@ export interface AnalysisResult {
   millis: number;
 }
 
+/** Documents by kind, read and skipped. */
+export interface Inventory {
+  read: Record<string, number>;
+  skipped: Record<string, number>;
+}
+
+/** What the worker answers to a load request. */
+export interface LoadResult {
+  inventory: Inventory | null;
+  millis: number;
+}
+
 /** What the worker answers to a reach request: at most `limit` calls, failing first. */
 export interface ReachSample {
   calls: Call[];

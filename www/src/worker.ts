@@ -10,8 +10,11 @@ const ready = init();
 const cache: { key: string; model: Model }[] = [];
 const CACHE_SIZE = 3;
 
+/** Files opened in the page (a cluster dump): read with every text the page sends. */
+let loaded: { generation: number; names: string[]; texts: string[] } = { generation: 0, names: [], texts: [] };
+
 function modelFor(yaml: string, version: string): Model {
-  const key = `${version}\u0000${yaml}`;
+  const key = `${loaded.generation}\u0000${version}\u0000${yaml}`;
   const hit = cache.findIndex((c) => c.key === key);
   if (hit >= 0) {
     const [entry] = cache.splice(hit, 1);
@@ -20,7 +23,7 @@ function modelFor(yaml: string, version: string): Model {
       return entry.model;
     }
   }
-  const model = new Model(yaml, version, undefined);
+  const model = loaded.names.length > 0 ? Model.withFiles(loaded.names, loaded.texts, yaml, version) : new Model(yaml, version, undefined);
   cache.push({ key, model });
   while (cache.length > CACHE_SIZE) {
     cache.shift()?.model.free();
@@ -54,8 +57,23 @@ function handle(req: Request): unknown {
     }
     case 'try':
       return modelFor(req.yaml, req.version).tryConnection(req.workload, req.port, req.peerKind, req.peer ?? undefined);
-    case 'summary':
-      return modelFor(req.yaml, req.version).reachSummary(req.examples);
+    case 'load': {
+      const started = performance.now();
+      loaded = { generation: loaded.generation + 1, names: req.files.map((f) => f.name), texts: req.files.map((f) => f.text) };
+      while (cache.length > 0) cache.shift()?.model.free();
+      if (loaded.names.length === 0) return { inventory: null, millis: 0 };
+      const model = Model.withFiles(loaded.names, loaded.texts, '', 'auto');
+      try {
+        return { inventory: model.inventory(), millis: performance.now() - started };
+      } finally {
+        model.free();
+      }
+    }
+    case 'summary': {
+      const started = performance.now();
+      const summary = modelFor(req.yaml, req.version).reachSummary(req.examples) as object;
+      return { ...summary, millis: performance.now() - started };
+    }
     case 'explain':
       return modelFor(req.yaml, req.version).explain(req.workload, req.port ?? undefined);
     case 'diff': {

@@ -4,6 +4,9 @@ import { el, replaceChildren } from '../dom';
 import type { Diagnostic } from '../types';
 import type { Jump } from './common';
 
+/** The editor's own file name: only its diagnostics jump to a line of the editor. */
+export const EDITOR_FILE = 'playground.yaml';
+
 export function renderDiagnostics(root: HTMLElement, diagnostics: readonly Diagnostic[], jump: Jump): void {
   const count = (s: string) => diagnostics.filter((d) => d.severity === s).length;
   const errors = count('error');
@@ -24,16 +27,18 @@ export function renderDiagnostics(root: HTMLElement, diagnostics: readonly Diagn
       el(
         'li',
         { class: `diag diag-${d.severity}`, attrs: { 'data-code': d.code, 'data-line': d.line, 'data-severity': d.severity } },
-        el(
-          'button',
-          {
-            class: 'linklike diag-pos',
-            title: `Show line ${d.line} in the editor`,
-            attrs: { type: 'button' },
-            on: { click: () => jump(d.line) },
-          },
-          `line ${d.line}:${d.column}`,
-        ),
+        d.file === EDITOR_FILE
+          ? el(
+              'button',
+              {
+                class: 'linklike diag-pos',
+                title: `Show line ${d.line} in the editor`,
+                attrs: { type: 'button' },
+                on: { click: () => jump(d.line) },
+              },
+              `line ${d.line}:${d.column}`,
+            )
+          : el('span', { class: 'diag-pos diag-file', attrs: { 'data-file': d.file } }, `${d.file}:${d.line}:${d.column}`),
         el('span', { class: `sev sev-${d.severity}` }, d.severity),
         el('code', { class: 'diag-code' }, d.code),
         el('span', { class: 'diag-msg' }, d.message),

@@ -19,6 +19,8 @@ import type { AnalyzeReport, Call, NamespacePair, ReachCounts } from '../types';
 import { STATE_TEXT, callList } from './common';
 
 export const MAX_NODES = 150;
+/** Namespace pairs drawn at most (failing first): a hundred namespaces can have ten thousand. */
+export const MAX_NAMESPACE_EDGES = 300;
 
 const PALETTE = ['#3f51b5', '#00897b', '#8e24aa', '#6d4c41', '#1e88e5', '#c0ca33', '#f4511e', '#546e7a'];
 
@@ -185,7 +187,11 @@ export function graphView(
     );
     const edgeLayer = svg('g', { class: 'edges' });
     const r = Math.max(bw, bh) / 2;
-    for (const e of g.edges as NamespaceEdge[]) {
+    const rank = { fail: 0, plaintext: 1, mtls: 2 } as const;
+    const drawn = [...(g.edges as NamespaceEdge[])]
+      .sort((x, y) => rank[x.state] - rank[y.state] || y.counts.total - x.counts.total)
+      .slice(0, MAX_NAMESPACE_EDGES);
+    for (const e of drawn) {
       const a = byId.get(e.from);
       const b = byId.get(e.to);
       if (!a || !b) continue;
@@ -254,7 +260,8 @@ export function graphView(
     replaceChildren(canvas, root);
     replaceChildren(details, 'Namespaces first: the mesh has too many workloads to draw. Click a box (calls inside it) or an edge for the workloads.');
     const failing = g.edges.filter((e) => e.state === 'fail').length;
-    count.textContent = `${g.nodes.length} namespaces, ${g.edges.length} edges, ${failing} failing`;
+    const shown = drawn.length < g.edges.length ? ` (showing ${drawn.length}, failing first: choose an outcome to narrow)` : '';
+    count.textContent = `${g.nodes.length} namespaces, ${g.edges.length} edges, ${failing} failing${shown}`;
   };
 
   const draw = () => {
