@@ -211,6 +211,30 @@ impl Analysis {
         analysis
     }
 
+    /// This analysis with the policies of `later` read after the input, as one stream
+    /// ([`crate::parse`]'s rule: a later definition replaces the earlier one with the same
+    /// kind, namespace and name). Only the policy-derived parts are rebuilt — the namespace
+    /// modes, every workload's server resolution and the DestinationRule index — exactly as
+    /// [`Analysis::from_parsed`] builds them; the inventory, the authorization and the
+    /// diagnostics are this analysis's. `later` is meant to hold PeerAuthentications,
+    /// DestinationRules and MeshPolicy/Policy only (what `meshlock plan` writes); anything
+    /// else in it is not read.
+    pub(crate) fn with_policies(&self, later: Resources) -> Analysis {
+        let mut next = self.clone();
+        crate::parse::append_policies(&mut next.resources, later);
+        next.pas_by_namespace.clear();
+        for (i, pa) in next.resources.peer_authentications.iter().enumerate() {
+            next.pas_by_namespace.entry(pa.meta.namespace().to_owned()).or_default().push(i);
+        }
+        next.namespace_modes.clear();
+        next.mesh_mode = None;
+        next.index_namespace_modes();
+        next.resolve_servers();
+        next.destination_rules =
+            DestinationRuleIndex::build(&next.resources.destination_rules, &next.mesh.root_namespace);
+        next
+    }
+
     pub fn version(&self) -> IstioVersion {
         self.version
     }

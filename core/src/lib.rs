@@ -30,6 +30,7 @@ pub mod identity;
 pub mod lint;
 pub mod model;
 pub mod parse;
+pub mod plan;
 pub mod reach;
 pub mod report;
 pub mod server;
