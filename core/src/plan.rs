@@ -339,7 +339,7 @@ impl Stage {
     fn title(self) -> &'static str {
         match self {
             Self::DestinationRules => {
-                "DestinationRules that send plaintext toward servers about to be STRICT leave TLS to auto mTLS"
+                "DestinationRules that send plaintext toward STRICT servers, or servers about to be, leave TLS to auto mTLS"
             }
             Self::WorkloadPins => {
                 "workload PeerAuthentications that write down today's modes before their namespace leaves DISABLE"
@@ -386,6 +386,8 @@ struct Planner<'a> {
     fix_notes: Vec<String>,
     cost: PlanCost,
     changes: Vec<Change>,
+    /// `DestinationRule ns/name` (as [`TlsOrigin::rule`] names it) → its id.
+    rule_ids: HashMap<String, ResourceId>,
 }
 
 /// What one comparison found.
@@ -465,6 +467,12 @@ impl<'a> Planner<'a> {
             fix_notes: Vec::new(),
             cost: PlanCost::default(),
             changes: Vec::new(),
+            rule_ids: a
+                .resources
+                .destination_rules
+                .iter()
+                .map(|d| (d.meta.id.to_string(), d.meta.id.clone()))
+                .collect(),
         }
     }
 
@@ -588,8 +596,9 @@ impl<'a> Planner<'a> {
             return true;
         }
         if let Some(origin) = &bad.before_origin {
-            let fix = self.fixes.iter().find(|f| f.rule.to_string() == origin.rule && f.block == origin.block).cloned();
-            if let Some(fix) = fix {
+            let fix =
+                self.rule_ids.get(&origin.rule).map(|rule| Fix { rule: rule.clone(), block: origin.block.clone() });
+            if let Some(fix) = fix.filter(|f| self.fixes.contains(f)) {
                 self.fixes.remove(&fix);
                 self.fix_notes.push(format!(
                     "{} {} stays as it is: unset, the call from {client_key} to {} {what} ({symptom})",
@@ -628,6 +637,7 @@ impl<'a> Planner<'a> {
     fn compare(&mut self, before: &Analysis, after: &Analysis, what: &str) -> Result<Comparison, PlanError> {
         let mut cmp = Comparison::default();
         let mut examples_full = false;
+        let rule_ids = &self.rule_ids;
         let strict_after = |w: usize, port: u16| {
             after.workloads.get(w).is_some_and(|w| w.sidecar && w.server.mode_for_port(port) == Mode::Strict)
         };
@@ -677,16 +687,10 @@ impl<'a> Planner<'a> {
                     after: c.clone(),
                 }),
                 "encrypts" | "fixes" if c.mtls && strict_after(pc.endpoint, c.target_port) => {
-                    if let Some(o) = origin() {
-                        let rule = before
-                            .resources
-                            .destination_rules
-                            .iter()
-                            .find(|d| d.meta.id.to_string() == o.rule)
-                            .map(|d| d.meta.id.clone());
-                        if let Some(rule) = rule {
-                            cmp.used_fixes.insert(Fix { rule, block: o.block });
-                        }
+                    if let Some(o) = origin()
+                        && let Some(rule) = rule_ids.get(&o.rule)
+                    {
+                        cmp.used_fixes.insert(Fix { rule: rule.clone(), block: o.block });
                     }
                 }
                 _ => {}
@@ -827,11 +831,20 @@ impl<'a> Planner<'a> {
             ns_target.insert(ns, target);
         }
         let mesh_now = a.mesh_mode;
-        let mesh_target = if !self.mesh_frozen && strict_namespaces > 0 && strict_namespaces * 2 >= by_ns.len() {
-            Some(Mode::Strict)
-        } else {
-            mesh_now
+        // The mesh goes STRICT when that takes no more policies than leaving it (the coarser wins
+        // a tie): one mesh-wide policy plus a namespace policy wherever the inherited mode is not
+        // the target, against a namespace policy wherever today's inherited mode is not.
+        let writes = |mesh: Option<Mode>| {
+            ns_target
+                .iter()
+                .filter(|(ns, target)| {
+                    ns_winner(a, ns).and_then(|pa| pa.mode.resolved()).or(mesh).unwrap_or(Mode::Permissive) != **target
+                })
+                .count()
         };
+        // (`1 + with <= without`, the mesh-wide policy itself counted.)
+        let flip = !self.mesh_frozen && strict_namespaces > 0 && writes(Some(Mode::Strict)) < writes(mesh_now);
+        let mesh_target = if flip { Some(Mode::Strict) } else { mesh_now };
         // The mesh-wide policy.
         if mesh_target != mesh_now
             && let Some(mode) = mesh_target
