@@ -107,7 +107,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let sources = [Source::new(*file, text.clone())];
             let (mut load, mut analyze, mut plan_ms) = (Vec::new(), Vec::new(), Vec::new());
             let mut last = None;
-            for _ in 0..runs.parse::<usize>()?.max(1) {
+            let runs: usize = runs.parse()?;
+            for _ in 0..runs.max(1) {
                 let t = Instant::now();
                 let a = Analysis::new(&sources, &Options::default());
                 load.push(t.elapsed().as_secs_f64() * 1e3);
@@ -138,7 +139,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "{}",
                 serde_json::json!({
                     "target": "native",
+                    "file": file,
                     "yaml_bytes": text.len(),
+                    "runs": runs,
                     "load_ms": median(load),
                     "analyze_ms": median(analyze),
                     "plan_ms": median(plan_ms),

@@ -1079,7 +1079,7 @@ impl<'a> Planner<'a> {
                 (pa.meta.id.clone(), false, doc)
             }
             None => {
-                let name = unique_pa_name(a, &ns, &format!("{}-mtls", w.workload.meta.name()));
+                let name = unique_pa_name(a, &self.changes, &ns, &format!("{}-mtls", w.workload.meta.name()));
                 let doc = restate::new_pa(&ns, &name, selector, default, &entries);
                 (ResourceId { kind: "PeerAuthentication".to_owned(), namespace: ns, name }, true, doc)
             }
@@ -1132,7 +1132,7 @@ impl<'a> Planner<'a> {
                 (pa.meta.id.clone(), false, doc)
             }
             None => {
-                let name = unique_pa_name(self.a, ns, "default");
+                let name = unique_pa_name(self.a, &self.changes, ns, "default");
                 let doc = restate::new_pa(ns, &name, selector, mode, ports);
                 (ResourceId { kind: "PeerAuthentication".to_owned(), namespace: ns.to_owned(), name }, true, doc)
             }
@@ -1438,8 +1438,12 @@ fn majority(ports: &BTreeMap<u16, Mode>, fallback: Mode) -> Mode {
     [Mode::Permissive, Mode::Disable].into_iter().find(|m| counts.get(m) == Some(&best)).unwrap_or(fallback)
 }
 
-fn unique_pa_name(a: &Analysis, ns: &str, want: &str) -> String {
-    let taken = |n: &str| a.peer_authentications_in(ns).any(|pa| pa.meta.name() == n);
+/// A PeerAuthentication name no policy of the namespace has, in the input or among the changes.
+fn unique_pa_name(a: &Analysis, changes: &[Change], ns: &str, want: &str) -> String {
+    let taken = |n: &str| {
+        a.peer_authentications_in(ns).any(|pa| pa.meta.name() == n)
+            || changes.iter().any(|c| c.id.kind == "PeerAuthentication" && c.id.namespace == ns && c.id.name == n)
+    };
     if !taken(want) {
         return want.to_owned();
     }
