@@ -7,10 +7,11 @@ import { createEditor, jumpToLine, setText, showDiagnostics } from './editor';
 import { Engine, Superseded } from './engine';
 import { EXAMPLES, ISTIO_VERSIONS } from './examples';
 import { LONG_URL, ShareError, decodeShare, encodeShare, isShareFragment } from './share';
-import type { AnalysisResult, ConvertResult, DiffReport, Explanation, ReachSample } from './types';
+import type { AnalysisResult, ConvertResult, DiffReport, Explanation, Plan, ReachSample } from './types';
 import { renderDiagnostics } from './views/diagnostics';
 import { graphView } from './views/graph';
 import { matrixView } from './views/matrix';
+import { planView } from './views/plan';
 import { whatIfView } from './views/whatif';
 import { workloadsView } from './views/workloads';
 import './style.css';
@@ -66,6 +67,8 @@ byId('panel-workloads').append(workloads.root);
 byId('panel-graph').append(graph.root);
 byId('panel-matrix').append(matrix.root);
 byId('panel-whatif').append(whatIf.root);
+const planPanel = planView();
+byId('panel-plan').append(planPanel.root);
 
 // --- tabs ---
 const tabs = [...document.querySelectorAll<HTMLButtonElement>('[role=tab]')];
@@ -80,6 +83,7 @@ function selectTab(name: string): void {
     if (whatIf.text() === '') whatIf.reset(editor.state.doc.toString());
     scheduleDiff();
   }
+  if (name === 'plan') schedulePlan();
 }
 for (const t of tabs) t.addEventListener('click', () => selectTab(t.dataset.tab ?? 'workloads'));
 
@@ -137,6 +141,7 @@ async function analyze(): Promise<void> {
     document.body.dataset.istio = r.istioVersion;
     if (notice.dataset.kind === 'error' && notice.dataset.source === 'engine') say('');
     if (!byId('panel-whatif').hidden) scheduleDiff();
+    if (!byId('panel-plan').hidden) schedulePlan();
   } catch (e) {
     if (e instanceof Superseded) return;
     say(`The engine could not analyse the input: ${(e as Error).message}`, 'error');
@@ -144,6 +149,24 @@ async function analyze(): Promise<void> {
   } finally {
     document.body.dataset.busy = 'false';
   }
+}
+
+/** The plan of the current input (the Plan tab), recomputed when the tab is open and the text changes. */
+let planTimer: ReturnType<typeof setTimeout> | undefined;
+function schedulePlan(): void {
+  clearTimeout(planTimer);
+  engine.cancelIfSlow('plan', CANCEL_AFTER_MS);
+  planTimer = setTimeout(async () => {
+    const yaml = editor.state.doc.toString();
+    try {
+      const p = await engine.run<Plan>('plan', { op: 'plan', yaml, version: versionSelect.value });
+      if (editor.state.doc.toString() !== yaml) return;
+      planPanel.render(p);
+    } catch (e) {
+      if (e instanceof Superseded) return;
+      planPanel.error(`No plan: ${(e as Error).message}`);
+    }
+  }, 150);
 }
 
 let diffTimer: ReturnType<typeof setTimeout> | undefined;
