@@ -71,6 +71,9 @@ pub enum PlanError {
     /// Two states the plan compares differ in more than policies (a bug: not proven).
     #[error("the states before and after `{0}` cannot be compared call by call")]
     Unaligned(String),
+    /// A step breaks a call even merged with its neighbours (a bug: the search proved the whole).
+    #[error("step `{0}` breaks a call or loses encryption; no plan is given")]
+    Unproven(String),
 }
 
 /// STRICT coverage: sidecar workloads (gateways excluded) and their known ports.
@@ -1198,7 +1201,7 @@ impl<'a> Planner<'a> {
             if !proof.holds() {
                 // The last stage on its own breaks: apply it together with the previous one.
                 if steps.pop().is_none() || i == 0 {
-                    return Err(PlanError::Unaligned(format!("{file}: the plan breaks a call")));
+                    return Err(PlanError::Unproven(file));
                 }
                 let (cur_stages, cur_list) = groups.remove(i);
                 i -= 1;

@@ -282,6 +282,10 @@ fn reach_and_diff_answer_at_scale() {
 fn plan_writes_step_files_that_read_back_as_the_planned_state() {
     let dir = std::env::temp_dir().join(format!("meshlock-plan-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp");
+    // A step file of an earlier plan is removed; other files are left alone.
+    std::fs::write(dir.join("03-stale.yaml"), "kind: PeerAuthentication\n").expect("write");
+    std::fs::write(dir.join("notes.txt"), "mine\n").expect("write");
     let out = dir.to_str().expect("utf-8 path");
     let o = meshlock(&["plan", "examples/authn", "--out", out]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -290,11 +294,17 @@ fn plan_writes_step_files_that_read_back_as_the_planned_state() {
     let j = meshlock(&["plan", "examples/authn", "--format", "json"]);
     assert_eq!(j.status.code(), Some(0), "{}", stderr(&j));
     golden("authn-plan.json", &stdout(&j));
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).expect("out dir").map(|e| e.expect("entry").path()).collect();
+    assert!(stderr(&o).contains("03-stale.yaml"), "{}", stderr(&o));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
     files.sort();
     let names: Vec<String> =
         files.iter().filter_map(|f| f.file_name().and_then(|n| n.to_str()).map(str::to_owned)).collect();
     assert_eq!(names, ["01-destination-rules.yaml", "02-mesh.yaml"]);
+    assert!(dir.join("notes.txt").exists());
     golden("authn-plan-01-destination-rules.yaml", &std::fs::read_to_string(&files[0]).expect("read"));
     golden("authn-plan-02-mesh.yaml", &std::fs::read_to_string(&files[1]).expect("read"));
     // The input followed by the steps, read as one stream, is the planned state: the four calls

@@ -48,6 +48,14 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     let plan = meshlock_core::plan::plan(&a, &sources, &PlanOptions { goal })?;
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // Step files of an earlier plan would read as steps of this one: remove them first.
+        for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+            let path = entry?.path();
+            if path.file_name().and_then(|n| n.to_str()).is_some_and(is_step_file) {
+                std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+                eprintln!("meshlock plan: removed {} (a step file of an earlier plan)", path.display());
+            }
+        }
         for step in &plan.steps {
             let path = dir.join(&step.file);
             std::fs::write(&path, step_file(step)).with_context(|| format!("cannot write {}", path.display()))?;
@@ -58,6 +66,16 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
         Format::Text => print!("{}", text(&plan, args.out.as_ref())),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `NN-….yaml`, the name `meshlock plan` gives its step files.
+fn is_step_file(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() > 8
+        && b.first().is_some_and(u8::is_ascii_digit)
+        && b.get(1).is_some_and(u8::is_ascii_digit)
+        && b.get(2) == Some(&b'-')
+        && name.ends_with(".yaml")
 }
 
 /// A step file: a header saying what it does and what it was proven to do, then the resources.
@@ -88,6 +106,9 @@ fn kind_text(k: &BlockKind) -> &'static str {
     }
 }
 
+/// Resources listed per step in the text.
+const RESOURCES_LISTED: usize = 12;
+
 /// Above this many blocked workloads, the text groups them by reason.
 const BLOCKED_LISTED: usize = 20;
 
@@ -109,8 +130,15 @@ fn text(plan: &Plan, out: Option<&PathBuf>) -> String {
     for step in &plan.steps {
         let where_ = out.map(|d| d.join(&step.file).display().to_string()).unwrap_or_else(|| step.file.clone());
         let _ = writeln!(s, "Step {} ({where_}): {}", step.number, step.title);
-        for r in &step.resources {
+        for r in step.resources.iter().take(RESOURCES_LISTED) {
             let _ = writeln!(s, "  {} {}: {}", r.action, r.resource, r.change);
+        }
+        if step.resources.len() > RESOURCES_LISTED {
+            let _ = writeln!(
+                s,
+                "  (and {} more resources; the step file has them all)",
+                step.resources.len() - RESOURCES_LISTED
+            );
         }
         for d in &step.deletes {
             let _ = writeln!(s, "  {d}");
