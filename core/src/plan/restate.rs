@@ -11,7 +11,7 @@ use crate::client::TlsBlock;
 use crate::model::{Labels, Meta, Mode, ResourceId};
 use crate::source::Source;
 use serde_yaml::{Mapping, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 /// The documents of the input, split once and parsed on demand (a `kind: List` once for all
 /// its items).
@@ -20,8 +20,9 @@ pub(super) struct Originals<'s> {
     documents: HashMap<&'s str, Vec<(u32, &'s str)>>,
     /// Resources already found, by id.
     found: HashMap<ResourceId, Value>,
-    /// Documents already parsed: (source, first line).
-    parsed: HashSet<(&'s str, u32)>,
+    /// The items of each List document already outlined: (first line, byte range) each;
+    /// empty for a document that is not a List. Keyed by source and first line.
+    items: HashMap<(&'s str, u32), Vec<(u32, usize, usize)>>,
 }
 
 impl<'s> Originals<'s> {
@@ -32,32 +33,50 @@ impl<'s> Originals<'s> {
                 crate::parse::yaml::split_documents(&s.text).into_iter().map(|d| (d.first_line, d.text)).collect();
             documents.insert(s.name.as_str(), docs);
         }
-        Self { documents, found: HashMap::new(), parsed: HashSet::new() }
+        Self { documents, found: HashMap::new(), items: HashMap::new() }
     }
 
-    /// The input document of the resource `meta` describes (the item, for a List).
+    /// The input document of the resource `meta` describes (the item, for a List). A List is
+    /// not parsed whole: the parser's outline finds its items, and only the item at the
+    /// resource's line is parsed (a cluster dump is hundreds of megabytes).
     pub(super) fn get(&mut self, meta: &Meta) -> Option<Value> {
         if let Some(v) = self.found.get(&meta.id) {
             return Some(v.clone());
         }
-        let file = meta.at.file.as_str();
-        let (key, text) = {
-            let docs = self.documents.get_key_value(file)?;
-            let (first, text) = docs.1.iter().rev().find(|(first, _)| *first <= meta.at.line)?;
-            ((*docs.0, *first), *text)
+        let (file, first, text) = {
+            let (file, docs) = self.documents.get_key_value(meta.at.file.as_str())?;
+            let (first, text) = docs.iter().rev().find(|(first, _)| *first <= meta.at.line)?;
+            (*file, *first, *text)
         };
-        if self.parsed.insert(key) {
-            let value: Value = serde_yaml::from_str(text).ok()?;
-            let items = match value.get("items").and_then(Value::as_sequence) {
-                Some(items) if value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
-                    items.clone()
+        let items = self.items.entry((file, first)).or_insert_with(|| {
+            let outline = crate::parse::outline::outline(text, crate::parse::SCAN_DEPTH_LIMIT).ok();
+            let items = outline.and_then(|o| o.items).unwrap_or_default();
+            items.iter().map(|i| (first.saturating_add(i.line), i.start, i.end)).collect()
+        });
+        let item = items.iter().rev().find(|(line, _, _)| *line <= meta.at.line).copied();
+        let candidates: Vec<Value> = match item {
+            Some((_, start, end)) => {
+                let item_text = text.get(start..end)?;
+                // A YAML item keeps its `- `: it parses as a one-element sequence.
+                if item_text.trim_start().starts_with('-') {
+                    serde_yaml::from_str::<Vec<Value>>(item_text).ok()?
+                } else {
+                    vec![serde_yaml::from_str::<Value>(item_text).ok()?]
                 }
-                _ => vec![value],
-            };
-            for item in items {
-                if let Some(id) = id_of(&item) {
-                    self.found.insert(id, item);
+            }
+            None => {
+                let value: Value = serde_yaml::from_str(text).ok()?;
+                match value.get("items").and_then(Value::as_sequence) {
+                    Some(items) if value.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) => {
+                        items.clone()
+                    }
+                    _ => vec![value],
                 }
+            }
+        };
+        for c in candidates {
+            if let Some(id) = id_of(&c) {
+                self.found.insert(id, c);
             }
         }
         self.found.get(&meta.id).cloned()

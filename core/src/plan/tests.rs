@@ -1,5 +1,6 @@
 use super::*;
 use crate::{IstioVersion, Options};
+use serde::Deserialize;
 
 const NAMESPACES: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: foo, labels: {istio-injection: enabled}}\n---\n\
 apiVersion: v1\nkind: Namespace\nmetadata: {name: bar, labels: {istio-injection: enabled}}\n---\n\
@@ -184,4 +185,30 @@ fn a_gateway_is_reported_not_planned() {
     let g = p.blocked.iter().find(|b| b.workload == "bar/ingress").expect("gateway listed");
     assert_eq!(g.reasons.first().map(|r| r.kind.clone()), Some(BlockKind::Gateway));
     assert_eq!(p.coverage.after.sidecar_workloads, 1, "gateways are not counted");
+}
+
+#[test]
+fn a_list_is_restated_item_by_item_and_plans_as_its_documents() {
+    use crate::synth::{DumpFormat, MeshShape, generate, generate_dump};
+    let shape = MeshShape { services: 60, per_namespace: 6, seed: 5 };
+    // Each step's documents, as values (a List's items may order their keys differently).
+    let steps = |text: String| -> Vec<Vec<Value>> {
+        let sources = vec![Source::new("mesh.yaml", text)];
+        let a = Analysis::new(&sources, &Options::default());
+        let p = plan(&a, &sources, &PlanOptions::default()).expect("plan");
+        p.steps
+            .iter()
+            .map(|s| {
+                serde_yaml::Deserializer::from_str(&s.yaml).map(|d| Value::deserialize(d).expect("yaml")).collect()
+            })
+            .collect()
+    };
+    let docs = steps(generate(&shape));
+    assert!(!docs.is_empty(), "the synthetic mesh has DestinationRules to fix");
+    for form in [DumpFormat::ListYaml, DumpFormat::ListJson] {
+        assert_eq!(steps(generate_dump(&shape, false, form)), docs, "{form:?}");
+    }
+    // A dump's Lists carry what the cluster owns; the steps do not.
+    let dumped = format!("{:?}", steps(generate_dump(&shape, true, DumpFormat::ListYaml)));
+    assert!(!dumped.contains("managedFields") && !dumped.contains("resourceVersion"), "{dumped}");
 }
