@@ -13,6 +13,9 @@ use crate::source::Source;
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeMap, HashMap};
 
+/// A List item: its first line in the source, and its byte range in its document.
+type ItemRange = (u32, usize, usize);
+
 /// The documents of the input, split once and parsed on demand (a `kind: List` once for all
 /// its items).
 pub(super) struct Originals<'s> {
@@ -22,7 +25,7 @@ pub(super) struct Originals<'s> {
     found: HashMap<ResourceId, Value>,
     /// The items of each List document already outlined: (first line, byte range) each;
     /// empty for a document that is not a List. Keyed by source and first line.
-    items: HashMap<(&'s str, u32), Vec<(u32, usize, usize)>>,
+    items: HashMap<(&'s str, u32), Vec<ItemRange>>,
 }
 
 impl<'s> Originals<'s> {
