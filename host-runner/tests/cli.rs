@@ -340,3 +340,22 @@ fn plan_refuses_what_it_cannot_plan_with_exit_2() {
     let goal = meshlock(&["plan", "examples/authn", "--goal", "permissive"]);
     assert_eq!(goal.status.code(), Some(2));
 }
+
+#[test]
+fn plan_of_a_large_mesh_groups_what_is_blocked() {
+    let dir = std::env::temp_dir().join(format!("meshlock-plan-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let mesh = dir.join("mesh.yaml");
+    std::fs::write(&mesh, meshlock_core::synth::generate(&meshlock_core::synth::MeshShape::new(200))).expect("write");
+    let o = meshlock(&["plan", mesh.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    // ns9 has no injection: its clients call every service in plaintext, so every port that is
+    // not STRICT today keeps its mode; the text says so per reason, not per workload.
+    let blocked = text.lines().find(|l| l.starts_with("Cannot become STRICT yet")).expect("blocked section");
+    let n: usize =
+        blocked.trim_start_matches("Cannot become STRICT yet (").split(' ').next().unwrap_or("").parse().expect("n");
+    assert!(text.contains(&format!("  {n} workload(s): callers without a sidecar")), "{text}");
+    assert!(text.lines().count() < 100, "{} lines", text.lines().count());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -201,18 +201,20 @@ fn text(plan: &Plan, out: Option<&PathBuf>) -> String {
                 }
             }
         } else {
-            let mut by_kind: std::collections::BTreeMap<&str, (usize, String)> = std::collections::BTreeMap::new();
+            // Per kind of reason: how many workloads have one, and the first as an example.
+            let mut by_kind: std::collections::BTreeMap<&str, (std::collections::BTreeSet<&str>, String)> =
+                std::collections::BTreeMap::new();
             for bw in &plan.blocked {
                 for r in &bw.reasons {
-                    let e = by_kind.entry(kind_text(&r.kind)).or_insert((0, String::new()));
-                    e.0 += 1;
+                    let e = by_kind.entry(kind_text(&r.kind)).or_default();
+                    e.0.insert(bw.workload.as_str());
                     if e.1.is_empty() {
                         e.1 = format!("{}: {}; to unblock: {}", bw.workload, r.detail, r.unblock);
                     }
                 }
             }
-            for (kind, (n, example)) in by_kind {
-                let _ = writeln!(s, "  {n} workload(s): {kind}, e.g. {example}");
+            for (kind, (workloads, example)) in by_kind {
+                let _ = writeln!(s, "  {} workload(s): {kind}, e.g. {example}", workloads.len());
             }
             s.push_str("  (--format json lists every workload with its reasons)\n");
         }
