@@ -1371,7 +1371,9 @@ fn merge_changes(into: &mut Vec<Staged>, later: Vec<Staged>) {
     }
 }
 
-/// Workloads a Gateway selects (a non-empty selector matching their pod labels).
+/// Workloads a Gateway selects (a non-empty selector matching their pod labels): their
+/// listeners take TLS from the Gateway's servers only (`pilot/pkg/networking/core/gateway.go`
+/// builds it from `Gateway.servers[].tls`), so PeerAuthentication does not govern them.
 fn gateway_workloads(a: &Analysis) -> BTreeSet<usize> {
     let mut out = BTreeSet::new();
     for gw in &a.resources.gateways {
