@@ -420,9 +420,13 @@ struct Bad {
 impl<'a> Planner<'a> {
     fn new(a: &'a Analysis, sources: &'a [Source]) -> Self {
         let gateways = gateway_workloads(a);
+        // Gateways are searched like any sidecar: PeerAuthentication does not reach their
+        // listeners in Istio, so whatever the plan does to them changes nothing there, and the
+        // model (which treats them as sidecars) only makes the plan more careful. They are
+        // neither counted nor reported as STRICT.
         let mut strict = BTreeSet::new();
         for (i, w) in a.workloads.iter().enumerate() {
-            if !w.sidecar || gateways.contains(&i) {
+            if !w.sidecar {
                 continue;
             }
             for &p in &w.server.ports {
@@ -751,7 +755,7 @@ impl<'a> Planner<'a> {
                 (p, if self.strict.contains(&(wi, p)) { Mode::Strict } else { now })
             })
             .collect();
-        let candidate = !self.gateways.contains(&wi) && !self.kept_default.contains(&wi);
+        let candidate = !self.kept_default.contains(&wi);
         let all_strict = ports.values().all(|m| *m == Mode::Strict);
         let gains = self.strict.range((wi, 0)..=(wi, u16::MAX)).next().is_some();
         // The workload-level mode (ports nothing declares): STRICT when every known port is; the
@@ -798,9 +802,7 @@ impl<'a> Planner<'a> {
                 ),
             };
             for &i in &root_sidecars {
-                if !self.gateways.contains(&i) {
-                    self.withdraw_workload(i, &r);
-                }
+                self.withdraw_workload(i, &r);
             }
         }
         // Namespaces: STRICT when most of their sidecar workloads can be.

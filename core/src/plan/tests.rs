@@ -212,3 +212,15 @@ fn a_list_is_restated_item_by_item_and_plans_as_its_documents() {
     let dumped = format!("{:?}", steps(generate_dump(&shape, true, DumpFormat::ListYaml)));
     assert!(!dumped.contains("managedFields") && !dumped.contains("resourceVersion"), "{dumped}");
 }
+
+#[test]
+fn a_gateway_in_the_root_namespace_does_not_hold_the_mesh_back() {
+    let gw = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: ingress, namespace: istio-system, labels: {istio: ingressgateway}}\n\
+              spec: {containers: [{name: istio-proxy, ports: [{containerPort: 8080}]}]}\n---\n\
+              apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: istio-system}\n\
+              spec:\n  selector: {istio: ingressgateway}\n  servers:\n  - port: {number: 8080, name: http, protocol: HTTP}\n    hosts: ['*']\n";
+    let p = plan_of(&format!("{NAMESPACES}{}{}{gw}", app("foo", "web"), app("bar", "api")));
+    assert_eq!(p.steps.iter().map(|s| s.level.as_str()).collect::<Vec<_>>(), ["mesh"]);
+    assert_eq!(p.coverage.after.strict_ports, 2);
+    assert!(p.blocked.iter().any(|b| b.workload == "istio-system/ingress"));
+}
