@@ -1,4 +1,6 @@
+use super::realise::{majority, resulting, workload_winner};
 use super::*;
+use crate::model::DeclaredMode;
 use crate::{IstioVersion, Options};
 use serde::Deserialize;
 
