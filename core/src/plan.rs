@@ -301,7 +301,7 @@ pub fn plan(a: &Analysis, sources: &[Source], options: &PlanOptions) -> Result<P
 }
 
 // ---------------------------------------------------------------------------------------------
-// What the search, the realisation and the steps share (plan/search.rs, plan/realise.rs, plan/steps.rs)
+// Shared by plan/search.rs, plan/realise.rs and plan/steps.rs
 // ---------------------------------------------------------------------------------------------
 
 /// A DestinationRule `tls` block to unset.
