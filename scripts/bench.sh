@@ -50,6 +50,15 @@ for case in 1000:docs 10000:docs 50000:docs 1000:list-yaml 10000:list-yaml 10000
         | tee -a "$OUT/engine-wasm.jsonl"
 done
 
+# `plan` beside `analyze`, on the same analysis: the 10k mesh (every tenth namespace without
+# injection, so its clients keep most ports PERMISSIVE) and the same mesh with every namespace
+# injected (the plan turns it all STRICT).
+: >"$OUT/engine-plan.jsonl"
+sed 's/istio-injection: disabled/istio-injection: enabled/' "$OUT/mesh-10000-docs.yaml" >"$OUT/mesh-10000-injected.yaml"
+for mesh in mesh-10000-docs mesh-10000-injected; do
+    timeout 900 "$scale" plan "$OUT/$mesh.yaml" 3 2>/dev/null | tee -a "$OUT/engine-plan.jsonl"
+done
+
 # What a user has at hand: PyYAML's C loader (libyaml) merely parsing the same files.
 PY="$ROOT/.venv/bin/python"
 [ -x "$PY" ] || PY=python3

@@ -11,6 +11,10 @@
 //!   reach summary (`reach_summary`: namespace pairs and failures by cause, what `meshlock reach`
 //!   prints at cluster size) is timed on its own.
 //!
+//! * `scale plan FILE RUNS`: loads FILE once per run and times `analyze` (the report, as above)
+//!   and `plan` (`meshlock_core::plan`: the search, the steps and their proofs) on the same
+//!   analysis, and prints one JSON line with the medians, the steps and the STRICT coverage.
+//!
 //! `scripts/bench/engine-wasm.mjs` does the same through the playground's wasm build in Node.
 
 #![expect(clippy::print_stdout, reason = "the example's output is its JSON line")]
@@ -98,9 +102,64 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 })
             );
         }
+        ["plan", file, runs] => {
+            let text = std::fs::read_to_string(file)?;
+            let sources = [Source::new(*file, text.clone())];
+            let (mut load, mut analyze, mut plan_ms) = (Vec::new(), Vec::new(), Vec::new());
+            let mut last = None;
+            let runs: usize = runs.parse()?;
+            for _ in 0..runs.max(1) {
+                let t = Instant::now();
+                let a = Analysis::new(&sources, &Options::default());
+                load.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                std::hint::black_box(serde_json::to_string(&a.analyze())?);
+                analyze.push(t.elapsed().as_secs_f64() * 1e3);
+                let t = Instant::now();
+                let p = meshlock_core::plan::plan(&a, &sources, &meshlock_core::plan::PlanOptions::default())?;
+                plan_ms.push(t.elapsed().as_secs_f64() * 1e3);
+                last = Some(p);
+            }
+            let p = last.ok_or("no run")?;
+            for step in &p.steps {
+                let first =
+                    step.resources.first().map(|r| format!("{} ({})", r.resource, r.change)).unwrap_or_default();
+                eprintln!(
+                    "step {} {}: {} resource(s), e.g. {first}; {} workloads gain STRICT; proof {} calls, {} fixed, {} encrypted",
+                    step.number,
+                    step.level,
+                    step.resources.len(),
+                    step.becomes_strict.len(),
+                    step.proof.calls,
+                    step.proof.fixes,
+                    step.proof.encrypts
+                );
+            }
+            println!(
+                "{}",
+                serde_json::json!({
+                    "target": "native",
+                    "file": file,
+                    "yaml_bytes": text.len(),
+                    "runs": runs,
+                    "load_ms": median(load),
+                    "analyze_ms": median(analyze),
+                    "plan_ms": median(plan_ms),
+                    "steps": p.steps.len(),
+                    "resources": p.steps.iter().map(|s| s.resources.len()).sum::<usize>(),
+                    "strict_ports_before": p.coverage.before.strict_ports,
+                    "strict_ports_after": p.coverage.after.strict_ports,
+                    "sidecar_ports": p.coverage.after.sidecar_ports,
+                    "blocked_workloads": p.blocked.len(),
+                    "cost": p.cost,
+                    "peak_rss_kib": peak_rss_kib(),
+                })
+            );
+        }
         _ => {
             return Err(
-                "usage: scale gen N FILE [docs|list-yaml|list-json|dump-yaml|dump-json] | scale run FILE RUNS".into()
+                "usage: scale gen N FILE [docs|list-yaml|list-json|dump-yaml|dump-json] | scale run FILE RUNS | scale plan FILE RUNS"
+                    .into()
             );
         }
     }

@@ -218,6 +218,73 @@ impl Analysis {
         analysis
     }
 
+    /// This analysis with the policies of `later` read after the input, as one stream
+    /// ([`crate::parse`]'s rule: a later definition replaces the earlier one with the same
+    /// kind, namespace and name). Only the policy-derived parts are rebuilt — the namespace
+    /// modes, the server resolution of every workload a changed policy can reach, the
+    /// DestinationRule index — exactly as [`Analysis::from_parsed`] builds them; the inventory
+    /// and the authorization are this analysis's, its diagnostics are not carried (they describe
+    /// the input). `later` is meant to hold PeerAuthentications,
+    /// DestinationRules and MeshPolicy/Policy only (what `meshlock plan` writes); anything
+    /// else in it is not read.
+    pub(crate) fn with_policies(&self, later: Resources) -> Analysis {
+        // Only the workloads of namespaces holding a PeerAuthentication of `later` can resolve
+        // differently (`beta_candidates` reads the workload's namespace and the root namespace;
+        // a root-namespace policy reaches every workload).
+        let root = self.mesh.root_namespace.as_str();
+        let touched: std::collections::BTreeSet<String> =
+            later.peer_authentications.iter().map(|pa| pa.meta.namespace().to_owned()).collect();
+        let all = touched.contains(root) || !later.alpha_policies.is_empty();
+        let rules_changed = !later.destination_rules.is_empty();
+        let mut next = Analysis {
+            version: self.version,
+            resources: self.resources.clone(),
+            mesh: self.mesh.clone(),
+            trust_domains: self.trust_domains.clone(),
+            auto_mtls: self.auto_mtls,
+            read_alpha: self.read_alpha,
+            read_beta: self.read_beta,
+            workloads: self.workloads.clone(),
+            services: self.services.clone(),
+            namespaces: self.namespaces.clone(),
+            destination_rules: if rules_changed {
+                DestinationRuleIndex::default()
+            } else {
+                self.destination_rules.clone()
+            },
+            services_by_workload: self.services_by_workload.clone(),
+            workloads_by_namespace: self.workloads_by_namespace.clone(),
+            pas_by_namespace: HashMap::new(),
+            namespace_modes: HashMap::new(),
+            mesh_mode: None,
+            // Findings about the input, not about the replayed state: not carried.
+            diagnostics: Vec::new(),
+            unreadable: self.unreadable,
+        };
+        crate::parse::append_policies(&mut next.resources, later);
+        for (i, pa) in next.resources.peer_authentications.iter().enumerate() {
+            next.pas_by_namespace.entry(pa.meta.namespace().to_owned()).or_default().push(i);
+        }
+        next.index_namespace_modes();
+        let resolve: Vec<usize> = if all {
+            (0..next.workloads.len()).collect()
+        } else {
+            touched.iter().flat_map(|ns| next.workloads_in(ns).map(|(i, _)| i).collect::<Vec<_>>()).collect()
+        };
+        let resolved: Vec<(usize, ServerPolicy)> =
+            resolve.into_iter().map(|i| (i, crate::server::resolve(&next, i))).collect();
+        for (i, s) in resolved {
+            if let Some(w) = next.workloads.get_mut(i) {
+                w.server = s;
+            }
+        }
+        if rules_changed {
+            next.destination_rules =
+                DestinationRuleIndex::build(&next.resources.destination_rules, &next.mesh.root_namespace);
+        }
+        next
+    }
+
     pub fn version(&self) -> IstioVersion {
         self.version
     }

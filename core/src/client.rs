@@ -157,6 +157,24 @@ impl DestinationRuleIndex {
         self.rules().filter(|m| m.selector.is_some()).map(|m| m.namespace.as_str()).collect()
     }
 
+    /// Whether two indexes differ at most in TLS settings: the same rules for the same hosts,
+    /// with the same visibility, selectors and subsets. Reach's client classes and routed
+    /// subsets depend on nothing else of the rules, so such indexes class clients alike.
+    pub fn same_shape(&self, other: &Self) -> bool {
+        let same = |a: &MergedRule, b: &MergedRule| {
+            a.namespace == b.namespace
+                && a.host == b.host
+                && a.export_to == b.export_to
+                && a.selector == b.selector
+                && a.members == b.members
+                && a.subsets.len() == b.subsets.len()
+                && a.subsets.iter().zip(&b.subsets).all(|((x, _), (y, _))| x.name == y.name && x.labels == y.labels)
+        };
+        self.root == other.root
+            && self.rules().count() == other.rules().count()
+            && self.rules().zip(other.rules()).all(|(a, b)| same(a, b))
+    }
+
     pub fn rules(&self) -> impl Iterator<Item = &MergedRule> {
         self.by_namespace.values().flatten()
     }
@@ -224,6 +242,41 @@ pub struct RuleTls {
     pub tls: Option<ClientTls>,
     /// `DestinationRule ns/name` plus the part that decided (portLevelSettings, subset).
     pub source: String,
+    /// The member rule and the block of it whose `tls` decided; `None` when the rule has no
+    /// trafficPolicy at all.
+    pub origin: Option<TlsOrigin>,
+}
+
+/// Which `tls` block of which DestinationRule decided a client's TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TlsOrigin {
+    /// `DestinationRule ns/name`.
+    pub rule: String,
+    pub block: TlsBlock,
+}
+
+/// A `tls` block inside a DestinationRule.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TlsBlock {
+    /// `spec.trafficPolicy.tls`.
+    Top,
+    /// `spec.trafficPolicy.portLevelSettings[port].tls`.
+    Port(u32),
+    /// `spec.subsets[name].trafficPolicy.tls`.
+    Subset(String),
+    /// `spec.subsets[name].trafficPolicy.portLevelSettings[port].tls`.
+    SubsetPort(String, u32),
+}
+
+impl std::fmt::Display for TlsBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Top => f.write_str("trafficPolicy.tls"),
+            Self::Port(p) => write!(f, "trafficPolicy.portLevelSettings[{p}].tls"),
+            Self::Subset(s) => write!(f, "subsets[{s}].trafficPolicy.tls"),
+            Self::SubsetPort(s, p) => write!(f, "subsets[{s}].trafficPolicy.portLevelSettings[{p}].tls"),
+        }
+    }
 }
 
 /// The SANs an ISTIO_MUTUAL DestinationRule puts in place of the service's identities: its
@@ -248,13 +301,16 @@ pub fn accepted_sans<'a>(rule_sans: Option<&'a [String]>, service_identities: &'
 /// Resolves the rule's TLS for a service port and an optional subset.
 pub fn rule_tls(rule: &MergedRule, service_port: u16, subset: Option<&str>) -> RuleTls {
     let port = u32::from(service_port);
-    let (mut tls, mut source) = match &rule.traffic_policy {
+    let origin = |rule: &str, block: TlsBlock| Some(TlsOrigin { rule: rule.to_owned(), block });
+    let (mut tls, mut source, mut from) = match &rule.traffic_policy {
         Some((tp, name)) => match tp.port_level.iter().find(|pl| pl.port == port) {
             // The port entry replaces the whole policy: an entry without tls means tls = nil.
-            Some(pl) => (pl.tls.clone(), format!("{name} portLevelSettings[{port}]")),
-            None => (tp.tls.clone(), name.clone()),
+            Some(pl) => {
+                (pl.tls.clone(), format!("{name} portLevelSettings[{port}]"), origin(name, TlsBlock::Port(port)))
+            }
+            None => (tp.tls.clone(), name.clone(), origin(name, TlsBlock::Top)),
         },
-        None => (None, rule.name().to_owned()),
+        None => (None, rule.name().to_owned(), None),
     };
     if let Some((s, name)) = subset.and_then(|want| rule.subsets.iter().find(|(s, _)| s.name == want))
         && let Some(stp) = &s.traffic_policy
@@ -262,13 +318,15 @@ pub fn rule_tls(rule: &MergedRule, service_port: u16, subset: Option<&str>) -> R
         if let Some(t) = &stp.tls {
             tls = Some(t.clone());
             source = format!("{name} subset {}", s.name);
+            from = origin(name, TlsBlock::Subset(s.name.clone()));
         }
         if let Some(pl) = stp.port_level.iter().find(|pl| pl.port == port) {
             tls = pl.tls.clone();
             source = format!("{name} subset {} portLevelSettings[{port}]", s.name);
+            from = origin(name, TlsBlock::SubsetPort(s.name.clone(), port));
         }
     }
-    RuleTls { tls, source }
+    RuleTls { tls, source, origin: from }
 }
 
 #[cfg(test)]

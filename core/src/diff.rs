@@ -17,14 +17,7 @@ pub fn diff(before: &Analysis, after: &Analysis, filter: &ReachFilter) -> DiffRe
     for (key, old) in b {
         match af.remove(&key) {
             Some(new) => {
-                let change = match (old.ok, new.ok, old.mtls, new.mtls) {
-                    (true, false, _, _) => "breaks",
-                    (false, true, _, _) => "fixes",
-                    (_, _, false, true) => "encrypts",
-                    (_, _, true, false) => "decrypts",
-                    _ if old.client_tls != new.client_tls || old.server_mode != new.server_mode => "changes",
-                    _ => continue,
-                };
+                let Some(change) = change_kind(&old, &new) else { continue };
                 changes.push(change_of(&new, Some(&old), Some(&new), change));
             }
             None => changes.push(change_of(&old, Some(&old), None, "removed")),
@@ -45,6 +38,19 @@ pub fn diff(before: &Analysis, after: &Analysis, filter: &ReachFilter) -> DiffRe
     };
     changes.sort_by(|a, b| (rank(a), &a.from, &a.to, &a.to_workload).cmp(&(rank(b), &b.from, &b.to, &b.to_workload)));
     DiffReport { changes }
+}
+
+/// How one call changed: `breaks`, `fixes`, `encrypts`, `decrypts`, `changes` (client TLS or
+/// server mode only), or `None` when it did not.
+pub fn change_kind(old: &Call, new: &Call) -> Option<&'static str> {
+    Some(match (old.ok, new.ok, old.mtls, new.mtls) {
+        (true, false, _, _) => "breaks",
+        (false, true, _, _) => "fixes",
+        (_, _, false, true) => "encrypts",
+        (_, _, true, false) => "decrypts",
+        _ if old.client_tls != new.client_tls || old.server_mode != new.server_mode => "changes",
+        _ => return None,
+    })
 }
 
 fn change_of(c: &Call, before: Option<&Call>, after: Option<&Call>, change: &str) -> CallChange {

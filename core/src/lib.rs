@@ -14,6 +14,8 @@
 //! * [`compile`] resolves once what one workload's proxy enforces ([`compile::CompiledPolicy`],
 //!   the filter's plugin configuration); [`enforce`] is the run-time decision the proxy-wasm
 //!   filter makes per connection from it.
+//! * [`plan`] computes an ordered migration to STRICT whose every step is proven, call by call,
+//!   to break nothing (docs/plan.md).
 //!
 //! The rules and the Istio functions behind them are in `shared/reference/istio-mtls-semantics.md`;
 //! each module cites the function it follows. The crate does no I/O and never panics.
@@ -30,6 +32,7 @@ pub mod identity;
 pub mod lint;
 pub mod model;
 pub mod parse;
+pub mod plan;
 pub mod reach;
 pub mod report;
 pub mod server;

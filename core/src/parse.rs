@@ -10,7 +10,7 @@ mod kinds;
 pub mod locate;
 pub mod outline;
 mod read;
-mod yaml;
+pub(crate) mod yaml;
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{ResourceId, Resources};
@@ -545,28 +545,45 @@ fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut
 /// A resource defined twice (same kind, namespace, name) is used in its later definition, as
 /// `kubectl apply` of the stream would leave it.
 fn keep_last_definitions(res: &mut Resources) {
-    fn dedup<T>(items: &mut Vec<T>, id: impl Fn(&T) -> &ResourceId) {
-        let mut last: HashMap<ResourceId, usize> = HashMap::new();
-        for (i, item) in items.iter().enumerate() {
-            last.insert(id(item).clone(), i);
-        }
-        let mut i = 0usize;
-        items.retain(|item| {
-            let keep = last.get(id(item)) == Some(&i);
-            i += 1;
-            keep
-        });
+    keep_last(&mut res.namespaces, |x| &x.meta.id);
+    keep_last(&mut res.workloads, |x| &x.meta.id);
+    keep_last(&mut res.services, |x| &x.meta.id);
+    keep_last(&mut res.service_entries, |x| &x.meta.id);
+    keep_last(&mut res.service_endpoints, |x| &x.meta.id);
+    keep_last(&mut res.service_accounts, |x| &x.meta.id);
+    keep_last(&mut res.virtual_services, |x| &x.meta.id);
+    keep_last(&mut res.peer_authentications, |x| &x.meta.id);
+    keep_last(&mut res.destination_rules, |x| &x.meta.id);
+    keep_last(&mut res.alpha_policies, |x| &x.meta.id);
+    keep_last(&mut res.gateways, |x| &x.meta.id);
+    keep_last(&mut res.authorization_policies, |x| &x.meta.id);
+}
+
+/// The rule of [`keep_last_definitions`] for one kind: of the items with the same id, only the
+/// last is kept, at its own position.
+fn keep_last<T>(items: &mut Vec<T>, id: impl Fn(&T) -> &ResourceId) {
+    let mut last: HashMap<ResourceId, usize> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        last.insert(id(item).clone(), i);
     }
-    dedup(&mut res.namespaces, |x| &x.meta.id);
-    dedup(&mut res.workloads, |x| &x.meta.id);
-    dedup(&mut res.services, |x| &x.meta.id);
-    dedup(&mut res.service_entries, |x| &x.meta.id);
-    dedup(&mut res.service_endpoints, |x| &x.meta.id);
-    dedup(&mut res.service_accounts, |x| &x.meta.id);
-    dedup(&mut res.virtual_services, |x| &x.meta.id);
-    dedup(&mut res.peer_authentications, |x| &x.meta.id);
-    dedup(&mut res.destination_rules, |x| &x.meta.id);
-    dedup(&mut res.alpha_policies, |x| &x.meta.id);
-    dedup(&mut res.gateways, |x| &x.meta.id);
-    dedup(&mut res.authorization_policies, |x| &x.meta.id);
+    let mut i = 0usize;
+    items.retain(|item| {
+        let keep = last.get(id(item)) == Some(&i);
+        i += 1;
+        keep
+    });
+}
+
+/// The policies of `later` read after `earlier`, as one stream of documents is read: each
+/// PeerAuthentication, DestinationRule and MeshPolicy/Policy of `later` replaces the one of
+/// `earlier` with the same kind, namespace and name ([`keep_last_definitions`]). What
+/// `meshlock plan` applies its steps with; the API tests check it against reading the whole
+/// stream.
+pub(crate) fn append_policies(earlier: &mut Resources, later: Resources) {
+    earlier.peer_authentications.extend(later.peer_authentications);
+    earlier.destination_rules.extend(later.destination_rules);
+    earlier.alpha_policies.extend(later.alpha_policies);
+    keep_last(&mut earlier.peer_authentications, |x| &x.meta.id);
+    keep_last(&mut earlier.destination_rules, |x| &x.meta.id);
+    keep_last(&mut earlier.alpha_policies, |x| &x.meta.id);
 }

@@ -93,10 +93,18 @@ pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
 /// The service ports a filter wants, with the subsets mesh VirtualServices route to on each:
 /// computed once, not once per client.
 fn destinations<'a>(a: &'a Analysis, filter: &ReachFilter) -> Vec<(&'a ServiceView, &'a ServicePort, Vec<String>)> {
+    indexed_destinations(a, filter).into_iter().map(|(_, svc, sp, subsets)| (svc, sp, subsets)).collect()
+}
+
+/// [`destinations`] with each service's index in `Analysis::services`.
+fn indexed_destinations<'a>(
+    a: &'a Analysis,
+    filter: &ReachFilter,
+) -> Vec<(usize, &'a ServiceView, &'a ServicePort, Vec<String>)> {
     let mut out = Vec::new();
-    for svc in a.services.iter().filter(|s| !s.endpoints.is_empty()) {
+    for (si, svc) in a.services.iter().enumerate().filter(|(_, s)| !s.endpoints.is_empty()) {
         for sp in svc.ports.iter().filter(|sp| filter.wants_destination(svc, sp.port)) {
-            out.push((svc, sp, routed_subsets(a, svc, sp.port)));
+            out.push((si, svc, sp, routed_subsets(a, svc, sp.port)));
         }
     }
     out
@@ -231,6 +239,8 @@ impl ReachCounts {
 /// `size` times.
 struct ClientClass<'a> {
     representative: &'a WorkloadView,
+    /// The representative's index in `Analysis::workloads`.
+    rep: usize,
     size: u64,
     members: Members<'a>,
 }
@@ -301,33 +311,9 @@ fn for_each_class_call<'a>(
     scopes: &Scopes<'a>,
     mut visit: impl FnMut(&ClientClass<'a>, &'a ServiceView, Evaluated),
 ) {
-    let root = a.mesh.root_namespace.as_str();
-    let selector_ns = a.destination_rules.selector_namespaces();
-    let export_named = a.destination_rules.export_named_namespaces();
-    let mut current: Option<&ServiceView> = None;
-    let mut classes: Vec<ClientClass<'_>> = Vec::new();
-    let mut named: Option<Vec<bool>> = None;
+    let mut classes = ServiceClasses::new(a);
     for (svc, sp, subsets) in destinations(a, filter) {
-        if !current.is_some_and(|c| std::ptr::eq(c, svc)) {
-            current = Some(svc);
-            let clients = scopes.for_service(filter, svc);
-            let by_identity = svc
-                .endpoints
-                .iter()
-                .filter_map(|&i| a.workloads.get(i))
-                .any(|w| w.sidecar && w.authz.uses_identities());
-            classes = if by_identity {
-                identity_classes(a, clients, &selector_ns, named.get_or_insert_with(|| named_by_principals(a)))
-            } else {
-                let mut special = a.destination_rules.namespaces_matching(&svc.host);
-                special.extend(export_named.iter().copied());
-                special.extend(selector_ns.iter().copied());
-                special.insert(svc.namespace.as_str());
-                special.insert(root);
-                client_classes(a, clients, &special, &selector_ns)
-            };
-        }
-        for class in &classes {
+        for class in classes.of(filter, scopes, svc) {
             for subset in routes(class.representative.sidecar, &subsets) {
                 for &ei in &svc.endpoints {
                     let Some(endpoint) = a.workloads.get(ei) else { continue };
@@ -341,6 +327,138 @@ fn for_each_class_call<'a>(
             }
         }
     }
+}
+
+/// The client classes of each service in turn, computed once per service (see
+/// [`for_each_class_call`]).
+struct ServiceClasses<'a> {
+    a: &'a Analysis,
+    root: &'a str,
+    selector_ns: std::collections::BTreeSet<&'a str>,
+    export_named: std::collections::BTreeSet<&'a str>,
+    named: Option<Vec<bool>>,
+    current: Option<&'a ServiceView>,
+    classes: Vec<ClientClass<'a>>,
+}
+
+impl<'a> ServiceClasses<'a> {
+    fn new(a: &'a Analysis) -> Self {
+        Self {
+            a,
+            root: a.mesh.root_namespace.as_str(),
+            selector_ns: a.destination_rules.selector_namespaces(),
+            export_named: a.destination_rules.export_named_namespaces(),
+            named: None,
+            current: None,
+            classes: Vec::new(),
+        }
+    }
+
+    fn of(&mut self, filter: &ReachFilter, scopes: &'_ Scopes<'a>, svc: &'a ServiceView) -> &[ClientClass<'a>] {
+        let a = self.a;
+        if !self.current.is_some_and(|c| std::ptr::eq(c, svc)) {
+            self.current = Some(svc);
+            let clients = scopes.for_service(filter, svc);
+            let by_identity = svc
+                .endpoints
+                .iter()
+                .filter_map(|&i| a.workloads.get(i))
+                .any(|w| w.sidecar && w.authz.uses_identities());
+            self.classes = if by_identity {
+                let named = self.named.get_or_insert_with(|| named_by_principals(a));
+                identity_classes(a, clients, &self.selector_ns, named)
+            } else {
+                let mut special = a.destination_rules.namespaces_matching(&svc.host);
+                special.extend(self.export_named.iter().copied());
+                special.extend(self.selector_ns.iter().copied());
+                special.insert(svc.namespace.as_str());
+                special.insert(self.root);
+                client_classes(a, clients, &special, &self.selector_ns)
+            };
+        }
+        &self.classes
+    }
+}
+
+/// One class's call evaluated in two states of one mesh.
+pub(crate) struct PairedCall<'p> {
+    /// Clients the class stands for.
+    pub size: u64,
+    /// The representative client, the service and the endpoint (indexes, the same in both).
+    pub client: usize,
+    pub service: usize,
+    pub port: &'p ServicePort,
+    pub subset: Option<&'p str>,
+    pub endpoint: usize,
+    pub before: Evaluated,
+    pub after: Evaluated,
+}
+
+/// Why two states cannot be compared class by class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Misaligned;
+
+/// Visits every class call of `before` together with the same call in `after`: exact per call
+/// (every member of a class has the class's outcome) in time linear in the mesh. The two states
+/// must hold the same workloads, services and VirtualServices and DestinationRules of the same
+/// shape (they may differ in PeerAuthentications and in DestinationRule TLS): then the classes
+/// of `before` are classes of `after` too. Returns the number of calls compared, or
+/// [`Misaligned`] when the states differ in more than that.
+pub(crate) fn for_each_class_pair(
+    before: &Analysis,
+    after: &Analysis,
+    filter: &ReachFilter,
+    mut visit: impl FnMut(PairedCall<'_>),
+) -> Result<u64, Misaligned> {
+    let aligned = before.workloads.len() == after.workloads.len()
+        && before.services.len() == after.services.len()
+        && before.workloads.iter().zip(&after.workloads).all(|(x, y)| x.key() == y.key() && x.sidecar == y.sidecar)
+        && before.services.iter().zip(&after.services).all(|(x, y)| x.host == y.host && x.endpoints == y.endpoints)
+        && before.resources.virtual_services == after.resources.virtual_services
+        && before.destination_rules.same_shape(&after.destination_rules);
+    if !aligned {
+        return Err(Misaligned);
+    }
+    let scopes = Scopes::of(before, filter);
+    let mut classes = ServiceClasses::new(before);
+    let mut compared = 0u64;
+    for (si, svc, sp, subsets) in indexed_destinations(before, filter) {
+        let Some(after_svc) = after.services.get(si) else { return Err(Misaligned) };
+        for class in classes.of(filter, &scopes, svc) {
+            let Some(after_client) = after.workloads.get(class.rep) else { return Err(Misaligned) };
+            for subset in routes(class.representative.sidecar, &subsets) {
+                for &ei in &svc.endpoints {
+                    let (Some(endpoint), Some(after_endpoint)) = (before.workloads.get(ei), after.workloads.get(ei))
+                    else {
+                        return Err(Misaligned);
+                    };
+                    if filter.to_workload.as_deref().is_some_and(|k| k != endpoint.key()) {
+                        continue;
+                    }
+                    let b = routed_call(before, class.representative, svc, sp, subset, endpoint);
+                    let c = routed_call(after, after_client, after_svc, sp, subset, after_endpoint);
+                    match (b, c) {
+                        (Some(b), Some(c)) => {
+                            compared += class.size;
+                            visit(PairedCall {
+                                size: class.size,
+                                client: class.rep,
+                                service: si,
+                                port: sp,
+                                subset,
+                                endpoint: ei,
+                                before: b,
+                                after: c,
+                            });
+                        }
+                        (None, None) => {}
+                        _ => return Err(Misaligned),
+                    }
+                }
+            }
+        }
+    }
+    Ok(compared)
 }
 
 /// The clients of every scope a filter needs.
@@ -526,9 +644,10 @@ fn client_classes<'a>(
         special_total += list.len();
         if selector_ns.contains(ns) {
             classes.extend(grouped_classes(a, ns, list, |_, w| (None, Some(w.labels()))));
-        } else if let Some(representative) = list.first().copied().and_then(workload) {
+        } else if let Some((rep, representative)) = list.first().copied().and_then(|i| Some((i, workload(i)?))) {
             classes.push(ClientClass {
                 representative,
+                rep,
                 size: class_size(list.len()),
                 members: Members::Listed(ns, list.clone()),
             });
@@ -538,11 +657,12 @@ fn client_classes<'a>(
     let first_ordinary =
         clients.by_namespace.iter().find(|(ns, _)| !special.contains(*ns)).and_then(|(_, l)| l.first());
     if ordinary > 0
-        && let Some(representative) = first_ordinary.copied().and_then(workload)
+        && let Some((rep, representative)) = first_ordinary.copied().and_then(|i| Some((i, workload(i)?)))
     {
         let except = special.iter().copied().collect();
         classes.push(ClientClass {
             representative,
+            rep,
             size: class_size(ordinary),
             members: Members::SidecarsOutside(clients.scope, except),
         });
@@ -551,9 +671,11 @@ fn client_classes<'a>(
 }
 
 fn no_sidecar_class<'a>(a: &'a Analysis, clients: &Clients<'a>) -> Option<ClientClass<'a>> {
-    let representative = clients.no_sidecar.first().and_then(|&i| a.workloads.get(i))?;
+    let rep = clients.no_sidecar.first().copied()?;
+    let representative = a.workloads.get(rep)?;
     Some(ClientClass {
         representative,
+        rep,
         size: class_size(clients.no_sidecar.len()),
         members: Members::NoSidecar(clients.scope),
     })
@@ -575,8 +697,14 @@ fn grouped_classes<'a>(
     groups
         .into_values()
         .filter_map(|members| {
-            let representative = members.first().and_then(|&i| a.workloads.get(i))?;
-            Some(ClientClass { representative, size: class_size(members.len()), members: Members::Listed(ns, members) })
+            let rep = members.first().copied()?;
+            let representative = a.workloads.get(rep)?;
+            Some(ClientClass {
+                representative,
+                rep,
+                size: class_size(members.len()),
+                members: Members::Listed(ns, members),
+            })
         })
         .collect()
 }

@@ -11,6 +11,7 @@ mod envoy;
 mod input;
 mod manual;
 mod oci;
+mod plan;
 mod render;
 mod runtime;
 mod serve;
@@ -38,6 +39,8 @@ enum Command {
     Explain(analysis::ExplainArgs),
     /// The calls whose outcome or encryption changes between two inputs.
     Diff(analysis::DiffArgs),
+    /// An ordered migration to STRICT that breaks no call working today, each step proven.
+    Plan(plan::PlanArgs),
     /// v1alpha1 MeshPolicy/Policy to v1beta1 PeerAuthentication YAML on stdout.
     Convert(analysis::ConvertArgs),
     /// What a workload's proxy enforces, resolved once: the filter's compiled policy (JSON).
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Reach(a) => analysis::reach(&a),
         Command::Explain(a) => analysis::explain(&a),
         Command::Diff(a) => analysis::diff(&a),
+        Command::Plan(a) => plan::plan(&a),
         Command::Convert(a) => analysis::convert(&a),
         Command::Compile(a) => compile::compile(&a),
         Command::Test(a) => runtime::test(&a),

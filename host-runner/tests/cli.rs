@@ -586,3 +586,85 @@ fn rendered_helm_and_kustomize_output_point_back_at_their_templates() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn plan_writes_step_files_that_read_back_as_the_planned_state() {
+    let dir = std::env::temp_dir().join(format!("meshlock-plan-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp");
+    // A step file of an earlier plan is removed; other files are left alone.
+    std::fs::write(dir.join("03-stale.yaml"), "kind: PeerAuthentication\n").expect("write");
+    std::fs::write(dir.join("notes.txt"), "mine\n").expect("write");
+    let out = dir.to_str().expect("utf-8 path");
+    let o = meshlock(&["plan", "examples/authn", "--out", out]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The output names the files under DIR; the golden holds it with DIR written as `OUT`.
+    golden("authn-plan.txt", &stdout(&o).replace(out, "OUT"));
+    let j = meshlock(&["plan", "examples/authn", "--format", "json"]);
+    assert_eq!(j.status.code(), Some(0), "{}", stderr(&j));
+    golden("authn-plan.json", &stdout(&j));
+    assert!(stderr(&o).contains("03-stale.yaml"), "{}", stderr(&o));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("out dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let names: Vec<String> =
+        files.iter().filter_map(|f| f.file_name().and_then(|n| n.to_str()).map(str::to_owned)).collect();
+    assert_eq!(names, ["01-destination-rules.yaml", "02-mesh.yaml"]);
+    assert!(dir.join("notes.txt").exists());
+    golden("authn-plan-01-destination-rules.yaml", &std::fs::read_to_string(&files[0]).expect("read"));
+    golden("authn-plan-02-mesh.yaml", &std::fs::read_to_string(&files[1]).expect("read"));
+    // The input followed by the steps, read as one stream, is the planned state: the four calls
+    // the DestinationRule without mode broke are fixed; legacy's two calls to foo's STRICT
+    // httpbin fail as they do today (no sidecar).
+    let mut args = vec!["reach", "examples/authn"];
+    args.extend(files.iter().map(|f| f.to_str().expect("utf-8 path")));
+    let r = meshlock(&args);
+    assert_eq!(r.status.code(), Some(0), "{}", stderr(&r));
+    assert!(stdout(&r).contains("18 calls: 16 succeed"), "{}", stdout(&r));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn plan_refuses_what_it_cannot_plan_with_exit_2() {
+    let bad = meshlock_stdin(&["plan", "-"], b"apiVersion: v1\nkind: Pod\nmetadata: {name: [x\n");
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    let invalid = meshlock_stdin(
+        &["plan", "-"],
+        b"apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: x, namespace: foo}\nspec:\n  mtls:\n    mode: STRICTT\n",
+    );
+    assert_eq!(invalid.status.code(), Some(2), "{}", stderr(&invalid));
+    assert!(stderr(&invalid).contains("<stdin>:6:5"), "{}", stderr(&invalid));
+    let old = meshlock(&["plan", "examples/authn", "--istio-version", "1.4"]);
+    assert_eq!(old.status.code(), Some(2));
+    assert!(stderr(&old).contains("1.5"), "{}", stderr(&old));
+    let alpha = meshlock_stdin(
+        &["plan", "-"],
+        b"apiVersion: authentication.istio.io/v1alpha1\nkind: MeshPolicy\nmetadata: {name: default}\nspec: {peers: [{mtls: {}}]}\n",
+    );
+    assert_eq!(alpha.status.code(), Some(2));
+    assert!(stderr(&alpha).contains("meshlock convert"), "{}", stderr(&alpha));
+    let goal = meshlock(&["plan", "examples/authn", "--goal", "permissive"]);
+    assert_eq!(goal.status.code(), Some(2));
+}
+
+#[test]
+fn plan_of_a_large_mesh_groups_what_is_blocked() {
+    let dir = std::env::temp_dir().join(format!("meshlock-plan-scale-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let mesh = dir.join("mesh.yaml");
+    std::fs::write(&mesh, meshlock_core::synth::generate(&meshlock_core::synth::MeshShape::new(200))).expect("write");
+    let o = meshlock(&["plan", mesh.to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    // ns9 has no injection: its clients call every service in plaintext, so every port that is
+    // not STRICT today keeps its mode; the text says so per reason, not per workload.
+    let blocked = text.lines().find(|l| l.starts_with("Cannot become STRICT yet")).expect("blocked section");
+    let n: usize =
+        blocked.trim_start_matches("Cannot become STRICT yet (").split(' ').next().unwrap_or("").parse().expect("n");
+    assert!(text.contains(&format!("  {n} workload(s): callers without a sidecar")), "{text}");
+    assert!(text.lines().count() < 100, "{} lines", text.lines().count());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -232,6 +232,28 @@ def main():
         add("![time against size, log-log, native and wasm](docs/bench/engine-scale.svg)")
         add("")
 
+    # `plan` beside `analyze` (scale plan: the same analysis, medians of its runs).
+    plans = load_jsonl(os.path.join(OUT, "engine-plan.jsonl"))
+    if plans:
+        add("### `plan` at cluster size")
+        add("")
+        add("`meshlock plan` (docs/plan.md) on the 10,000-service synthetic mesh, beside `analyze` in the same")
+        add("process (`scale plan FILE 3`, native, medians): *plan* is the search, the steps and their proofs on an")
+        add("analysis already loaded; every comparison is call by call over reach's client classes. *injected*")
+        add("is the same mesh with every namespace injected, so the plan turns it all STRICT.")
+        add("")
+        add("| mesh | load | analyze | plan | plan / (load + analyze) | steps | resources | STRICT ports before → after | comparisons | class calls |")
+        add("|---|---|---|---|---|---|---|---|---|---|")
+        for r in plans:
+            name = os.path.basename(r.get("file", "")).replace(".yaml", "")
+            base = r["load_ms"] + r["analyze_ms"]
+            cost = r.get("cost", {})
+            add(f"| {name} | {fmt(r['load_ms'], 'ms')} | {fmt(r['analyze_ms'], 'ms')} | {fmt(r['plan_ms'], 'ms')} "
+                f"| {r['plan_ms'] / base:.2f} | {r['steps']} | {r['resources']:,} "
+                f"| {r['strict_ports_before']:,} → {r['strict_ports_after']:,} of {r['sidecar_ports']:,} "
+                f"| {cost.get('checks', 0)} | {cost.get('classEvaluations', 0):,} |")
+        add("")
+
     # 2 and 3 and 5 (criterion).
     crit = criterion()
     ns = lambda g, f: crit.get((g, f))
@@ -346,6 +368,7 @@ def main():
     add("```")
     add("bash scripts/bench.sh        # everything above, then this file")
     add("cargo run --release -p meshlock-core --example scale -- run MESH.yaml RUNS")
+    add("cargo run --release -p meshlock-core --example scale -- plan MESH.yaml RUNS")
     add("node scripts/bench/engine-wasm.mjs www/src/wasm MESH.yaml RUNS")
     add("cargo bench -p meshlock-host --bench datapath")
     add("cargo bench -p meshlock-host --bench envoy")

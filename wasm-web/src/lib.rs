@@ -255,6 +255,28 @@ pub fn convert(yaml: &str, file: Option<String>) -> Result<JsValue, JsError> {
     to_js(&convert_yaml(yaml, file.as_deref()))
 }
 
+/// `meshlock plan --format json` of one YAML text: the steps to STRICT, each with its proof
+/// (the comparison of the mesh before and after it) and its step file's YAML. Pure Rust, so
+/// native tests can call it.
+pub fn plan_of(
+    yaml: &str,
+    file: Option<&str>,
+    istio_version: Option<&str>,
+) -> Result<meshlock_core::plan::Plan, String> {
+    let options = Options { istio_version: parse_version(istio_version)? };
+    let sources = [Source::new(file.unwrap_or(DEFAULT_FILE), yaml)];
+    let analysis = Analysis::new(&sources, &options);
+    meshlock_core::plan::plan(&analysis, &sources, &meshlock_core::plan::PlanOptions::default())
+        .map_err(|e| e.to_string())
+}
+
+/// `meshlock plan`, for the playground's Plan tab.
+#[wasm_bindgen]
+pub fn plan(yaml: &str, istio_version: Option<String>, file: Option<String>) -> Result<JsValue, JsError> {
+    let p = plan_of(yaml, file.as_deref(), istio_version.as_deref()).map_err(|e| JsError::new(&e))?;
+    to_js(&p)
+}
+
 /// The version of the engine, shown in the page footer and written into share links.
 #[wasm_bindgen(js_name = engineVersion)]
 pub fn engine_version() -> String {
@@ -294,6 +316,23 @@ spec:
         assert_eq!(report.istio_version, IstioVersion::V1_12);
         // No workloads: the core says so, and its diagnostic points into our buffer.
         assert!(report.diagnostics.iter().all(|d| d.file == DEFAULT_FILE && d.line >= 1), "{:?}", report.diagnostics);
+    }
+
+    #[test]
+    fn plan_of_the_bundled_example_fixes_the_rule_then_turns_the_mesh_strict() {
+        let mut yaml = String::new();
+        for f in ["namespaces.yaml", "workloads.yaml", "policies.yaml"] {
+            yaml.push_str(
+                &std::fs::read_to_string(format!("{}/../examples/authn/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap(),
+            );
+            yaml.push_str("\n---\n");
+        }
+        let p = plan_of(&yaml, None, None).unwrap();
+        let levels: Vec<&str> = p.steps.iter().map(|s| s.level.as_str()).collect();
+        assert_eq!(levels, ["destination-rules", "mesh"]);
+        assert!(p.steps.iter().all(|s| s.proof.holds() && !s.yaml.is_empty()));
+        let err = plan_of(&yaml, None, Some("1.4")).unwrap_err();
+        assert!(err.contains("1.5"), "{err}");
     }
 
     #[test]

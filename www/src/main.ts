@@ -18,6 +18,7 @@ import type {
   Inventory,
   LoadResult,
   NamespacePair,
+  Plan,
   ReachSample,
   ReachSummary,
   TryResult,
@@ -25,6 +26,7 @@ import type {
 import { EDITOR_FILE, renderDiagnostics } from './views/diagnostics';
 import { MAX_NODES, graphView } from './views/graph';
 import { matrixView } from './views/matrix';
+import { planView } from './views/plan';
 import { tryView } from './views/tryconn';
 import { whatIfView } from './views/whatif';
 import { workloadsView } from './views/workloads';
@@ -98,6 +100,8 @@ const tryConn = tryView(async (req) => {
   }
 });
 byId('panel-try').append(tryConn.root);
+const planPanel = planView();
+byId('panel-plan').append(planPanel.root);
 
 // --- tabs ---
 const tabs = [...document.querySelectorAll<HTMLButtonElement>('[role=tab]')];
@@ -112,6 +116,7 @@ function selectTab(name: string): void {
     if (whatIf.text() === '') whatIf.reset(editor.state.doc.toString());
     scheduleDiff();
   }
+  if (name === 'plan') schedulePlan();
 }
 for (const t of tabs) t.addEventListener('click', () => selectTab(t.dataset.tab ?? 'workloads'));
 
@@ -235,6 +240,7 @@ async function analyze(): Promise<void> {
     document.body.dataset.istio = r.istioVersion;
     if (notice.dataset.kind === 'error' && notice.dataset.source === 'engine') say('');
     if (!byId('panel-whatif').hidden) scheduleDiff();
+    if (!byId('panel-plan').hidden) schedulePlan();
   } catch (e) {
     if (e instanceof Superseded) return;
     say(`The engine could not analyse the input: ${(e as Error).message}`, 'error');
@@ -242,6 +248,24 @@ async function analyze(): Promise<void> {
   } finally {
     document.body.dataset.busy = 'false';
   }
+}
+
+/** The plan of the current input (the Plan tab), recomputed when the tab is open and the text changes. */
+let planTimer: ReturnType<typeof setTimeout> | undefined;
+function schedulePlan(): void {
+  clearTimeout(planTimer);
+  engine.cancelIfSlow('plan', CANCEL_AFTER_MS);
+  planTimer = setTimeout(async () => {
+    const yaml = editor.state.doc.toString();
+    try {
+      const p = await engine.run<Plan>('plan', { op: 'plan', yaml, version: versionSelect.value });
+      if (editor.state.doc.toString() !== yaml) return;
+      planPanel.render(p);
+    } catch (e) {
+      if (e instanceof Superseded) return;
+      planPanel.error(`No plan: ${(e as Error).message}`);
+    }
+  }, 150);
 }
 
 let diffTimer: ReturnType<typeof setTimeout> | undefined;

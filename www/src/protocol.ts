@@ -23,7 +23,8 @@ export type Request =
     }
   | { id: number; op: 'explain'; yaml: string; version: string; workload: string; port: number | null }
   | { id: number; op: 'diff'; before: string; after: string; version: string }
-  | { id: number; op: 'convert'; yaml: string };
+  | { id: number; op: 'convert'; yaml: string }
+  | { id: number; op: 'plan'; yaml: string; version: string };
 
 export type Op = Request['op'];
 

@@ -218,4 +218,51 @@ export interface FilterDecision {
 export interface TryResult {
   configuration: string;
   decisions: { filter: FilterDecision; predicted: Call | null }[];
+/** `meshlock plan --format json` (docs/plan.md). */
+export interface Coverage {
+  sidecarWorkloads: number;
+  strictWorkloads: number;
+  sidecarPorts: number;
+  strictPorts: number;
+}
+
+export interface PlanProof {
+  calls: number;
+  breaks: number;
+  decrypts: number;
+  encrypts: number;
+  fixes: number;
+  changes: number;
+  classEvaluations: number;
+  examples: CallChange[];
+}
+
+export interface PlanStep {
+  number: number;
+  file: string;
+  title: string;
+  level: string;
+  resources: { resource: string; action: 'create' | 'update'; change: string }[];
+  becomesStrict: { workload: string; ports: number[] }[];
+  deletes: string[];
+  yaml: string;
+  proof: PlanProof;
+}
+
+export interface BlockReason {
+  kind: string;
+  detail: string;
+  callers: number;
+  examples: string[];
+  unblock: string;
+}
+
+export interface Plan {
+  istioVersion: string;
+  goal: string;
+  coverage: { before: Coverage; after: Coverage };
+  steps: PlanStep[];
+  blocked: { workload: string; ports: number[]; reasons: BlockReason[] }[];
+  notes: string[];
+  cost: { searchRounds: number; checks: number; classEvaluations: number; callsCompared: number };
 }

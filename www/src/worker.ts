@@ -1,7 +1,7 @@
 // The analysis worker: owns the wasm engine so that parsing a large mesh never blocks the page.
 // It only forwards to meshlock-web and reports back; no rule lives here.
 
-import init, { Model, convert, diff, engineVersion } from './wasm/meshlock_web.js';
+import init, { Model, convert, diff, engineVersion, plan } from './wasm/meshlock_web.js';
 import type { NamespaceCell, Request, Response } from './protocol';
 
 const ready = init();
@@ -83,6 +83,8 @@ function handle(req: Request): unknown {
     }
     case 'convert':
       return convert(req.yaml, undefined);
+    case 'plan':
+      return plan(req.yaml, req.version, undefined);
   }
 }
 

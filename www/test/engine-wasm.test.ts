@@ -3,7 +3,8 @@
 import fs from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES } from '../src/examples';
-import type { AnalyzeReport, Call, ConvertResult, DiffReport, Explanation, ReachReport, ReachSummary, TryResult } from '../src/types';
+import { stepFile } from '../src/plan';
+import type { AnalyzeReport, Call, ConvertResult, DiffReport, Explanation, Plan, ReachReport, ReachSummary, TryResult } from '../src/types';
 import * as glue from '../src/wasm/meshlock_web.js';
 
 beforeAll(() => {
@@ -208,5 +209,27 @@ describe('the other queries', () => {
 
   it('a bad version is refused with the core message', () => {
     expect(() => new glue.Model('a: 1', '2.0', undefined)).toThrow(/not an Istio version/);
+  });
+});
+
+describe('the plan to STRICT', () => {
+  it('PERMISSIVE migration: STRICT where no caller lacks a sidecar, every step proven, files to download', () => {
+    const { ex } = example('permissive-migration');
+    const p = glue.plan(ex.yaml, ex.istio, undefined) as Plan;
+    expect(p.steps.length).toBeGreaterThan(0);
+    for (const s of p.steps) {
+      expect(s.proof.breaks).toBe(0);
+      expect(s.proof.decrypts).toBe(0);
+      expect(stepFile(s)).toContain(s.yaml);
+    }
+    // legacy/sleep has no sidecar and calls foo/httpbin: that port stays below STRICT, and says why.
+    const httpbin = p.blocked.find((b) => b.workload === 'foo/httpbin');
+    expect(httpbin?.reasons[0]?.kind).toBe('clients-without-sidecar');
+    expect(httpbin?.reasons[0]?.examples).toContain('legacy/sleep');
+  });
+
+  it('Istio 1.4 is refused with what comes first', () => {
+    const { ex } = example('mesh-policy-1.4');
+    expect(() => glue.plan(ex.yaml, ex.istio, undefined)).toThrow(/1\.5/);
   });
 });

@@ -17,7 +17,8 @@ export interface WhatIfView {
   error(message: string): void;
 }
 
-function outcome(o: CallOutcome | null): HTMLElement {
+/** A call's outcome on one side of a diff: ok over mTLS, ok in plaintext, or failing. */
+export function outcome(o: CallOutcome | null): HTMLElement {
   if (!o) return el('span', { class: 'muted' }, 'no such call');
   return el(
     'span',
