@@ -218,6 +218,8 @@ export interface FilterDecision {
 export interface TryResult {
   configuration: string;
   decisions: { filter: FilterDecision; predicted: Call | null }[];
+}
+
 /** `meshlock plan --format json` (docs/plan.md). */
 export interface Coverage {
   sidecarWorkloads: number;
