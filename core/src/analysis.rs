@@ -574,6 +574,13 @@ impl Analysis {
         }
     }
 
+    /// The `analyze` entries of the named workloads (`namespace/name`), unknown names skipped:
+    /// what a page that holds a slimmed report asks for the cards it shows.
+    pub fn workload_reports(&self, keys: &[String]) -> Vec<WorkloadReport> {
+        let wanted: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+        self.workloads.iter().filter(|w| wanted.contains(w.key().as_str())).map(|w| self.workload_report(w)).collect()
+    }
+
     pub(crate) fn workload_report(&self, w: &WorkloadView) -> WorkloadReport {
         WorkloadReport {
             namespace: w.namespace().to_owned(),

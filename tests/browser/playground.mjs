@@ -1060,6 +1060,22 @@ spec:
     await page.selectOption('.matrix-view select', 'all');
     assert((await page.locator('#diagnostics .diag-file[data-file="cluster.yaml"]').count()) > 0, 'findings name the file they are in');
     await shot(page, 'cluster-dump');
+    // The report crossed into the page without most chains; a card asks for its own.
+    await page.click('#tab-workloads');
+    await page.fill('.workloads-view input.filter', 'team97/svc42');
+    await page.waitForSelector('section.workload[data-workload="team97/svc42"] li.chain-entry', { timeout: STEP_TIMEOUT });
+    await page.fill('.workloads-view input.filter', '');
+    // Try a connection at this size: workloads are typed, not picked from ten thousand options.
+    await page.click('#tab-try');
+    assert(await page.locator('#try-server').isHidden(), 'no list of ten thousand servers');
+    await page.fill('#try-server-text', 'team3/svc7');
+    await page.dispatchEvent('#try-server-text', 'change');
+    await page.selectOption('#try-peer-kind', 'workload');
+    await page.fill('#try-client-text', 'team95/svc1');
+    await page.click('#try-go');
+    await page.waitForSelector('.try-decision', { timeout: STEP_TIMEOUT });
+    const tried = page.locator('.try-decision').first();
+    assert((await tried.getAttribute('data-reason')) === 'plaintext', 'a client without a sidecar is refused for plaintext');
     await andAnalysed(page, () => page.click('#unload'));
     assert(await page.locator('#loaded').isHidden(), 'unloaded');
     assert(!/10,000 workloads/.test(await page.textContent('#status')), 'the dump is no longer analysed');

@@ -86,6 +86,12 @@ impl Model {
         Ok(Model { analysis: Analysis::new(&sources, &options) })
     }
 
+    /// The full `analyze` entries (precedence chains included) of the named workloads.
+    #[wasm_bindgen(js_name = workloadReports)]
+    pub fn workload_reports(&self, keys: Vec<String>) -> Result<JsValue, JsError> {
+        to_js(&self.analysis.workload_reports(&keys))
+    }
+
     /// Documents by kind: the ones read and the ones skipped (kinds that do not bear on mTLS).
     pub fn inventory(&self) -> Result<JsValue, JsError> {
         to_js(&self.analysis.resources().inventory)

@@ -22,6 +22,7 @@ import type {
   ReachSample,
   ReachSummary,
   TryResult,
+  WorkloadReport,
 } from './types';
 import { EDITOR_FILE, renderDiagnostics } from './views/diagnostics';
 import { MAX_NODES, graphView } from './views/graph';
@@ -61,14 +62,23 @@ function say(message: string, kind: 'info' | 'error' = 'info'): void {
 }
 
 // --- views ---
-const workloads = workloadsView(jump, (workload) =>
-  engine.run<Explanation>('explain', {
-    op: 'explain',
-    yaml: editor.state.doc.toString(),
-    version: versionSelect.value,
-    workload,
-    port: null,
-  }),
+const workloads = workloadsView(
+  jump,
+  (workload) =>
+    engine.run<Explanation>('explain', {
+      op: 'explain',
+      yaml: editor.state.doc.toString(),
+      version: versionSelect.value,
+      workload,
+      port: null,
+    }),
+  (keys) =>
+    engine.run<WorkloadReport[]>('cards', {
+      op: 'workloads',
+      yaml: editor.state.doc.toString(),
+      version: versionSelect.value,
+      keys,
+    }),
 );
 const graph = graphView(
   (workload) => {

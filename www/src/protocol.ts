@@ -11,6 +11,7 @@ export type Request =
   | { id: number; op: 'reach'; yaml: string; version: string; limit: number; between?: NamespaceCell }
   | { id: number; op: 'summary'; yaml: string; version: string; examples: number }
   | { id: number; op: 'load'; files: { name: string; text: string }[] }
+  | { id: number; op: 'workloads'; yaml: string; version: string; keys: string[] }
   | {
       id: number;
       op: 'try';

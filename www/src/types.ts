@@ -47,6 +47,9 @@ export interface WorkloadReport {
   acceptedTrustDomains: string[];
   /** Servers of the Gateways that select this workload (absent when none). */
   gatewayServers?: GatewayServerReport[];
+  /** Set by the page's worker on a large input: the ports' chains were left out of the report
+   * (the card asks for them). Never in the engine's JSON. */
+  chainsOmitted?: boolean;
 }
 
 export interface GatewayServerReport {

@@ -3,6 +3,7 @@
 
 import init, { Model, convert, diff, engineVersion, plan } from './wasm/meshlock_web.js';
 import type { NamespaceCell, Request, Response } from './protocol';
+import type { AnalyzeReport } from './types';
 
 const ready = init();
 
@@ -31,6 +32,21 @@ function modelFor(yaml: string, version: string): Model {
   return model;
 }
 
+/** Workloads whose precedence chains travel to the page with the report; the cards of the others
+ * ask for theirs (`workloads`). Copying a 10,000-workload report with every chain into the page
+ * (8 MB of JSON) blocks its main thread for a third of a second. */
+const FULL_WORKLOADS = 300;
+
+function slim(report: AnalyzeReport): AnalyzeReport {
+  if (report.workloads.length <= FULL_WORKLOADS) return report;
+  report.workloads.forEach((w, i) => {
+    if (i < FULL_WORKLOADS) return;
+    for (const p of w.ports) p.chain = [];
+    w.chainsOmitted = true;
+  });
+  return report;
+}
+
 function sampleOf(yaml: string, version: string, limit: number, between?: NamespaceCell): object {
   const model = modelFor(yaml, version);
   if (between) return model.reachSampleBetween(between.client, between.service, limit) as object;
@@ -42,7 +58,7 @@ function handle(req: Request): unknown {
     case 'analyze': {
       const started = performance.now();
       const model = modelFor(req.yaml, req.version);
-      const report = model.analyze();
+      const report = slim(model.analyze() as AnalyzeReport);
       return {
         engineVersion: engineVersion(),
         istioVersion: model.istioVersion(),
@@ -57,6 +73,8 @@ function handle(req: Request): unknown {
     }
     case 'try':
       return modelFor(req.yaml, req.version).tryConnection(req.workload, req.port, req.peerKind, req.peer ?? undefined);
+    case 'workloads':
+      return modelFor(req.yaml, req.version).workloadReports(req.keys);
     case 'load': {
       const started = performance.now();
       loaded = { generation: loaded.generation + 1, names: req.files.map((f) => f.name), texts: req.files.map((f) => f.text) };

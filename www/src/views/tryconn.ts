@@ -22,8 +22,14 @@ export interface TryView {
   error(message: string): void;
 }
 
+/** Above this many workloads the server and client are typed (`ns/name`), not picked from a list:
+ * ten thousand options cost the page's main thread more than they help. */
+export const MAX_CHOICES = 1000;
+
 export function tryView(run: (req: TryRequest) => void): TryView {
   const server = el('select', { attrs: { 'aria-label': 'server workload', id: 'try-server' } });
+  const serverText = el('input', { attrs: { type: 'text', id: 'try-server-text', 'aria-label': 'server workload', placeholder: 'namespace/name' } });
+  const clientText = el('input', { attrs: { type: 'text', id: 'try-client-text', 'aria-label': 'client workload', placeholder: 'namespace/name' } });
   const port = el('select', { attrs: { 'aria-label': 'server port', id: 'try-port' } });
   const peerKind = el(
     'select',
@@ -51,36 +57,42 @@ export function tryView(run: (req: TryRequest) => void): TryView {
       { class: 'muted' },
       'What the meshlock filter on a workload port decides for one connection, computed by the filter\u2019s own code from the configuration its WasmPlugin carries, next to what reach predicts for the call.',
     ),
-    el('div', { class: 'toolbar' }, 'server', server, 'port', port),
-    el('div', { class: 'toolbar' }, 'peer', peerKind, client, spiffe, go),
+    el('div', { class: 'toolbar' }, 'server', server, serverText, 'port', port),
+    el('div', { class: 'toolbar' }, 'peer', peerKind, client, clientText, spiffe, go),
     result,
     configBox,
   );
   let report: AnalyzeReport | null = null;
+  let byKey = new Map<string, AnalyzeReport['workloads'][number]>();
+  let typed = false;
   let lastConfig = '';
+  const serverValue = () => (typed ? serverText.value.trim() : server.value);
+  const clientValue = () => (typed ? clientText.value.trim() : client.value);
 
   const ports = () => {
-    const w = report?.workloads.find((x) => workloadKey(x) === server.value);
+    const w = byKey.get(serverValue());
     replaceChildren(port, ...(w?.ports ?? []).map((p) => el('option', { attrs: { value: String(p.port) } }, `${p.port} (${p.mode})`)));
   };
   const peerInputs = () => {
-    client.hidden = peerKind.value !== 'workload';
+    client.hidden = typed || peerKind.value !== 'workload';
+    clientText.hidden = !typed || peerKind.value !== 'workload';
     spiffe.hidden = peerKind.value !== 'spiffe';
   };
   server.addEventListener('change', ports);
+  serverText.addEventListener('change', ports);
   peerKind.addEventListener('change', peerInputs);
   go.addEventListener('click', () => {
     const kind = peerKind.value as TryRequest['peerKind'];
-    const peer = kind === 'workload' ? client.value : kind === 'spiffe' ? spiffe.value : null;
-    if (!server.value || !port.value) {
+    const peer = kind === 'workload' ? clientValue() : kind === 'spiffe' ? spiffe.value : null;
+    if (!serverValue() || !port.value) {
       replaceChildren(result, el('p', { class: 'muted' }, 'Choose a server workload with a port.'));
       return;
     }
-    run({ workload: server.value, port: Number(port.value), peerKind: kind, peer });
+    run({ workload: serverValue(), port: Number(port.value), peerKind: kind, peer });
   });
   download.addEventListener('click', () => {
     const blob = new Blob([lastConfig], { type: 'application/json' });
-    const a = el('a', { attrs: { href: URL.createObjectURL(blob), download: `meshlock-plugin-config-${server.value.replace('/', '-')}.json` } });
+    const a = el('a', { attrs: { href: URL.createObjectURL(blob), download: `meshlock-plugin-config-${serverValue().replace('/', '-')}.json` } });
     a.click();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);
   });
@@ -90,14 +102,23 @@ export function tryView(run: (req: TryRequest) => void): TryView {
     root,
     render(r) {
       report = r;
-      const keep = (s: HTMLSelectElement) => s.value;
-      const [sv, cv] = [keep(server), keep(client)];
-      const servers = r.workloads.filter((w) => w.sidecar && w.ports.length > 0).map(workloadKey);
-      const clients = r.workloads.filter((w) => !['ServiceEndpoints', 'ServiceEntryEndpoint', 'ServiceEntryHost'].includes(w.kind)).map(workloadKey);
-      replaceChildren(server, ...servers.map((k) => el('option', { attrs: { value: k } }, k)));
-      replaceChildren(client, ...clients.map((k) => el('option', { attrs: { value: k } }, k)));
-      if (servers.includes(sv)) server.value = sv;
-      if (clients.includes(cv)) client.value = cv;
+      byKey = new Map(r.workloads.map((w) => [workloadKey(w), w]));
+      typed = r.workloads.length > MAX_CHOICES;
+      server.hidden = typed;
+      serverText.hidden = !typed;
+      if (typed) {
+        replaceChildren(server);
+        replaceChildren(client);
+      } else {
+        const [sv, cv] = [server.value, client.value];
+        const servers = r.workloads.filter((w) => w.sidecar && w.ports.length > 0).map(workloadKey);
+        const clients = r.workloads.filter((w) => !['ServiceEndpoints', 'ServiceEntryEndpoint', 'ServiceEntryHost'].includes(w.kind)).map(workloadKey);
+        replaceChildren(server, ...servers.map((k) => el('option', { attrs: { value: k } }, k)));
+        replaceChildren(client, ...clients.map((k) => el('option', { attrs: { value: k } }, k)));
+        if (servers.includes(sv)) server.value = sv;
+        if (clients.includes(cv)) client.value = cv;
+      }
+      peerInputs();
       ports();
     },
     show(r, req) {

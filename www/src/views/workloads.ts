@@ -144,7 +144,11 @@ function card(
   );
 }
 
-export function workloadsView(jump: Jump, explain: (workload: string) => Promise<Explanation>): WorkloadsView {
+export function workloadsView(
+  jump: Jump,
+  explain: (workload: string) => Promise<Explanation>,
+  full: (keys: string[]) => Promise<WorkloadReport[]> = async () => [],
+): WorkloadsView {
   const filter = el('input', {
     class: 'filter',
     attrs: { type: 'search', placeholder: 'filter workloads', 'aria-label': 'filter workloads' },
@@ -157,7 +161,24 @@ export function workloadsView(jump: Jump, explain: (workload: string) => Promise
     if (!last) return;
     const needle = filter.value.trim().toLowerCase();
     const shown = last.workloads.filter((w) => !needle || workloadKey(w).toLowerCase().includes(needle));
-    const cards = shown.slice(0, MAX_CARDS).map((w) => card(w, jump, explain));
+    const visible = shown.slice(0, MAX_CARDS);
+    const cards = visible.map((w) => card(w, jump, explain));
+    // A large input's report leaves most chains out: ask for the shown cards' and redraw them.
+    const missing = visible.filter((w) => w.chainsOmitted).map(workloadKey);
+    if (missing.length > 0) {
+      const report = last;
+      void full(missing).then(
+        (reports) => {
+          if (last !== report) return;
+          const byKey = new Map(reports.map((r) => [workloadKey(r), r]));
+          for (const section of list.querySelectorAll<HTMLElement>('section.workload')) {
+            const r = byKey.get(section.dataset.workload ?? '');
+            if (r) section.replaceWith(card(r, jump, explain));
+          }
+        },
+        () => {},
+      );
+    }
     const notes: HTMLElement[] = [];
     if (last.workloads.length === 0) {
       notes.push(
