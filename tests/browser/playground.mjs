@@ -970,9 +970,10 @@ spec:
     // The main thread's responsiveness is reported (the step above), not asserted: a timing
     // threshold fails on a loaded machine without the page being at fault.
     await page.click('#tab-matrix');
-    assert((await page.locator('table.matrix td.cell[data-state="fail"]').count()) > 0, 'failing cells shown first');
     // Namespaces first at this size: 50 × 50 namespace pairs from the summary's counts; a cell
     // drills into its workloads (the calls of that pair only), the breadcrumb comes back.
+    await page.waitForSelector('table.matrix-namespaces[data-complete]', { timeout: STEP_TIMEOUT });
+    assert((await page.locator('table.matrix td.cell[data-state="fail"]').count()) > 0, 'failing cells shown');
     assert((await page.locator('table.matrix-namespaces').count()) === 1, 'the matrix starts at the namespace level');
     const nsRows = await page.$$eval('table.matrix-namespaces tbody tr', (trs) => trs.map((t) => t.dataset.clientNamespace));
     assert(nsRows.length === 50, `one row per client namespace: ${nsRows.length}`);
@@ -988,6 +989,7 @@ spec:
     assert(dests.length === 30 && dests.every((d) => d.includes(`.${pair[2]}.`)), `the pair's services: ${dests.length}`);
     await shot(page, 'large-mesh-drilled');
     await page.click('.matrix-view nav.breadcrumb button.crumb');
+    await page.waitForSelector('table.matrix-namespaces[data-complete]', { timeout: STEP_TIMEOUT });
     assert((await page.locator('table.matrix-namespaces').count()) === 1, 'the breadcrumb goes back to the namespaces');
     // The graph at this size: namespaces as boxes; a box drills into the calls inside it.
     await page.click('#tab-graph');
@@ -1042,11 +1044,19 @@ spec:
     await page.setInputFiles('#file-input', file);
     await page.waitForFunction((n) => Number(document.body.dataset.analyses ?? '0') > n && document.body.dataset.stale === 'false' && /10,000 workloads/.test(document.getElementById('status').textContent), before, { timeout: 240_000 });
     await page.click('#tab-matrix');
-    await page.waitForSelector('table.matrix-namespaces', { timeout: STEP_TIMEOUT });
+    await page.waitForSelector('table.matrix-namespaces[data-complete]', { timeout: STEP_TIMEOUT });
     const firstMatrix = Date.now() - started;
     const longest = await page.evaluate(() => Math.max(0, ...window.__longTasks));
     // Reported, not asserted: timing thresholds fail on a loaded machine without the page being at fault.
-    console.log(`      cluster dump ${fs.statSync(file).size} bytes: first matrix after ${firstMatrix} ms, longest main-thread task ${Math.round(longest)} ms`);
+    const drawing = await page.evaluate(() =>
+      performance
+        .getEntriesByType('measure')
+        .filter((m) => m.name.startsWith('meshlock:'))
+        .slice(-5)
+        .map((m) => `${m.name.slice(9)} ${Math.round(m.duration)} ms`)
+        .join(', '),
+    );
+    console.log(`      cluster dump ${fs.statSync(file).size} bytes: first matrix after ${firstMatrix} ms, longest main-thread task ${Math.round(longest)} ms (drawing: ${drawing})`);
     const bar = await page.textContent('#loaded');
     assert(/cluster\.yaml/.test(bar) && /Deployment 10,000/.test(bar) && /Service 10,000/.test(bar), `kinds read: ${bar}`);
     assert(/skipped[^]*Secret 100/.test(bar) && /Event 100/.test(bar), `kinds skipped: ${bar}`);
@@ -1054,6 +1064,7 @@ spec:
     const rows = await page.locator('table.matrix-namespaces tbody tr').count();
     assert(rows === 60 && /first 60 namespaces/.test(await page.textContent('.matrix-view')), `the first 60 of 100 client namespaces: ${rows}`);
     await page.selectOption('.matrix-view select', 'fail');
+    await page.waitForSelector('table.matrix-namespaces[data-complete]', { timeout: STEP_TIMEOUT });
     const failingRows = await page.$$eval('table.matrix-namespaces tbody tr', (trs) => trs.map((t) => t.dataset.clientNamespace));
     const sidecarless = Array.from({ length: 10 }, (_, i) => `team${90 + i}`);
     assert(JSON.stringify(failingRows) === JSON.stringify(sidecarless), `failing pairs come from the namespaces without sidecars: ${failingRows}`);

@@ -61,7 +61,12 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
     );
   };
 
+  /** Bumped by every drawing: rows still being added for an older one stop. */
+  let generation = 0;
+
   const drawNamespaces = (pairs: readonly NamespacePair[]) => {
+    generation += 1;
+    const mine = generation;
     const m = buildNamespaceMatrix(pairs, { text: text.value, state: state.value as 'all' | CallState });
     const clients = m.clients.slice(0, MAX_AXIS);
     const services = m.services.slice(0, MAX_AXIS);
@@ -71,7 +76,7 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
       el('th', { class: 'corner' }, 'client namespace \u2193 \u00b7 service namespace \u2192'),
       ...services.map((d) => el('th', { class: 'dest', attrs: { scope: 'col', 'data-namespace': d } }, d)),
     );
-    const rows = clients.map((c) =>
+    const row = (c: string) =>
       el(
         'tr',
         { attrs: { 'data-client-namespace': c } },
@@ -98,15 +103,26 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
             ),
           );
         }),
-      ),
-    );
+      );
     const notes: HTMLElement[] = [
       el('p', { class: 'muted' }, 'Namespaces first: the mesh has too many workloads to read one by one. Click a cell for its workloads.'),
     ];
     if (m.clients.length > MAX_AXIS || m.services.length > MAX_AXIS) {
       notes.push(el('p', { class: 'muted' }, `Showing the first ${MAX_AXIS} namespaces each way: filter to narrow.`));
     }
-    replaceChildren(table, ...notes, el('table', { class: 'matrix matrix-namespaces' }, el('thead', {}, head), el('tbody', {}, ...rows)));
+    // Rows go in a few at a time, between frames: 60 × 60 cells at once kept the page's main
+    // thread busy for most of a second. The table says when it is complete.
+    const body = el('tbody', {});
+    const grid = el('table', { class: 'matrix matrix-namespaces' }, el('thead', {}, head), body);
+    replaceChildren(table, ...notes, grid);
+    const ROWS_PER_TASK = 6;
+    const addRows = (from: number) => {
+      if (mine !== generation) return;
+      body.append(...clients.slice(from, from + ROWS_PER_TASK).map(row));
+      if (from + ROWS_PER_TASK < clients.length) setTimeout(() => addRows(from + ROWS_PER_TASK), 0);
+      else grid.dataset.complete = 'true';
+    };
+    addRows(0);
     replaceChildren(crumbs, el('span', { class: 'crumb current' }, 'all namespaces'));
     hint();
     const failing = [...m.cells.values()].filter((p) => p.counts.failing > 0).length;
@@ -115,6 +131,7 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
 
   const draw = () => {
     if (!last) return;
+    generation += 1;
     const { report, calls, namespaces, drilled } = last;
     if (namespaces && !drilled) {
       drawNamespaces(namespaces);
