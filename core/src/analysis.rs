@@ -13,7 +13,7 @@ use crate::version::IstioVersion;
 use std::collections::{BTreeMap, HashMap};
 
 mod endpoints;
-pub use endpoints::{api_server_host, is_api_server};
+pub use endpoints::API_SERVER_HOST;
 
 /// The DNS suffix of Kubernetes service hosts. Distinct from the trust domain, which only
 /// happens to share its default value.
@@ -460,12 +460,15 @@ impl Analysis {
                 // `ServiceAccounts` of a ServiceEntry: its subjectAltNames plus the accounts of
                 // endpoints that declare one (`serviceentry/conversion.go`).
                 let mut ids = se.subject_alt_names.clone();
-                for w in endpoints.iter().filter_map(|&i| self.workloads.get(i)).filter(|w| w.sidecar) {
-                    if !ids.contains(&w.identity) {
-                        ids.push(w.identity.clone());
-                    }
-                }
+                ids.extend(
+                    endpoints
+                        .iter()
+                        .filter_map(|&i| self.workloads.get(i))
+                        .filter(|w| w.sidecar)
+                        .map(|w| w.identity.clone()),
+                );
                 ids.sort();
+                ids.dedup();
                 views.push(ServiceView {
                     namespace: ns.to_owned(),
                     name: se.meta.name().to_owned(),

@@ -12,24 +12,26 @@ pub fn spiffe_id(trust_domain: &str, namespace: &str, service_account: &str) -> 
     format!("{SPIFFE_SCHEME}{}/ns/{namespace}/sa/{service_account}", trust_domain.replace('@', "."))
 }
 
-/// `spiffe.ExpandWithTrustDomains`: every ID once per trust domain alias, keeping the original.
+/// `spiffe.ExpandWithTrustDomains`: every ID once per trust domain alias, keeping the original,
+/// in first-seen order. A set keeps it linear: a ServiceEntry's identities grow with its
+/// endpoints, which a hostile input can list by the hundred thousand.
 pub fn expand_with_aliases(ids: &[String], aliases: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(ids.len() * (aliases.len() + 1));
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::with_capacity(out.capacity());
+    let mut push_unique = |id: String| {
+        if seen.insert(id.clone()) {
+            out.push(id);
+        }
+    };
     for id in ids {
-        push_unique(&mut out, id.clone());
+        push_unique(id.clone());
         if let Ok(parsed) = SpiffeId::parse(id) {
             for alias in aliases {
-                push_unique(&mut out, format!("{SPIFFE_SCHEME}{alias}/{}", parsed.path()));
+                push_unique(format!("{SPIFFE_SCHEME}{alias}/{}", parsed.path()));
             }
         }
     }
     out
-}
-
-fn push_unique(out: &mut Vec<String>, id: String) {
-    if !out.contains(&id) {
-        out.push(id);
-    }
 }
 
 /// A parsed `spiffe://trust-domain/path` URI.

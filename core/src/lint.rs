@@ -5,7 +5,7 @@ use crate::analysis::{Analysis, ServiceView, WorkloadView};
 use crate::client::{host_matches, resolve_host};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::*;
-use crate::report::{Call, ClientTlsKind, ServerModeKind};
+use crate::report::{Call, ClientTlsKind, ServerModeKind, list_some};
 use crate::server::{alpha_usable, target_port};
 use crate::source::Location;
 use std::collections::{BTreeMap, BTreeSet};
@@ -546,16 +546,16 @@ fn services(a: &Analysis, out: &mut Vec<Diagnostic>) {
 /// input lists the `kubernetes` Service, with the fix Istio's docs give (a DISABLE rule for the
 /// host); the calls themselves fail in `reach` when the Service is listed.
 fn api_server(a: &Analysis, out: &mut Vec<Diagnostic>) {
-    let host = crate::analysis::api_server_host();
+    let host = crate::analysis::API_SERVER_HOST;
     let listed = a.services.iter().any(|s| s.host == host);
     // deciding rule part → (where its tls is, client namespaces)
     let mut by_rule: BTreeMap<String, (Location, BTreeSet<&str>, String)> = BTreeMap::new();
-    let mut seen: BTreeSet<(&str, Option<&str>)> = BTreeSet::new();
+    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
     for w in a.workloads.iter().filter(|w| w.sidecar && w.workload.kind.is_client()) {
-        let Some(rule) = a.destination_rules.lookup(w.namespace(), w.labels(), &host, "default") else {
+        let Some(rule) = a.destination_rules.lookup(w.namespace(), w.labels(), host, "default") else {
             continue;
         };
-        if !seen.insert((w.namespace(), Some(rule.name()))) {
+        if !seen.insert((w.namespace(), rule.name())) {
             continue;
         }
         let rt = crate::client::rule_tls(rule, 443, None);
@@ -672,14 +672,6 @@ fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
             list_some(&callers, 5)
         );
         out.push(Diagnostic::new(Code::PlaintextCallerToStrict, msg, &at).with_resource(policy));
-    }
-}
-
-fn list_some(items: &[&str], max: usize) -> String {
-    let shown: Vec<&str> = items.iter().take(max).copied().collect();
-    match items.len().saturating_sub(max) {
-        0 => shown.join(", "),
-        more => format!("{} and {more} more", shown.join(", ")),
     }
 }
 
@@ -809,7 +801,7 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
 
 fn failure_code(c: &Call) -> Option<Code> {
     // The API server has its own finding (ML0314), with the fix.
-    if c.to.strip_prefix(crate::analysis::api_server_host().as_str()).is_some_and(|rest| rest.starts_with(':')) {
+    if c.to.strip_prefix(crate::analysis::API_SERVER_HOST).is_some_and(|rest| rest.starts_with(':')) {
         return None;
     }
     let dr_source = c.client_tls_source.starts_with("DestinationRule ");

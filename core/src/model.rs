@@ -600,10 +600,20 @@ pub struct Inventory {
 
 impl Inventory {
     pub(crate) fn count_read(&mut self, kind: &str) {
-        *self.read.entry(kind.to_owned()).or_default() += 1;
+        count(&mut self.read, kind);
     }
     pub(crate) fn count_skipped(&mut self, kind: &str) {
-        *self.skipped.entry(kind.to_owned()).or_default() += 1;
+        count(&mut self.skipped, kind);
+    }
+}
+
+/// One more of `kind`; the name is copied only the first time (this runs once per document).
+fn count(counts: &mut std::collections::BTreeMap<String, u64>, kind: &str) {
+    match counts.get_mut(kind) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(kind.to_owned(), 1);
+        }
     }
 }
 

@@ -286,13 +286,8 @@ pub fn plan(a: &Analysis, sources: &[Source], options: &PlanOptions) -> Result<P
         return Err(PlanError::BeforePeerAuthentication(a.version));
     }
     if a.read_alpha && !a.resources.alpha_policies.is_empty() {
-        let mut names: Vec<String> = a.resources.alpha_policies.iter().map(|p| p.meta.id.to_string()).collect();
-        names.truncate(3);
-        let more = a.resources.alpha_policies.len().saturating_sub(names.len());
-        let mut policies = names.join(", ");
-        if more > 0 {
-            policies.push_str(&format!(" and {more} more"));
-        }
+        let names: Vec<String> = a.resources.alpha_policies.iter().map(|p| p.meta.id.to_string()).collect();
+        let policies = crate::report::list_some(&names, 3);
         return Err(PlanError::ConvertFirst { version: a.version, policies });
     }
     let mut planner = Planner::new(a, sources);

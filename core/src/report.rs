@@ -307,3 +307,13 @@ pub struct Explanation {
     /// Calls into this workload (from the reach query).
     pub inbound: Vec<Call>,
 }
+
+/// The first `max` items joined with commas, then how many more there are: a list in a message
+/// that stays short whatever the input holds.
+pub(crate) fn list_some<S: AsRef<str>>(items: &[S], max: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(max).map(AsRef::as_ref).collect();
+    match items.len().saturating_sub(max) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}

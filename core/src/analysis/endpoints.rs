@@ -7,17 +7,16 @@
 
 use super::DNS_DOMAIN;
 use crate::model::*;
+use crate::report::list_some;
 use std::collections::HashMap;
 
 /// Whether a Service is the Kubernetes API server's (`default/kubernetes`, in every cluster).
-pub fn is_api_server(namespace: &str, name: &str) -> bool {
+fn is_api_server(namespace: &str, name: &str) -> bool {
     namespace == "default" && name == "kubernetes"
 }
 
-/// The host of the API server's Service.
-pub fn api_server_host() -> String {
-    format!("kubernetes.default.svc.{DNS_DOMAIN}")
-}
+/// The host of the API server's Service (`kubernetes` in `default`, under [`DNS_DOMAIN`]).
+pub const API_SERVER_HOST: &str = "kubernetes.default.svc.cluster.local";
 
 pub(crate) fn endpoint_workloads(res: &Resources) -> Vec<Workload> {
     let mut lists: HashMap<(&str, &str), Vec<&ServiceEndpointList>> = HashMap::new();
@@ -36,13 +35,19 @@ pub(crate) fn endpoint_workloads(res: &Resources) -> Vec<Workload> {
             // Nothing to call: lint reports the Service (ML0703).
             continue;
         }
-        let mut ports: Vec<ContainerPort> = Vec::new();
-        for (pname, port) in found.iter().flat_map(|l| l.ports.iter()) {
-            if !ports.iter().any(|c| c.port == *port && c.name.as_deref().unwrap_or("") == pname) {
-                let name = (!pname.is_empty()).then(|| pname.clone());
-                ports.push(ContainerPort { port: *port, name, protocol: "TCP".to_owned() });
-            }
-        }
+        // Every slice repeats the Service's ports: one entry each, in first-seen order, with a
+        // set so that a hostile list stays linear.
+        let mut seen = std::collections::HashSet::new();
+        let ports: Vec<ContainerPort> = found
+            .iter()
+            .flat_map(|l| l.ports.iter())
+            .filter(|(pname, port)| seen.insert((pname.as_str(), *port)))
+            .map(|(pname, port)| ContainerPort {
+                port: *port,
+                name: (!pname.is_empty()).then(|| pname.clone()),
+                protocol: "TCP".to_owned(),
+            })
+            .collect();
         // Endpoints that no pod stands behind carry no `security.istio.io/tlsMode` label, and
         // `model/service.go :: GetTLSModeFromEndpointLabels` defaults to disabled.
         let reason = match (api, addresses.is_empty()) {
@@ -53,12 +58,12 @@ pub(crate) fn endpoint_workloads(res: &Resources) -> Vec<Workload> {
             }
             (true, false) => format!(
                 "the Kubernetes API server ({}), which runs no sidecar: its endpoints carry no tlsMode label",
-                addresses.join(", ")
+                list_some(&addresses, 5)
             ),
             (false, _) => format!(
                 "addresses {} from the Service's Endpoints/EndpointSlices: no pod stands behind them, so they carry no \
                  tlsMode label (Istio takes tlsMode disabled)",
-                addresses.join(", ")
+                list_some(&addresses, 5)
             ),
         };
         let at = found.first().map_or_else(|| s.meta.at.clone(), |l| l.meta.at.clone());
@@ -162,5 +167,13 @@ fn endpoint_workload(
         running_pods: RunningPods::default(),
         declared_sidecar: Some(sidecar),
         endpoint_of,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_api_server_host_is_its_service_host() {
+        assert_eq!(super::API_SERVER_HOST, format!("kubernetes.default.svc.{}", super::DNS_DOMAIN));
     }
 }

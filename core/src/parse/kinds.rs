@@ -415,9 +415,7 @@ pub fn service_endpoint_list(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, slice: 
         for (i, pn) in ctx.seq(list, path).iter().enumerate() {
             let ipath = pi(path, i);
             let name = ctx.scalar_string(pn.get("name"), &p(&ipath, "name")).unwrap_or_default();
-            if let Some(port) = ctx.port(pn.get("port"), &p(&ipath, "port"))
-                && !ports.contains(&(name.clone(), port))
-            {
+            if let Some(port) = ctx.port(pn.get("port"), &p(&ipath, "port")) {
                 ports.push((name, port));
             }
         }
