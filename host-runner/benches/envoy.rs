@@ -22,8 +22,8 @@
 use meshlock_host::ca::{LeafSpec, TestCa};
 use meshlock_host::datapath::FilterKind;
 use meshlock_host::datapath::memory::{ClientIdentity, client_config};
+use meshlock_host::envoy::plugin_configuration;
 use meshlock_host::envoy::process::{EnvoyProcess, free_port, locate_envoy};
-use meshlock_host::envoy::{plugin_configuration, root_id};
 use meshlock_host::load::{ConnectionMode, LoadReport, LoadSpec, median, run_blocking};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -131,7 +131,7 @@ fn http_filters(variant: Variant, filter: &Path) -> Vec<Value> {
 /// The meshlock filter's Wasm `config` as `meshlock envoy-config` writes it for `kind`: V8,
 /// FAIL_CLOSED, a VM of its own.
 fn wasm_config(kind: FilterKind, filter: &Path) -> Value {
-    let id = root_id(kind);
+    let id = kind.root_id();
     json!({
         "name": id,
         "root_id": id,

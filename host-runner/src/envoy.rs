@@ -140,11 +140,6 @@ pub fn yaml_plugin_configuration(
     PluginConfig::yaml(workload, policies.to_owned(), istio_version.map(str::to_owned), kind).to_json()
 }
 
-/// The root id (and vm id) of the filter loaded as `kind` ([`FilterKind::root_id`]).
-pub fn root_id(kind: FilterKind) -> String {
-    kind.root_id()
-}
-
 fn socket_address(a: SocketAddr) -> Value {
     json!({"socket_address": {"address": a.ip().to_string(), "port_value": a.port()}})
 }
@@ -155,7 +150,7 @@ fn path_str(p: &std::path::Path) -> String {
 
 /// The proxy-wasm filter's `config` (PluginConfig): V8, FAIL_CLOSED, its own `vm_id`.
 fn wasm_plugin_config(spec: &BootstrapSpec, kind: FilterKind) -> Value {
-    let id = root_id(kind);
+    let id = kind.root_id();
     json!({
         "name": id,
         "root_id": id,
@@ -329,7 +324,7 @@ pub fn bootstrap_with_lds_file(spec: &BootstrapSpec, lds_path: &std::path::Path)
 
 /// Where the ECDS file of the filter loaded as `kind` lives in `dir`.
 pub fn ecds_path(dir: &std::path::Path, kind: FilterKind) -> PathBuf {
-    dir.join(format!("{}.yaml", root_id(kind)))
+    dir.join(format!("{}.yaml", kind.root_id()))
 }
 
 /// The ECDS resource file for the filter loaded as `kind`: its whole Wasm filter
@@ -342,7 +337,7 @@ pub fn ecds_file(spec: &BootstrapSpec, kind: FilterKind, version: &str) -> Value
     };
     json!({"version_info": version, "resources": [{
         "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
-        "name": root_id(kind),
+        "name": kind.root_id(),
         "typed_config": {"@type": type_url, "config": wasm_plugin_config(spec, kind)},
     }]})
 }
@@ -356,7 +351,7 @@ pub fn bootstrap_with_ecds(spec: &BootstrapSpec, dir: &std::path::Path) -> Value
     let mut b = bootstrap(spec);
     let source = |kind: FilterKind, type_url: &str| {
         json!({
-            "name": root_id(kind),
+            "name": kind.root_id(),
             "config_discovery": {
                 "config_source": {
                     "resource_api_version": "V3",
@@ -443,7 +438,7 @@ pub fn wasm_plugin_yaml(
             "type": match kind { FilterKind::Http => "HTTP", FilterKind::Network => "NETWORK" },
             "match": [{"mode": "SERVER"}],
             "failStrategy": "FAIL_CLOSE",
-            "pluginName": root_id(kind),
+            "pluginName": kind.root_id(),
             "pluginConfig": config,
         },
     });
