@@ -94,7 +94,13 @@ pub fn try_connection(a: &Analysis, workload: &str, port: u16, peer: &Peer) -> R
     };
     let decisions = match peer {
         Peer::Workload(client) => {
-            a.workload(client).map_err(|e| e.to_string())?;
+            let (_, w) = a.workload(client).map_err(|e| e.to_string())?;
+            if !w.workload.kind.is_client() {
+                return Err(format!(
+                    "{client} is an endpoint ({}), not a workload that calls anything",
+                    w.workload.kind
+                ));
+            }
             let filter = ReachFilter {
                 from: vec![client.clone()],
                 to_workload: Some(workload.to_owned()),
@@ -245,6 +251,12 @@ spec: {mtls: {mode: STRICT}}
         assert!(none.is_err_and(|e| e.contains("no call")));
         assert!(Peer::parse("spiffe", Some("not-an-id")).is_err());
         assert!(Peer::parse("carrier-pigeon", None).is_err());
+        let with_endpoints = format!(
+            "{MESH}---\napiVersion: v1\nkind: Service\nmetadata: {{name: kubernetes, namespace: default}}\nspec: {{ports: [{{port: 443}}]}}\n"
+        );
+        let a = Analysis::new(&[Source::new("m.yaml", with_endpoints)], &Options::default());
+        let api = try_connection(&a, "foo/httpbin", 80, &Peer::Workload("default/kubernetes".to_owned()));
+        assert!(api.is_err_and(|e| e.contains("not a workload that calls")));
         assert_eq!(Peer::parse("workload", Some(" foo/sleep ")), Ok(Peer::Workload("foo/sleep".to_owned())));
     }
 }

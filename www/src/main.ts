@@ -156,7 +156,7 @@ function showCalls(input: { report: AnalyzeReport; calls: readonly Call[]; names
 }
 
 /** The namespace level of the views: the summary of the last analysis and the pair drilled into. */
-let level: { yaml: string; version: string; report: AnalyzeReport; calls: Call[]; namespaces: NamespacePair[] } | null = null;
+let level: { yaml: string; version: string; report: AnalyzeReport; namespaces: NamespacePair[] } | null = null;
 let drilled: NamespaceCell | null = null;
 
 async function drill(cell: NamespaceCell | null): Promise<void> {
@@ -164,7 +164,8 @@ async function drill(cell: NamespaceCell | null): Promise<void> {
   const at = level;
   if (!at) return;
   if (!cell) {
-    showCalls({ report: at.report, calls: at.calls, namespaces: at.namespaces, drilled: null });
+    // The namespace level lists no calls: the summary's counts are all it shows.
+    showCalls({ report: at.report, calls: [], namespaces: at.namespaces, drilled: null });
     return;
   }
   try {
@@ -223,7 +224,7 @@ async function analyze(): Promise<void> {
       if (!current()) return;
       ({ total, failing } = summary.counts);
       millis = summary.millis;
-      level = { yaml, version, report: r.report, calls: [], namespaces: summary.namespaces };
+      level = { yaml, version, report: r.report, namespaces: summary.namespaces };
       const still = drilled && summary.namespaces.some((p) => p.from === drilled?.client && p.to === drilled?.service);
       if (still) void drill(drilled);
       else {

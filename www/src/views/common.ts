@@ -1,7 +1,7 @@
 // Small pieces shared by the views.
 
 import { el } from '../dom';
-import { lockIcon } from '../icons';
+import { type LockKind, lockIcon } from '../icons';
 import { type CallState, stateOf } from '../model';
 import type { Call } from '../types';
 
@@ -14,8 +14,13 @@ export const STATE_TEXT: Record<CallState, string> = {
   fail: 'fails',
 };
 
+/** The lock drawn for a call state: closed for mTLS, open for plaintext, broken for failing. */
+export function stateLockKind(state: CallState): LockKind {
+  return state === 'mtls' ? 'closed' : state === 'fail' ? 'fail' : 'open';
+}
+
 export function stateLock(state: CallState) {
-  return lockIcon(state === 'mtls' ? 'closed' : state === 'fail' ? 'fail' : 'open');
+  return lockIcon(stateLockKind(state));
 }
 
 /** A line reference the user can click: `policy (line N)`. */

@@ -13,10 +13,11 @@ import {
   buildGraph,
   buildNamespaceGraph,
   edgeGeometry,
+  stateOfCounts,
 } from '../model';
 import type { NamespaceCell } from '../protocol';
 import type { AnalyzeReport, Call, NamespacePair, ReachCounts } from '../types';
-import { STATE_TEXT, callList } from './common';
+import { STATE_TEXT, callList, stateLockKind } from './common';
 
 export const MAX_NODES = 150;
 /** Namespace pairs drawn at most (failing first): a hundred namespaces can have ten thousand. */
@@ -71,6 +72,39 @@ export interface GraphInput {
   calls: readonly Call[];
   namespaces?: readonly NamespacePair[];
   drilled?: NamespaceCell | null;
+}
+
+/** The graph's `<svg>` with an arrowhead marker per call state (`${markers}-mtls`, …). */
+function graphRoot(
+  cls: string,
+  label: string,
+  g: { width: number; height: number; nodes: readonly unknown[]; edges: readonly unknown[] },
+  markers: string,
+): SVGSVGElement {
+  const root = svg('svg', {
+    class: cls,
+    viewBox: `0 0 ${g.width} ${g.height}`,
+    width: g.width,
+    height: g.height,
+    role: 'img',
+    'aria-label': label,
+    'data-edges': g.edges.length,
+    'data-nodes': g.nodes.length,
+  });
+  root.append(
+    svg(
+      'defs',
+      {},
+      ...(['mtls', 'plaintext', 'fail'] as const).map((st) =>
+        svg(
+          'marker',
+          { id: `${markers}-${st}`, viewBox: '0 0 10 10', refX: 8, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+          svg('path', { d: 'M0 0 L10 5 L0 10 z', class: `arrowhead state-${st}` }),
+        ),
+      ),
+    ),
+  );
+  return root;
 }
 
 export interface GraphView {
@@ -162,29 +196,7 @@ export function graphView(
     }
     const { width: bw, height: bh } = g.box;
     const byId = new Map(g.nodes.map((n) => [n.id, n]));
-    const root = svg('svg', {
-      class: 'graph graph-namespaces',
-      viewBox: `0 0 ${g.width} ${g.height}`,
-      width: g.width,
-      height: g.height,
-      role: 'img',
-      'aria-label': 'namespace graph',
-      'data-edges': g.edges.length,
-      'data-nodes': g.nodes.length,
-    });
-    root.append(
-      svg(
-        'defs',
-        {},
-        ...(['mtls', 'plaintext', 'fail'] as const).map((st) =>
-          svg(
-            'marker',
-            { id: `arrow-ns-${st}`, viewBox: '0 0 10 10', refX: 8, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
-            svg('path', { d: 'M0 0 L10 5 L0 10 z', class: `arrowhead state-${st}` }),
-          ),
-        ),
-      ),
-    );
+    const root = graphRoot('graph graph-namespaces', 'namespace graph', g, 'arrow-ns');
     const edgeLayer = svg('g', { class: 'edges' });
     const r = Math.max(bw, bh) / 2;
     const rank = { fail: 0, plaintext: 1, mtls: 2 } as const;
@@ -210,7 +222,7 @@ export function graphView(
         svg('title', {}, `${e.from} \u2192 ${e.to}\n${countsText(e.counts)}\nClick for the workloads.`),
         svg('path', { d: geo.d, class: 'edge-hit' }),
         svg('path', { d: geo.d, class: 'edge-line', 'marker-end': `url(#arrow-ns-${e.state})` }),
-        lockIcon(e.state === 'mtls' ? 'closed' : e.state === 'fail' ? 'fail' : 'open', 16, geo.mid),
+        lockIcon(stateLockKind(e.state), 16, geo.mid),
       );
       const open = () => onDrill({ client: e.from, service: e.to });
       group.addEventListener('click', open);
@@ -225,7 +237,7 @@ export function graphView(
     const nodeLayer = svg('g', { class: 'nodes' });
     for (const n of g.nodes as NamespaceNode[]) {
       const inside = n.internal;
-      const insideState = inside ? (inside.failing > 0 ? 'fail' : inside.plaintext > 0 ? 'plaintext' : 'mtls') : null;
+      const insideState = inside ? stateOfCounts(inside) : null;
       const group = svg(
         'g',
         {
@@ -247,7 +259,7 @@ export function graphView(
         svg('text', { x: n.x, y: n.y - 4, class: 'node-name' }, n.id),
         svg('text', { x: n.x, y: n.y + 14, class: 'node-ns' }, `${n.workloads} workloads`),
         lockIcon(n.mode === 'NONE' ? 'none' : modeLock(n.mode), 18, { x: n.x + bw / 2 - 4, y: n.y - bh / 2 }),
-        insideState ? lockIcon(insideState === 'mtls' ? 'closed' : insideState === 'fail' ? 'fail' : 'open', 14, { x: n.x - bw / 2 + 4, y: n.y - bh / 2 }) : svg('g', {}),
+        insideState ? lockIcon(stateLockKind(insideState), 14, { x: n.x - bw / 2 + 4, y: n.y - bh / 2 }) : svg('g', {}),
       );
       const open = () => onDrill({ client: n.id, service: n.id });
       group.addEventListener('click', open);
@@ -297,29 +309,7 @@ export function graphView(
     const g: Graph = buildGraph(report, calls, (s) => want === 'all' || s === want);
     const namespaces = [...new Set(g.nodes.map((n) => n.namespace))];
     const byId = new Map(g.nodes.map((n) => [n.id, n]));
-    const root = svg('svg', {
-      class: 'graph',
-      viewBox: `0 0 ${g.width} ${g.height}`,
-      width: g.width,
-      height: g.height,
-      role: 'img',
-      'aria-label': 'service graph',
-      'data-edges': g.edges.length,
-      'data-nodes': g.nodes.length,
-    });
-    root.append(
-      svg(
-        'defs',
-        {},
-        ...(['mtls', 'plaintext', 'fail'] as const).map((s) =>
-          svg(
-            'marker',
-            { id: `arrow-${s}`, viewBox: '0 0 10 10', refX: 8, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
-            svg('path', { d: 'M0 0 L10 5 L0 10 z', class: `arrowhead state-${s}` }),
-          ),
-        ),
-      ),
-    );
+    const root = graphRoot('graph', 'service graph', g, 'arrow');
     const edgeLayer = svg('g', { class: 'edges' });
     for (const e of g.edges) {
       const a = byId.get(e.from);
@@ -343,7 +333,7 @@ export function graphView(
         svg('title', {}, edgeTitle(e)),
         svg('path', { d: geo.d, class: 'edge-hit' }),
         svg('path', { d: geo.d, class: 'edge-line', 'marker-end': `url(#arrow-${e.state})` }),
-        lockIcon(e.state === 'mtls' ? 'closed' : e.state === 'fail' ? 'fail' : 'open', 16, geo.mid),
+        lockIcon(stateLockKind(e.state), 16, geo.mid),
       );
       group.addEventListener('click', () => showEdge(e));
       group.addEventListener('keydown', (ev) => {

@@ -112,7 +112,8 @@ export function tryView(run: (req: TryRequest) => void): TryView {
       } else {
         const [sv, cv] = [server.value, client.value];
         const servers = r.workloads.filter((w) => w.sidecar && w.ports.length > 0).map(workloadKey);
-        const clients = r.workloads.filter((w) => !['ServiceEndpoints', 'ServiceEntryEndpoint', 'ServiceEntryHost'].includes(w.kind)).map(workloadKey);
+        // Every workload is offered; the engine says when one is an endpoint that calls nothing.
+        const clients = r.workloads.map(workloadKey);
         replaceChildren(server, ...servers.map((k) => el('option', { attrs: { value: k } }, k)));
         replaceChildren(client, ...clients.map((k) => el('option', { attrs: { value: k } }, k)));
         if (servers.includes(sv)) server.value = sv;
