@@ -78,6 +78,9 @@ pub enum AllowReason {
     Disabled,
     /// The upstream presented an identity the service may run as.
     SecureNaming,
+    /// The client side sent plaintext (a DestinationRule DISABLE, or auto mTLS toward an
+    /// endpoint without a sidecar): there is no certificate, and secure naming does not apply.
+    PlaintextUpstream,
 }
 
 /// Why a connection or request was refused.
@@ -105,6 +108,7 @@ impl AllowReason {
             Self::PermissiveTls => "permissive_tls",
             Self::Disabled => "disabled",
             Self::SecureNaming => "secure_naming",
+            Self::PlaintextUpstream => "plaintext_upstream",
         }
     }
 }
@@ -199,6 +203,13 @@ fn authenticate(mode: Mode, trust_domains: &[String], peer: &PeerFacts<'_>) -> R
 }
 
 /// Decide an upstream response by the upstream's first URI SAN: secure naming.
+/// Secure naming on an upstream connection: only an upstream the client side reached over TLS
+/// has a certificate to check; a plaintext upstream passes (Istio checks SANs in the TLS
+/// handshake, and sends none when it originates no TLS).
+pub fn decide_outbound_upstream(policy: &OutboundPolicy, upstream_tls: bool, upstream_san: Option<&str>) -> Decision {
+    if upstream_tls { decide_outbound(policy, upstream_san) } else { Decision::Allow(AllowReason::PlaintextUpstream) }
+}
+
 pub fn decide_outbound(policy: &OutboundPolicy, upstream_san: Option<&str>) -> Decision {
     if policy.identities.is_empty() {
         // No SAN list: Envoy accepts any certificate that chains to the mesh root.

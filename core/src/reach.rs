@@ -12,6 +12,7 @@ use crate::identity::SpiffeId;
 use crate::model::{Mode, ServicePort, TlsMode};
 use crate::report::{Call, ClientTlsKind, ReachReport, ServerModeKind, ServerVerification};
 use crate::server::{alpha_chain, target_port};
+use serde::Serialize;
 use std::ops::ControlFlow;
 
 /// Which calls to list.
@@ -937,6 +938,11 @@ fn client_side(
 
 /// (whether the port carries HTTP, whether the server's app speaks TLS itself), from the port's
 /// name prefix (Istio's protocol selection) or a ServiceEntry port's `protocol`.
+/// Whether the app itself speaks TLS on a service port (named or declared HTTPS/TLS, or 443).
+pub fn app_speaks_tls(sp: &ServicePort) -> bool {
+    port_protocol(sp).1
+}
+
 fn port_protocol(sp: &ServicePort) -> (bool, bool) {
     let name = sp.name.as_deref().unwrap_or("").to_ascii_lowercase();
     let prefix = name.split('-').next().unwrap_or("");
@@ -947,9 +953,66 @@ fn port_protocol(sp: &ServicePort) -> (bool, bool) {
     (http, app_tls)
 }
 
-const RESET_56: &str = "connection reset by peer (curl: (56) Recv failure: Connection reset by peer; HTTP code 000)";
-const UPSTREAM_503: &str =
+/// What a client without a sidecar sees when the server end resets the connection.
+pub const RESET_56: &str =
+    "connection reset by peer (curl: (56) Recv failure: Connection reset by peer; HTTP code 000)";
+/// Envoy's local reply when the upstream connection ends before a response.
+pub const UPSTREAM_503: &str =
     "503 upstream connect error or disconnect/reset before headers. reset reason: connection termination";
+/// Envoy's local reply when the upstream certificate fails verification (secure naming or the
+/// chain).
+pub const CERTIFICATE_VERIFY_FAILED_503: &str = "503 upstream connect error or disconnect/reset before headers. reset reason: connection failure, \
+     transport failure reason: TLS error: CERTIFICATE_VERIFY_FAILED";
+
+/// The kind of failure a symptom describes, coarse enough to compare a prediction with what a
+/// running data path shows (`meshlock simulate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SymptomClass {
+    /// The call works.
+    Ok,
+    /// The server side has no filter chain for what the client sent (plaintext to STRICT).
+    NoFilterChain,
+    /// The client refused the server's certificate (secure naming, or a chain it cannot verify).
+    CertificateVerifyFailed,
+    /// The server sidecar's authorization refused the call.
+    Rbac,
+    /// The connection ended before a response (bytes the other end cannot speak).
+    Reset,
+    /// Anything else.
+    Other,
+}
+
+impl SymptomClass {
+    /// The class of a call's outcome, from the symptom the call evaluation wrote.
+    pub fn of(ok: bool, symptom: Option<&str>) -> Self {
+        let Some(s) = symptom.filter(|_| !ok) else {
+            return if ok { Self::Ok } else { Self::Other };
+        };
+        if s.contains("CERTIFICATE_VERIFY_FAILED") {
+            Self::CertificateVerifyFailed
+        } else if s.contains("filter_chain_not_found") {
+            Self::NoFilterChain
+        } else if s.contains("rbac_access_denied") {
+            Self::Rbac
+        } else if s.starts_with("503 upstream connect error") || s.contains("reset") {
+            Self::Reset
+        } else {
+            Self::Other
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NoFilterChain => "no_filter_chain",
+            Self::CertificateVerifyFailed => "certificate_verify_failed",
+            Self::Rbac => "rbac",
+            Self::Reset => "reset",
+            Self::Other => "other",
+        }
+    }
+}
 
 /// A call and, when it fails, what breaks it in words that name the policy and not the client
 /// (so failing calls group by it).
@@ -1037,8 +1100,7 @@ pub(crate) fn evaluate(
             let expected = crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities);
             if !expected.is_empty() && !expected.contains(&endpoint.identity) {
                 let symptom = format!(
-                    "503 upstream connect error or disconnect/reset before headers. reset reason: connection failure, \
-                     transport failure reason: TLS error: CERTIFICATE_VERIFY_FAILED (UF); the server presents {}, not one of {}",
+                    "{CERTIFICATE_VERIFY_FAILED_503} (UF); the server presents {}, not one of {}",
                     endpoint.identity,
                     expected.join(", ")
                 );

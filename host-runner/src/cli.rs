@@ -15,6 +15,7 @@ mod plan;
 mod render;
 mod runtime;
 mod serve;
+mod simulate;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
@@ -49,6 +50,8 @@ enum Command {
     Test(runtime::TestArgs),
     /// Serve the filter as a TCP proxy: sniffing, rustls termination, the filter, the upstream.
     Host(runtime::HostArgs),
+    /// Start the mesh's sidecars on 127.0.0.1 and drive every call reach lists through them.
+    Simulate(simulate::SimulateArgs),
     /// An Envoy 1.40 bootstrap (or an Istio WasmPlugin) loading the filter for one workload.
     EnvoyConfig(envoy::EnvoyConfigArgs),
     /// The test CA: a mesh root, an untrusted root, SPIFFE certificates.
@@ -97,6 +100,7 @@ pub fn main() -> ExitCode {
         Command::Compile(a) => compile::compile(&a),
         Command::Test(a) => runtime::test(&a),
         Command::Host(a) => runtime::host(&a),
+        Command::Simulate(a) => simulate::simulate(&a),
         Command::EnvoyConfig(a) => envoy::envoy_config(&a),
         Command::Ca(a) => runtime::ca(&a),
         Command::Serve(a) => serve::serve(&a),

@@ -22,6 +22,7 @@ mod sniff;
 
 use crate::ca::cert_facts;
 use crate::wasm_host::{Action, FilterVm, HostError, LocalResponse, Properties};
+pub(crate) use http::serialize_response;
 pub use http::{RequestHead, parse_request_head, parse_response_head};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
@@ -61,6 +62,9 @@ pub struct Listener {
     tls: Arc<ServerConfig>,
     local: Properties,
     kind: FilterKind,
+    /// No TLS chain: every connection takes the plaintext chain (Istio's inbound listener for
+    /// a port whose mTLS is DISABLE), so TLS bytes reach the filter and the app as they are.
+    plaintext_only: bool,
 }
 
 impl Listener {
@@ -90,7 +94,14 @@ impl Listener {
             }
             local.set_str("connection.subject_local_certificate", &f.subject);
         }
-        Ok(Self { tls: Arc::new(config), local, kind })
+        Ok(Self { tls: Arc::new(config), local, kind, plaintext_only: false })
+    }
+
+    /// The same listener without its TLS chain (a DISABLE port).
+    #[must_use]
+    pub fn plaintext_only(mut self) -> Self {
+        self.plaintext_only = true;
+        self
     }
 
     pub fn kind(&self) -> FilterKind {
@@ -276,6 +287,7 @@ impl Connection {
             let Some(is_tls) = sniff(buf) else {
                 return;
             };
+            let is_tls = is_tls && !self.listener.plaintext_only;
             let buffered = std::mem::take(buf);
             self.select_chain(vm, is_tls);
             self.receive_selected(vm, &buffered);

@@ -11,6 +11,9 @@
 //!   child process, `meshlock test --target envoy`.
 //! * [`oci`]: the filter as an OCI image for Istio's WasmPlugin, and a registry client to push it.
 //! * [`sarif`]: diagnostics as SARIF 2.1.0 for code scanning.
+//! * [`outbound`]: the client side of a sidecar over TCP: Istio mTLS origination with the
+//!   workload's certificate, the filter's outbound direction on the upstream's certificate.
+//! * [`simulate`]: a mesh on loopback, every call reach lists driven through both sidecars.
 //! * [`load`]: a bounded HTTP/1.1 load generator over mTLS (benchmarks and load tests).
 
 pub mod ca;
@@ -18,7 +21,9 @@ pub mod datapath;
 pub mod envoy;
 pub mod load;
 pub mod oci;
+pub mod outbound;
 pub mod sarif;
+pub mod simulate;
 pub mod suite;
 pub mod tcp;
 pub mod wasm_host;

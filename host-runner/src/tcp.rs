@@ -21,6 +21,9 @@ pub struct Proxy {
     listener: Arc<RwLock<Listener>>,
     pub vm: Arc<Mutex<FilterVm>>,
     pub upstream: SocketAddr,
+    /// The port the filter sees as `destination.port` when the listener's own port is not the
+    /// workload's (Istio's inbound listener sees the original destination, not 15006).
+    original_port: Option<u16>,
     next_id: Arc<AtomicU64>,
 }
 
@@ -36,8 +39,16 @@ impl Proxy {
             listener: Arc::new(RwLock::new(listener)),
             vm: Arc::new(Mutex::new(vm)),
             upstream,
+            original_port: None,
             next_id: Arc::new(AtomicU64::new(1)),
         }
+    }
+
+    /// Connections report `port` as their destination port.
+    #[must_use]
+    pub fn with_original_port(mut self, port: u16) -> Self {
+        self.original_port = Some(port);
+        self
     }
 
     /// New connections use `listener` from now on (certificate rotation); established ones
@@ -56,7 +67,10 @@ impl Proxy {
     pub async fn serve(self, socket: TcpListener) -> std::io::Result<()> {
         loop {
             let (stream, peer) = socket.accept().await?;
-            let local = stream.local_addr()?;
+            let mut local = stream.local_addr()?;
+            if let Some(port) = self.original_port {
+                local.set_port(port);
+            }
             let proxy = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = proxy.handle(stream, peer, local).await {

@@ -157,6 +157,16 @@ impl Guard {
     /// Outbound: the upstream's first URI SAN for a request to `authority`. An entry for the
     /// authority's port wins over the host's all-ports entry.
     pub fn decide_outbound(&self, authority: Option<&str>, upstream_san: Option<&str>) -> Verdict {
+        self.decide_outbound_upstream(authority, true, upstream_san)
+    }
+
+    /// [`Guard::decide_outbound`] for an upstream reached over TLS (`upstream_tls`) or not.
+    pub fn decide_outbound_upstream(
+        &self,
+        authority: Option<&str>,
+        upstream_tls: bool,
+        upstream_san: Option<&str>,
+    ) -> Verdict {
         let Enforcement::Outbound(policies) = &self.enforcement else {
             return Verdict::Refused("not_outbound");
         };
@@ -166,7 +176,7 @@ impl Guard {
         let Some(policy) = meshlock_core::compile::outbound_entry(policies, host, port) else {
             return Verdict::Refused("unknown_service");
         };
-        Verdict::Core(enforce::decide_outbound(policy, upstream_san))
+        Verdict::Core(enforce::decide_outbound_upstream(policy, upstream_tls, upstream_san))
     }
 }
 

@@ -294,7 +294,9 @@ impl HttpContext for Http {
         }
         let raw_san = property(&["upstream", "uri_san_peer_certificate"]);
         let san = properties::uri_san(raw_san.as_deref());
-        let verdict = shared.guard.decide_outbound(self.authority.as_deref(), san);
+        // Envoy sets `upstream.tls_version` only on a TLS upstream connection.
+        let upstream_tls = property(&["upstream", "tls_version"]).is_some_and(|v| !v.is_empty());
+        let verdict = shared.guard.decide_outbound_upstream(self.authority.as_deref(), upstream_tls, san);
         record(shared, &verdict, "upstream");
         if verdict.is_allow() {
             Action::Continue

@@ -56,17 +56,45 @@ pub struct SizeArgs {
     pub full: bool,
 }
 
+/// Which calls: `--from` and `--to`, checked against the input by [`Calls::check`].
 #[derive(Debug, Args)]
-pub struct ReachArgs {
-    #[command(flatten)]
-    pub common: Common,
+pub struct Calls {
     /// Only calls from this workload (NAMESPACE/NAME); repeatable.
     #[arg(long, value_name = "NS/NAME")]
     pub from: Vec<String>,
     /// Only calls to this service (HOST[:PORT], HOST an FQDN or name.namespace); repeatable.
-    /// Exit 1 if any of these calls fails.
+    /// `reach` exits 1 if any of these calls fails.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub to: Vec<String>,
+}
+
+impl Calls {
+    /// Every `--from` is a workload of the input and every `--to` one of its services.
+    pub fn check(&self, a: &Analysis) -> Result<()> {
+        for f in &self.from {
+            a.workload(f)?;
+        }
+        for t in &self.to {
+            let host =
+                t.rsplit_once(':').map_or(t.as_str(), |(h, p)| if p.parse::<u16>().is_ok() { h } else { t.as_str() });
+            if a.find_service(host).is_none() {
+                bail!("--to {t}: no service `{host}` in the input (give an FQDN or name.namespace)");
+            }
+        }
+        Ok(())
+    }
+
+    pub fn filter(&self) -> ReachFilter {
+        ReachFilter { from: self.from.clone(), to: self.to.clone(), ..ReachFilter::default() }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ReachArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(flatten)]
+    pub calls: Calls,
     #[command(flatten)]
     pub size: SizeArgs,
     /// The output format (`-o json` as kubectl and istioctl spell it; `--format` too).
@@ -146,27 +174,13 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
 
 pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
     let a = load(&args.common, &args.common.paths)?;
-    for f in &args.from {
-        a.workload(f)?;
-    }
-    for t in &args.to {
-        let host =
-            t.rsplit_once(':').map_or(t.as_str(), |(h, p)| if p.parse::<u16>().is_ok() { h } else { t.as_str() });
-        if a.find_service(host).is_none() {
-            bail!("--to {t}: no service `{host}` in the input (give an FQDN or name.namespace)");
-        }
-    }
+    args.calls.check(&a)?;
     for ns in &args.size.namespace {
         if !a.workload_views().iter().any(|w| w.namespace() == ns) && !a.services().iter().any(|s| &s.namespace == ns) {
             bail!("--namespace {ns}: no workload or service in that namespace");
         }
     }
-    let filter = ReachFilter {
-        from: args.from.clone(),
-        to: args.to.clone(),
-        namespaces: args.size.namespace.clone(),
-        ..ReachFilter::default()
-    };
+    let filter = ReachFilter { namespaces: args.size.namespace.clone(), ..args.calls.filter() };
     let failing = if args.size.summary {
         let summary = a.reach_summary(&filter, SUMMARY_EXAMPLES);
         match args.format {
@@ -186,7 +200,7 @@ pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
         }
         counts.failing
     };
-    Ok(if !args.to.is_empty() && failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if !args.calls.to.is_empty() && failing > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// Above this many calls the text of `reach` and `diff` is a summary: a clients × services

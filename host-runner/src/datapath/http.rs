@@ -125,6 +125,7 @@ fn reason_phrase(status: u32) -> &'static str {
         200 => "OK",
         400 => "Bad Request",
         403 => "Forbidden",
+        404 => "Not Found",
         503 => "Service Unavailable",
         _ => "Unknown",
     }

@@ -18,5 +18,6 @@ mod hostile;
 mod load;
 mod properties;
 mod registry;
+mod simulate;
 mod suites;
 mod support;

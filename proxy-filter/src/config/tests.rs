@@ -143,6 +143,12 @@ fn outbound_secure_naming_by_authority() {
     let wrong = guard.decide_outbound(Some("httpbin.foo:8000"), Some("spiffe://cluster.local/ns/foo/sa/impostor"));
     assert_eq!((wrong.verdict(), wrong.reason()), ("deny", "secure_naming"));
     assert_eq!(guard.decide_outbound(Some("elsewhere.example"), None), Verdict::Refused("unknown_service"));
+    // A plaintext upstream (DestinationRule DISABLE, auto mTLS toward no sidecar) has no
+    // certificate to check.
+    let plain = guard.decide_outbound_upstream(Some("httpbin.foo:8000"), false, None);
+    assert_eq!((plain.verdict(), plain.reason()), ("allow", "plaintext_upstream"));
+    let tls_without_san = guard.decide_outbound_upstream(Some("httpbin.foo:8000"), true, None);
+    assert_eq!((tls_without_san.verdict(), tls_without_san.reason()), ("deny", "secure_naming"));
     assert_eq!(split_port("[::1]:80"), ("[::1]", Some(80)));
     assert_eq!(split_port("[::1]"), ("[::1]", None));
     assert_eq!(split_port("a.b:x"), ("a.b:x", None));
