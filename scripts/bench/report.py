@@ -297,6 +297,36 @@ def main():
         add(f"Throughput cost of the data path and filter: **{cost * 100:.1f}%** (goal < 3%: {ok(cost < 0.03)}).")
         add("")
 
+    # 3. Through both sidecars (written by host-runner/benches/sidecars.rs).
+    sidecars_path = os.path.join(OUT, "sidecars.md")
+    if os.path.exists(sidecars_path):
+        add("### Through both sidecars")
+        add("")
+        add("An app's call through its client-side sidecar (the filter outbound, Istio mTLS origination with the")
+        add("workload's certificate) and the server's sidecar (rustls termination, the filter inbound) to the app,")
+        add("against bare rustls with the same certificates (the same client configuration and `ServerConfig`).")
+        add("")
+        with open(sidecars_path) as f:
+            for line in f.read().splitlines():
+                add(line)
+        add("")
+
+    # 3. simulate on the 200-service mesh (its last line, and /usr/bin/time's).
+    sim_path = os.path.join(OUT, "simulate-200.txt")
+    if os.path.exists(sim_path):
+        add("### `meshlock simulate` on the 200-service synthetic mesh")
+        add("")
+        add("Every call `reach` lists, each over a real connection through the client's and the server's sidecar")
+        add("([docs/simulate.md](docs/simulate.md)), 4 calls in flight:")
+        add("")
+        with open(sim_path) as f:
+            add("    " + f.read().strip())
+        time_path = os.path.join(OUT, "simulate-200.time")
+        if os.path.exists(time_path):
+            with open(time_path) as f:
+                add("    " + f.read().strip().splitlines()[-1])
+        add("")
+
     # 4. Envoy (written by host-runner/benches/envoy.rs).
     envoy_path = os.path.join(OUT, "envoy.json")
     if os.path.exists(envoy_path):
