@@ -515,7 +515,7 @@ fn run_call(mesh: &Mesh, call: &Call) -> Observed {
         None if status == 400 => SymptomClass::Reset,
         None => SymptomClass::Other,
     };
-    let why = deny.or(header(REASON_HEADER)).unwrap_or_default();
+    let why = header(REASON_HEADER).unwrap_or_default();
     observed(false, false, class, format!("{status} {body} {why}").trim().to_owned())
 }
 

@@ -89,6 +89,11 @@ pub fn render(report: &SimulateReport, full: bool) -> String {
             row.predicted.to_string(),
             observed
         );
+        // A failing call: reach's symptom above what the sidecars answered.
+        if let (Some(symptom), Ok(o)) = (&row.call.symptom, &row.observed) {
+            let _ = writeln!(out, "    reach:    {symptom}");
+            let _ = writeln!(out, "    observed: {}", if o.detail.is_empty() { "200 from the app" } else { &o.detail });
+        }
     }
     let simulated = report.simulated();
     let differ = report.disagreements();
