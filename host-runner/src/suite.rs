@@ -5,6 +5,7 @@
 //! (when the client sends an HTTP request), and both must agree with the expectation.
 
 mod junit;
+mod outbound;
 
 use crate::ca::{ChainShape, IssuerKind, LeafSpec, TestCa, Validity};
 use crate::datapath::memory::{Client, ClientIdentity, ClientSetup, Exchange, exchange};
@@ -12,6 +13,7 @@ use crate::datapath::{ConnMeta, FilterAction, FilterKind, Listener, ServerTls};
 use crate::wasm_host::{FilterModule, FilterVm, PluginSettings};
 pub use junit::write_junit;
 use meshlock_core::{Analysis, Options, Source};
+pub use outbound::{OutboundCase, OutboundExpect, UpstreamForm};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -294,7 +296,11 @@ struct RawSuite {
     workload: String,
     #[serde(default)]
     istio_version: Option<String>,
+    #[serde(default)]
     cases: Vec<RawCase>,
+    /// Calls the workload makes through its client-side sidecar (host target only).
+    #[serde(default)]
+    outbound: Vec<OutboundCase>,
 }
 
 #[derive(Deserialize)]
@@ -349,6 +355,8 @@ pub struct Suite {
     /// The policies as the filter receives them (one YAML stream).
     pub policies: String,
     pub cases: Vec<Case>,
+    /// Outbound cases: run on the host target; the Envoy target runs `cases` only.
+    pub outbound: Vec<OutboundCase>,
 }
 
 fn read_policy_path(path: &Path, out: &mut Vec<(String, String)>) -> Result<(), String> {
@@ -410,8 +418,11 @@ pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
     if sources.is_empty() {
         return Err(fmt_err("no policies: give `policies:` (paths) or `resources:` (inline)".to_owned()));
     }
-    if raw.cases.is_empty() {
+    if raw.cases.is_empty() && raw.outbound.is_empty() {
         return Err(fmt_err("no cases".to_owned()));
+    }
+    for c in &raw.outbound {
+        c.validate().map_err(fmt_err)?;
     }
     if raw.workload.split_once('/').is_none_or(|(a, b)| a.is_empty() || b.is_empty()) {
         return Err(fmt_err(format!("workload `{}` is not NAMESPACE/NAME", raw.workload)));
@@ -446,6 +457,7 @@ pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
             .into_iter()
             .map(|c| Case { name: c.name, port: c.port, client: c.client, expect: c.expect })
             .collect(),
+        outbound: raw.outbound,
     })
 }
 
@@ -493,7 +505,8 @@ impl CaseReport {
         };
         let mut effects = Vec::new();
         if let Ok(o) = &self.network {
-            effects.push(format!("network: {}", o.effect));
+            let label = if self.client.starts_with("upstream ") { "outbound" } else { "network" };
+            effects.push(format!("{label}: {}", o.effect));
         }
         if let Some(Ok(o)) = &self.http {
             effects.push(format!("http: {}", o.effect));
@@ -610,6 +623,12 @@ impl<'a> Runner<'a> {
             let http_result = case.client.sends_http().then(|| self.run_once(&mut http_vm, &http, case, conn_id));
             cases.push(judge(case, network, http_result, case_started.elapsed()));
         }
+        for case in &suite.outbound {
+            let case_started = Instant::now();
+            let workload = (suite.workload.as_str(), suite.policies.as_str(), suite.istio_version.as_deref());
+            let observed = outbound::run_case(self.module, &self.ca, &suite.file, workload, case)?;
+            cases.push(judge_outbound(case, observed, case_started.elapsed()));
+        }
         Ok(SuiteReport { file: suite.file.clone(), cases, startup, duration: started.elapsed() })
     }
 
@@ -646,12 +665,43 @@ impl<'a> Runner<'a> {
 
 /// The SPIFFE ID of the suite's workload (the server certificate's URI SAN), from the core.
 pub fn workload_identity(suite: &Suite) -> Result<String, SuiteError> {
-    let options = Options { istio_version: suite.istio_version.as_deref().and_then(|v| v.parse().ok()) };
-    let analysis = Analysis::new(&[Source::new("policies", suite.policies.as_str())], &options);
-    analysis
-        .workload(&suite.workload)
-        .map(|(_, w)| w.identity.clone())
-        .map_err(|e| SuiteError::Configuration { file: suite.file.clone(), message: e.to_string() })
+    workload_identity_of(&suite.workload, &suite.policies, suite.istio_version.as_deref())
+        .map_err(|message| SuiteError::Configuration { file: suite.file.clone(), message })
+}
+
+/// The SPIFFE ID of `workload` in `policies`, from the core.
+fn workload_identity_of(workload: &str, policies: &str, istio_version: Option<&str>) -> Result<String, String> {
+    let options = Options { istio_version: istio_version.and_then(|v| v.parse().ok()) };
+    let analysis = Analysis::new(&[Source::new("policies", policies)], &options);
+    analysis.workload(workload).map(|(_, w)| w.identity.clone()).map_err(|e| e.to_string())
+}
+
+/// An outbound case's report: the decision, and the reason when the case names one.
+fn judge_outbound(case: &OutboundCase, observed: Result<Observed, String>, duration: Duration) -> CaseReport {
+    let mut problems = Vec::new();
+    match &observed {
+        Ok(o) => {
+            if o.decision.as_str() != case.expect.decision {
+                problems.push(format!("expected {}, got {o}", case.expect.decision));
+            }
+            if let Some(reason) = &case.expect.reason
+                && reason != &o.reason
+            {
+                problems.push(format!("expected reason {reason}, got {}", o.reason));
+            }
+        }
+        Err(e) => problems.push(format!("outbound: {e}")),
+    }
+    CaseReport {
+        name: case.name.clone(),
+        client: case.upstream.to_string(),
+        port: case.to.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(0),
+        passed: problems.is_empty(),
+        network: observed,
+        http: None,
+        problems,
+        duration,
+    }
 }
 
 /// The client a form stands for, its certificate minted by `ca`.

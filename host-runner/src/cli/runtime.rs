@@ -62,7 +62,12 @@ pub fn test(args: &TestArgs) -> Result<ExitCode> {
     let runner = Runner::new(&module)?;
     let mut reports = Vec::new();
     for suite in &suites {
-        println!("suite {} ({} cases, workload {})", suite.file, suite.cases.len(), suite.workload);
+        println!(
+            "suite {} ({} cases, workload {})",
+            suite.file,
+            suite.cases.len() + suite.outbound.len(),
+            suite.workload
+        );
         let report = match runner.run(suite) {
             Ok(r) => r,
             Err(e @ (SuiteError::Configuration { .. } | SuiteError::Setup { .. })) => {

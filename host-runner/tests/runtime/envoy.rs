@@ -47,7 +47,12 @@ fn every_suite_decides_alike_in_the_host_and_in_envoy() {
     )];
     let (mut cases, mut agreed) = (0, 0);
     for (i, file) in suite_files().iter().enumerate() {
-        let suite = load_suite(file).unwrap();
+        let mut suite = load_suite(file).unwrap();
+        // Outbound cases run on the host only: Envoy runs no outbound listener in these suites.
+        suite.outbound.clear();
+        if suite.cases.is_empty() {
+            continue;
+        }
         let h = host.run(&suite).unwrap();
         let e =
             SuiteEnvoy::start(&suite, &envoy, &wasm, &dir.join(format!("s{i}"))).map_err(|e| e.to_string()).unwrap();
