@@ -1423,4 +1423,23 @@ mod tests {
             summary_matches_listing(&MeshShape { services, per_namespace, seed });
         }
     }
+
+    #[test]
+    fn every_symptom_the_evaluation_writes_has_a_class() {
+        let shape = MeshShape { services: 60, per_namespace: 6, seed: 5 };
+        let mut yaml = generate(&shape);
+        yaml.push_str(&authorization_policies(&shape));
+        let a = Analysis::new(&[Source::new("mesh", yaml)], &Options::default());
+        let mut classes = BTreeSet::new();
+        for_each_call(&a, &ReachFilter::default(), |c| {
+            let class = SymptomClass::of(c.ok, c.symptom.as_deref());
+            assert_ne!(class, SymptomClass::Other, "{c:?}");
+            assert_eq!(class == SymptomClass::Ok, c.ok, "{c:?}");
+            classes.insert(class);
+        });
+        assert!(classes.contains(&SymptomClass::NoFilterChain) && classes.contains(&SymptomClass::Rbac), "{classes:?}");
+        assert_eq!(SymptomClass::of(false, Some(CERTIFICATE_VERIFY_FAILED_503)), SymptomClass::CertificateVerifyFailed);
+        assert_eq!(SymptomClass::of(false, Some(UPSTREAM_503)), SymptomClass::Reset);
+        assert_eq!(SymptomClass::of(false, Some(RESET_56)), SymptomClass::Reset);
+    }
 }
