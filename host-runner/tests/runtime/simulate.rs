@@ -121,3 +121,23 @@ fn the_command_prints_both_sides_and_exits_by_agreement() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no service `nowhere.example` in the input"));
 }
+
+#[test]
+fn the_playground_examples_agree_or_say_why_not() {
+    let dir = root().join("www/src/examples");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    let mut simulated = 0;
+    for f in files.iter().filter(|p| p.extension().is_some_and(|e| e == "yaml")) {
+        let a = Analysis::new(&[Source::new("example", std::fs::read_to_string(f).unwrap())], &Options::default());
+        let report = simulate(&a, wasip1(), &SimulateOptions::default()).unwrap();
+        assert_eq!(report.disagreements(), 0, "{}: {:?}", f.display(), report.rows);
+        for row in &report.rows {
+            if let Err(why) = &row.observed {
+                assert!(!why.is_empty(), "{}: a call not simulated says why", f.display());
+            }
+        }
+        simulated += report.simulated();
+    }
+    assert!(simulated >= 40, "{simulated} calls simulated");
+}
