@@ -46,6 +46,9 @@ step "meshlock test tests/suites/*.yaml (the filter in the wasmtime host, real m
 step "meshlock test tests/suites/*.yaml --target envoy (the same filter in real Envoy)"
 "$meshlock" test tests/suites/*.yaml --target envoy
 
+step "meshlock simulate examples/authn (every call reach lists, through both sidecars on 127.0.0.1)"
+"$meshlock" simulate examples/authn
+
 # cargo test includes host-runner/tests/runtime/envoy.rs: every suite against both targets, the
 # decisions compared case by case, Envoy's /stats counters, refusal to start on a bad config.
 

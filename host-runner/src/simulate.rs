@@ -218,6 +218,7 @@ pub fn simulate(
         let why = not_simulated(analysis, &call);
         pending.push((call, why));
     }
+    let listed = pending.len();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(options.parallel.max(1).saturating_mul(2).max(4))
@@ -235,10 +236,9 @@ pub fn simulate(
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     let (rows, listeners, setup, drive) = result?;
-    let driven = rows.len();
-    let mut report = SimulateReport { rows, not_driven, listeners, setup, drive };
-    report.not_driven = report.not_driven.saturating_add(driven.saturating_sub(report.rows.len()));
-    Ok(report)
+    // Calls the deadline left in the queue count as not driven too.
+    let not_driven = not_driven.saturating_add(listed.saturating_sub(rows.len()));
+    Ok(SimulateReport { rows, not_driven, listeners, setup, drive })
 }
 
 /// The running mesh: where to send each call.
@@ -435,7 +435,8 @@ async fn serve_app(socket: tokio::net::TcpListener, name: String) {
 
 /// Drives the calls, `parallel` at a time, until done or the deadline.
 async fn drive(mesh: Arc<Mesh>, calls: Vec<(Call, Option<String>)>, options: &SimulateOptions) -> Vec<Row> {
-    let deadline = Instant::now() + options.deadline;
+    let now = Instant::now();
+    let deadline = now.checked_add(options.deadline).unwrap_or(now + Duration::from_secs(24 * 3600));
     let queue = Arc::new(std::sync::Mutex::new(calls.into_iter().enumerate().collect::<Vec<_>>()));
     let mut workers = Vec::new();
     for _ in 0..options.parallel.max(1) {

@@ -141,3 +141,14 @@ fn the_playground_examples_agree_or_say_why_not() {
     }
     assert!(simulated >= 40, "{simulated} calls simulated");
 }
+
+#[test]
+fn a_run_is_bounded_in_calls_and_time() {
+    let a = example();
+    let few = SimulateOptions { max_calls: 5, ..SimulateOptions::default() };
+    let report = simulate(&a, wasip1(), &few).unwrap();
+    assert_eq!((report.rows.len(), report.not_driven), (5, 13));
+    let no_time = SimulateOptions { deadline: std::time::Duration::ZERO, ..SimulateOptions::default() };
+    let report = simulate(&a, wasip1(), &no_time).unwrap();
+    assert_eq!((report.rows.len(), report.not_driven), (0, 18));
+}
