@@ -93,7 +93,9 @@ fn rate(rounds: usize, f: impl Fn()) -> (f64, Duration) {
 
 fn main() {
     let rounds = std::env::var("MESHLOCK_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ROUNDS);
-    let wasm = meshlock_host::locate_filter(None).expect("run scripts/build-filter.sh first");
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(meshlock_host::FILTER_WASIP1);
+    let wasm = meshlock_host::locate_filter(wasm.is_file().then_some(wasm.as_path()))
+        .expect("run scripts/build-filter.sh first");
     let module = FilterModule::from_file(&wasm).expect("module");
     let a = analysis();
     let ca = TestCa::generate("cluster.local").expect("ca");
@@ -173,9 +175,12 @@ fn main() {
          handshake between the sidecars). Command: `cargo bench -p meshlock-host --bench sidecars`.\n\n\
          | | calls/s | handshakes/s | time per call |\n\
          |---|---|---|---|\n\
-         | bare rustls, handshake only | | {hs:.0} | {hs_per:.0?} |\n\
-         | bare rustls, handshake + request | {bare_calls:.0} | {bare_calls:.0} | {bare_per:.0?} |\n\
-         | app → client sidecar → server sidecar → app | {calls:.0} | {calls:.0} | {calls_per:.0?} |\n"
+         | bare rustls, handshake only | | {hs:.0} | {} µs |\n\
+         | bare rustls, handshake + request | {bare_calls:.0} | {bare_calls:.0} | {} µs |\n\
+         | app → client sidecar → server sidecar → app | {calls:.0} | {calls:.0} | {} µs |\n",
+        hs_per.as_micros(),
+        bare_per.as_micros(),
+        calls_per.as_micros()
     );
     print!("{table}");
     let out = std::env::var_os("MESHLOCK_BENCH_OUT")
