@@ -744,7 +744,7 @@ fn calls(a: &Analysis, out: &mut Vec<Diagnostic>) {
                         }
                         let evaluated = crate::reach::evaluate(a, client, svc, sp, route, endpoint);
                         // Authorization refusals are the policy doing its job, not a TLS mistake.
-                        if evaluated.call.ok || evaluated.denied_by_authz {
+                        if evaluated.call.outcome.ok() || evaluated.denied_by_authz {
                             continue;
                         }
                         let call = evaluated.call;

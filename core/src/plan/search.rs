@@ -4,7 +4,7 @@
 use super::*;
 use crate::client::rule_tls;
 use crate::reach::{PairedCall, ReachFilter, for_each_class_pair};
-use crate::report::{CallChange, CallOutcome, ClientTlsKind};
+use crate::report::{CallChange, CallOutcome, ChangeKind, ClientTlsKind, Outcome};
 
 impl Planner<'_> {
     pub(super) fn search(&mut self) -> Result<(), PlanError> {
@@ -47,7 +47,8 @@ impl Planner<'_> {
         let key = (bad.endpoint, bad.target);
         let client = a.workloads.get(bad.client);
         let client_key = client.map(|c| c.key()).unwrap_or_default();
-        let what = if bad.before.ok && !bad.after.ok { "breaks" } else { "loses encryption" };
+        let what =
+            if bad.before.outcome.ok() && bad.after.outcome == Outcome::Fails { "breaks" } else { "loses encryption" };
         let symptom = bad.after.symptom.clone().unwrap_or_else(|| "plaintext instead of mTLS".to_owned());
         if self.strict.contains(&key) {
             self.strict.remove(&key);
@@ -152,11 +153,11 @@ impl Planner<'_> {
             let Some(change) = crate::diff::change_kind(b, c) else { return };
             let counts = &mut cmp.proof_counts;
             match change {
-                "breaks" => counts.0 += pc.size,
-                "decrypts" => counts.1 += pc.size,
-                "encrypts" => counts.2 += pc.size,
-                "fixes" => counts.3 += pc.size,
-                _ => counts.4 += pc.size,
+                ChangeKind::Breaks => counts.0 += pc.size,
+                ChangeKind::Decrypts => counts.1 += pc.size,
+                ChangeKind::Encrypts => counts.2 += pc.size,
+                ChangeKind::Fixes => counts.3 += pc.size,
+                ChangeKind::Changes | ChangeKind::Added | ChangeKind::Removed => counts.4 += pc.size,
             }
             if !examples_full {
                 cmp.examples.push(CallChange {
@@ -166,7 +167,7 @@ impl Planner<'_> {
                     subset: b.subset.clone(),
                     before: Some(CallOutcome::from(b)),
                     after: Some(CallOutcome::from(c)),
-                    change: change.to_owned(),
+                    change,
                 });
                 examples_full = cmp.examples.len() >= PROOF_EXAMPLES * 4;
             }
@@ -181,7 +182,7 @@ impl Planner<'_> {
                 rule_tls(rule, pc.port.port, pc.subset).origin
             };
             match change {
-                "breaks" | "decrypts" => cmp.bad.push(Bad {
+                ChangeKind::Breaks | ChangeKind::Decrypts => cmp.bad.push(Bad {
                     size: pc.size,
                     client: pc.client,
                     endpoint: pc.endpoint,
@@ -191,7 +192,9 @@ impl Planner<'_> {
                     before: b.clone(),
                     after: c.clone(),
                 }),
-                "encrypts" | "fixes" if c.mtls && strict_after(pc.endpoint, c.target_port) => {
+                ChangeKind::Encrypts | ChangeKind::Fixes
+                    if c.outcome == Outcome::Mtls && strict_after(pc.endpoint, c.target_port) =>
+                {
                     if let Some(o) = origin()
                         && let Some(rule) = rule_ids.get(&o.rule)
                     {
@@ -206,15 +209,9 @@ impl Planner<'_> {
         self.cost.checks += 1;
         self.cost.class_evaluations += cmp.evaluations;
         self.cost.calls_compared += calls;
-        // Changed calls in diff's order: what breaks first, then what loses encryption.
-        let rank = |c: &CallChange| match c.change.as_str() {
-            "breaks" => 0,
-            "decrypts" => 1,
-            "fixes" => 2,
-            "encrypts" => 3,
-            _ => 4,
-        };
-        cmp.examples.sort_by(|x, y| (rank(x), &x.from, &x.to).cmp(&(rank(y), &y.from, &y.to)));
+        // Changed calls in diff's order (`ChangeKind`'s): what breaks first, then what loses
+        // encryption. Calls here are paired, so never added or removed.
+        cmp.examples.sort_by(|x, y| (x.change, &x.from, &x.to).cmp(&(y.change, &y.from, &y.to)));
         cmp.examples.truncate(PROOF_EXAMPLES);
         Ok(cmp)
     }
