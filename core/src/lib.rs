@@ -33,6 +33,7 @@ pub mod lint;
 pub mod model;
 pub mod parse;
 pub mod plan;
+pub mod provenance;
 pub mod reach;
 pub mod report;
 pub mod server;

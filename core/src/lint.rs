@@ -5,6 +5,7 @@ use crate::analysis::{Analysis, ServiceView, WorkloadView};
 use crate::client::{host_matches, resolve_host};
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::*;
+use crate::provenance::{AutoMtls, ClientTlsSource, PolicyRef, RulePart};
 use crate::report::{Call, ClientTlsKind, ServerModeKind, list_some};
 use crate::server::{alpha_usable, target_port};
 use crate::source::Location;
@@ -378,19 +379,15 @@ fn destination_rules(a: &Analysis, out: &mut Vec<Diagnostic>) {
             .resources
             .destination_rules
             .iter()
-            .filter(|dr| {
-                m.members.contains(&format!("DestinationRule {}/{}", dr.meta.namespace(), dr.meta.name()))
-                    && dr.traffic_policy.is_some()
-            })
+            .filter(|dr| m.members.contains(&dr.meta.id) && dr.traffic_policy.is_some())
             .collect();
-        let winner = m.traffic_policy.as_ref().map(|(_, n)| n.clone()).unwrap_or_default();
+        let Some((_, winner)) = &m.traffic_policy else { continue };
         for dr in with_policy {
-            let name = format!("DestinationRule {}/{}", dr.meta.namespace(), dr.meta.name());
-            if name != winner {
+            if dr.meta.id != *winner {
                 let msg = format!(
-                    "{name}: several DestinationRules for host {} in namespace {} are merged; only the oldest trafficPolicy \
+                    "{}: several DestinationRules for host {} in namespace {} are merged; only the oldest trafficPolicy \
                      ({winner}) is used and this one's is dropped",
-                    m.host, m.namespace
+                    dr.meta.id, m.host, m.namespace
                 );
                 out.push(d(Code::DestinationRuleMerged, msg, &dr.meta.at, &dr.meta.id));
             }
@@ -549,19 +546,18 @@ fn api_server(a: &Analysis, out: &mut Vec<Diagnostic>) {
     let host = crate::analysis::API_SERVER_HOST;
     let listed = a.services.iter().any(|s| s.host == host);
     // deciding rule part → (where its tls is, client namespaces)
-    let mut by_rule: BTreeMap<String, (Location, BTreeSet<&str>, String)> = BTreeMap::new();
-    let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut by_rule: BTreeMap<RulePart, (Location, BTreeSet<&str>, String)> = BTreeMap::new();
+    let mut seen: BTreeSet<(&str, Option<&ResourceId>)> = BTreeSet::new();
     for w in a.workloads.iter().filter(|w| w.sidecar && w.workload.kind.is_client()) {
         let Some(rule) = a.destination_rules.lookup(w.namespace(), w.labels(), host, "default") else {
             continue;
         };
-        if !seen.insert((w.namespace(), rule.name())) {
+        if !seen.insert((w.namespace(), rule.first_member())) {
             continue;
         }
         let rt = crate::client::rule_tls(rule, 443, None);
         let Some(tls) = rt.tls.filter(|t| t.mode == TlsMode::IstioMutual) else { continue };
-        let entry =
-            by_rule.entry(rt.source.clone()).or_insert_with(|| (tls.at.clone(), BTreeSet::new(), rule.host.clone()));
+        let entry = by_rule.entry(rt.part).or_insert_with(|| (tls.at.clone(), BTreeSet::new(), rule.host.clone()));
         entry.1.insert(w.namespace());
     }
     for (source, (at, namespaces, pattern)) in by_rule {
@@ -578,8 +574,7 @@ fn api_server(a: &Analysis, out: &mut Vec<Diagnostic>) {
              with trafficPolicy.tls.mode: DISABLE",
             list_some(&names, 5)
         );
-        let resource = source.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
-        out.push(Diagnostic::new(Code::IstioMutualToApiServer, msg, &at).with_resource(resource));
+        out.push(d(Code::IstioMutualToApiServer, msg, &at, &source.rule));
     }
 }
 
@@ -637,8 +632,8 @@ fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
     if plain.is_empty() {
         return;
     }
-    // deciding policy → (its location, STRICT targets, resource id)
-    let mut by_policy: BTreeMap<String, (Location, BTreeSet<String>, String)> = BTreeMap::new();
+    // deciding policy → (its location, STRICT targets)
+    let mut by_policy: BTreeMap<PolicyRef, (Location, BTreeSet<String>)> = BTreeMap::new();
     let mut seen: BTreeSet<(usize, u16)> = BTreeSet::new();
     for svc in a.services.iter().filter(|s| !s.mesh_external) {
         for sp in &svc.ports {
@@ -653,17 +648,17 @@ fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
                 }
                 let chain = w.server.chain_for_port(port);
                 let decider = chain.iter().rev().find(|e| e.effect == crate::report::Effect::Applied);
-                let policy = decider.map_or_else(|| "built-in".to_owned(), |e| e.policy.clone());
+                let policy = decider.map_or(PolicyRef::BuiltIn, |e| e.policy.clone());
                 let at = decider
                     .and_then(|e| Some(Location::new(e.file.clone()?, e.line?, 1)))
                     .unwrap_or_else(|| w.workload.meta.at.clone());
-                let entry = by_policy.entry(policy.clone()).or_insert_with(|| (at, BTreeSet::new(), policy));
+                let entry = by_policy.entry(policy).or_insert_with(|| (at, BTreeSet::new()));
                 entry.1.insert(format!("{}:{port}", w.key()));
             }
         }
     }
     let callers: Vec<&str> = plain.iter().map(|(_, k)| k.as_str()).collect();
-    for (_, (at, targets, policy)) in by_policy {
+    for (policy, (at, targets)) in by_policy {
         let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
         let msg = format!(
             "{policy} makes {} STRICT, and {} have no sidecar: their plaintext calls there are reset \
@@ -671,7 +666,7 @@ fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
             list_some(&targets, 5),
             list_some(&callers, 5)
         );
-        out.push(Diagnostic::new(Code::PlaintextCallerToStrict, msg, &at).with_resource(policy));
+        out.push(Diagnostic::new(Code::PlaintextCallerToStrict, msg, &at).with_resource(policy.to_string()));
     }
 }
 
@@ -804,15 +799,12 @@ fn failure_code(c: &Call) -> Option<Code> {
     if c.to.strip_prefix(crate::analysis::API_SERVER_HOST).is_some_and(|rest| rest.starts_with(':')) {
         return None;
     }
-    let dr_source = c.client_tls_source.starts_with("DestinationRule ");
-    let rule_tls = dr_source && !c.client_tls_source.contains("leaves tls unset");
+    let rule_tls = matches!(c.client_tls_source, ClientTlsSource::Rule { .. });
+    let namespace_disable =
+        matches!(c.client_tls_source, ClientTlsSource::AutoMtls { decision: AutoMtls::NamespaceDisable { .. }, .. });
     Some(match (c.client_tls, c.server_mode) {
         (ClientTlsKind::Disable, ServerModeKind::Strict) if rule_tls => Code::DestinationRuleDisablesMtls,
-        (ClientTlsKind::Disable, ServerModeKind::Strict)
-            if c.client_tls_source.contains("is DISABLE, so the cluster has no TLS") =>
-        {
-            Code::AutoMtlsNamespaceDisable
-        }
+        (ClientTlsKind::Disable, ServerModeKind::Strict) if namespace_disable => Code::AutoMtlsNamespaceDisable,
         (ClientTlsKind::IstioMutual, ServerModeKind::NoSidecar) if rule_tls => Code::IstioMutualWithoutSidecar,
         (ClientTlsKind::IstioMutual, ServerModeKind::Disable) if rule_tls => Code::IstioMutualToDisable,
         (ClientTlsKind::IstioMutual, ServerModeKind::Disable) => Code::AutoMtlsBefore112,
@@ -824,14 +816,12 @@ fn failure_code(c: &Call) -> Option<Code> {
 }
 
 /// (cause, client TLS source, target workload, target port).
-type FailureKey = (Code, String, String, u16);
+type FailureKey = (Code, ClientTlsSource, String, u16);
 
-/// The position of the DestinationRule part named in a call's client TLS source.
+/// The position of the DestinationRule named in a call's client TLS source.
 fn source_location(a: &Analysis, c: &Call) -> Option<Location> {
-    let rest = c.client_tls_source.strip_prefix("DestinationRule ")?;
-    let id = rest.split_whitespace().next()?;
-    let (ns, name) = id.split_once('/')?;
-    let dr = a.resources.destination_rules.iter().find(|d| d.meta.namespace() == ns && d.meta.name() == name)?;
+    let id = c.client_tls_source.rule()?;
+    let dr = a.resources.destination_rules.iter().find(|d| d.meta.id == *id)?;
     let tls_at = dr.traffic_policy.as_ref().and_then(|tp| tp.tls.as_ref()).map(|t| t.at.clone());
     Some(tls_at.unwrap_or_else(|| dr.meta.at.clone()))
 }

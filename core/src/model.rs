@@ -11,7 +11,7 @@ use std::fmt;
 pub type Labels = BTreeMap<String, String>;
 
 /// What identifies a resource in messages: `Kind namespace/name`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResourceId {
     pub kind: String,
     pub namespace: String,
@@ -391,7 +391,7 @@ impl PeerAuthentication {
 }
 
 /// DestinationRule / ServiceEntry client TLS modes (`ClientTLSSettings.TLSmode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TlsMode {
     Disable,

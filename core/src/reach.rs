@@ -10,6 +10,7 @@ use crate::authz::{AuthzDecision, AuthzDenial};
 use crate::client::{resolve_host, rule_tls};
 use crate::identity::SpiffeId;
 use crate::model::{Mode, ServicePort, TlsMode};
+use crate::provenance::{AutoMtls, ClientTlsSource, RuleTlsSetting};
 use crate::report::{Call, ClientTlsKind, Outcome, ReachReport, ServerModeKind, ServerVerification};
 use crate::server::{alpha_chain, target_port};
 use std::ops::ControlFlow;
@@ -76,7 +77,7 @@ enum Sends {
 
 struct ClientSide {
     kind: ClientTlsKind,
-    source: String,
+    source: ClientTlsSource,
     sends: Sends,
     /// The ISTIO_MUTUAL rule's SANs (`client::rule_sans`); `None`: the service's identities.
     dr_sans: Option<Vec<String>>,
@@ -848,7 +849,7 @@ fn client_side(
     if !client.sidecar {
         return ClientSide {
             kind: ClientTlsKind::None,
-            source: "no sidecar".to_owned(),
+            source: ClientTlsSource::NoSidecar,
             sends: Sends::Plaintext,
             dr_sans: None,
             sni: None,
@@ -856,8 +857,8 @@ fn client_side(
     }
     let rule = a.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace);
     let rt = rule.map(|r| rule_tls(r, sp.port, subset));
-    if let Some(tls) = rt.as_ref().and_then(|r| r.tls.as_ref()) {
-        let source = rt.as_ref().map(|r| r.source.clone()).unwrap_or_default();
+    if let Some((tls, part)) = rt.as_ref().and_then(|r| Some((r.tls.as_ref()?, &r.part))) {
+        let from_rule = |setting| ClientTlsSource::Rule { part: part.clone(), setting };
         // `cluster_tls.go :: buildUpstreamClusterTLSContext`: for a sidecar, a SIMPLE or MUTUAL
         // rule whose credentialName needs a Secret and that has no workloadSelector builds no TLS
         // context at all (so that every sidecar in scope does not wait for a Secret it may not
@@ -869,10 +870,7 @@ fn client_side(
         {
             return ClientSide {
                 kind: ClientTlsKind::Disable,
-                source: format!(
-                    "{source} ({} with credentialName and no workloadSelector: sidecars build no TLS context, plaintext)",
-                    tls.mode
-                ),
+                source: from_rule(RuleTlsSetting::CredentialWithoutSelector(tls.mode)),
                 sends: Sends::Plaintext,
                 dr_sans: None,
                 sni: None,
@@ -883,49 +881,40 @@ fn client_side(
             TlsMode::IstioMutual => (Sends::IstioMutual, crate::client::rule_sans(tls).map(<[String]>::to_vec)),
             TlsMode::Simple | TlsMode::Mutual => (Sends::UserTls, None),
         };
-        let source = if tls.mode_omitted { format!("{source} (tls without mode: DISABLE)") } else { source };
-        return ClientSide { kind: tls.mode.into(), source, sends, dr_sans, sni: tls.sni.clone() };
+        let setting = if tls.mode_omitted { RuleTlsSetting::ModeOmitted } else { RuleTlsSetting::Mode(tls.mode) };
+        return ClientSide { kind: tls.mode.into(), source: from_rule(setting), sends, dr_sans, sni: tls.sni.clone() };
     }
-    let prefix = rt.map(|r| format!("{} leaves tls unset; ", r.source)).unwrap_or_default();
-    let plain = |why: String| ClientSide {
+    let unset_by = rt.map(|r| r.part);
+    let plain = |decision: AutoMtls| ClientSide {
         kind: ClientTlsKind::Disable,
-        source: format!("{prefix}{why}"),
+        source: ClientTlsSource::AutoMtls { unset_by: unset_by.clone(), decision },
         sends: Sends::Plaintext,
         dr_sans: None,
         sni: None,
     };
     if !a.auto_mtls {
-        return plain("auto mTLS off (enableAutoMtls: false): plaintext".to_owned());
+        return plain(AutoMtls::Off);
     }
     let passthrough = rule.and_then(|r| r.traffic_policy.as_ref()).is_some_and(|(tp, _)| tp.passthrough_lb);
     match service_mtls_mode(a, svc, sp, passthrough) {
-        None => return plain("auto mTLS: the service is outside the mesh".to_owned()),
-        Some(Mode::Disable) if svc.headless || passthrough => {
-            return plain(
-                "auto mTLS: a headless/passthrough service with an endpoint without sidecar gets no TLS".to_owned(),
-            );
-        }
-        Some(Mode::Disable) => {
-            return plain(format!(
-                "auto mTLS: the mesh/namespace PeerAuthentication of {} is DISABLE, so the cluster has no TLS",
-                svc.namespace
-            ));
-        }
+        None => return plain(AutoMtls::ServiceOutsideMesh),
+        Some(Mode::Disable) if svc.headless || passthrough => return plain(AutoMtls::HeadlessWithPlaintextEndpoint),
+        Some(Mode::Disable) => return plain(AutoMtls::NamespaceDisable { namespace: svc.namespace.clone() }),
         Some(_) => {}
     }
     if !endpoint.sidecar {
-        return plain("auto mTLS: the endpoint has no sidecar (no security.istio.io/tlsMode=istio)".to_owned());
+        return plain(AutoMtls::EndpointWithoutSidecar);
     }
     // Headless (ORIGINAL_DST) clusters get the TLS socket unconditionally: no per-endpoint check.
     if a.version.auto_mtls_checks_workload_policy()
         && !svc.headless
         && endpoint.server.mode_for_port(target) == Mode::Disable
     {
-        return plain(format!("auto mTLS: the endpoint's own PeerAuthentication is DISABLE on port {target}"));
+        return plain(AutoMtls::EndpointPortDisable { port: target });
     }
     ClientSide {
         kind: ClientTlsKind::IstioMutual,
-        source: format!("{prefix}auto mTLS"),
+        source: ClientTlsSource::AutoMtls { unset_by, decision: AutoMtls::Mtls },
         sends: Sends::IstioMutual,
         dr_sans: None,
         sni: None,
@@ -965,7 +954,7 @@ fn server_mode_source(endpoint: &WorkloadView, target: u16) -> String {
         .iter()
         .rev()
         .find(|c| c.effect == crate::report::Effect::Applied)
-        .map_or_else(|| "the default (no policy)".to_owned(), |c| c.policy.clone())
+        .map_or_else(|| "the default (no policy)".to_owned(), |c| c.policy.to_string())
 }
 
 pub(crate) fn evaluate(

@@ -3,6 +3,7 @@
 
 use crate::diagnostic::Diagnostic;
 use crate::model::TlsMode;
+use crate::provenance::{ClientTlsSource, PolicyRef};
 use crate::version::IstioVersion;
 use serde::Serialize;
 use std::fmt;
@@ -117,9 +118,9 @@ impl fmt::Display for Effect {
 #[serde(rename_all = "camelCase")]
 pub struct ChainEntry {
     pub level: Level,
-    /// `PeerAuthentication ns/name`, `MeshPolicy default`, `Policy ns/name`, or `built-in` for
-    /// the default.
-    pub policy: String,
+    /// Printed as `PeerAuthentication ns/name` (with `portLevelMtls[port]` for a port entry),
+    /// `MeshPolicy default`, `Policy ns/name`, or `built-in` for the default.
+    pub policy: PolicyRef,
     /// The mode the policy declares (`UNSET` when it inherits).
     pub declared: String,
     pub effect: Effect,
@@ -225,7 +226,8 @@ pub struct Call {
     pub to_workload: String,
     pub subset: Option<String>,
     pub client_tls: ClientTlsKind,
-    pub client_tls_source: String,
+    /// Printed as a sentence.
+    pub client_tls_source: ClientTlsSource,
     pub server_mode: ServerModeKind,
     /// Serialized as the two booleans `ok` and `mtls`, in their place.
     #[serde(flatten)]

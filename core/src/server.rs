@@ -12,6 +12,7 @@
 
 use crate::analysis::{Analysis, QueryError, ServiceView};
 use crate::model::*;
+use crate::provenance::PolicyRef;
 use crate::report::{ChainEntry, Effect, Explanation, Level, PortReport};
 use std::collections::BTreeMap;
 
@@ -158,13 +159,13 @@ fn beta_candidates<'a>(a: &'a Analysis, w: &Workload) -> BetaCandidates<'a> {
     c
 }
 
-fn pa_name(pa: &PeerAuthentication) -> String {
-    format!("PeerAuthentication {}/{}", pa.meta.namespace(), pa.meta.name())
+fn pa_name(pa: &PeerAuthentication) -> PolicyRef {
+    PolicyRef::Resource(pa.meta.id.clone())
 }
 
 fn entry(
     level: Level,
-    policy: String,
+    policy: PolicyRef,
     declared: String,
     effect: Effect,
     reason: Option<String>,
@@ -203,7 +204,7 @@ fn settle(chain: &mut [ChainEntry]) {
 fn resolve_beta(c: BetaCandidates<'_>) -> ServerPolicy {
     let mut chain = vec![entry(
         Level::Default,
-        "built-in".to_owned(),
+        PolicyRef::BuiltIn,
         "PERMISSIVE".to_owned(),
         Effect::Overridden,
         Some("Istio's default when no policy sets a mode".to_owned()),
@@ -258,7 +259,7 @@ fn resolve_beta(c: BetaCandidates<'_>) -> ServerPolicy {
             };
             pchain.push(entry(
                 Level::Port,
-                format!("{} portLevelMtls[{port}]", pa_name(winner)),
+                PolicyRef::PortLevel(winner.meta.id.clone(), port),
                 pm.mode.to_string(),
                 effect,
                 reason,
@@ -271,12 +272,14 @@ fn resolve_beta(c: BetaCandidates<'_>) -> ServerPolicy {
     ServerPolicy { api: Api::PeerAuthentication, mode, chain, per_port, ports: Vec::new() }
 }
 
-fn alpha_name(p: &AlphaPolicy) -> String {
-    if p.mesh {
-        format!("MeshPolicy {}", p.meta.name())
-    } else {
-        format!("Policy {}/{}", p.meta.namespace(), p.meta.name())
-    }
+/// A MeshPolicy is cluster-scoped and named without a namespace whatever its input says.
+fn alpha_name(p: &AlphaPolicy) -> PolicyRef {
+    let (kind, namespace) = if p.mesh { ("MeshPolicy", "") } else { ("Policy", p.meta.namespace()) };
+    PolicyRef::Resource(ResourceId {
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name: p.meta.name().to_owned(),
+    })
 }
 
 /// Whether Istio's validation would accept the policy at all (`ValidateAuthenticationPolicy@1.4`),
@@ -315,7 +318,7 @@ pub fn alpha_chain(a: &Analysis, ns: &str, svc: Option<(&ServiceView, &ServicePo
     let (mut mode, default_reason) = alpha_default(a.version);
     let mut chain = vec![entry(
         Level::Default,
-        "built-in".to_owned(),
+        PolicyRef::BuiltIn,
         mode.to_string(),
         Effect::Overridden,
         Some(default_reason),

@@ -198,7 +198,7 @@ fn check(case: &Case, file: &str) -> Vec<String> {
                 if ce.symptom.as_ref().is_some_and(|s| !c.symptom.as_deref().unwrap_or("").contains(s.as_str())) {
                     bad.push(format!("symptom got {:?}", c.symptom));
                 }
-                if ce.source.as_ref().is_some_and(|s| !c.client_tls_source.contains(s.as_str())) {
+                if ce.source.as_ref().is_some_and(|s| !c.client_tls_source.to_string().contains(s.as_str())) {
                     bad.push(format!("source got {:?}", c.client_tls_source));
                 }
                 if ce.explanation.as_ref().is_some_and(|s| !c.explanation.contains(s.as_str())) {

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::client::rule_tls;
+use crate::provenance::ClientTlsSource;
 use crate::reach::{PairedCall, ReachFilter, for_each_class_pair};
 use crate::report::{CallChange, CallOutcome, ChangeKind, ClientTlsKind, Outcome};
 
@@ -70,7 +71,7 @@ impl Planner<'_> {
                 }
             } else if bad.after.client_tls == ClientTlsKind::Disable
                 && bad.before_origin.is_some()
-                && !bad.after.client_tls_source.contains("leaves tls unset")
+                && matches!(bad.after.client_tls_source, ClientTlsSource::Rule { .. })
             {
                 let source = bad.after.client_tls_source.clone();
                 Reason {
@@ -101,17 +102,14 @@ impl Planner<'_> {
             }
             return true;
         }
-        if let Some(origin) = &bad.before_origin {
-            let fix =
-                self.rule_ids.get(&origin.rule).map(|rule| Fix { rule: rule.clone(), block: origin.block.clone() });
-            if let Some(fix) = fix.filter(|f| self.fixes.contains(f)) {
-                self.fixes.remove(&fix);
-                self.fix_notes.push(format!(
-                    "{} {} stays as it is: unset, the call from {client_key} to {} {what} ({symptom})",
-                    fix.rule, fix.block, bad.after.to
-                ));
-                return true;
-            }
+        if let Some(fix) = &bad.before_origin
+            && self.fixes.remove(fix)
+        {
+            self.fix_notes.push(format!(
+                "{} {} stays as it is: unset, the call from {client_key} to {} {what} ({symptom})",
+                fix.rule, fix.block, bad.after.to
+            ));
+            return true;
         }
         // The client's auto mTLS changed with the service namespace's mode: keep that mode.
         let ns = bad.service_namespace.clone();
@@ -143,7 +141,6 @@ impl Planner<'_> {
     pub(super) fn compare(&mut self, before: &Analysis, after: &Analysis, what: &str) -> Result<Comparison, PlanError> {
         let mut cmp = Comparison::default();
         let mut examples_full = false;
-        let rule_ids = &self.rule_ids;
         let strict_after = |w: usize, port: u16| {
             after.workloads.get(w).is_some_and(|w| w.sidecar && w.server.mode_for_port(port) == Mode::Strict)
         };
@@ -179,7 +176,7 @@ impl Planner<'_> {
                 }
                 let rule =
                     before.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace)?;
-                rule_tls(rule, pc.port.port, pc.subset).origin
+                rule_tls(rule, pc.port.port, pc.subset).part.origin()
             };
             match change {
                 ChangeKind::Breaks | ChangeKind::Decrypts => cmp.bad.push(Bad {
@@ -195,10 +192,8 @@ impl Planner<'_> {
                 ChangeKind::Encrypts | ChangeKind::Fixes
                     if c.outcome == Outcome::Mtls && strict_after(pc.endpoint, c.target_port) =>
                 {
-                    if let Some(o) = origin()
-                        && let Some(rule) = rule_ids.get(&o.rule)
-                    {
-                        cmp.used_fixes.insert(Fix { rule: rule.clone(), block: o.block });
+                    if let Some(fix) = origin() {
+                        cmp.used_fixes.insert(fix);
                     }
                 }
                 _ => {}

@@ -183,7 +183,7 @@ pub fn explain(e: &Explanation) -> String {
                 };
                 vec![
                     c.level.to_string(),
-                    c.policy.clone(),
+                    c.policy.to_string(),
                     c.declared.clone(),
                     c.effect.to_string(),
                     at,
