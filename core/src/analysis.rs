@@ -15,9 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 mod endpoints;
 pub use endpoints::API_SERVER_HOST;
 
-/// The DNS suffix of Kubernetes service hosts. Distinct from the trust domain, which only
-/// happens to share its default value.
-pub const DNS_DOMAIN: &str = "cluster.local";
+pub use crate::model::DNS_DOMAIN;
 
 /// How to read the input.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -641,7 +639,7 @@ impl Analysis {
 
     /// `explain`: the precedence story of one workload (optionally one port).
     pub fn explain(&self, workload: &str, port: Option<u16>) -> Result<Explanation, QueryError> {
-        crate::server::explain(self, workload, port)
+        crate::explain::explain(self, workload, port)
     }
 
     /// What the filter enforces on the inbound side of `namespace/name`.

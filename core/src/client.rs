@@ -8,8 +8,7 @@
 //! a portLevelSettings entry for the service port replaces the whole policy, tls included; a
 //! subset then overrides field by field, and a subset port entry replaces everything again.
 
-use crate::analysis::DNS_DOMAIN;
-use crate::model::{ClientTls, DestinationRule, Labels, ResourceId, Subset, TlsMode, TrafficPolicy};
+use crate::model::{ClientTls, DNS_DOMAIN, DestinationRule, Labels, ResourceId, Subset, TlsMode, TrafficPolicy};
 use crate::provenance::{RulePart, TlsBlock};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

@@ -28,6 +28,7 @@ pub mod convert;
 pub mod diagnostic;
 pub mod diff;
 pub mod enforce;
+pub mod explain;
 pub mod identity;
 pub mod lint;
 pub mod model;

@@ -10,6 +10,10 @@ use std::fmt;
 
 pub type Labels = BTreeMap<String, String>;
 
+/// The DNS suffix of Kubernetes service hosts. Distinct from the trust domain, which only
+/// happens to share its default value.
+pub const DNS_DOMAIN: &str = "cluster.local";
+
 /// What identifies a resource in messages: `Kind namespace/name`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResourceId {
