@@ -2,7 +2,7 @@
 //! behind each port's mode (from [`crate::server`]) and the calls into it (from [`crate::reach`]).
 //! Only prose is made here; every decision it tells was made by the modules it reads.
 
-use crate::analysis::{Analysis, QueryError};
+use crate::index::{Analysis, QueryError};
 use crate::report::{ChainEntry, Effect, Explanation};
 use crate::server::{Api, target_port};
 

@@ -30,6 +30,7 @@ pub mod diff;
 pub mod enforce;
 pub mod explain;
 pub mod identity;
+pub mod index;
 pub mod lint;
 pub mod model;
 pub mod parse;

@@ -1,8 +1,8 @@
 //! Diagnostics that need the whole index: conflicts, dead selectors, wrong ports, and the
 //! combinations of server and client settings that make calls fail.
 
-use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::Analysis;
 use crate::model::ResourceId;
 use crate::source::Location;
 

@@ -5,10 +5,10 @@
 //! and, for auto mTLS, `pilot/pkg/xds/endpoints/mtls_checker.go :: checkMtlsEnabled`; the
 //! outcome follows the matrix in istio-mtls-semantics.md §3.2.
 
-use crate::analysis::{Analysis, ServiceView, WorkloadView, host_matches_query};
 use crate::authz::{AuthzDecision, AuthzDenial};
 use crate::client::{resolve_host, rule_tls};
 use crate::identity::SpiffeId;
+use crate::index::{Analysis, ServiceView, WorkloadView, host_matches_query};
 use crate::model::{Mode, ServicePort, TlsMode};
 use crate::provenance::{AutoMtls, ClientTlsSource, RuleTlsSetting};
 use crate::report::{Call, ClientTlsKind, Outcome, ReachReport, ServerModeKind, ServerVerification};

@@ -10,72 +10,12 @@
 //! `push_context.go@1.4.0 :: AuthenticationPolicyForWorkload`: service > namespace > mesh, the
 //! first level found replaces everything above it, nothing found means DISABLE.
 
-use crate::analysis::{Analysis, ServiceView};
+use crate::index::{Analysis, ServiceView};
+pub use crate::index::{Api, PortPolicy, ServerPolicy};
 use crate::model::*;
 use crate::provenance::PolicyRef;
-use crate::report::{ChainEntry, Effect, Level, PortReport};
+use crate::report::{ChainEntry, Effect, Level};
 use std::collections::BTreeMap;
-
-/// Which API decided a workload's mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Api {
-    #[default]
-    PeerAuthentication,
-    Alpha,
-}
-
-/// The resolved server side of one workload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerPolicy {
-    pub api: Api,
-    /// The workload-level mode: what every port without its own entry gets.
-    pub mode: Mode,
-    pub chain: Vec<ChainEntry>,
-    /// Ports with their own resolution (portLevelMtls, or a v1alpha1 service port).
-    pub per_port: BTreeMap<u16, PortPolicy>,
-    /// Every known workload port: container ports, Service target ports, portLevelMtls keys.
-    pub ports: Vec<u16>,
-}
-
-impl Default for ServerPolicy {
-    fn default() -> Self {
-        Self {
-            api: Api::PeerAuthentication,
-            mode: Mode::Permissive,
-            chain: Vec::new(),
-            per_port: BTreeMap::new(),
-            ports: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortPolicy {
-    pub mode: Mode,
-    pub chain: Vec<ChainEntry>,
-}
-
-impl ServerPolicy {
-    /// `policyApplier.GetMutualTLSModeForPort`: the port's own entry, else the workload mode.
-    pub fn mode_for_port(&self, port: u16) -> Mode {
-        self.per_port.get(&port).map_or(self.mode, |p| p.mode)
-    }
-
-    pub fn chain_for_port(&self, port: u16) -> &[ChainEntry] {
-        self.per_port.get(&port).map_or(&self.chain, |p| &p.chain)
-    }
-
-    pub fn port_reports(&self, sidecar: bool) -> Vec<PortReport> {
-        self.ports
-            .iter()
-            .map(|&port| PortReport {
-                port,
-                mode: if sidecar { self.mode_for_port(port).to_string() } else { "NONE".to_owned() },
-                chain: self.chain_for_port(port).to_vec(),
-            })
-            .collect()
-    }
-}
 
 /// Resolves workload `wi` of the analysis.
 pub fn resolve(a: &Analysis, wi: usize) -> ServerPolicy {

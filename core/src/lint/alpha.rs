@@ -2,8 +2,8 @@
 //! that target nothing.
 
 use super::d;
-use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::Analysis;
 use crate::model::*;
 use crate::server::alpha_usable;
 

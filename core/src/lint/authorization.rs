@@ -2,8 +2,8 @@
 //! fields, or peer identities where the peer may not use mTLS.
 
 use super::d;
-use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::Analysis;
 use crate::model::*;
 
 pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {

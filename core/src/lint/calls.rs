@@ -2,9 +2,9 @@
 //! setting that causes them.
 
 use super::d;
-use crate::analysis::Analysis;
 use crate::client::resolve_host;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::Analysis;
 use crate::model::*;
 use crate::provenance::{AutoMtls, ClientTlsSource, PolicyRef};
 use crate::report::{Call, ClientTlsKind, ServerModeKind, list_some};
@@ -189,7 +189,7 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
 
 fn failure_code(c: &Call) -> Option<Code> {
     // The API server has its own finding (ML0314), with the fix.
-    if c.to.strip_prefix(crate::analysis::API_SERVER_HOST).is_some_and(|rest| rest.starts_with(':')) {
+    if c.to.strip_prefix(crate::index::API_SERVER_HOST).is_some_and(|rest| rest.starts_with(':')) {
         return None;
     }
     let rule_tls = matches!(c.client_tls_source, ClientTlsSource::Rule { .. });

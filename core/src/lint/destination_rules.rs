@@ -3,9 +3,9 @@
 //! toward the Kubernetes API server.
 
 use super::d;
-use crate::analysis::{Analysis, WorkloadView};
 use crate::client::{host_matches, resolve_host};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::{Analysis, WorkloadView};
 use crate::model::*;
 use crate::provenance::RulePart;
 use crate::report::list_some;
@@ -27,11 +27,11 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
                 && (1..=2).contains(&dots)
                 && !dr.host.ends_with(".local")
                 && dr.host.parse::<std::net::IpAddr>().is_err();
-            let candidate = format!("{}.svc.{}", dr.host, crate::analysis::DNS_DOMAIN);
+            let candidate = format!("{}.svc.{}", dr.host, crate::index::DNS_DOMAIN);
             if looks_short
                 && a.services
                     .iter()
-                    .any(|s| s.host == candidate || s.host == format!("{}.{}", dr.host, crate::analysis::DNS_DOMAIN))
+                    .any(|s| s.host == candidate || s.host == format!("{}.{}", dr.host, crate::index::DNS_DOMAIN))
             {
                 let msg = format!(
                     "{}: host `{}` has a dot, so Istio takes it as a fully qualified name and does not expand it; \
@@ -139,7 +139,7 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
 /// input lists the `kubernetes` Service, with the fix Istio's docs give (a DISABLE rule for the
 /// host); the calls themselves fail in `reach` when the Service is listed.
 pub(super) fn api_server(a: &Analysis, out: &mut Vec<Diagnostic>) {
-    let host = crate::analysis::API_SERVER_HOST;
+    let host = crate::index::API_SERVER_HOST;
     let listed = a.services.iter().any(|s| s.host == host);
     // deciding rule part → (where its tls is, client namespaces)
     let mut by_rule: BTreeMap<RulePart, (Location, BTreeSet<&str>, String)> = BTreeMap::new();

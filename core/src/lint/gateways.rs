@@ -1,8 +1,8 @@
 //! Gateways: servers whose selector or TLS settings cannot work.
 
 use super::d;
-use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::Analysis;
 use crate::model::*;
 
 pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {

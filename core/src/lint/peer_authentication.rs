@@ -3,8 +3,8 @@
 //! workload has).
 
 use super::d;
-use crate::analysis::{Analysis, ServiceView, WorkloadView};
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::{Analysis, ServiceView, WorkloadView};
 use crate::model::*;
 use crate::server::target_port;
 use crate::source::Location;

@@ -1,8 +1,8 @@
 //! kubelet probes that a STRICT port refuses.
 
 use super::d;
-use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::Analysis;
 use crate::model::*;
 
 /// kubelet probes come from outside the mesh in plaintext. Istio rewrites HTTP probes to the

@@ -1,8 +1,8 @@
 //! Services that select nothing or have no endpoints in the input.
 
 use super::d;
-use crate::analysis::Analysis;
 use crate::diagnostic::{Code, Diagnostic};
+use crate::index::Analysis;
 use std::collections::BTreeSet;
 
 pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
