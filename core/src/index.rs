@@ -126,7 +126,7 @@ pub enum Api {
     Alpha,
 }
 
-/// The resolved server side of one workload.
+/// The resolved server side of one workload: a slot of the index that `server::resolve` fills.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerPolicy {
     pub api: Api,
@@ -463,7 +463,7 @@ impl Analysis {
             }
             for s in &gw.servers {
                 out.push(crate::report::GatewayServerReport {
-                    gateway: gw.meta.id.to_string(),
+                    gateway: gw.meta.id.clone(),
                     port: s.port,
                     protocol: s.protocol.clone(),
                     tls_mode: s.tls.as_ref().map_or_else(|| "NONE".to_owned(), |t| t.mode.to_string()),

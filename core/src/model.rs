@@ -32,6 +32,13 @@ impl fmt::Display for ResourceId {
     }
 }
 
+/// Serialized as it is printed: `Kind namespace/name`.
+impl Serialize for ResourceId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
 /// Metadata every resource keeps: identity, creation time (for oldest-wins) and position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {

@@ -2,7 +2,7 @@
 //! print with `--format json` and what the playground renders. Field names are camelCase.
 
 use crate::diagnostic::Diagnostic;
-use crate::model::TlsMode;
+use crate::model::{ResourceId, TlsMode};
 use crate::provenance::{ClientTlsSource, PolicyRef};
 use crate::version::IstioVersion;
 use serde::Serialize;
@@ -42,8 +42,8 @@ pub struct WorkloadReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayServerReport {
-    /// `Gateway ns/name`.
-    pub gateway: String,
+    /// Printed as `Gateway ns/name`.
+    pub gateway: ResourceId,
     pub port: u16,
     pub protocol: String,
     /// The server's TLS mode (`PASSTHROUGH`, `SIMPLE`, `MUTUAL`, `AUTO_PASSTHROUGH`,
