@@ -21,8 +21,8 @@
 //!
 //! The modules depend one way, in the layers docs/architecture.md lists.
 //!
-//! The rules and the Istio functions behind them are in `shared/reference/istio-mtls-semantics.md`;
-//! each module cites the function it follows. The crate does no I/O and never panics.
+//! Each rule cites, where it is implemented, the Istio function it follows (`docs/architecture.md`
+//! says which module holds which rule). The crate does no I/O and never panics.
 
 pub mod analysis;
 pub mod authz;
