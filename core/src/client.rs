@@ -8,8 +8,8 @@
 //! a portLevelSettings entry for the service port replaces the whole policy, tls included; a
 //! subset then overrides field by field, and a subset port entry replaces everything again.
 
-use crate::analysis::DNS_DOMAIN;
-use crate::model::{ClientTls, DestinationRule, Labels, Subset, TlsMode, TrafficPolicy};
+use crate::model::{ClientTls, DNS_DOMAIN, DestinationRule, Labels, ResourceId, Subset, TlsMode, TrafficPolicy};
+use crate::provenance::{RulePart, TlsBlock};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// DestinationRules of one namespace merged the way `destination_rule.go :: mergeDestinationRule`
@@ -21,12 +21,12 @@ pub struct MergedRule {
     pub host: String,
     pub export_to: Vec<String>,
     pub selector: Option<Labels>,
-    /// The top-level trafficPolicy of the oldest member that has one, with that member's name.
-    pub traffic_policy: Option<(TrafficPolicy, String)>,
-    /// Subsets of every member; for a duplicate name the first wins.
-    pub subsets: Vec<(Subset, String)>,
-    /// `DestinationRule ns/name` of every member, oldest first.
-    pub members: Vec<String>,
+    /// The top-level trafficPolicy of the oldest member that has one, with that member.
+    pub traffic_policy: Option<(TrafficPolicy, ResourceId)>,
+    /// Subsets of every member, each with its member; for a duplicate name the first wins.
+    pub subsets: Vec<(Subset, ResourceId)>,
+    /// Every member, oldest first (never empty).
+    pub members: Vec<ResourceId>,
 }
 
 impl MergedRule {
@@ -39,8 +39,9 @@ impl MergedRule {
             || self.export_to.iter().any(|e| e == "*" || e == client_ns || (e == "." && client_ns == self.namespace))
     }
 
-    pub fn name(&self) -> &str {
-        self.members.first().map_or("", String::as_str)
+    /// The oldest member, which names the merged rule.
+    pub fn first_member(&self) -> Option<&ResourceId> {
+        self.members.first()
     }
 }
 
@@ -92,7 +93,7 @@ impl DestinationRuleIndex {
             let host = resolve_host(&dr.host, &ns);
             let mut export_to = dr.export_to.clone();
             export_to.sort();
-            let name = format!("DestinationRule {ns}/{}", dr.meta.name());
+            let name = dr.meta.id.clone();
             let list = by_namespace.entry(ns.clone()).or_default();
             let existing = list
                 .iter_mut()
@@ -240,43 +241,9 @@ fn most_specific(candidates: &[&MergedRule]) -> Option<String> {
 pub struct RuleTls {
     /// `None`: the rule leaves TLS unset, so auto mTLS decides.
     pub tls: Option<ClientTls>,
-    /// `DestinationRule ns/name` plus the part that decided (portLevelSettings, subset).
-    pub source: String,
-    /// The member rule and the block of it whose `tls` decided; `None` when the rule has no
-    /// trafficPolicy at all.
-    pub origin: Option<TlsOrigin>,
-}
-
-/// Which `tls` block of which DestinationRule decided a client's TLS.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TlsOrigin {
-    /// `DestinationRule ns/name`.
-    pub rule: String,
-    pub block: TlsBlock,
-}
-
-/// A `tls` block inside a DestinationRule.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TlsBlock {
-    /// `spec.trafficPolicy.tls`.
-    Top,
-    /// `spec.trafficPolicy.portLevelSettings[port].tls`.
-    Port(u32),
-    /// `spec.subsets[name].trafficPolicy.tls`.
-    Subset(String),
-    /// `spec.subsets[name].trafficPolicy.portLevelSettings[port].tls`.
-    SubsetPort(String, u32),
-}
-
-impl std::fmt::Display for TlsBlock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Top => f.write_str("trafficPolicy.tls"),
-            Self::Port(p) => write!(f, "trafficPolicy.portLevelSettings[{p}].tls"),
-            Self::Subset(s) => write!(f, "subsets[{s}].trafficPolicy.tls"),
-            Self::SubsetPort(s, p) => write!(f, "subsets[{s}].trafficPolicy.portLevelSettings[{p}].tls"),
-        }
-    }
+    /// The member rule and the block of it whose `tls` decided (no block when the rule has no
+    /// trafficPolicy at all).
+    pub part: RulePart,
 }
 
 /// The SANs an ISTIO_MUTUAL DestinationRule puts in place of the service's identities: its
@@ -301,32 +268,28 @@ pub fn accepted_sans<'a>(rule_sans: Option<&'a [String]>, service_identities: &'
 /// Resolves the rule's TLS for a service port and an optional subset.
 pub fn rule_tls(rule: &MergedRule, service_port: u16, subset: Option<&str>) -> RuleTls {
     let port = u32::from(service_port);
-    let origin = |rule: &str, block: TlsBlock| Some(TlsOrigin { rule: rule.to_owned(), block });
-    let (mut tls, mut source, mut from) = match &rule.traffic_policy {
+    let part = |rule: &ResourceId, block: TlsBlock| RulePart { rule: rule.clone(), block: Some(block) };
+    let (mut tls, mut from) = match &rule.traffic_policy {
         Some((tp, name)) => match tp.port_level.iter().find(|pl| pl.port == port) {
             // The port entry replaces the whole policy: an entry without tls means tls = nil.
-            Some(pl) => {
-                (pl.tls.clone(), format!("{name} portLevelSettings[{port}]"), origin(name, TlsBlock::Port(port)))
-            }
-            None => (tp.tls.clone(), name.clone(), origin(name, TlsBlock::Top)),
+            Some(pl) => (pl.tls.clone(), part(name, TlsBlock::Port(port))),
+            None => (tp.tls.clone(), part(name, TlsBlock::Top)),
         },
-        None => (None, rule.name().to_owned(), None),
+        None => (None, RulePart { rule: rule.first_member().cloned().unwrap_or_default(), block: None }),
     };
     if let Some((s, name)) = subset.and_then(|want| rule.subsets.iter().find(|(s, _)| s.name == want))
         && let Some(stp) = &s.traffic_policy
     {
         if let Some(t) = &stp.tls {
             tls = Some(t.clone());
-            source = format!("{name} subset {}", s.name);
-            from = origin(name, TlsBlock::Subset(s.name.clone()));
+            from = part(name, TlsBlock::Subset(s.name.clone()));
         }
         if let Some(pl) = stp.port_level.iter().find(|pl| pl.port == port) {
             tls = pl.tls.clone();
-            source = format!("{name} subset {} portLevelSettings[{port}]", s.name);
-            from = origin(name, TlsBlock::SubsetPort(s.name.clone(), port));
+            from = part(name, TlsBlock::SubsetPort(s.name.clone(), port));
         }
     }
-    RuleTls { tls, source, origin: from }
+    RuleTls { tls, part: from }
 }
 
 #[cfg(test)]

@@ -2,8 +2,9 @@
 //!
 //! The codes are public (docs/diagnostics.md lists them all); a code never changes meaning.
 
-use crate::source::Location;
+use crate::source::{Location, RenderedTemplates, Source};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::fmt;
 
 /// How bad a finding is. `Error` makes `meshlock analyze` exit 1.
@@ -180,6 +181,21 @@ impl fmt::Display for Diagnostic {
             write!(f, " (from {t})")?;
         }
         Ok(())
+    }
+}
+
+/// Sets each diagnostic's `template` from the `# Source:` comments of the source it points
+/// into. Each source named by a diagnostic is scanned once.
+pub fn attribute_templates(sources: &[Source], diagnostics: &mut [Diagnostic]) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    let by_name: HashMap<&str, &Source> = sources.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut scanned: HashMap<&str, RenderedTemplates> = HashMap::new();
+    for d in diagnostics.iter_mut() {
+        let Some(source) = by_name.get(d.file.as_str()) else { continue };
+        let templates = scanned.entry(source.name.as_str()).or_insert_with(|| RenderedTemplates::of(&source.text));
+        d.template = templates.at(d.line).map(str::to_owned);
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::analysis::Analysis;
 use crate::reach::{ReachCounts, ReachFilter, summarize};
-use crate::report::{Call, CallChange, CallOutcome, DiffReport};
+use crate::report::{Call, CallChange, CallOutcome, ChangeKind, DiffReport, Outcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -20,40 +20,32 @@ pub fn diff(before: &Analysis, after: &Analysis, filter: &ReachFilter) -> DiffRe
                 let Some(change) = change_kind(&old, &new) else { continue };
                 changes.push(change_of(&new, Some(&old), Some(&new), change));
             }
-            None => changes.push(change_of(&old, Some(&old), None, "removed")),
+            None => changes.push(change_of(&old, Some(&old), None, ChangeKind::Removed)),
         }
     }
     for new in af.values() {
-        changes.push(change_of(new, None, Some(new), "added"));
+        changes.push(change_of(new, None, Some(new), ChangeKind::Added));
     }
-    // What a reviewer must see first: calls that break, then those that lose encryption.
-    let rank = |c: &CallChange| match c.change.as_str() {
-        "breaks" => 0,
-        "decrypts" => 1,
-        "removed" => 2,
-        "fixes" => 3,
-        "encrypts" => 4,
-        "added" => 5,
-        _ => 6,
-    };
-    changes.sort_by(|a, b| (rank(a), &a.from, &a.to, &a.to_workload).cmp(&(rank(b), &b.from, &b.to, &b.to_workload)));
+    // `ChangeKind`'s order: what a reviewer must see first.
+    changes.sort_by(|a, b| (a.change, &a.from, &a.to, &a.to_workload).cmp(&(b.change, &b.from, &b.to, &b.to_workload)));
     DiffReport { changes }
 }
 
-/// How one call changed: `breaks`, `fixes`, `encrypts`, `decrypts`, `changes` (client TLS or
-/// server mode only), or `None` when it did not.
-pub fn change_kind(old: &Call, new: &Call) -> Option<&'static str> {
-    Some(match (old.ok, new.ok, old.mtls, new.mtls) {
-        (true, false, _, _) => "breaks",
-        (false, true, _, _) => "fixes",
-        (_, _, false, true) => "encrypts",
-        (_, _, true, false) => "decrypts",
-        _ if old.client_tls != new.client_tls || old.server_mode != new.server_mode => "changes",
+/// How one call changed, or `None` when it did not (a call present on both sides is never
+/// `Added` or `Removed`).
+pub fn change_kind(old: &Call, new: &Call) -> Option<ChangeKind> {
+    use Outcome::{Fails, Mtls, Plaintext};
+    Some(match (old.outcome, new.outcome) {
+        (Mtls | Plaintext, Fails) => ChangeKind::Breaks,
+        (Fails, Mtls | Plaintext) => ChangeKind::Fixes,
+        (Plaintext, Mtls) => ChangeKind::Encrypts,
+        (Mtls, Plaintext) => ChangeKind::Decrypts,
+        _ if old.client_tls != new.client_tls || old.server_mode != new.server_mode => ChangeKind::Changes,
         _ => return None,
     })
 }
 
-fn change_of(c: &Call, before: Option<&Call>, after: Option<&Call>, change: &str) -> CallChange {
+fn change_of(c: &Call, before: Option<&Call>, after: Option<&Call>, change: ChangeKind) -> CallChange {
     CallChange {
         from: c.from.clone(),
         to: c.to.clone(),
@@ -61,7 +53,7 @@ fn change_of(c: &Call, before: Option<&Call>, after: Option<&Call>, change: &str
         subset: c.subset.clone(),
         before: before.map(CallOutcome::from),
         after: after.map(CallOutcome::from),
-        change: change.to_owned(),
+        change,
     }
 }
 

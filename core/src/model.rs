@@ -10,8 +10,12 @@ use std::fmt;
 
 pub type Labels = BTreeMap<String, String>;
 
+/// The DNS suffix of Kubernetes service hosts. Distinct from the trust domain, which only
+/// happens to share its default value.
+pub const DNS_DOMAIN: &str = "cluster.local";
+
 /// What identifies a resource in messages: `Kind namespace/name`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ResourceId {
     pub kind: String,
     pub namespace: String,
@@ -25,6 +29,13 @@ impl fmt::Display for ResourceId {
         } else {
             write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
         }
+    }
+}
+
+/// Serialized as it is printed: `Kind namespace/name`.
+impl Serialize for ResourceId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -391,7 +402,7 @@ impl PeerAuthentication {
 }
 
 /// DestinationRule / ServiceEntry client TLS modes (`ClientTLSSettings.TLSmode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum TlsMode {
     Disable,

@@ -312,16 +312,28 @@ fn skip_reason(heads: &Heads) -> Option<(String, Option<String>)> {
             if name.is_empty() || name == "istio" || name.starts_with("istio-") {
                 return None;
             }
-            let namespace = match &heads.namespace {
-                Head::Scalar(n) if !n.is_empty() => n.clone(),
-                Head::Scalar(_) | Head::Absent => "default".to_owned(),
-                Head::Unsure => return None,
-            };
-            let id = ResourceId { kind: kind.to_owned(), namespace, name: name.to_owned() };
+            let id = outlined_id(kind, heads)?;
             Some(("ConfigMap is not the mesh config (`istio`, key `mesh`); skipped".to_owned(), Some(id.to_string())))
+        }
+        Some((Kind::EndpointSlice, true)) if kinds::is_controller_slice(heads.managed_by.scalar()) => {
+            let id = outlined_id(kind, heads)?;
+            Some((kinds::CONTROLLER_SLICE_SKIPPED.to_owned(), Some(id.to_string())))
         }
         Some(_) => None,
     }
+}
+
+/// The id of a namespaced resource from its outline, as the full read would build it (`None`
+/// when a name or namespace is not plain, so the full read decides).
+fn outlined_id(kind: &str, heads: &Heads) -> Option<ResourceId> {
+    use outline::Head;
+    let name = heads.name.scalar().filter(|n| !n.is_empty())?;
+    let namespace = match &heads.namespace {
+        Head::Scalar(n) if !n.is_empty() => n.clone(),
+        Head::Scalar(_) | Head::Absent => "default".to_owned(),
+        Head::Unsure => return None,
+    };
+    Some(ResourceId { kind: kind.to_owned(), namespace, name: name.to_owned() })
 }
 
 fn finish(mut out: Parsed) -> Parsed {
@@ -459,6 +471,13 @@ fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut
         return;
     };
     ctx.resource = Some(meta.id.to_string());
+    if kind == Kind::EndpointSlice
+        && kinds::is_controller_slice(meta.labels.get(outline::MANAGED_BY).map(String::as_str))
+    {
+        res.inventory.count_skipped(&kind_name);
+        ctx.report(Code::UnknownKind, kinds::CONTROLLER_SLICE_SKIPPED, &[]);
+        return;
+    }
     if kind != Kind::ConfigMap {
         res.inventory.count_read(&kind_name);
     }

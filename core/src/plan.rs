@@ -28,8 +28,8 @@ mod search;
 mod steps;
 
 use crate::analysis::{Analysis, UnusableInput};
-use crate::client::{TlsBlock, TlsOrigin};
 use crate::model::{Labels, Mode, PeerAuthentication, ResourceId, TlsMode, selects};
+use crate::provenance::{TlsBlock, TlsOrigin};
 use crate::report::{Call, CallChange};
 use crate::source::Source;
 use crate::version::IstioVersion;
@@ -300,11 +300,7 @@ pub fn plan(a: &Analysis, sources: &[Source], options: &PlanOptions) -> Result<P
 // ---------------------------------------------------------------------------------------------
 
 /// A DestinationRule `tls` block to unset.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Fix {
-    rule: ResourceId,
-    block: TlsBlock,
-}
+type Fix = TlsOrigin;
 
 /// One reason recorded against a workload port.
 #[derive(Debug, Clone)]
@@ -387,8 +383,6 @@ struct Planner<'a> {
     fix_notes: Vec<String>,
     cost: PlanCost,
     changes: Vec<Change>,
-    /// `DestinationRule ns/name` (as [`TlsOrigin::rule`] names it) → its id.
-    rule_ids: HashMap<String, ResourceId>,
 }
 
 /// What one comparison found.
@@ -472,12 +466,6 @@ impl<'a> Planner<'a> {
             fix_notes: Vec::new(),
             cost: PlanCost::default(),
             changes: Vec::new(),
-            rule_ids: a
-                .resources
-                .destination_rules
-                .iter()
-                .map(|d| (d.meta.id.to_string(), d.meta.id.clone()))
-                .collect(),
         }
     }
 

@@ -5,12 +5,13 @@
 //! and, for auto mTLS, `pilot/pkg/xds/endpoints/mtls_checker.go :: checkMtlsEnabled`; the
 //! outcome follows the matrix in istio-mtls-semantics.md §3.2.
 
-use crate::analysis::{Analysis, ServiceView, WorkloadView, host_matches_query};
 use crate::authz::{AuthzDecision, AuthzDenial};
 use crate::client::{resolve_host, rule_tls};
 use crate::identity::SpiffeId;
+use crate::index::{Analysis, ServiceView, WorkloadView, host_matches_query};
 use crate::model::{Mode, ServicePort, TlsMode};
-use crate::report::{Call, ClientTlsKind, ReachReport, ServerModeKind, ServerVerification};
+use crate::provenance::{AutoMtls, ClientTlsSource, RuleTlsSetting};
+use crate::report::{Call, ClientTlsKind, Outcome, ReachReport, ServerModeKind, ServerVerification};
 use crate::server::{alpha_chain, target_port};
 use serde::Serialize;
 use std::ops::ControlFlow;
@@ -77,7 +78,7 @@ enum Sends {
 
 struct ClientSide {
     kind: ClientTlsKind,
-    source: String,
+    source: ClientTlsSource,
     sends: Sends,
     /// The ISTIO_MUTUAL rule's SANs (`client::rule_sans`); `None`: the service's identities.
     dr_sans: Option<Vec<String>>,
@@ -190,8 +191,7 @@ fn routed_call(
         SubsetMatch::Undefined => {
             // The route names a cluster that does not exist.
             let mut e = evaluate(a, client, svc, sp, subset, endpoint);
-            e.call.ok = false;
-            e.call.mtls = false;
+            e.call.outcome = Outcome::Fails;
             e.call.symptom = Some(format!(
                 "503 (NC: no cluster): the VirtualService routes to subset {name}, which the \
                  DestinationRule this client uses does not define"
@@ -219,12 +219,10 @@ pub struct ReachCounts {
 impl ReachCounts {
     fn add(&mut self, call: &Call, times: u64) {
         self.total += times;
-        if !call.ok {
-            self.failing += times;
-        } else if call.mtls {
-            self.mtls += times;
-        } else {
-            self.plaintext += times;
+        match call.outcome {
+            Outcome::Fails => self.failing += times,
+            Outcome::Mtls => self.mtls += times,
+            Outcome::Plaintext => self.plaintext += times,
         }
     }
 
@@ -852,7 +850,7 @@ fn client_side(
     if !client.sidecar {
         return ClientSide {
             kind: ClientTlsKind::None,
-            source: "no sidecar".to_owned(),
+            source: ClientTlsSource::NoSidecar,
             sends: Sends::Plaintext,
             dr_sans: None,
             sni: None,
@@ -860,8 +858,8 @@ fn client_side(
     }
     let rule = a.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace);
     let rt = rule.map(|r| rule_tls(r, sp.port, subset));
-    if let Some(tls) = rt.as_ref().and_then(|r| r.tls.as_ref()) {
-        let source = rt.as_ref().map(|r| r.source.clone()).unwrap_or_default();
+    if let Some((tls, part)) = rt.as_ref().and_then(|r| Some((r.tls.as_ref()?, &r.part))) {
+        let from_rule = |setting| ClientTlsSource::Rule { part: part.clone(), setting };
         // `cluster_tls.go :: buildUpstreamClusterTLSContext`: for a sidecar, a SIMPLE or MUTUAL
         // rule whose credentialName needs a Secret and that has no workloadSelector builds no TLS
         // context at all (so that every sidecar in scope does not wait for a Secret it may not
@@ -873,10 +871,7 @@ fn client_side(
         {
             return ClientSide {
                 kind: ClientTlsKind::Disable,
-                source: format!(
-                    "{source} ({} with credentialName and no workloadSelector: sidecars build no TLS context, plaintext)",
-                    tls.mode
-                ),
+                source: from_rule(RuleTlsSetting::CredentialWithoutSelector(tls.mode)),
                 sends: Sends::Plaintext,
                 dr_sans: None,
                 sni: None,
@@ -887,49 +882,40 @@ fn client_side(
             TlsMode::IstioMutual => (Sends::IstioMutual, crate::client::rule_sans(tls).map(<[String]>::to_vec)),
             TlsMode::Simple | TlsMode::Mutual => (Sends::UserTls, None),
         };
-        let source = if tls.mode_omitted { format!("{source} (tls without mode: DISABLE)") } else { source };
-        return ClientSide { kind: tls.mode.into(), source, sends, dr_sans, sni: tls.sni.clone() };
+        let setting = if tls.mode_omitted { RuleTlsSetting::ModeOmitted } else { RuleTlsSetting::Mode(tls.mode) };
+        return ClientSide { kind: tls.mode.into(), source: from_rule(setting), sends, dr_sans, sni: tls.sni.clone() };
     }
-    let prefix = rt.map(|r| format!("{} leaves tls unset; ", r.source)).unwrap_or_default();
-    let plain = |why: String| ClientSide {
+    let unset_by = rt.map(|r| r.part);
+    let plain = |decision: AutoMtls| ClientSide {
         kind: ClientTlsKind::Disable,
-        source: format!("{prefix}{why}"),
+        source: ClientTlsSource::AutoMtls { unset_by: unset_by.clone(), decision },
         sends: Sends::Plaintext,
         dr_sans: None,
         sni: None,
     };
     if !a.auto_mtls {
-        return plain("auto mTLS off (enableAutoMtls: false): plaintext".to_owned());
+        return plain(AutoMtls::Off);
     }
     let passthrough = rule.and_then(|r| r.traffic_policy.as_ref()).is_some_and(|(tp, _)| tp.passthrough_lb);
     match service_mtls_mode(a, svc, sp, passthrough) {
-        None => return plain("auto mTLS: the service is outside the mesh".to_owned()),
-        Some(Mode::Disable) if svc.headless || passthrough => {
-            return plain(
-                "auto mTLS: a headless/passthrough service with an endpoint without sidecar gets no TLS".to_owned(),
-            );
-        }
-        Some(Mode::Disable) => {
-            return plain(format!(
-                "auto mTLS: the mesh/namespace PeerAuthentication of {} is DISABLE, so the cluster has no TLS",
-                svc.namespace
-            ));
-        }
+        None => return plain(AutoMtls::ServiceOutsideMesh),
+        Some(Mode::Disable) if svc.headless || passthrough => return plain(AutoMtls::HeadlessWithPlaintextEndpoint),
+        Some(Mode::Disable) => return plain(AutoMtls::NamespaceDisable { namespace: svc.namespace.clone() }),
         Some(_) => {}
     }
     if !endpoint.sidecar {
-        return plain("auto mTLS: the endpoint has no sidecar (no security.istio.io/tlsMode=istio)".to_owned());
+        return plain(AutoMtls::EndpointWithoutSidecar);
     }
     // Headless (ORIGINAL_DST) clusters get the TLS socket unconditionally: no per-endpoint check.
     if a.version.auto_mtls_checks_workload_policy()
         && !svc.headless
         && endpoint.server.mode_for_port(target) == Mode::Disable
     {
-        return plain(format!("auto mTLS: the endpoint's own PeerAuthentication is DISABLE on port {target}"));
+        return plain(AutoMtls::EndpointPortDisable { port: target });
     }
     ClientSide {
         kind: ClientTlsKind::IstioMutual,
-        source: format!("{prefix}auto mTLS"),
+        source: ClientTlsSource::AutoMtls { unset_by, decision: AutoMtls::Mtls },
         sends: Sends::IstioMutual,
         dr_sans: None,
         sni: None,
@@ -1031,7 +1017,7 @@ fn server_mode_source(endpoint: &WorkloadView, target: u16) -> String {
         .iter()
         .rev()
         .find(|c| c.effect == crate::report::Effect::Applied)
-        .map_or_else(|| "the default (no policy)".to_owned(), |c| c.policy.clone())
+        .map_or_else(|| "the default (no policy)".to_owned(), |c| c.policy.to_string())
 }
 
 pub(crate) fn evaluate(
@@ -1059,32 +1045,36 @@ pub(crate) fn evaluate(
         Some(Mode::Permissive) => ServerModeKind::Permissive,
         Some(Mode::Disable) => ServerModeKind::Disable,
     };
-    let (ok, mtls, symptom, why): (bool, bool, Option<String>, String) = match (cs.sends, server_mode) {
+    let (outcome, symptom, why): (Outcome, Option<String>, String) = match (cs.sends, server_mode) {
         (Sends::Plaintext, Some(Mode::Strict)) => {
             let symptom = if client.sidecar && http {
                 format!("{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found")
             } else {
                 format!("{RESET_56}; the server sidecar logs NR filter_chain_not_found")
             };
-            (false, false, Some(symptom), "plaintext to a STRICT port matches no filter chain".to_owned())
+            (Outcome::Fails, Some(symptom), "plaintext to a STRICT port matches no filter chain".to_owned())
         }
-        (Sends::Plaintext, Some(Mode::Permissive)) => (true, false, None, "PERMISSIVE accepts plaintext".to_owned()),
-        (Sends::Plaintext, Some(Mode::Disable)) => (true, false, None, "DISABLE accepts plaintext".to_owned()),
+        (Sends::Plaintext, Some(Mode::Permissive)) => {
+            (Outcome::Plaintext, None, "PERMISSIVE accepts plaintext".to_owned())
+        }
+        (Sends::Plaintext, Some(Mode::Disable)) => (Outcome::Plaintext, None, "DISABLE accepts plaintext".to_owned()),
         (Sends::Plaintext, None) if outside && !client.sidecar => {
             let what = if app_tls { "the app's own TLS" } else { "plaintext" };
-            (true, false, None, format!("{what} straight to a server outside the mesh (no sidecar on either side)"))
+            (
+                Outcome::Plaintext,
+                None,
+                format!("{what} straight to a server outside the mesh (no sidecar on either side)"),
+            )
         }
         (Sends::Plaintext, None) if outside && app_tls => (
-            true,
-            false,
+            Outcome::Plaintext,
             None,
             "the client app's own TLS passes the sidecar at L4 to a server outside the mesh: encrypted end to end, \
              not mesh mTLS"
                 .to_owned(),
         ),
         (Sends::Plaintext, None) if outside && outside_speaks_tls => (
-            false,
-            false,
+            Outcome::Fails,
             Some(format!(
                 "the sidecar forwards the app's plaintext to port {target}, where the server expects TLS (HTTP 400 \
                  or a reset); a DestinationRule with tls.mode SIMPLE for port {} would originate it",
@@ -1093,9 +1083,9 @@ pub(crate) fn evaluate(
             "plaintext to a TLS port of a server outside the mesh".to_owned(),
         ),
         (Sends::Plaintext, None) if outside => {
-            (true, false, None, "plaintext to a server outside the mesh (no sidecar there)".to_owned())
+            (Outcome::Plaintext, None, "plaintext to a server outside the mesh (no sidecar there)".to_owned())
         }
-        (Sends::Plaintext, None) => (true, false, None, "no sidecar: the app receives plaintext".to_owned()),
+        (Sends::Plaintext, None) => (Outcome::Plaintext, None, "no sidecar: the app receives plaintext".to_owned()),
         (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
             let expected = crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities);
             if !expected.is_empty() && !expected.contains(&endpoint.identity) {
@@ -1105,27 +1095,24 @@ pub(crate) fn evaluate(
                     expected.join(", ")
                 );
                 (
-                    false,
-                    false,
+                    Outcome::Fails,
                     Some(symptom),
                     "secure naming: the server's identity is not one the client expects".to_owned(),
                 )
             } else if app_tls {
                 let why = "Istio mTLS terminated by the server sidecar, the app's own TLS inside it (TLS in mTLS)";
-                (true, true, None, why.to_owned())
+                (Outcome::Mtls, None, why.to_owned())
             } else {
-                (true, true, None, "Istio mTLS terminated by the server sidecar".to_owned())
+                (Outcome::Mtls, None, "Istio mTLS terminated by the server sidecar".to_owned())
             }
         }
         (Sends::IstioMutual, Some(Mode::Disable)) => (
-            false,
-            false,
+            Outcome::Fails,
             Some(format!("{UPSTREAM_503} (UF); the server's mTLS is DISABLE, so the Istio TLS bytes reach the app")),
             "Istio mTLS to a port whose mTLS is DISABLE".to_owned(),
         ),
         (Sends::IstioMutual, None) if outside => (
-            false,
-            false,
+            Outcome::Fails,
             Some(format!(
                 "{UPSTREAM_503} (UF); the client sidecar wraps the call in Istio mTLS, which a server outside the mesh \
                  cannot terminate"
@@ -1133,30 +1120,26 @@ pub(crate) fn evaluate(
             "Istio mTLS to a server outside the mesh (it has no sidecar)".to_owned(),
         ),
         (Sends::IstioMutual, None) => (
-            false,
-            false,
+            Outcome::Fails,
             Some(format!("{UPSTREAM_503} (UF); Istio mTLS to a workload without a sidecar")),
             "Istio mTLS to a workload without a sidecar".to_owned(),
         ),
         (Sends::UserTls, Some(Mode::Strict)) => (
-            false,
-            false,
+            Outcome::Fails,
             Some(format!(
                 "{UPSTREAM_503} (UF); TLS error: the STRICT sidecar wants an Istio client certificate and the istio ALPN"
             )),
             "SIMPLE/MUTUAL TLS is not Istio mTLS (code-derived)".to_owned(),
         ),
         (Sends::UserTls, Some(Mode::Permissive)) if http => (
-            false,
-            false,
+            Outcome::Fails,
             Some(format!(
                 "{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found (TLS without the istio ALPN on an HTTP port)"
             )),
             "PERMISSIVE has no chain for non-Istio TLS on an HTTP port (code-derived)".to_owned(),
         ),
         (Sends::UserTls, None) if outside && app_tls => (
-            false,
-            false,
+            Outcome::Fails,
             Some(format!(
                 "{UPSTREAM_503}; TLS inside TLS: the app already speaks TLS on this port and the sidecar originates \
                  TLS again"
@@ -1164,22 +1147,22 @@ pub(crate) fn evaluate(
             "SIMPLE/MUTUAL origination on a port where the app itself speaks TLS".to_owned(),
         ),
         (Sends::UserTls, None) if outside && outside_speaks_tls => (
-            true,
-            false,
+            Outcome::Plaintext,
             None,
             "the client sidecar originates TLS (SIMPLE/MUTUAL) to a server outside the mesh that speaks TLS".to_owned(),
         ),
-        (Sends::UserTls, _) if app_tls => {
-            (true, false, None, "TLS passed through to an app that terminates TLS itself (code-derived)".to_owned())
-        }
+        (Sends::UserTls, _) if app_tls => (
+            Outcome::Plaintext,
+            None,
+            "TLS passed through to an app that terminates TLS itself (code-derived)".to_owned(),
+        ),
         (Sends::UserTls, _) => (
-            false,
-            false,
+            Outcome::Fails,
             Some(format!("{UPSTREAM_503} (UF); TLS sent to an app that speaks plaintext")),
             "the client originates TLS but the app does not terminate it (code-derived)".to_owned(),
         ),
     };
-    let mut cause = (!ok).then(|| match (cs.sends, server_mode) {
+    let mut cause = (outcome == Outcome::Fails).then(|| match (cs.sends, server_mode) {
         (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => format!(
             "{why}: {} accepts {}",
             svc.host,
@@ -1191,19 +1174,19 @@ pub(crate) fn evaluate(
         }
     });
     let mut denied_by_authz = false;
-    let (ok, mtls, symptom, why) = match (ok, server_mode) {
-        (true, Some(_)) if !endpoint.authz.is_empty() => {
-            let peer = authz_peer(client, cs.sends, mtls);
+    let (outcome, symptom, why) = match server_mode {
+        Some(_) if outcome.ok() && !endpoint.authz.is_empty() => {
+            let peer = authz_peer(client, cs.sends, outcome);
             match authorize(a, endpoint, target, peer.as_ref(), http) {
-                Ok(note) => (ok, mtls, symptom, note.map_or(why.clone(), |n| format!("{why}; {n}"))),
+                Ok(note) => (outcome, symptom, note.map_or(why.clone(), |n| format!("{why}; {n}"))),
                 Err(denied) => {
                     cause = Some(denied.cause);
                     denied_by_authz = true;
-                    (false, false, Some(denied.symptom), format!("{why}, but {}", denied.why))
+                    (Outcome::Fails, Some(denied.symptom), format!("{why}, but {}", denied.why))
                 }
             }
         }
-        _ => (ok, mtls, symptom, why),
+        _ => (outcome, symptom, why),
     };
     let explanation = format!(
         "{} sends {} ({}); {}:{target} is {server_kind}: {why}",
@@ -1227,8 +1210,7 @@ pub(crate) fn evaluate(
         client_tls: cs.kind,
         client_tls_source: cs.source,
         server_mode: server_kind,
-        ok,
-        mtls,
+        outcome,
         symptom,
         target_port: target,
         explanation,
@@ -1239,8 +1221,8 @@ pub(crate) fn evaluate(
 
 /// The peer identity the server sidecar's authorization sees: the client's SPIFFE ID when the
 /// call is Istio mTLS, none for plaintext or the app's own TLS.
-fn authz_peer(client: &WorkloadView, sends: Sends, mtls: bool) -> Option<SpiffeId> {
-    if sends == Sends::IstioMutual && mtls { SpiffeId::parse(&client.identity).ok() } else { None }
+fn authz_peer(client: &WorkloadView, sends: Sends, outcome: Outcome) -> Option<SpiffeId> {
+    if sends == Sends::IstioMutual && outcome == Outcome::Mtls { SpiffeId::parse(&client.identity).ok() } else { None }
 }
 
 /// A call refused by authorization.
@@ -1365,7 +1347,7 @@ mod tests {
             let to_ns = e.call.to_workload.split_once('/').map(|(ns, _)| ns.to_owned()).unwrap_or_default();
             cells.entry((from_ns, to_ns)).or_default().add(&e.call, 1);
             total.add(&e.call, 1);
-            assert_eq!(e.cause.is_some(), !e.call.ok, "{}", e.call.explanation);
+            assert_eq!(e.cause.is_some(), !e.call.outcome.ok(), "{}", e.call.explanation);
             if let Some(cause) = e.cause {
                 let g = groups.entry(cause).or_default();
                 g.0 += 1;
@@ -1432,9 +1414,9 @@ mod tests {
         let a = Analysis::new(&[Source::new("mesh", yaml)], &Options::default());
         let mut classes = BTreeSet::new();
         for_each_call(&a, &ReachFilter::default(), |c| {
-            let class = SymptomClass::of(c.ok, c.symptom.as_deref());
+            let class = SymptomClass::of(c.outcome.ok(), c.symptom.as_deref());
             assert_ne!(class, SymptomClass::Other, "{c:?}");
-            assert_eq!(class == SymptomClass::Ok, c.ok, "{c:?}");
+            assert_eq!(class == SymptomClass::Ok, c.outcome.ok(), "{c:?}");
             classes.insert(class);
         });
         assert!(classes.contains(&SymptomClass::NoFilterChain) && classes.contains(&SymptomClass::Rbac), "{classes:?}");

@@ -2,7 +2,8 @@
 //! print with `--format json` and what the playground renders. Field names are camelCase.
 
 use crate::diagnostic::Diagnostic;
-use crate::model::TlsMode;
+use crate::model::{ResourceId, TlsMode};
+use crate::provenance::{ClientTlsSource, PolicyRef};
 use crate::version::IstioVersion;
 use serde::Serialize;
 use std::fmt;
@@ -41,8 +42,8 @@ pub struct WorkloadReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayServerReport {
-    /// `Gateway ns/name`.
-    pub gateway: String,
+    /// Printed as `Gateway ns/name`.
+    pub gateway: ResourceId,
     pub port: u16,
     pub protocol: String,
     /// The server's TLS mode (`PASSTHROUGH`, `SIMPLE`, `MUTUAL`, `AUTO_PASSTHROUGH`,
@@ -117,9 +118,9 @@ impl fmt::Display for Effect {
 #[serde(rename_all = "camelCase")]
 pub struct ChainEntry {
     pub level: Level,
-    /// `PeerAuthentication ns/name`, `MeshPolicy default`, `Policy ns/name`, or `built-in` for
-    /// the default.
-    pub policy: String,
+    /// Printed as `PeerAuthentication ns/name` (with `portLevelMtls[port]` for a port entry),
+    /// `MeshPolicy default`, `Policy ns/name`, or `built-in` for the default.
+    pub policy: PolicyRef,
     /// The mode the policy declares (`UNSET` when it inherits).
     pub declared: String,
     pub effect: Effect,
@@ -225,10 +226,12 @@ pub struct Call {
     pub to_workload: String,
     pub subset: Option<String>,
     pub client_tls: ClientTlsKind,
-    pub client_tls_source: String,
+    /// Printed as a sentence.
+    pub client_tls_source: ClientTlsSource,
     pub server_mode: ServerModeKind,
-    pub ok: bool,
-    pub mtls: bool,
+    /// Serialized as the two booleans `ok` and `mtls`, in their place.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     pub symptom: Option<String>,
     /// The workload (container) port the call lands on.
     pub target_port: u16,
@@ -239,6 +242,39 @@ pub struct Call {
     /// server's certificate when the handshake fails with CERTIFICATE_VERIFY_FAILED.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verifies: Option<ServerVerification>,
+}
+
+/// What a call comes to. The JSON keeps it as the booleans `ok` and `mtls`; this is the one
+/// place that maps between the two, so no caller classifies the pair itself (and `mtls`
+/// without `ok` cannot be written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Admitted over Istio mutual TLS.
+    Mtls,
+    /// Admitted without mutual TLS: plaintext, or the app's own TLS through the mesh.
+    Plaintext,
+    /// The call fails (transport or authorization).
+    Fails,
+}
+
+impl Outcome {
+    pub fn ok(self) -> bool {
+        self != Self::Fails
+    }
+
+    pub fn mtls(self) -> bool {
+        self == Self::Mtls
+    }
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Outcome", 2)?;
+        s.serialize_field("ok", &self.ok())?;
+        s.serialize_field("mtls", &self.mtls())?;
+        s.end()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -272,15 +308,50 @@ pub struct CallChange {
     /// `None` when the call does not exist on that side (a workload or service came or went).
     pub before: Option<CallOutcome>,
     pub after: Option<CallOutcome>,
-    /// `breaks`, `fixes`, `encrypts`, `decrypts`, `changes`, `added`, `removed`.
-    pub change: String,
+    pub change: ChangeKind,
+}
+
+/// How one call differs between two inputs. The order is what a reviewer must see first: calls
+/// that break, then those that lose encryption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeKind {
+    /// It worked and now fails.
+    Breaks,
+    /// It was mTLS and is now admitted without it.
+    Decrypts,
+    /// The call is gone (a workload or service went).
+    Removed,
+    /// It failed and now works.
+    Fixes,
+    /// It was admitted without mTLS and is now mTLS.
+    Encrypts,
+    /// A new call (a workload or service came).
+    Added,
+    /// Same outcome, other client TLS or server mode.
+    Changes,
+}
+
+impl fmt::Display for ChangeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Breaks => "breaks",
+            Self::Decrypts => "decrypts",
+            Self::Removed => "removed",
+            Self::Fixes => "fixes",
+            Self::Encrypts => "encrypts",
+            Self::Added => "added",
+            Self::Changes => "changes",
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CallOutcome {
-    pub ok: bool,
-    pub mtls: bool,
+    /// Serialized as `ok` and `mtls`, in their place.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     pub client_tls: ClientTlsKind,
     pub server_mode: ServerModeKind,
     pub symptom: Option<String>,
@@ -288,13 +359,7 @@ pub struct CallOutcome {
 
 impl From<&Call> for CallOutcome {
     fn from(c: &Call) -> Self {
-        Self {
-            ok: c.ok,
-            mtls: c.mtls,
-            client_tls: c.client_tls,
-            server_mode: c.server_mode,
-            symptom: c.symptom.clone(),
-        }
+        Self { outcome: c.outcome, client_tls: c.client_tls, server_mode: c.server_mode, symptom: c.symptom.clone() }
     }
 }
 

@@ -10,71 +10,12 @@
 //! `push_context.go@1.4.0 :: AuthenticationPolicyForWorkload`: service > namespace > mesh, the
 //! first level found replaces everything above it, nothing found means DISABLE.
 
-use crate::analysis::{Analysis, QueryError, ServiceView};
+use crate::index::{Analysis, ServiceView};
+pub use crate::index::{Api, PortPolicy, ServerPolicy};
 use crate::model::*;
-use crate::report::{ChainEntry, Effect, Explanation, Level, PortReport};
+use crate::provenance::PolicyRef;
+use crate::report::{ChainEntry, Effect, Level};
 use std::collections::BTreeMap;
-
-/// Which API decided a workload's mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Api {
-    #[default]
-    PeerAuthentication,
-    Alpha,
-}
-
-/// The resolved server side of one workload.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerPolicy {
-    pub api: Api,
-    /// The workload-level mode: what every port without its own entry gets.
-    pub mode: Mode,
-    pub chain: Vec<ChainEntry>,
-    /// Ports with their own resolution (portLevelMtls, or a v1alpha1 service port).
-    pub per_port: BTreeMap<u16, PortPolicy>,
-    /// Every known workload port: container ports, Service target ports, portLevelMtls keys.
-    pub ports: Vec<u16>,
-}
-
-impl Default for ServerPolicy {
-    fn default() -> Self {
-        Self {
-            api: Api::PeerAuthentication,
-            mode: Mode::Permissive,
-            chain: Vec::new(),
-            per_port: BTreeMap::new(),
-            ports: Vec::new(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortPolicy {
-    pub mode: Mode,
-    pub chain: Vec<ChainEntry>,
-}
-
-impl ServerPolicy {
-    /// `policyApplier.GetMutualTLSModeForPort`: the port's own entry, else the workload mode.
-    pub fn mode_for_port(&self, port: u16) -> Mode {
-        self.per_port.get(&port).map_or(self.mode, |p| p.mode)
-    }
-
-    pub fn chain_for_port(&self, port: u16) -> &[ChainEntry] {
-        self.per_port.get(&port).map_or(&self.chain, |p| &p.chain)
-    }
-
-    pub fn port_reports(&self, sidecar: bool) -> Vec<PortReport> {
-        self.ports
-            .iter()
-            .map(|&port| PortReport {
-                port,
-                mode: if sidecar { self.mode_for_port(port).to_string() } else { "NONE".to_owned() },
-                chain: self.chain_for_port(port).to_vec(),
-            })
-            .collect()
-    }
-}
 
 /// Resolves workload `wi` of the analysis.
 pub fn resolve(a: &Analysis, wi: usize) -> ServerPolicy {
@@ -158,13 +99,13 @@ fn beta_candidates<'a>(a: &'a Analysis, w: &Workload) -> BetaCandidates<'a> {
     c
 }
 
-fn pa_name(pa: &PeerAuthentication) -> String {
-    format!("PeerAuthentication {}/{}", pa.meta.namespace(), pa.meta.name())
+fn pa_name(pa: &PeerAuthentication) -> PolicyRef {
+    PolicyRef::Resource(pa.meta.id.clone())
 }
 
 fn entry(
     level: Level,
-    policy: String,
+    policy: PolicyRef,
     declared: String,
     effect: Effect,
     reason: Option<String>,
@@ -203,7 +144,7 @@ fn settle(chain: &mut [ChainEntry]) {
 fn resolve_beta(c: BetaCandidates<'_>) -> ServerPolicy {
     let mut chain = vec![entry(
         Level::Default,
-        "built-in".to_owned(),
+        PolicyRef::BuiltIn,
         "PERMISSIVE".to_owned(),
         Effect::Overridden,
         Some("Istio's default when no policy sets a mode".to_owned()),
@@ -258,7 +199,7 @@ fn resolve_beta(c: BetaCandidates<'_>) -> ServerPolicy {
             };
             pchain.push(entry(
                 Level::Port,
-                format!("{} portLevelMtls[{port}]", pa_name(winner)),
+                PolicyRef::PortLevel(winner.meta.id.clone(), port),
                 pm.mode.to_string(),
                 effect,
                 reason,
@@ -271,12 +212,14 @@ fn resolve_beta(c: BetaCandidates<'_>) -> ServerPolicy {
     ServerPolicy { api: Api::PeerAuthentication, mode, chain, per_port, ports: Vec::new() }
 }
 
-fn alpha_name(p: &AlphaPolicy) -> String {
-    if p.mesh {
-        format!("MeshPolicy {}", p.meta.name())
-    } else {
-        format!("Policy {}/{}", p.meta.namespace(), p.meta.name())
-    }
+/// A MeshPolicy is cluster-scoped and named without a namespace whatever its input says.
+fn alpha_name(p: &AlphaPolicy) -> PolicyRef {
+    let (kind, namespace) = if p.mesh { ("MeshPolicy", "") } else { ("Policy", p.meta.namespace()) };
+    PolicyRef::Resource(ResourceId {
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name: p.meta.name().to_owned(),
+    })
 }
 
 /// Whether Istio's validation would accept the policy at all (`ValidateAuthenticationPolicy@1.4`),
@@ -315,7 +258,7 @@ pub fn alpha_chain(a: &Analysis, ns: &str, svc: Option<(&ServiceView, &ServicePo
     let (mut mode, default_reason) = alpha_default(a.version);
     let mut chain = vec![entry(
         Level::Default,
-        "built-in".to_owned(),
+        PolicyRef::BuiltIn,
         mode.to_string(),
         Effect::Overridden,
         Some(default_reason),
@@ -423,113 +366,4 @@ fn resolve_alpha(a: &Analysis, wi: usize) -> ServerPolicy {
         }
     }
     ServerPolicy { api: Api::Alpha, mode, chain, per_port, ports: Vec::new() }
-}
-
-fn effect_phrase(e: &ChainEntry) -> &'static str {
-    match e.effect {
-        Effect::Applied => "and decides",
-        Effect::Overridden => "but a more specific policy replaces it",
-        Effect::Inherited => "so it passes the mode above through",
-        Effect::Ignored => "and is ignored",
-    }
-}
-
-/// The precedence story in words, like `istioctl x describe` but complete.
-pub fn explain(a: &Analysis, key: &str, port: Option<u16>) -> Result<Explanation, QueryError> {
-    let (wi, w) = a.workload(key)?;
-    let report = a.workload_report(w);
-    let ports: Vec<u16> = match port {
-        Some(p) => {
-            if !w.server.ports.contains(&p) && !w.server.ports.is_empty() {
-                return Err(QueryError::UnknownPort { workload: key.to_owned(), port: p });
-            }
-            vec![p]
-        }
-        None if w.server.ports.is_empty() => Vec::new(),
-        None => w.server.ports.clone(),
-    };
-    let mut story = Vec::new();
-    let api = match w.server.api {
-        Api::PeerAuthentication => "PeerAuthentication (security.istio.io)",
-        Api::Alpha => "the v1alpha1 MeshPolicy/Policy API",
-    };
-    let head = if w.sidecar {
-        format!(
-            "{key} ({} {}) has a sidecar ({}); Istio {} resolves its inbound mTLS from {api}. It presents {} and accepts peers from trust domain(s) {}.",
-            w.workload.kind,
-            w.workload.meta.name(),
-            w.sidecar_reason,
-            a.version,
-            w.identity,
-            a.trust_domains().join(", ")
-        )
-    } else {
-        format!(
-            "{key} has no sidecar ({}): nothing enforces mTLS on its ports, it accepts plaintext only, and callers whose sidecar sends Istio mTLS to it fail with 503.",
-            w.sidecar_reason
-        )
-    };
-    story.push(head);
-    let gateway_servers = &report.gateway_servers;
-    if !gateway_servers.is_empty() {
-        let listed: Vec<String> = gateway_servers
-            .iter()
-            .map(|g| format!("{} port {} {} TLS {} ({}:{})", g.gateway, g.port, g.protocol, g.tls_mode, g.file, g.line))
-            .collect();
-        story.push(format!(
-            "It is a gateway: its listeners take their TLS from Gateway servers, not from PeerAuthentication: {}.",
-            listed.join("; ")
-        ));
-    }
-    let mut port_list = ports;
-    if port_list.is_empty() {
-        port_list.push(0);
-    }
-    for p in port_list {
-        let chain = if p == 0 { &w.server.chain[..] } else { w.server.chain_for_port(p) };
-        let mode = if p == 0 { w.server.mode } else { w.server.mode_for_port(p) };
-        let mut s = if p == 0 {
-            format!("Every port: {mode}.")
-        } else {
-            format!("Port {p}: {}.", if w.sidecar { mode.to_string() } else { "no sidecar".to_owned() })
-        };
-        for e in chain {
-            let at = match (&e.file, e.line) {
-                (Some(f), Some(l)) => format!(" ({f}:{l})"),
-                _ => String::new(),
-            };
-            s.push_str(&format!(
-                " The {} level {}{at} declares {} {}",
-                e.level,
-                e.policy,
-                e.declared,
-                effect_phrase(e)
-            ));
-            if let Some(r) = &e.reason {
-                s.push_str(&format!(": {r}"));
-            }
-            s.push('.');
-        }
-        if w.sidecar {
-            let services: Vec<String> = a
-                .services_of(wi)
-                .flat_map(|svc| {
-                    svc.ports
-                        .iter()
-                        .filter(|sp| target_port(sp, &w.workload) == Some(p))
-                        .map(move |sp| format!("{}:{}", svc.host, sp.port))
-                })
-                .collect();
-            if !services.is_empty() {
-                s.push_str(&format!(" Reached as {}.", services.join(", ")));
-            }
-        }
-        story.push(s);
-    }
-    if w.sidecar && !w.server.per_port.is_empty() {
-        story.push(format!("Any port without its own entry gets the workload-level mode, {}.", w.server.mode));
-    }
-    let filter = crate::reach::ReachFilter { to_workload: Some(key.to_owned()), ..Default::default() };
-    let inbound = crate::reach::calls(a, &filter).calls;
-    Ok(Explanation { workload: report, story, inbound })
 }

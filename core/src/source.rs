@@ -1,8 +1,6 @@
 //! Where input comes from: a named text, and a position inside it.
 
-use crate::diagnostic::Diagnostic;
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// One input text with the name it is reported under (a file path, `<stdin>`, `policies` …).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,21 +71,6 @@ impl RenderedTemplates {
     pub fn at(&self, line: u32) -> Option<&str> {
         let after = self.starts.partition_point(|(start, _)| *start <= line);
         after.checked_sub(1).and_then(|i| self.starts.get(i)).and_then(|(_, t)| t.as_deref())
-    }
-}
-
-/// Sets each diagnostic's `template` from the `# Source:` comments of the source it points
-/// into. Each source named by a diagnostic is scanned once.
-pub fn attribute_templates(sources: &[Source], diagnostics: &mut [Diagnostic]) {
-    if diagnostics.is_empty() {
-        return;
-    }
-    let by_name: HashMap<&str, &Source> = sources.iter().map(|s| (s.name.as_str(), s)).collect();
-    let mut scanned: HashMap<&str, RenderedTemplates> = HashMap::new();
-    for d in diagnostics.iter_mut() {
-        let Some(source) = by_name.get(d.file.as_str()) else { continue };
-        let templates = scanned.entry(source.name.as_str()).or_insert_with(|| RenderedTemplates::of(&source.text));
-        d.template = templates.at(d.line).map(str::to_owned);
     }
 }
 

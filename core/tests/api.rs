@@ -143,11 +143,15 @@ fn diff_lists_what_a_strict_switch_breaks() {
     let b = Analysis::new(&after, &Options::default());
     assert!(b.diagnostics().iter().any(|d| d.code == Code::DuplicateResource));
     let d = meshlock_core::diff::diff(&a, &b, &ReachFilter::default());
-    let breaks: Vec<(&str, &str)> =
-        d.changes.iter().filter(|c| c.change == "breaks").map(|c| (c.from.as_str(), c.to_workload.as_str())).collect();
+    let breaks: Vec<(&str, &str)> = d
+        .changes
+        .iter()
+        .filter(|c| c.change == meshlock_core::report::ChangeKind::Breaks)
+        .map(|c| (c.from.as_str(), c.to_workload.as_str()))
+        .collect();
     assert_eq!(breaks, vec![("legacy/httpbin", "bar/httpbin"), ("legacy/sleep", "bar/httpbin")]);
     assert!(d.changes.iter().all(|c| c.to_workload == "bar/httpbin"), "{:?}", d.changes);
-    let encrypts = d.changes.iter().filter(|c| c.change == "encrypts").count();
+    let encrypts = d.changes.iter().filter(|c| c.change == meshlock_core::report::ChangeKind::Encrypts).count();
     assert_eq!(encrypts, 0, "sidecar callers already used mTLS: {:?}", d.changes);
 }
 

@@ -91,7 +91,7 @@ fn check(services: usize, seed: u64, every: usize, expect_naming_failures: bool)
         checked.3 += usize::from(call.symptom.as_deref().is_some_and(|s| s.contains("rbac_access_denied")));
         assert_eq!(
             inbound.is_allow() && outbound_ok,
-            call.ok,
+            call.outcome.ok(),
             "{} -> {} ({}): filter inbound {inbound}, secure naming ok {outbound_ok}; reach: {}",
             call.from,
             call.to,

@@ -5,7 +5,7 @@
 #![expect(clippy::expect_used, reason = "test harness: a malformed case file is a test failure")]
 
 use meshlock_core::reach::ReachFilter;
-use meshlock_core::report::{Call, Effect};
+use meshlock_core::report::{Call, Effect, Outcome};
 use meshlock_core::{Analysis, IstioVersion, Options, Source};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -155,10 +155,10 @@ fn check(case: &Case, file: &str) -> Vec<String> {
     let mut want = meshlock_core::reach::ReachCounts::default();
     for c in &listed {
         want.total += 1;
-        match (c.ok, c.mtls) {
-            (false, _) => want.failing += 1,
-            (true, true) => want.mtls += 1,
-            (true, false) => want.plaintext += 1,
+        match c.outcome {
+            Outcome::Fails => want.failing += 1,
+            Outcome::Mtls => want.mtls += 1,
+            Outcome::Plaintext => want.plaintext += 1,
         }
     }
     let counted = a.reach_counts(&ReachFilter::default());
@@ -183,11 +183,11 @@ fn check(case: &Case, file: &str) -> Vec<String> {
             }
             for c in matching {
                 let mut bad = Vec::new();
-                if c.ok != ce.ok {
-                    bad.push(format!("ok want {} got {} ({})", ce.ok, c.ok, c.explanation));
+                if c.outcome.ok() != ce.ok {
+                    bad.push(format!("ok want {} got {} ({})", ce.ok, c.outcome.ok(), c.explanation));
                 }
-                if ce.mtls.is_some_and(|m| m != c.mtls) {
-                    bad.push(format!("mtls got {}", c.mtls));
+                if ce.mtls.is_some_and(|m| m != c.outcome.mtls()) {
+                    bad.push(format!("mtls got {}", c.outcome.mtls()));
                 }
                 if ce.client_tls.as_ref().is_some_and(|t| t != &c.client_tls.to_string()) {
                     bad.push(format!("clientTls got {} ({})", c.client_tls, c.client_tls_source));
@@ -198,7 +198,7 @@ fn check(case: &Case, file: &str) -> Vec<String> {
                 if ce.symptom.as_ref().is_some_and(|s| !c.symptom.as_deref().unwrap_or("").contains(s.as_str())) {
                     bad.push(format!("symptom got {:?}", c.symptom));
                 }
-                if ce.source.as_ref().is_some_and(|s| !c.client_tls_source.contains(s.as_str())) {
+                if ce.source.as_ref().is_some_and(|s| !c.client_tls_source.to_string().contains(s.as_str())) {
                     bad.push(format!("source got {:?}", c.client_tls_source));
                 }
                 if ce.explanation.as_ref().is_some_and(|s| !c.explanation.contains(s.as_str())) {

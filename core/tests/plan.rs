@@ -23,7 +23,7 @@ fn root() -> PathBuf {
 fn changes(before: &Analysis, after: &Analysis) -> std::collections::BTreeMap<String, usize> {
     let mut out = std::collections::BTreeMap::new();
     for c in diff(before, after, &ReachFilter::default()).changes {
-        *out.entry(c.change).or_insert(0) += 1;
+        *out.entry(c.change.to_string()).or_insert(0) += 1;
     }
     out
 }

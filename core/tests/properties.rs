@@ -4,7 +4,7 @@
 #![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
 
 use meshlock_core::reach::ReachFilter;
-use meshlock_core::report::{Effect, Level};
+use meshlock_core::report::{Effect, Level, Outcome};
 use meshlock_core::synth::{MeshShape, authorization_policies, generate};
 use meshlock_core::{Analysis, Options, Source};
 use proptest::prelude::*;
@@ -106,7 +106,16 @@ fn summary(text: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
         .calls
         .iter()
         .map(|c| {
-            format!("{}>{}>{}:{}:{}:{}:{}", c.from, c.to, c.to_workload, c.ok, c.mtls, c.client_tls, c.server_mode)
+            format!(
+                "{}>{}>{}:{}:{}:{}:{}",
+                c.from,
+                c.to,
+                c.to_workload,
+                c.outcome.ok(),
+                c.outcome.mtls(),
+                c.client_tls,
+                c.server_mode
+            )
         })
         .collect();
     calls.sort();
@@ -119,10 +128,10 @@ fn listed_counts(a: &Analysis, filter: &ReachFilter) -> meshlock_core::reach::Re
     let mut want = meshlock_core::reach::ReachCounts::default();
     meshlock_core::reach::for_each_call(a, filter, |c| {
         want.total += 1;
-        match (c.ok, c.mtls) {
-            (false, _) => want.failing += 1,
-            (true, true) => want.mtls += 1,
-            (true, false) => want.plaintext += 1,
+        match c.outcome {
+            Outcome::Fails => want.failing += 1,
+            Outcome::Mtls => want.mtls += 1,
+            Outcome::Plaintext => want.plaintext += 1,
         }
     });
     want

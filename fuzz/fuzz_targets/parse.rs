@@ -4,6 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use meshlock_core::reach::ReachFilter;
+use meshlock_core::report::Outcome;
 use meshlock_core::{Analysis, Options, Source};
 
 fuzz_target!(|data: &[u8]| {
@@ -14,8 +15,8 @@ fuzz_target!(|data: &[u8]| {
     let listed = a.reach(&ReachFilter::default()).calls;
     let counts = a.reach_counts(&ReachFilter::default());
     assert_eq!(counts.total, listed.len() as u64);
-    assert_eq!(counts.failing, listed.iter().filter(|c| !c.ok).count() as u64);
-    assert_eq!(counts.mtls, listed.iter().filter(|c| c.ok && c.mtls).count() as u64);
+    assert_eq!(counts.failing, listed.iter().filter(|c| c.outcome == Outcome::Fails).count() as u64);
+    assert_eq!(counts.mtls, listed.iter().filter(|c| c.outcome == Outcome::Mtls).count() as u64);
     for w in &report.workloads {
         let key = format!("{}/{}", w.namespace, w.name);
         let _ = a.explain(&key, None);

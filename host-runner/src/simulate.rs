@@ -173,7 +173,8 @@ fn not_simulated(a: &Analysis, call: &Call) -> Option<String> {
 }
 
 fn predicted(call: &Call) -> Outcome {
-    Outcome { ok: call.ok, mtls: call.mtls, class: SymptomClass::of(call.ok, call.symptom.as_deref()) }
+    let ok = call.outcome.ok();
+    Outcome { ok, mtls: call.outcome.mtls(), class: SymptomClass::of(ok, call.symptom.as_deref()) }
 }
 
 /// Hands out listener addresses: consecutive ports from a base, or any free port.

@@ -9,14 +9,84 @@
 //! `on_delete`.
 //!
 //! A trap (the SDK turns a panic into `unreachable`) kills the VM: every later call fails, as
-//! with Envoy's `FAIL_CLOSED` (reference, "Panic (trap) behaviour").
+//! with Envoy's `FAIL_CLOSED`.
+//!
+//! The host contains its guest ([`GuestLimits`]): every callback runs under a deadline (epoch
+//! interruption, ticked by one thread per module) and every instance under a memory limit, so a
+//! module that loops or allocates without end traps — its stream fails closed — instead of
+//! holding the caller's thread or the process's memory.
 
 mod abi;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use wasmtime::{Engine, InstancePre, Linker, Memory, Module, Store, TypedFunc};
+use wasmtime::{
+    Config, Engine, InstancePre, Linker, Memory, Module, Store, StoreLimits, StoreLimitsBuilder, TypedFunc,
+};
+
+/// What one filter instance may use. A callback that runs past its deadline or a memory that
+/// would grow past the limit traps, which kills the VM (fail closed) and frees the thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestLimits {
+    /// One stream callback (a connection, a request, its end). The filter's decisions take
+    /// microseconds; this bounds a looping guest, not a slow one.
+    pub callback: Duration,
+    /// The start sequence (`_initialize` through `on_configure`): the YAML-form filter analyses
+    /// a whole mesh there (under a second at 10,000 policies).
+    pub start: Duration,
+    /// Linear memory of one instance, in bytes.
+    pub memory: usize,
+}
+
+impl Default for GuestLimits {
+    fn default() -> Self {
+        Self { callback: Duration::from_millis(500), start: Duration::from_secs(30), memory: 1 << 30 }
+    }
+}
+
+/// How often the module's epoch advances: deadlines are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Advances an engine's epoch every [`EPOCH_TICK`] until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Result<Self, HostError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (engine.clone(), Arc::clone(&stop));
+        let thread = std::thread::Builder::new()
+            .name("meshlock-epoch".to_owned())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .map_err(|e| HostError::Instantiate(format!("cannot start the deadline thread: {e}")))?;
+        Ok(Self { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A deadline in epoch ticks, rounded up, at least one full tick away.
+fn ticks(d: Duration) -> u64 {
+    let tick = EPOCH_TICK.as_nanos().max(1);
+    u64::try_from(d.as_nanos().div_ceil(tick)).unwrap_or(u64::MAX).saturating_add(1)
+}
 
 /// Properties by dotted path (`connection.mtls`), with Envoy 1.40's encodings as values.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,6 +142,8 @@ pub enum HostError {
     Instantiate(String),
     #[error("the filter trapped in {call}: {message}")]
     Trap { call: String, message: String },
+    #[error("the filter ran past its {limit:?} deadline in {call}; it was interrupted")]
+    Deadline { call: String, limit: Duration },
     #[error("the filter VM is dead after an earlier trap ({0})")]
     Dead(String),
     #[error("the plugin configuration was refused by on_configure")]
@@ -189,10 +261,11 @@ pub(crate) struct HostState {
     shared_data: HashMap<String, (Vec<u8>, u32)>,
     queues: Vec<(String, std::collections::VecDeque<Vec<u8>>)>,
     tick_period_ms: u32,
+    limits: StoreLimits,
 }
 
 impl HostState {
-    fn new(settings: PluginSettings) -> Self {
+    fn new(settings: PluginSettings, memory: usize) -> Self {
         let mut vm_properties = Properties::new();
         vm_properties
             .set_str("plugin_root_id", &settings.root_id)
@@ -210,6 +283,9 @@ impl HostState {
             shared_data: HashMap::new(),
             queues: Vec::new(),
             tick_period_ms: 0,
+            // A failed `memory.grow` traps rather than returning -1: the guest's allocator would
+            // abort anyway, and the trap names the cause.
+            limits: StoreLimitsBuilder::new().memory_size(memory).instances(1).trap_on_grow_failure(true).build(),
         }
     }
 
@@ -260,6 +336,9 @@ pub enum Allocator {
 /// A compiled filter: one Engine, one Linker, the module ready to instantiate.
 pub struct FilterModule {
     engine: Engine,
+    /// Held for its Drop: the thread stops with the module.
+    _ticker: EpochTicker,
+    limits: GuestLimits,
     pre: InstancePre<HostState>,
     allocator: Allocator,
     wasi: bool,
@@ -286,8 +365,15 @@ impl FilterModule {
     }
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, HostError> {
+        Self::with_limits(bytes, GuestLimits::default())
+    }
+
+    /// Compiles a module whose instances run under `limits`.
+    pub fn with_limits(bytes: &[u8], limits: GuestLimits) -> Result<Self, HostError> {
         let started = Instant::now();
-        let engine = Engine::default();
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(|e| HostError::Compile(format!("{e:#}")))?;
         let module = Module::new(&engine, bytes).map_err(|e| HostError::Compile(format!("{e:#}")))?;
         let compile_time = started.elapsed();
         let has_export = |name: &str| module.get_export(name).is_some();
@@ -305,7 +391,7 @@ impl FilterModule {
         let wasi = module.imports().any(|i| i.module() == "wasi_snapshot_preview1");
         let mut linker: Linker<HostState> = Linker::new(&engine);
         abi::define(&mut linker).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
-        let mut probe = Store::new(&engine, HostState::new(PluginSettings::new(Vec::new(), "")));
+        let mut probe = Store::new(&engine, HostState::new(PluginSettings::new(Vec::new(), ""), 0));
         let undefined_imports = module
             .imports()
             .filter(|i| linker.get(&mut probe, i.module(), i.name()).is_err())
@@ -314,7 +400,18 @@ impl FilterModule {
         // Anything beyond the proxy-wasm ABI and the WASI calls a filter needs traps if called.
         linker.define_unknown_imports_as_traps(&module).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
         let pre = linker.instantiate_pre(&module).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
-        Ok(Self { engine, pre, allocator, wasi, compile_time, size: bytes.len(), undefined_imports })
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Self {
+            engine,
+            _ticker: ticker,
+            limits,
+            pre,
+            allocator,
+            wasi,
+            compile_time,
+            size: bytes.len(),
+            undefined_imports,
+        })
     }
 
     pub fn allocator(&self) -> Allocator {
@@ -343,7 +440,10 @@ impl FilterModule {
         let started = Instant::now();
         let vm_config_len = 0;
         let config_len = i32::try_from(settings.configuration.len()).unwrap_or(i32::MAX);
-        let mut store = Store::new(&self.engine, HostState::new(settings));
+        let mut store = Store::new(&self.engine, HostState::new(settings, self.limits.memory));
+        store.limiter(|state| &mut state.limits);
+        // Instantiation runs the module's start function: under the start deadline too.
+        store.set_epoch_deadline(ticks(self.limits.start));
         let instance = self.pre.instantiate(&mut store).map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
         let memory = instance
             .get_memory(&mut store, "memory")
@@ -386,6 +486,7 @@ impl FilterModule {
             configured: false,
             dead: None,
             startup_time: Duration::ZERO,
+            deadline: self.limits.start,
         };
         if let Some(init) = initialize {
             vm.call(0, "_initialize", |s| init.call(s, ()))?;
@@ -397,6 +498,7 @@ impl FilterModule {
         let configure = vm.exports.configure.clone();
         let ok = vm.call(root, "proxy_on_configure", |s| configure.call(s, (root as i32, config_len)))?;
         vm.configured = ok != 0;
+        vm.deadline = self.limits.callback;
         vm.startup_time = started.elapsed();
         Ok(vm)
     }
@@ -411,6 +513,8 @@ pub struct FilterVm {
     configured: bool,
     dead: Option<String>,
     startup_time: Duration,
+    /// How long the next callback may run.
+    deadline: Duration,
 }
 
 impl std::fmt::Debug for FilterVm {
@@ -474,9 +578,15 @@ impl FilterVm {
             return Err(HostError::Dead(why.clone()));
         }
         self.store.data_mut().active = context;
+        self.store.set_epoch_deadline(ticks(self.deadline));
         let result = f(&mut self.store);
         self.store.data_mut().active = 0;
         result.map_err(|e| {
+            if matches!(e.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+                let limit = self.deadline;
+                self.dead = Some(format!("{name}: interrupted after {limit:?}"));
+                return HostError::Deadline { call: name.to_owned(), limit };
+            }
             let panic = self
                 .store
                 .data()

@@ -1,4 +1,4 @@
-//! Envoy 1.40's property bytes → the facts a decision needs (reference, "property encodings").
+//! Envoy 1.40's property bytes → the facts a decision needs (docs/envoy.md, "Properties read").
 //!
 //! Pure and compiled natively, so unit tests and the `filter_properties` fuzz target exercise the
 //! exact decoding the wasm glue (`proxy`) runs on what the host returns. Nothing here can panic

@@ -2,7 +2,7 @@
 //!
 //! Host calls go through `proxy_wasm::hostcalls` and their errors are handled here: the SDK's
 //! `Context` helpers `unwrap()` host results, and a trap in a shared VM takes every plugin in it
-//! down (reference pitfall P5). Nothing in this module can panic on host data.
+//! down (docs/envoy.md, pitfall P5). Nothing in this module can panic on host data.
 
 use crate::config::{ConfigError, Enforcement, FilterKind, Guard, Verdict};
 use crate::properties::{self, InboundProperties};

@@ -68,7 +68,12 @@ function step(label) {
   stepAt = Date.now();
 }
 
+/** With CHECK=REGEX, runs only the checks whose name matches (while working on one view; a
+ * check may need an earlier one, e.g. CHECK='page loads|cluster dump'). */
+const ONLY = new RegExp(process.env.CHECK ?? '');
+
 async function check(name, fn) {
+  if (!ONLY.test(name)) return;
   const started = Date.now();
   try {
     await fn();
@@ -976,9 +981,9 @@ spec:
     assert((await page.locator('table.matrix td.cell[data-state="fail"]').count()) > 0, 'failing cells shown');
     assert((await page.locator('table.matrix-namespaces').count()) === 1, 'the matrix starts at the namespace level');
     const nsRows = await page.$$eval('table.matrix-namespaces tbody tr', (trs) => trs.map((t) => t.dataset.clientNamespace));
-    assert(nsRows.length === 50, `one row per client namespace: ${nsRows.length}`);
+    assert(nsRows.length === 40 && /first 40 namespaces/.test(await page.textContent('.matrix-view')), `the first 40 of 50 client namespaces: ${nsRows.length}`);
     await shot(page, 'large-mesh');
-    await page.locator('table.matrix-namespaces td.cell[data-state="fail"] button').first().click();
+    await page.locator('table.matrix-namespaces td.ns-cell[data-state="fail"]').first().click();
     await page.waitForSelector('.matrix-view nav.breadcrumb button.crumb', { timeout: 30_000 });
     const crumb = await page.textContent('.matrix-view nav.breadcrumb');
     const pair = /(ns\d+) \u2192 (ns\d+)/.exec(crumb);
@@ -1062,7 +1067,7 @@ spec:
     assert(/skipped[^]*Secret 100/.test(bar) && /Event 100/.test(bar), `kinds skipped: ${bar}`);
     assert(new RegExp(`${fs.statSync(file).size.toLocaleString('en-US')} bytes read`).test(bar), `bytes: ${bar}`);
     const rows = await page.locator('table.matrix-namespaces tbody tr').count();
-    assert(rows === 60 && /first 60 namespaces/.test(await page.textContent('.matrix-view')), `the first 60 of 100 client namespaces: ${rows}`);
+    assert(rows === 40 && /first 40 namespaces/.test(await page.textContent('.matrix-view')), `the first 40 of 100 client namespaces: ${rows}`);
     await page.selectOption('.matrix-view select', 'fail');
     await page.waitForSelector('table.matrix-namespaces[data-complete]', { timeout: STEP_TIMEOUT });
     const failingRows = await page.$$eval('table.matrix-namespaces tbody tr', (trs) => trs.map((t) => t.dataset.clientNamespace));

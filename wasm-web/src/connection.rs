@@ -164,6 +164,7 @@ fn facts_of<'a>(a: &'a Analysis, c: &Call) -> (PeerFacts<'a>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meshlock_core::report::Outcome;
     use meshlock_core::{Options, Source};
 
     const MESH: &str = "\
@@ -225,10 +226,10 @@ spec: {mtls: {mode: STRICT}}
         let a = analysis();
         let mesh = one(&a, Peer::Workload("foo/sleep".to_owned()));
         assert_eq!((mesh.filter.verdict.as_str(), mesh.filter.reason.as_str()), ("allow", "mtls_peer"));
-        assert!(mesh.predicted.as_ref().is_some_and(|c| c.ok && c.mtls));
+        assert!(mesh.predicted.as_ref().is_some_and(|c| c.outcome == Outcome::Mtls));
         let legacy = one(&a, Peer::Workload("legacy/sleep".to_owned()));
         assert_eq!((legacy.filter.verdict.as_str(), legacy.filter.reason.as_str()), ("deny", "plaintext"));
-        assert!(legacy.predicted.as_ref().is_some_and(|c| !c.ok));
+        assert!(legacy.predicted.as_ref().is_some_and(|c| c.outcome == Outcome::Fails));
         assert_eq!(legacy.filter.metric, "meshlock.decisions.deny.plaintext");
     }
 

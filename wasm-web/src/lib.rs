@@ -13,7 +13,7 @@ pub mod connection;
 use meshlock_core::convert::ConvertOutput;
 use meshlock_core::diff::diff as core_diff;
 use meshlock_core::reach::{ReachFilter, try_for_each_call};
-use meshlock_core::report::Call;
+use meshlock_core::report::{Call, Outcome};
 use meshlock_core::{Analysis, IstioVersion, Options, Source};
 use serde::Serialize;
 use std::ops::ControlFlow;
@@ -211,12 +211,10 @@ pub fn sample_calls(analysis: &Analysis, filter: &ReachFilter, limit: usize) -> 
     let (mut failing, mut plaintext, mut mtls) = (Vec::new(), Vec::new(), Vec::new());
     if want_failing + want_plaintext + want_mtls > 0 {
         let _ = try_for_each_call(analysis, filter, |call| {
-            let (bucket, room) = if !call.ok {
-                (&mut failing, want_failing)
-            } else if !call.mtls {
-                (&mut plaintext, want_plaintext)
-            } else {
-                (&mut mtls, want_mtls)
+            let (bucket, room) = match call.outcome {
+                Outcome::Fails => (&mut failing, want_failing),
+                Outcome::Plaintext => (&mut plaintext, want_plaintext),
+                Outcome::Mtls => (&mut mtls, want_mtls),
             };
             if bucket.len() < room {
                 bucket.push(call);
@@ -365,14 +363,14 @@ spec:
         let all = a.reach(&ReachFilter::default()).calls;
         for limit in [0, 1, 7, 100, 100_000] {
             let s = sample_calls(&a, &ReachFilter::default(), limit);
-            let mut want: Vec<&Call> = all.iter().filter(|c| !c.ok).take(limit).collect();
-            want.extend(all.iter().filter(|c| c.ok && !c.mtls).take(limit));
-            want.extend(all.iter().filter(|c| c.ok && c.mtls).take(limit));
+            let mut want: Vec<&Call> = all.iter().filter(|c| c.outcome == Outcome::Fails).take(limit).collect();
+            want.extend(all.iter().filter(|c| c.outcome == Outcome::Plaintext).take(limit));
+            want.extend(all.iter().filter(|c| c.outcome == Outcome::Mtls).take(limit));
             want.truncate(limit);
             assert_eq!(s.calls.iter().collect::<Vec<_>>(), want, "limit {limit}");
             assert_eq!(s.total, all.len());
-            assert_eq!(s.failing, all.iter().filter(|c| !c.ok).count());
-            assert_eq!(s.plaintext, all.iter().filter(|c| c.ok && !c.mtls).count());
+            assert_eq!(s.failing, all.iter().filter(|c| c.outcome == Outcome::Fails).count());
+            assert_eq!(s.plaintext, all.iter().filter(|c| c.outcome == Outcome::Plaintext).count());
         }
     }
 
@@ -429,10 +427,10 @@ spec:
         let one = sample_calls(&a, &ReachFilter::default(), 1);
         assert_eq!(one.total, all.len());
         assert!(one.truncated);
-        assert_eq!(one.failing, all.iter().filter(|c| !c.ok).count());
+        assert_eq!(one.failing, all.iter().filter(|c| c.outcome == Outcome::Fails).count());
         assert!(one.failing >= 1);
         assert_eq!(one.calls.len(), 1);
-        assert!(one.calls.iter().all(|c| !c.ok), "failing first: {:?}", one.calls);
+        assert!(one.calls.iter().all(|c| c.outcome == Outcome::Fails), "failing first: {:?}", one.calls);
     }
 
     #[test]

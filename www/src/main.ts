@@ -24,6 +24,7 @@ import type {
   TryResult,
   WorkloadReport,
 } from './types';
+import { fmt } from './views/common';
 import { EDITOR_FILE, renderDiagnostics } from './views/diagnostics';
 import { MAX_NODES, graphView } from './views/graph';
 import { matrixView } from './views/matrix';
@@ -88,6 +89,10 @@ const graph = graphView(
   (cell) => void drill(cell),
 );
 const matrix = matrixView((cell) => void drill(cell));
+type CallsInput = Parameters<typeof graph.render>[0];
+/** What the graph and the matrix are to show next. Each is drawn when its tab is shown: drawing
+ * a hidden view of a large mesh would only keep the main thread busy. */
+const undrawn: { graph: CallsInput | null; matrix: CallsInput | null } = { graph: null, matrix: null };
 const whatIf = whatIfView(
   () => scheduleDiff(),
   () => editor.state.doc.toString(),
@@ -122,6 +127,7 @@ function selectTab(name: string): void {
     const panel = document.getElementById(`panel-${t.dataset.tab}`);
     if (panel) panel.hidden = !on;
   }
+  drawShownViews();
   if (name === 'whatif') {
     if (whatIf.text() === '') whatIf.reset(editor.state.doc.toString());
     scheduleDiff();
@@ -151,9 +157,27 @@ function timed<T>(name: string, f: () => T): T {
 
 /** The graph and the matrix show the same level: workloads, namespaces, or one pair drilled into. */
 function showCalls(input: { report: AnalyzeReport; calls: readonly Call[]; namespaces?: NamespacePair[]; drilled?: NamespaceCell | null }): void {
-  timed('graph', () => graph.render(input));
-  timed('matrix', () => matrix.render(input));
+  undrawn.graph = input;
+  undrawn.matrix = input;
+  drawShownViews();
 }
+
+function drawShownViews(): void {
+  const g = undrawn.graph;
+  if (g && !byId('panel-graph').hidden) {
+    undrawn.graph = null;
+    timed('graph', () => graph.render(g));
+  }
+  const m = undrawn.matrix;
+  if (m && !byId('panel-matrix').hidden) {
+    undrawn.matrix = null;
+    timed('matrix', () => matrix.render(m));
+  }
+}
+
+/** Ends the current task; what follows runs in a new one, so that the page can paint and take
+ * input between the steps of drawing a large report. */
+const nextTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** The namespace level of the views: the summary of the last analysis and the pair drilled into. */
 let level: { yaml: string; version: string; report: AnalyzeReport; namespaces: NamespacePair[] } | null = null;
@@ -192,7 +216,6 @@ function schedule(): void {
   timer = setTimeout(analyze, delay);
 }
 
-const fmt = (n: number) => n.toLocaleString('en-US');
 
 async function analyze(): Promise<void> {
   const yaml = editor.state.doc.toString();
@@ -202,12 +225,19 @@ async function analyze(): Promise<void> {
     const r = await engine.run<AnalysisResult>('analyze', { op: 'analyze', yaml, version });
     const current = () => editor.state.doc.toString() === yaml && versionSelect.value === version;
     if (!current()) return; // stale
+    // One task per step: the one that received the report has already rebuilt it.
+    await nextTask();
+    if (!current()) return;
     showDiagnostics(
       editor,
       r.report.diagnostics.filter((d) => d.file === EDITOR_FILE),
     );
     timed('diagnostics', () => renderDiagnostics(diagPanel, r.report.diagnostics, jump));
+    await nextTask();
+    if (!current()) return;
     timed('workloads', () => workloads.render(r.report));
+    await nextTask();
+    if (!current()) return;
     timed('try', () => tryConn.render(r.report));
     const chosen = version === 'auto' ? ` (auto)` : '';
     const head = `Istio ${r.istioVersion} behaviour${chosen} \u00b7 ${fmt(r.report.workloads.length)} workloads`;

@@ -80,6 +80,7 @@ export interface ServiceReport {
 export interface AnalyzeReport {
   istioVersion: string;
   workloads: WorkloadReport[];
+  /** Empty in what the worker hands the page, which lists no services. */
   services: ServiceReport[];
   diagnostics: Diagnostic[];
 }

@@ -408,6 +408,21 @@ pub fn workload_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Workload {
     }
 }
 
+/// What the EndpointSlice controller writes in [`super::outline::MANAGED_BY`] on the slices it
+/// keeps for Services with selectors (`pkg/controller/endpointslice` in Kubernetes). Those list
+/// the Service's pods, which meshlock reads as workloads; only the slices of a selector-less
+/// Service (mirrored from its Endpoints, or written by hand) carry addresses nothing else gives.
+const ENDPOINTSLICE_CONTROLLER: &str = "endpointslice-controller.k8s.io";
+
+/// Why a slice of the EndpointSlice controller is not read.
+pub const CONTROLLER_SLICE_SKIPPED: &str = "EndpointSlice of the EndpointSlice controller: it lists the pods of a \
+     Service with a selector, which are read as workloads; skipped";
+
+/// Whether an EndpointSlice with this `managed-by` label is the EndpointSlice controller's.
+pub fn is_controller_slice(managed_by: Option<&str>) -> bool {
+    managed_by == Some(ENDPOINTSLICE_CONTROLLER)
+}
+
 /// `Endpoints` (`subsets[].addresses[].ip`, `subsets[].ports`) or `EndpointSlice`
 /// (`endpoints[].addresses`, `ports`, the Service named by the `kubernetes.io/service-name` label).
 pub fn service_endpoint_list(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, slice: bool) -> Option<ServiceEndpointList> {

@@ -3,8 +3,10 @@
 //! * the nesting depth, so a hostile document (`[[[[…`, `{a: {a: …`, `- - - - …`) is refused in
 //!   time linear in its size (the YAML parser's own check comes only after a scan whose cost
 //!   grows with depth times length);
-//! * the resource's `apiVersion`, `kind`, `metadata.name` and `metadata.namespace`, so a kind that
-//!   does not bear on mTLS (a Secret, an Event, a 10 MB ConfigMap) is skipped without parsing;
+//! * the resource's `apiVersion`, `kind`, `metadata.name`, `metadata.namespace` and the one label
+//!   that says which controller wrote it ([`MANAGED_BY`]), so a kind that does not bear on mTLS (a
+//!   Secret, an Event, a 10 MB ConfigMap) or an object only a controller's bookkeeping (the
+//!   EndpointSlices of Services with selectors) is skipped without parsing;
 //! * the items of a `kind: List` (what `kubectl get -o yaml|json` prints) as text spans with their
 //!   lines, so each item is parsed and located on its own and a List costs what the same items
 //!   cost as separate documents.
@@ -35,6 +37,10 @@ impl Head {
     }
 }
 
+/// The label an EndpointSlice's writer sets (`discovery.k8s.io/v1`): the EndpointSlice controller
+/// for Services with selectors, the mirroring controller or a user for the others.
+pub const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
+
 /// The identifying fields of one resource mapping.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Heads {
@@ -42,6 +48,8 @@ pub struct Heads {
     pub kind: Head,
     pub name: Head,
     pub namespace: Head,
+    /// `metadata.labels` [`MANAGED_BY`].
+    pub managed_by: Head,
     /// The mapping held something the outline does not follow: its heads are hints only.
     pub unsure: bool,
 }
@@ -53,6 +61,7 @@ impl Heads {
             Slot::Kind => &mut self.kind,
             Slot::Name => &mut self.name,
             Slot::Namespace => &mut self.namespace,
+            Slot::ManagedBy => &mut self.managed_by,
         };
         // A key given twice is an error the parser reports; do not guess which one counts.
         if *field != Head::Absent {
@@ -68,6 +77,7 @@ enum Slot {
     Kind,
     Name,
     Namespace,
+    ManagedBy,
 }
 
 fn root_slot(key: &str) -> Option<Slot> {
@@ -84,6 +94,10 @@ fn metadata_slot(key: &str) -> Option<Slot> {
         "namespace" => Some(Slot::Namespace),
         _ => None,
     }
+}
+
+fn label_slot(key: &str) -> Option<Slot> {
+    (key == MANAGED_BY).then_some(Slot::ManagedBy)
 }
 
 /// One item of a List: its text (a byte range of the document) and its heads.
@@ -177,6 +191,8 @@ struct MapTracker {
     key_col: Option<usize>,
     /// Inside `metadata:`: the column of its keys once seen.
     meta: Option<Option<usize>>,
+    /// Inside `metadata.labels:`: the column of its keys once seen.
+    labels: Option<Option<usize>>,
     heads: Heads,
     /// An unread subtree being followed: where its lines start and its key's column.
     open_unread: Option<(usize, usize)>,
@@ -228,6 +244,7 @@ impl MapTracker {
                 self.heads.unsure = true;
             }
             self.meta = None;
+            self.labels = None;
             match shape.key.as_deref() {
                 Some("metadata") if shape.value == Value::Empty => self.meta = Some(None),
                 Some("status") if shape.value == Value::Empty => self.open_unread = Some((at.next, col)),
@@ -240,7 +257,21 @@ impl MapTracker {
             }
         } else if let Some(meta) = self.meta.as_mut() {
             let child = *meta.get_or_insert(col);
+            if col > child
+                && let Some(labels) = self.labels.as_mut()
+            {
+                let label = *labels.get_or_insert(col);
+                if col == label && dashes == 0 {
+                    if let Some(slot) = shape.key.as_deref().and_then(label_slot) {
+                        self.heads.set(slot, head_of(&shape.value));
+                    }
+                    if shape.unsure {
+                        self.heads.unsure = true;
+                    }
+                }
+            }
             if col == child && dashes == 0 {
+                self.labels = (shape.key.as_deref() == Some("labels") && shape.value == Value::Empty).then_some(None);
                 if let Some(slot) = shape.key.as_deref().and_then(metadata_slot) {
                     self.heads.set(slot, head_of(&shape.value));
                 }
@@ -729,6 +760,9 @@ enum Frame {
     Item,
     /// An item's `metadata`.
     ItemMeta,
+    /// The `metadata.labels` of the root or of an item.
+    RootLabels,
+    ItemLabels,
     /// Anything else: followed for depth only.
     Other,
 }
@@ -780,6 +814,8 @@ fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep
                     }
                     (Some(Frame::Items), _, _) => return Ok(None),
                     (Some(Frame::Item), b'{', Some(b"metadata")) => Frame::ItemMeta,
+                    (Some(Frame::RootMeta), b'{', Some(b"labels")) => Frame::RootLabels,
+                    (Some(Frame::ItemMeta), b'{', Some(b"labels")) => Frame::ItemLabels,
                     (None, _, _) => return Ok(None),
                     _ => Frame::Other,
                 };
@@ -873,6 +909,8 @@ fn record(
         (Some(Frame::RootMeta), _) => (root, metadata_slot(key)),
         (Some(Frame::Item), Some(item)) => (&mut item.heads, root_slot(key)),
         (Some(Frame::ItemMeta), Some(item)) => (&mut item.heads, metadata_slot(key)),
+        (Some(Frame::RootLabels), _) => (root, label_slot(key)),
+        (Some(Frame::ItemLabels), Some(item)) => (&mut item.heads, label_slot(key)),
         _ => return,
     };
     if let Some(slot) = slot {
@@ -920,6 +958,22 @@ mod tests {
         assert_eq!(o.heads.namespace, scalar("ns"));
         assert!(!o.heads.unsure);
         assert_eq!(o.items, None);
+    }
+
+    #[test]
+    fn the_managed_by_label_in_block_and_json() {
+        let label = "endpointslice.kubernetes.io/managed-by";
+        let block = format!(
+            "kind: EndpointSlice\nmetadata:\n  annotations:\n    {label}: not-this\n  labels:\n    a: b\n    {label}: ctrl\n    c:\n      {label}: nor-this\n  name: s\n"
+        );
+        assert_eq!(outline(&block, 256).unwrap().heads.managed_by, scalar("ctrl"));
+        let unlabelled = format!("kind: EndpointSlice\nmetadata:\n  annotations:\n    {label}: not-this\n  name: s\n");
+        assert_eq!(outline(&unlabelled, 256).unwrap().heads.managed_by, Head::Absent);
+        let json = format!(
+            "{{\"items\": [{{\"kind\": \"EndpointSlice\", \"metadata\": {{\"annotations\": {{\"{label}\": \"no\"}}, \"labels\": {{\"{label}\": \"ctrl\"}}}}}}], \"kind\": \"List\"}}"
+        );
+        let items = outline(&json, 256).unwrap().items.unwrap();
+        assert_eq!(items[0].heads.managed_by, scalar("ctrl"));
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! orders PeerAuthentications and DestinationRules by it, so the stream of inputs and steps reads
 //! with the same precedence as the cluster will have.
 
-use crate::client::TlsBlock;
 use crate::model::{Labels, Meta, Mode, ResourceId};
+use crate::provenance::TlsBlock;
 use crate::source::Source;
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeMap, HashMap};

@@ -3,8 +3,9 @@
 
 use super::*;
 use crate::client::rule_tls;
+use crate::provenance::ClientTlsSource;
 use crate::reach::{PairedCall, ReachFilter, for_each_class_pair};
-use crate::report::{CallChange, CallOutcome, ClientTlsKind};
+use crate::report::{CallChange, CallOutcome, ChangeKind, ClientTlsKind, Outcome};
 
 impl Planner<'_> {
     pub(super) fn search(&mut self) -> Result<(), PlanError> {
@@ -47,7 +48,8 @@ impl Planner<'_> {
         let key = (bad.endpoint, bad.target);
         let client = a.workloads.get(bad.client);
         let client_key = client.map(|c| c.key()).unwrap_or_default();
-        let what = if bad.before.ok && !bad.after.ok { "breaks" } else { "loses encryption" };
+        let what =
+            if bad.before.outcome.ok() && bad.after.outcome == Outcome::Fails { "breaks" } else { "loses encryption" };
         let symptom = bad.after.symptom.clone().unwrap_or_else(|| "plaintext instead of mTLS".to_owned());
         if self.strict.contains(&key) {
             self.strict.remove(&key);
@@ -69,7 +71,7 @@ impl Planner<'_> {
                 }
             } else if bad.after.client_tls == ClientTlsKind::Disable
                 && bad.before_origin.is_some()
-                && !bad.after.client_tls_source.contains("leaves tls unset")
+                && matches!(bad.after.client_tls_source, ClientTlsSource::Rule { .. })
             {
                 let source = bad.after.client_tls_source.clone();
                 Reason {
@@ -100,17 +102,14 @@ impl Planner<'_> {
             }
             return true;
         }
-        if let Some(origin) = &bad.before_origin {
-            let fix =
-                self.rule_ids.get(&origin.rule).map(|rule| Fix { rule: rule.clone(), block: origin.block.clone() });
-            if let Some(fix) = fix.filter(|f| self.fixes.contains(f)) {
-                self.fixes.remove(&fix);
-                self.fix_notes.push(format!(
-                    "{} {} stays as it is: unset, the call from {client_key} to {} {what} ({symptom})",
-                    fix.rule, fix.block, bad.after.to
-                ));
-                return true;
-            }
+        if let Some(fix) = &bad.before_origin
+            && self.fixes.remove(fix)
+        {
+            self.fix_notes.push(format!(
+                "{} {} stays as it is: unset, the call from {client_key} to {} {what} ({symptom})",
+                fix.rule, fix.block, bad.after.to
+            ));
+            return true;
         }
         // The client's auto mTLS changed with the service namespace's mode: keep that mode.
         let ns = bad.service_namespace.clone();
@@ -142,7 +141,6 @@ impl Planner<'_> {
     pub(super) fn compare(&mut self, before: &Analysis, after: &Analysis, what: &str) -> Result<Comparison, PlanError> {
         let mut cmp = Comparison::default();
         let mut examples_full = false;
-        let rule_ids = &self.rule_ids;
         let strict_after = |w: usize, port: u16| {
             after.workloads.get(w).is_some_and(|w| w.sidecar && w.server.mode_for_port(port) == Mode::Strict)
         };
@@ -152,11 +150,11 @@ impl Planner<'_> {
             let Some(change) = crate::diff::change_kind(b, c) else { return };
             let counts = &mut cmp.proof_counts;
             match change {
-                "breaks" => counts.0 += pc.size,
-                "decrypts" => counts.1 += pc.size,
-                "encrypts" => counts.2 += pc.size,
-                "fixes" => counts.3 += pc.size,
-                _ => counts.4 += pc.size,
+                ChangeKind::Breaks => counts.0 += pc.size,
+                ChangeKind::Decrypts => counts.1 += pc.size,
+                ChangeKind::Encrypts => counts.2 += pc.size,
+                ChangeKind::Fixes => counts.3 += pc.size,
+                ChangeKind::Changes | ChangeKind::Added | ChangeKind::Removed => counts.4 += pc.size,
             }
             if !examples_full {
                 cmp.examples.push(CallChange {
@@ -166,7 +164,7 @@ impl Planner<'_> {
                     subset: b.subset.clone(),
                     before: Some(CallOutcome::from(b)),
                     after: Some(CallOutcome::from(c)),
-                    change: change.to_owned(),
+                    change,
                 });
                 examples_full = cmp.examples.len() >= PROOF_EXAMPLES * 4;
             }
@@ -178,10 +176,10 @@ impl Planner<'_> {
                 }
                 let rule =
                     before.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace)?;
-                rule_tls(rule, pc.port.port, pc.subset).origin
+                rule_tls(rule, pc.port.port, pc.subset).part.origin()
             };
             match change {
-                "breaks" | "decrypts" => cmp.bad.push(Bad {
+                ChangeKind::Breaks | ChangeKind::Decrypts => cmp.bad.push(Bad {
                     size: pc.size,
                     client: pc.client,
                     endpoint: pc.endpoint,
@@ -191,11 +189,11 @@ impl Planner<'_> {
                     before: b.clone(),
                     after: c.clone(),
                 }),
-                "encrypts" | "fixes" if c.mtls && strict_after(pc.endpoint, c.target_port) => {
-                    if let Some(o) = origin()
-                        && let Some(rule) = rule_ids.get(&o.rule)
-                    {
-                        cmp.used_fixes.insert(Fix { rule: rule.clone(), block: o.block });
+                ChangeKind::Encrypts | ChangeKind::Fixes
+                    if c.outcome == Outcome::Mtls && strict_after(pc.endpoint, c.target_port) =>
+                {
+                    if let Some(fix) = origin() {
+                        cmp.used_fixes.insert(fix);
                     }
                 }
                 _ => {}
@@ -206,15 +204,9 @@ impl Planner<'_> {
         self.cost.checks += 1;
         self.cost.class_evaluations += cmp.evaluations;
         self.cost.calls_compared += calls;
-        // Changed calls in diff's order: what breaks first, then what loses encryption.
-        let rank = |c: &CallChange| match c.change.as_str() {
-            "breaks" => 0,
-            "decrypts" => 1,
-            "fixes" => 2,
-            "encrypts" => 3,
-            _ => 4,
-        };
-        cmp.examples.sort_by(|x, y| (rank(x), &x.from, &x.to).cmp(&(rank(y), &y.from, &y.to)));
+        // Changed calls in diff's order (`ChangeKind`'s): what breaks first, then what loses
+        // encryption. Calls here are paired, so never added or removed.
+        cmp.examples.sort_by(|x, y| (x.change, &x.from, &x.to).cmp(&(y.change, &y.from, &y.to)));
         cmp.examples.truncate(PROOF_EXAMPLES);
         Ok(cmp)
     }

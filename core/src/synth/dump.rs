@@ -365,7 +365,13 @@ fn realistic_objects(shape: &MeshShape) -> Vec<Value> {
                     m,
                 ));
                 let es_name = format!("{name}-{}", hash(&mut rng, 5));
-                let es_meta = meta(&mut rng, &es_name, Some(&ns), json!({"kubernetes.io/service-name": name}), None);
+                let es_meta = meta(
+                    &mut rng,
+                    &es_name,
+                    Some(&ns),
+                    json!({"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io", "kubernetes.io/service-name": name}),
+                    None,
+                );
                 out.push(with_meta(
                     json!({"addressType": "IPv4", "apiVersion": "discovery.k8s.io/v1", "endpoints": [{"addresses": ["10.244.3.41"], "conditions": {"ready": true, "serving": true, "terminating": false}, "nodeName": "worker-3"}],
                            "kind": "EndpointSlice", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}, {"name": "tcp-metrics", "port": 9090, "protocol": "TCP"}]}),

@@ -3,7 +3,7 @@
 use meshlock_core::Analysis;
 use meshlock_core::diff::SummaryDiff;
 use meshlock_core::reach::{ReachCounts, ReachSummary};
-use meshlock_core::report::{AnalyzeReport, Call, DiffReport, Effect, Explanation, ReachReport};
+use meshlock_core::report::{AnalyzeReport, Call, ChangeKind, DiffReport, Effect, Explanation, Outcome, ReachReport};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -95,11 +95,11 @@ fn short_host(to: &str) -> String {
     to.replacen(".svc.cluster.local", "", 1)
 }
 
-fn cell(c: &Call) -> &'static str {
-    match (c.ok, c.mtls) {
-        (true, true) => "mTLS",
-        (true, false) => "plain",
-        (false, _) => "FAIL",
+fn cell(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Mtls => "mTLS",
+        Outcome::Plaintext => "plain",
+        Outcome::Fails => "FAIL",
     }
 }
 
@@ -129,7 +129,7 @@ pub fn reach(r: &ReachReport) -> String {
             let v = match cells.get(d) {
                 None => "-".to_owned(),
                 Some(calls) => {
-                    let mut kinds: Vec<&str> = calls.iter().map(|c| cell(c)).collect();
+                    let mut kinds: Vec<&str> = calls.iter().map(|c| cell(c.outcome)).collect();
                     kinds.dedup();
                     kinds.join("/")
                 }
@@ -141,7 +141,7 @@ pub fn reach(r: &ReachReport) -> String {
     let header_refs: Vec<&str> = header.iter().map(String::as_str).collect();
     let mut out = table(&header_refs, &rows);
     out.push_str("\nmTLS = encrypted and authenticated, plain = plaintext accepted, FAIL = the call fails\n");
-    let failing: Vec<&Call> = r.calls.iter().filter(|c| !c.ok).collect();
+    let failing: Vec<&Call> = r.calls.iter().filter(|c| c.outcome == Outcome::Fails).collect();
     if !failing.is_empty() {
         out.push_str("\nFailing calls:\n");
         for c in &failing {
@@ -160,8 +160,8 @@ pub fn reach(r: &ReachReport) -> String {
             );
         }
     }
-    let ok = r.calls.iter().filter(|c| c.ok).count();
-    let mtls = r.calls.iter().filter(|c| c.mtls).count();
+    let ok = r.calls.iter().filter(|c| c.outcome.ok()).count();
+    let mtls = r.calls.iter().filter(|c| c.outcome == Outcome::Mtls).count();
     let _ = writeln!(out, "\n{} calls: {ok} succeed ({mtls} over mTLS), {} fail", r.calls.len(), failing.len());
     out
 }
@@ -183,7 +183,7 @@ pub fn explain(e: &Explanation) -> String {
                 };
                 vec![
                     c.level.to_string(),
-                    c.policy.clone(),
+                    c.policy.to_string(),
                     c.declared.clone(),
                     c.effect.to_string(),
                     at,
@@ -197,7 +197,7 @@ pub fn explain(e: &Explanation) -> String {
     if !e.inbound.is_empty() {
         out.push_str("Callers:\n");
         for c in &e.inbound {
-            let _ = writeln!(out, "  {} {} — {}", cell(c), c.from, c.explanation);
+            let _ = writeln!(out, "  {} {} — {}", cell(c.outcome), c.from, c.explanation);
             if let Some(v) = &c.verifies {
                 let sans = if v.accepted_sans.is_empty() {
                     "any mesh certificate".to_owned()
@@ -221,15 +221,10 @@ pub fn diff(r: &DiffReport) -> String {
         .map(|c| {
             let o = |x: &Option<meshlock_core::report::CallOutcome>| match x {
                 None => "-".to_owned(),
-                Some(o) => format!(
-                    "{} ({} → {})",
-                    if o.ok { if o.mtls { "mTLS" } else { "plain" } } else { "FAIL" },
-                    o.client_tls,
-                    o.server_mode
-                ),
+                Some(o) => format!("{} ({} → {})", cell(o.outcome), o.client_tls, o.server_mode),
             };
             vec![
-                c.change.to_uppercase(),
+                c.change.to_string().to_uppercase(),
                 c.from.clone(),
                 format!("{} ({})", short_host(&c.to), c.to_workload),
                 o(&c.before),
@@ -238,7 +233,7 @@ pub fn diff(r: &DiffReport) -> String {
         })
         .collect();
     let mut out = table(&["CHANGE", "FROM", "TO", "BEFORE", "AFTER"], &rows);
-    let breaks = r.changes.iter().filter(|c| c.change == "breaks").count();
+    let breaks = r.changes.iter().filter(|c| c.change == ChangeKind::Breaks).count();
     let _ = writeln!(out, "\n{} calls change; {breaks} break", r.changes.len());
     out
 }

@@ -1,7 +1,8 @@
 //! The proxy-wasm host against the real filter and against a hostile module.
 
 use crate::support::{plugin_config, strict_policies, wasip1};
-use meshlock_host::wasm_host::{Action, FilterModule, HostError, PluginSettings, Properties};
+use meshlock_host::wasm_host::{Action, FilterModule, GuestLimits, HostError, PluginSettings, Properties};
+use std::time::Duration;
 
 fn props(port: i64) -> Properties {
     let mut p = Properties::new();
@@ -184,4 +185,58 @@ fn out_of_bounds_guest_pointers_trap_and_kill_the_vm() {
     assert!(vm.is_dead());
     assert!(matches!(vm.on_downstream_data(id, b"x", false), Err(HostError::Dead(_))));
     assert!(matches!(FilterModule::from_bytes(b"(module)"), Err(HostError::NotProxyWasm(_))));
+}
+
+/// A well-formed module whose connection callback never returns, or allocates until stopped.
+fn runaway(body: &str) -> String {
+    HOSTILE.replace("(drop (call $log (i32.const 2) (i32.const 0x100000) (i32.const 8)))", "").replace(
+        "(call $prop (i32.const 16) (i32.const 16) (i32.const 0) (i32.const 4)))",
+        &format!("{body} (i32.const 0))"),
+    )
+}
+
+const SMALL: GuestLimits =
+    GuestLimits { callback: Duration::from_millis(50), start: Duration::from_secs(5), memory: 16 << 20 };
+
+#[test]
+fn a_guest_that_loops_is_interrupted_at_its_deadline_and_fails_closed() {
+    let module = FilterModule::with_limits(runaway("(loop $spin (br $spin))").as_bytes(), SMALL).unwrap();
+    let mut vm = module.start(PluginSettings::new("{}", "meshlock")).unwrap();
+    let id = vm.create_stream(props(80)).unwrap();
+    let err = vm.on_new_connection(id).unwrap_err();
+    assert!(
+        matches!(&err, HostError::Deadline { call, limit } if call == "proxy_on_new_connection" && *limit == SMALL.callback),
+        "{err:?}"
+    );
+    assert!(vm.is_dead(), "a VM interrupted mid-callback is not trusted again");
+    assert!(matches!(vm.on_downstream_data(id, b"x", false), Err(HostError::Dead(_))));
+    // The thread is free: another instance, of this module and of the real filter, still serves.
+    let again = module.start(PluginSettings::new("{}", "meshlock")).unwrap();
+    assert!(again.configured());
+    let mut filter = wasip1()
+        .start(PluginSettings::new(plugin_config("inbound", "network", &strict_policies()), "meshlock"))
+        .unwrap();
+    let id = filter.create_stream(props(80)).unwrap();
+    assert_eq!(filter.on_new_connection(id).unwrap(), Action::Continue);
+}
+
+#[test]
+fn a_guest_that_allocates_without_end_traps_at_its_memory_limit() {
+    let grow = "(loop $more (drop (memory.grow (i32.const 16))) (br $more))";
+    let module = FilterModule::with_limits(runaway(grow).as_bytes(), SMALL).unwrap();
+    let mut vm = module.start(PluginSettings::new("{}", "meshlock")).unwrap();
+    let id = vm.create_stream(props(80)).unwrap();
+    let err = vm.on_new_connection(id).unwrap_err();
+    assert!(
+        matches!(&err, HostError::Trap { call, message } if call == "proxy_on_new_connection" && message.contains("memory")),
+        "{err:?}"
+    );
+    assert!(vm.is_dead());
+    // A start sequence that never ends is cut by the start deadline.
+    let stuck = HOSTILE
+        .replace("(drop (call $log (i32.const 2) (i32.const 0x100000) (i32.const 8)))", "(loop $spin (br $spin))");
+    let limits = GuestLimits { start: Duration::from_millis(100), ..SMALL };
+    let module = FilterModule::with_limits(stuck.as_bytes(), limits).unwrap();
+    let err = module.start(PluginSettings::new("{}", "meshlock")).unwrap_err();
+    assert!(matches!(&err, HostError::Deadline { call, .. } if call == "proxy_on_configure"), "{err:?}");
 }

@@ -17,7 +17,7 @@ fn strict_guard() -> Guard {
 
 const SAN: &str = "spiffe://cluster.local/ns/bar/sa/sleep";
 
-/// What Envoy 1.40 gives on an mTLS connection to port 80 (reference, property encodings).
+/// What Envoy 1.40 gives on an mTLS connection to port 80 (docs/envoy.md, "Properties read").
 fn envoy_mtls() -> InboundProperties {
     InboundProperties {
         destination_port: Some(80i64.to_le_bytes().to_vec()),

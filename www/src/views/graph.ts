@@ -17,7 +17,7 @@ import {
 } from '../model';
 import type { NamespaceCell } from '../protocol';
 import type { AnalyzeReport, Call, NamespacePair, ReachCounts } from '../types';
-import { STATE_TEXT, callList, stateLockKind } from './common';
+import { STATE_TEXT, callList, fmt, stateLockKind } from './common';
 
 export const MAX_NODES = 150;
 /** Namespace pairs drawn at most (failing first): a hundred namespaces can have ten thousand. */
@@ -112,7 +112,6 @@ export interface GraphView {
   render(input: GraphInput): void;
 }
 
-const fmt = (n: number) => n.toLocaleString('en-US');
 const countsText = (k: ReachCounts) =>
   `${fmt(k.total)} calls: ${fmt(k.mtls)} mTLS, ${fmt(k.plaintext)} plaintext, ${fmt(k.failing)} failing`;
 

@@ -5,9 +5,13 @@ import { el, replaceChildren } from '../dom';
 import { type CallState, type MatrixCell, buildMatrix, buildNamespaceMatrix, cellKey, shortHost, stateOfCounts } from '../model';
 import type { NamespaceCell } from '../protocol';
 import type { AnalyzeReport, Call, NamespacePair } from '../types';
-import { STATE_TEXT, callList, stateLock } from './common';
+import { lockImageClass } from '../icons';
+import { STATE_TEXT, callList, fmt, stateLock, stateLockKind } from './common';
 
 export const MAX_AXIS = 60;
+/** Namespaces each way at the namespace level: 40 × 40 cells are drawn in about a frame's budget
+ * on a 2-core machine; 60 × 60 took a third of a second to lay out and paint. */
+export const MAX_NAMESPACE_AXIS = 40;
 
 /**
  * What the matrix shows: workloads × services, or — above a size where workloads stop being
@@ -27,7 +31,6 @@ export interface MatrixView {
   render(input: MatrixInput): void;
 }
 
-const fmt = (n: number) => n.toLocaleString('en-US');
 
 /** `onDrill(cell)` asks the page for the calls of a namespace cell; `onDrill(null)` goes back. */
 export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () => {}): MatrixView {
@@ -68,8 +71,8 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
     generation += 1;
     const mine = generation;
     const m = buildNamespaceMatrix(pairs, { text: text.value, state: state.value as 'all' | CallState });
-    const clients = m.clients.slice(0, MAX_AXIS);
-    const services = m.services.slice(0, MAX_AXIS);
+    const clients = m.clients.slice(0, MAX_NAMESPACE_AXIS);
+    const services = m.services.slice(0, MAX_NAMESPACE_AXIS);
     const head = el(
       'tr',
       {},
@@ -89,38 +92,51 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
           const summary = `${fmt(k.total)} calls: ${fmt(k.mtls)} mTLS, ${fmt(k.plaintext)} plaintext, ${fmt(k.failing)} failing`;
           return el(
             'td',
-            { class: `cell state-${st}`, attrs: { 'data-state': st, 'data-namespace': d } },
-            el(
-              'button',
-              {
-                class: 'cell-btn',
-                title: `${summary}. Click for the workloads.`,
-                attrs: { type: 'button' },
-                on: { click: () => onDrill({ client: c, service: d }) },
-              },
-              stateLock(st),
-              k.failing > 0 ? `${fmt(k.failing)} fail` : k.plaintext > 0 ? `${fmt(k.plaintext)} plain` : `${fmt(k.mtls)} mTLS`,
-            ),
+            {
+              class: `cell ns-cell state-${st} ${lockImageClass(stateLockKind(st))}`,
+              title: `${summary}. Click for the workloads.`,
+              attrs: { 'data-state': st, 'data-namespace': d, 'data-client-namespace': c, tabindex: 0, role: 'button' },
+            },
+            k.failing > 0 ? `${fmt(k.failing)} fail` : k.plaintext > 0 ? `${fmt(k.plaintext)} plain` : `${fmt(k.mtls)} mTLS`,
           );
         }),
       );
     const notes: HTMLElement[] = [
       el('p', { class: 'muted' }, 'Namespaces first: the mesh has too many workloads to read one by one. Click a cell for its workloads.'),
     ];
-    if (m.clients.length > MAX_AXIS || m.services.length > MAX_AXIS) {
-      notes.push(el('p', { class: 'muted' }, `Showing the first ${MAX_AXIS} namespaces each way: filter to narrow.`));
+    if (m.clients.length > MAX_NAMESPACE_AXIS || m.services.length > MAX_NAMESPACE_AXIS) {
+      notes.push(el('p', { class: 'muted' }, `Showing the first ${MAX_NAMESPACE_AXIS} namespaces each way: filter to narrow.`));
     }
-    // Rows go in a few at a time, between frames: 60 × 60 cells at once kept the page's main
-    // thread busy for most of a second. The table says when it is complete.
+    // Rows are built a few at a time, one task each, and the table goes in once complete: 60 × 60
+    // cells built at once kept the page's main thread busy for most of a second, and a table
+    // that grows row by row is laid out and painted again for every step. Cells hold text and
+    // a lock image (`lockGlyph`), not inline SVG. The table says when it is complete.
     const body = el('tbody', {});
     const grid = el('table', { class: 'matrix matrix-namespaces' }, el('thead', {}, head), body);
-    replaceChildren(table, ...notes, grid);
+    // One listener for every cell.
+    const open = (ev: Event) => {
+      const cell = (ev.target as Element).closest<HTMLElement>('td.ns-cell');
+      const { clientNamespace: client, namespace: service } = cell?.dataset ?? {};
+      if (client !== undefined && service !== undefined) onDrill({ client, service });
+    };
+    body.addEventListener('click', open);
+    body.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' || ev.key === ' ') {
+        ev.preventDefault();
+        open(ev);
+      }
+    });
+    replaceChildren(table, ...notes, el('p', { class: 'muted building' }, `Drawing ${clients.length} rows…`));
     const ROWS_PER_TASK = 6;
     const addRows = (from: number) => {
       if (mine !== generation) return;
       body.append(...clients.slice(from, from + ROWS_PER_TASK).map(row));
-      if (from + ROWS_PER_TASK < clients.length) setTimeout(() => addRows(from + ROWS_PER_TASK), 0);
-      else grid.dataset.complete = 'true';
+      if (from + ROWS_PER_TASK < clients.length) {
+        setTimeout(() => addRows(from + ROWS_PER_TASK), 0);
+        return;
+      }
+      replaceChildren(table, ...notes, grid);
+      grid.dataset.complete = 'true';
     };
     addRows(0);
     replaceChildren(crumbs, el('span', { class: 'crumb current' }, 'all namespaces'));

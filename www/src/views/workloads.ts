@@ -8,7 +8,9 @@ import { workloadKey } from '../model';
 import type { AnalyzeReport, ChainEntry, Explanation, GatewayServerReport, WorkloadReport } from '../types';
 import type { Jump } from './common';
 
-export const MAX_CARDS = 300;
+/** Cards drawn at once; a filter narrows the rest. Each card is a chain per port: a few hundred
+ * of them take the page's main thread for longer than a frame. */
+export const MAX_CARDS = 100;
 
 export interface WorkloadsView {
   root: HTMLElement;

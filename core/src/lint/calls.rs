@@ -1,0 +1,220 @@
+//! Calls that fail because of a combination of server and client settings, grouped by the
+//! setting that causes them.
+
+use super::d;
+use crate::client::resolve_host;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::index::Analysis;
+use crate::model::*;
+use crate::provenance::{AutoMtls, ClientTlsSource, PolicyRef};
+use crate::report::{Call, ClientTlsKind, ServerModeKind, list_some};
+use crate::server::target_port;
+use crate::source::Location;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Callers without a sidecar toward STRICT ports: one finding per policy that made ports STRICT,
+/// at that policy's line, naming the ports and the callers.
+fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
+    let plain: Vec<(usize, String)> = a
+        .workloads
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| !w.sidecar && w.workload.kind.is_client())
+        .map(|(i, w)| (i, w.key()))
+        .collect();
+    if plain.is_empty() {
+        return;
+    }
+    // deciding policy → (its location, STRICT targets)
+    let mut by_policy: BTreeMap<PolicyRef, (Location, BTreeSet<String>)> = BTreeMap::new();
+    let mut seen: BTreeSet<(usize, u16)> = BTreeSet::new();
+    for svc in a.services.iter().filter(|s| !s.mesh_external) {
+        for sp in &svc.ports {
+            for &ei in &svc.endpoints {
+                let Some(w) = a.workloads.get(ei) else { continue };
+                let Some(port) = target_port(sp, &w.workload) else { continue };
+                if !w.sidecar || w.server.mode_for_port(port) != Mode::Strict || !seen.insert((ei, port)) {
+                    continue;
+                }
+                if !plain.iter().any(|(i, _)| *i != ei) {
+                    continue;
+                }
+                let chain = w.server.chain_for_port(port);
+                let decider = chain.iter().rev().find(|e| e.effect == crate::report::Effect::Applied);
+                let policy = decider.map_or(PolicyRef::BuiltIn, |e| e.policy.clone());
+                let at = decider
+                    .and_then(|e| Some(Location::new(e.file.clone()?, e.line?, 1)))
+                    .unwrap_or_else(|| w.workload.meta.at.clone());
+                let entry = by_policy.entry(policy).or_insert_with(|| (at, BTreeSet::new()));
+                entry.1.insert(format!("{}:{port}", w.key()));
+            }
+        }
+    }
+    let callers: Vec<&str> = plain.iter().map(|(_, k)| k.as_str()).collect();
+    for (policy, (at, targets)) in by_policy {
+        let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+        let msg = format!(
+            "{policy} makes {} STRICT, and {} have no sidecar: their plaintext calls there are reset \
+             (curl exit 56, HTTP code 000; the server logs NR filter_chain_not_found)",
+            list_some(&targets, 5),
+            list_some(&callers, 5)
+        );
+        out.push(Diagnostic::new(Code::PlaintextCallerToStrict, msg, &at).with_resource(policy.to_string()));
+    }
+}
+
+/// Failing calls that a policy combination causes. Clients see the same DestinationRule when they
+/// sit in namespaces without a rule of their own for the host, so per service the distinct client
+/// classes are: namespaces holding a matching rule, namespaces whose rules select by labels or
+/// that an exportTo names, the service's and the root namespace, and one namespace standing for
+/// all the others.
+pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
+    plaintext_callers(a, out);
+    let mut clients: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, w) in a.workloads.iter().enumerate().filter(|(_, w)| w.sidecar && w.workload.kind.is_client()) {
+        clients.entry(w.namespace()).or_default().push(i);
+    }
+    if clients.is_empty() {
+        return;
+    }
+    let root = a.mesh.root_namespace.as_str();
+    let selector_ns = a.destination_rules.selector_namespaces();
+    let export_named = a.destination_rules.export_named_namespaces();
+    let mut grouped: BTreeMap<FailureKey, (Call, BTreeSet<String>)> = BTreeMap::new();
+    let mut undefined: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for svc in a.services.iter().filter(|s| !s.endpoints.is_empty()) {
+        // Only the special namespaces and the first other one are visited (in namespace order, as
+        // the first call found for a failure is the one reported): linear in the mesh, not
+        // services × namespaces.
+        let mut special = a.destination_rules.namespaces_matching(&svc.host);
+        special.extend(export_named.iter().copied());
+        special.extend(selector_ns.iter().copied());
+        special.insert(svc.namespace.as_str());
+        special.insert(root);
+        let fallback = clients.keys().copied().find(|ns| !special.contains(ns));
+        let mut visit: BTreeSet<&str> = special.iter().copied().filter(|ns| clients.contains_key(ns)).collect();
+        visit.extend(fallback);
+        let mut classes: Vec<(String, &[usize])> = Vec::new();
+        for ns in visit {
+            let Some(list) = clients.get(ns) else { continue };
+            if selector_ns.contains(ns) {
+                classes.push((ns.to_owned(), list.as_slice()));
+            } else if special.contains(ns) {
+                classes.push((ns.to_owned(), list.get(..2).unwrap_or(list)));
+            } else {
+                let label = format!("{ns} (and every other namespace without its own rule for this host)");
+                classes.push((label, list.get(..2).unwrap_or(list)));
+            }
+        }
+        for sp in &svc.ports {
+            let subsets = crate::reach::routed_subsets(a, svc, sp.port);
+            let routes: Vec<Option<&str>> =
+                if subsets.is_empty() { vec![None] } else { subsets.iter().map(|s| Some(s.as_str())).collect() };
+            for route in routes {
+                for &ei in &svc.endpoints {
+                    let Some(endpoint) = a.workloads.get(ei) else { continue };
+                    for (label, list) in &classes {
+                        let Some(client) = list.iter().find(|&&c| c != ei).and_then(|&c| a.workloads.get(c)) else {
+                            continue;
+                        };
+                        if let Some(name) = route {
+                            match crate::reach::subset_match(a, client, svc, name, endpoint) {
+                                crate::reach::SubsetMatch::Selects => {}
+                                crate::reach::SubsetMatch::Excludes => continue,
+                                crate::reach::SubsetMatch::Undefined => {
+                                    undefined
+                                        .entry((svc.host.clone(), name.to_owned()))
+                                        .or_default()
+                                        .insert(label.clone());
+                                    continue;
+                                }
+                            }
+                        }
+                        let evaluated = crate::reach::evaluate(a, client, svc, sp, route, endpoint);
+                        // Authorization refusals are the policy doing its job, not a TLS mistake.
+                        if evaluated.call.outcome.ok() || evaluated.denied_by_authz {
+                            continue;
+                        }
+                        let call = evaluated.call;
+                        let Some(code) = failure_code(&call) else { continue };
+                        let key = (code, call.client_tls_source.clone(), call.to_workload.clone(), call.target_port);
+                        grouped.entry(key).or_insert_with(|| (call, BTreeSet::new())).1.insert(label.clone());
+                    }
+                }
+            }
+        }
+    }
+    for ((host, subset), namespaces) in undefined {
+        let vs = a.resources.virtual_services.iter().find(|vs| {
+            let ns = vs.meta.namespace();
+            vs.destinations
+                .iter()
+                .any(|d| d.subset.as_deref() == Some(subset.as_str()) && resolve_host(&d.host, ns) == host)
+        });
+        let Some(vs) = vs else { continue };
+        let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+        let msg = format!(
+            "{} routes {host} to subset `{subset}`, which the DestinationRule used by sidecar clients in namespace(s) {} \
+             does not define: those requests get 503 NC (no cluster)",
+            vs.meta.id,
+            list_some(&names, 5)
+        );
+        out.push(d(Code::UndefinedSubset, msg, &vs.meta.at, &vs.meta.id));
+    }
+    for ((code, _, _, _), (c, namespaces)) in grouped {
+        let at = source_location(a, &c)
+            .unwrap_or_else(|| a.workload(&c.to_workload).map(|(_, w)| w.workload.meta.at.clone()).unwrap_or_default());
+        let symptom = c.symptom.clone().unwrap_or_default();
+        let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
+        let clients = format!("sidecar clients in namespace(s) {}", list_some(&names, 5));
+        let msg = match code {
+            Code::AutoMtlsNamespaceDisable => format!(
+                "calls from {clients} to {} ({}) fail: the namespace/mesh PeerAuthentication of its namespace is DISABLE, \
+                 so auto mTLS builds the cluster without TLS, but the workload itself is STRICT on port {}: {symptom}",
+                c.to_workload, c.to, c.target_port
+            ),
+            Code::AutoMtlsBefore112 => format!(
+                "calls from {clients} to {} port {} fail in Istio {}: auto mTLS sends Istio mTLS because it ignores \
+                 workload and port DISABLE before 1.12: {symptom}",
+                c.to_workload, c.target_port, a.version
+            ),
+            _ => format!(
+                "{} makes calls from {clients} to {} ({}) fail: {symptom}",
+                c.client_tls_source, c.to_workload, c.to
+            ),
+        };
+        out.push(Diagnostic::new(code, msg, &at));
+    }
+}
+
+fn failure_code(c: &Call) -> Option<Code> {
+    // The API server has its own finding (ML0314), with the fix.
+    if c.to.strip_prefix(crate::index::API_SERVER_HOST).is_some_and(|rest| rest.starts_with(':')) {
+        return None;
+    }
+    let rule_tls = matches!(c.client_tls_source, ClientTlsSource::Rule { .. });
+    let namespace_disable =
+        matches!(c.client_tls_source, ClientTlsSource::AutoMtls { decision: AutoMtls::NamespaceDisable { .. }, .. });
+    Some(match (c.client_tls, c.server_mode) {
+        (ClientTlsKind::Disable, ServerModeKind::Strict) if rule_tls => Code::DestinationRuleDisablesMtls,
+        (ClientTlsKind::Disable, ServerModeKind::Strict) if namespace_disable => Code::AutoMtlsNamespaceDisable,
+        (ClientTlsKind::IstioMutual, ServerModeKind::NoSidecar) if rule_tls => Code::IstioMutualWithoutSidecar,
+        (ClientTlsKind::IstioMutual, ServerModeKind::Disable) if rule_tls => Code::IstioMutualToDisable,
+        (ClientTlsKind::IstioMutual, ServerModeKind::Disable) => Code::AutoMtlsBefore112,
+        (ClientTlsKind::Simple | ClientTlsKind::Mutual, ServerModeKind::Strict | ServerModeKind::Permissive) => {
+            Code::UserTlsToMesh
+        }
+        _ => return None,
+    })
+}
+
+/// (cause, client TLS source, target workload, target port).
+type FailureKey = (Code, ClientTlsSource, String, u16);
+
+/// The position of the DestinationRule named in a call's client TLS source.
+fn source_location(a: &Analysis, c: &Call) -> Option<Location> {
+    let id = c.client_tls_source.rule()?;
+    let dr = a.resources.destination_rules.iter().find(|d| d.meta.id == *id)?;
+    let tls_at = dr.traffic_policy.as_ref().and_then(|tp| tp.tls.as_ref()).map(|t| t.at.clone());
+    Some(tls_at.unwrap_or_else(|| dr.meta.at.clone()))
+}
