@@ -13,7 +13,6 @@ use crate::model::{Mode, ServicePort, TlsMode};
 use crate::provenance::{AutoMtls, ClientTlsSource, RuleTlsSetting};
 use crate::report::{Call, ClientTlsKind, Outcome, ReachReport, ServerModeKind, ServerVerification};
 use crate::server::{alpha_chain, target_port};
-use serde::Serialize;
 use std::ops::ControlFlow;
 
 /// Which calls to list.
@@ -192,6 +191,7 @@ fn routed_call(
             // The route names a cluster that does not exist.
             let mut e = evaluate(a, client, svc, sp, subset, endpoint);
             e.call.outcome = Outcome::Fails;
+            e.call.failure = Some(SymptomClass::Other);
             e.call.symptom = Some(format!(
                 "503 (NC: no cluster): the VirtualService routes to subset {name}, which the \
                  DestinationRule this client uses does not define"
@@ -950,55 +950,7 @@ pub const UPSTREAM_503: &str =
 pub const CERTIFICATE_VERIFY_FAILED_503: &str = "503 upstream connect error or disconnect/reset before headers. reset reason: connection failure, \
      transport failure reason: TLS error: CERTIFICATE_VERIFY_FAILED";
 
-/// The kind of failure a symptom describes, coarse enough to compare a prediction with what a
-/// running data path shows (`meshlock simulate`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SymptomClass {
-    /// The call works.
-    Ok,
-    /// The server side has no filter chain for what the client sent (plaintext to STRICT).
-    NoFilterChain,
-    /// The client refused the server's certificate (secure naming, or a chain it cannot verify).
-    CertificateVerifyFailed,
-    /// The server sidecar's authorization refused the call.
-    Rbac,
-    /// The connection ended before a response (bytes the other end cannot speak).
-    Reset,
-    /// Anything else.
-    Other,
-}
-
-impl SymptomClass {
-    /// The class of a call's outcome, from the symptom the call evaluation wrote.
-    pub fn of(ok: bool, symptom: Option<&str>) -> Self {
-        let Some(s) = symptom.filter(|_| !ok) else {
-            return if ok { Self::Ok } else { Self::Other };
-        };
-        if s.contains("CERTIFICATE_VERIFY_FAILED") {
-            Self::CertificateVerifyFailed
-        } else if s.contains("filter_chain_not_found") {
-            Self::NoFilterChain
-        } else if s.contains("rbac_access_denied") {
-            Self::Rbac
-        } else if s.starts_with("503 upstream connect error") || s.contains("reset") {
-            Self::Reset
-        } else {
-            Self::Other
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::NoFilterChain => "no_filter_chain",
-            Self::CertificateVerifyFailed => "certificate_verify_failed",
-            Self::Rbac => "rbac",
-            Self::Reset => "reset",
-            Self::Other => "other",
-        }
-    }
-}
+pub use crate::report::SymptomClass;
 
 /// A call and, when it fails, what breaks it in words that name the policy and not the client
 /// (so failing calls group by it).
@@ -1045,14 +997,21 @@ pub(crate) fn evaluate(
         Some(Mode::Permissive) => ServerModeKind::Permissive,
         Some(Mode::Disable) => ServerModeKind::Disable,
     };
-    let (outcome, symptom, why): (Outcome, Option<String>, String) = match (cs.sends, server_mode) {
+    // A failing call's symptom comes with its class: what a running data path shows, coarsely
+    // (`meshlock simulate` compares the two).
+    use SymptomClass::{CertificateVerifyFailed, NoFilterChain, Reset};
+    let (outcome, symptom, why): (Outcome, Option<(SymptomClass, String)>, String) = match (cs.sends, server_mode) {
         (Sends::Plaintext, Some(Mode::Strict)) => {
             let symptom = if client.sidecar && http {
                 format!("{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found")
             } else {
                 format!("{RESET_56}; the server sidecar logs NR filter_chain_not_found")
             };
-            (Outcome::Fails, Some(symptom), "plaintext to a STRICT port matches no filter chain".to_owned())
+            (
+                Outcome::Fails,
+                Some((NoFilterChain, symptom)),
+                "plaintext to a STRICT port matches no filter chain".to_owned(),
+            )
         }
         (Sends::Plaintext, Some(Mode::Permissive)) => {
             (Outcome::Plaintext, None, "PERMISSIVE accepts plaintext".to_owned())
@@ -1075,10 +1034,13 @@ pub(crate) fn evaluate(
         ),
         (Sends::Plaintext, None) if outside && outside_speaks_tls => (
             Outcome::Fails,
-            Some(format!(
-                "the sidecar forwards the app's plaintext to port {target}, where the server expects TLS (HTTP 400 \
+            Some((
+                Reset,
+                format!(
+                    "the sidecar forwards the app's plaintext to port {target}, where the server expects TLS (HTTP 400 \
                  or a reset); a DestinationRule with tls.mode SIMPLE for port {} would originate it",
-                sp.port
+                    sp.port
+                ),
             )),
             "plaintext to a TLS port of a server outside the mesh".to_owned(),
         ),
@@ -1096,7 +1058,7 @@ pub(crate) fn evaluate(
                 );
                 (
                     Outcome::Fails,
-                    Some(symptom),
+                    Some((CertificateVerifyFailed, symptom)),
                     "secure naming: the server's identity is not one the client expects".to_owned(),
                 )
             } else if app_tls {
@@ -1108,41 +1070,58 @@ pub(crate) fn evaluate(
         }
         (Sends::IstioMutual, Some(Mode::Disable)) => (
             Outcome::Fails,
-            Some(format!("{UPSTREAM_503} (UF); the server's mTLS is DISABLE, so the Istio TLS bytes reach the app")),
+            Some((
+                Reset,
+                format!("{UPSTREAM_503} (UF); the server's mTLS is DISABLE, so the Istio TLS bytes reach the app"),
+            )),
             "Istio mTLS to a port whose mTLS is DISABLE".to_owned(),
         ),
         (Sends::IstioMutual, None) if outside => (
             Outcome::Fails,
-            Some(format!(
-                "{UPSTREAM_503} (UF); the client sidecar wraps the call in Istio mTLS, which a server outside the mesh \
-                 cannot terminate"
+            Some((
+                Reset,
+                format!(
+                    "{UPSTREAM_503} (UF); the client sidecar wraps the call in Istio mTLS, which a server outside the \
+                     mesh cannot terminate"
+                ),
             )),
             "Istio mTLS to a server outside the mesh (it has no sidecar)".to_owned(),
         ),
         (Sends::IstioMutual, None) => (
             Outcome::Fails,
-            Some(format!("{UPSTREAM_503} (UF); Istio mTLS to a workload without a sidecar")),
+            Some((Reset, format!("{UPSTREAM_503} (UF); Istio mTLS to a workload without a sidecar"))),
             "Istio mTLS to a workload without a sidecar".to_owned(),
         ),
         (Sends::UserTls, Some(Mode::Strict)) => (
             Outcome::Fails,
-            Some(format!(
-                "{UPSTREAM_503} (UF); TLS error: the STRICT sidecar wants an Istio client certificate and the istio ALPN"
+            Some((
+                Reset,
+                format!(
+                    "{UPSTREAM_503} (UF); TLS error: the STRICT sidecar wants an Istio client certificate and the istio \
+                     ALPN"
+                ),
             )),
             "SIMPLE/MUTUAL TLS is not Istio mTLS (code-derived)".to_owned(),
         ),
         (Sends::UserTls, Some(Mode::Permissive)) if http => (
             Outcome::Fails,
-            Some(format!(
-                "{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found (TLS without the istio ALPN on an HTTP port)"
+            Some((
+                NoFilterChain,
+                format!(
+                    "{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found (TLS without the istio ALPN \
+                     on an HTTP port)"
+                ),
             )),
             "PERMISSIVE has no chain for non-Istio TLS on an HTTP port (code-derived)".to_owned(),
         ),
         (Sends::UserTls, None) if outside && app_tls => (
             Outcome::Fails,
-            Some(format!(
-                "{UPSTREAM_503}; TLS inside TLS: the app already speaks TLS on this port and the sidecar originates \
-                 TLS again"
+            Some((
+                Reset,
+                format!(
+                    "{UPSTREAM_503}; TLS inside TLS: the app already speaks TLS on this port and the sidecar \
+                     originates TLS again"
+                ),
             )),
             "SIMPLE/MUTUAL origination on a port where the app itself speaks TLS".to_owned(),
         ),
@@ -1158,7 +1137,7 @@ pub(crate) fn evaluate(
         ),
         (Sends::UserTls, _) => (
             Outcome::Fails,
-            Some(format!("{UPSTREAM_503} (UF); TLS sent to an app that speaks plaintext")),
+            Some((Reset, format!("{UPSTREAM_503} (UF); TLS sent to an app that speaks plaintext"))),
             "the client originates TLS but the app does not terminate it (code-derived)".to_owned(),
         ),
     };
@@ -1182,7 +1161,7 @@ pub(crate) fn evaluate(
                 Err(denied) => {
                     cause = Some(denied.cause);
                     denied_by_authz = true;
-                    (Outcome::Fails, Some(denied.symptom), format!("{why}, but {}", denied.why))
+                    (Outcome::Fails, Some((SymptomClass::Rbac, denied.symptom)), format!("{why}, but {}", denied.why))
                 }
             }
         }
@@ -1201,6 +1180,7 @@ pub(crate) fn evaluate(
         sni: cs.sni.clone().unwrap_or_else(|| format!("outbound_.{}_.{}_.{}", sp.port, subset.unwrap_or(""), svc.host)),
         accepted_sans: crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities).to_vec(),
     });
+    let (failure, symptom) = symptom.map_or((None, None), |(class, text)| (Some(class), Some(text)));
     let call = Call {
         from: client.key(),
         from_sidecar: client.sidecar,
@@ -1212,6 +1192,7 @@ pub(crate) fn evaluate(
         server_mode: server_kind,
         outcome,
         symptom,
+        failure,
         target_port: target,
         explanation,
         verifies,
@@ -1414,14 +1395,12 @@ mod tests {
         let a = Analysis::new(&[Source::new("mesh", yaml)], &Options::default());
         let mut classes = BTreeSet::new();
         for_each_call(&a, &ReachFilter::default(), |c| {
-            let class = SymptomClass::of(c.outcome.ok(), c.symptom.as_deref());
+            let class = c.symptom_class();
             assert_ne!(class, SymptomClass::Other, "{c:?}");
             assert_eq!(class == SymptomClass::Ok, c.outcome.ok(), "{c:?}");
+            assert_eq!(c.failure.is_some(), c.symptom.is_some(), "a symptom always has its class: {c:?}");
             classes.insert(class);
         });
         assert!(classes.contains(&SymptomClass::NoFilterChain) && classes.contains(&SymptomClass::Rbac), "{classes:?}");
-        assert_eq!(SymptomClass::of(false, Some(CERTIFICATE_VERIFY_FAILED_503)), SymptomClass::CertificateVerifyFailed);
-        assert_eq!(SymptomClass::of(false, Some(UPSTREAM_503)), SymptomClass::Reset);
-        assert_eq!(SymptomClass::of(false, Some(RESET_56)), SymptomClass::Reset);
     }
 }

@@ -216,6 +216,38 @@ pub struct ReachReport {
     pub calls: Vec<Call>,
 }
 
+/// The kind of failure a symptom describes, coarse enough to compare a prediction with what a
+/// running data path shows (`meshlock simulate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SymptomClass {
+    /// The call works.
+    Ok,
+    /// The server side has no filter chain for what the client sent (plaintext to STRICT).
+    NoFilterChain,
+    /// The client refused the server's certificate (secure naming, or a chain it cannot verify).
+    CertificateVerifyFailed,
+    /// The server sidecar's authorization refused the call.
+    Rbac,
+    /// The connection ended before a response (bytes the other end cannot speak).
+    Reset,
+    /// Anything else.
+    Other,
+}
+
+impl SymptomClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::NoFilterChain => "no_filter_chain",
+            Self::CertificateVerifyFailed => "certificate_verify_failed",
+            Self::Rbac => "rbac",
+            Self::Reset => "reset",
+            Self::Other => "other",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Call {
@@ -233,6 +265,9 @@ pub struct Call {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub symptom: Option<String>,
+    /// The class of `symptom`, set with it where the call evaluation decides the call fails.
+    #[serde(skip)]
+    pub failure: Option<SymptomClass>,
     /// The workload (container) port the call lands on.
     pub target_port: u16,
     /// Why, in one sentence.
@@ -255,6 +290,14 @@ pub enum Outcome {
     Plaintext,
     /// The call fails (transport or authorization).
     Fails,
+}
+
+impl Call {
+    /// What a running data path shows for this call, coarsely: `Ok` when it works, else the class
+    /// the evaluation gave its symptom.
+    pub fn symptom_class(&self) -> SymptomClass {
+        if self.outcome.ok() { SymptomClass::Ok } else { self.failure.unwrap_or(SymptomClass::Other) }
+    }
 }
 
 impl Outcome {

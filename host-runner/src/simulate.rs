@@ -173,8 +173,7 @@ fn not_simulated(a: &Analysis, call: &Call) -> Option<String> {
 }
 
 fn predicted(call: &Call) -> Outcome {
-    let ok = call.outcome.ok();
-    Outcome { ok, mtls: call.outcome.mtls(), class: SymptomClass::of(ok, call.symptom.as_deref()) }
+    Outcome { ok: call.outcome.ok(), mtls: call.outcome.mtls(), class: call.symptom_class() }
 }
 
 /// Hands out listener addresses: consecutive ports from a base, or any free port.
