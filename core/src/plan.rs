@@ -81,6 +81,7 @@ pub enum PlanError {
 
 /// STRICT coverage: sidecar workloads (gateways excluded) and their known ports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Coverage {
     pub sidecar_workloads: u64,
@@ -133,6 +134,7 @@ pub fn strict_ports(a: &Analysis) -> BTreeSet<String> {
 
 /// The plan: steps, what each proves, and what cannot become STRICT and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Plan {
     pub istio_version: IstioVersion,
@@ -146,6 +148,7 @@ pub struct Plan {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct CoverageChange {
     pub before: Coverage,
@@ -157,6 +160,7 @@ pub struct CoverageChange {
 /// per client class (docs/reach.md), so the work is classes × endpoint ports, not clients ×
 /// services.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PlanCost {
     /// Rounds of the search (each: realise, replay, compare).
@@ -170,6 +174,7 @@ pub struct PlanCost {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Step {
     pub number: usize,
@@ -190,16 +195,19 @@ pub struct Step {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct StepResource {
     /// `Kind namespace/name`.
     pub resource: String,
     /// `create` or `update`.
+    #[cfg_attr(feature = "ts", ts(type = r#""create" | "update""#))]
     pub action: &'static str,
     pub change: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct StrictGain {
     pub workload: String,
@@ -210,6 +218,7 @@ pub struct StrictGain {
 
 /// The comparison of the mesh before and after a step: every call, by client class.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Proof {
     pub calls: u64,
@@ -237,6 +246,7 @@ impl Proof {
 pub const PROOF_EXAMPLES: usize = 50;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Blocked {
     pub workload: String,
@@ -246,6 +256,7 @@ pub struct Blocked {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "kebab-case")]
 pub enum BlockKind {
     /// Callers without a sidecar send plaintext.
@@ -265,6 +276,7 @@ pub enum BlockKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct BlockReason {
     pub kind: BlockKind,

@@ -9,6 +9,7 @@ use std::fmt;
 
 /// The policy a precedence-chain entry stands for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(as = "String"))]
 pub enum PolicyRef {
     /// Istio's default when no policy sets a mode.
     BuiltIn,
@@ -152,6 +153,7 @@ impl fmt::Display for AutoMtls {
 
 /// Where a client's TLS toward one call came from (`clientTlsSource`, printed as a sentence).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(as = "String"))]
 pub enum ClientTlsSource {
     /// The client has no sidecar: the app's bytes leave as they are.
     NoSidecar,

@@ -208,6 +208,7 @@ fn routed_call(
 
 /// How many calls [`for_each_call`] visits, by outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ReachCounts {
     pub total: u64,
     pub failing: u64,
@@ -495,6 +496,7 @@ pub fn count_calls(a: &Analysis, filter: &ReachFilter) -> ReachCounts {
 /// The reach of a mesh too large to list: counts per client namespace × service namespace, and
 /// the failing calls grouped by what breaks them.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ReachSummary {
     pub counts: ReachCounts,
@@ -505,6 +507,7 @@ pub struct ReachSummary {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct NamespacePair {
     /// The clients' namespace.
@@ -516,6 +519,7 @@ pub struct NamespacePair {
 
 /// Failing calls with one cause.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct FailureGroup {
     /// What breaks them: the policy or rule, never a particular client.

@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct AnalyzeReport {
     pub istio_version: IstioVersion,
@@ -18,6 +19,7 @@ pub struct AnalyzeReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadReport {
     pub namespace: String,
@@ -36,10 +38,12 @@ pub struct WorkloadReport {
     /// Servers of the Gateways that select this workload. A gateway's listeners take their TLS
     /// from these, not from PeerAuthentication (`pilot/pkg/networking/core/gateway.go`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub gateway_servers: Vec<GatewayServerReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayServerReport {
     /// Printed as `Gateway ns/name`.
@@ -55,6 +59,7 @@ pub struct GatewayServerReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct PortReport {
     /// The workload (container) port.
@@ -66,6 +71,7 @@ pub struct PortReport {
 
 /// The precedence level of a policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Default,
@@ -91,6 +97,7 @@ impl fmt::Display for Level {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     /// This layer decided the mode.
@@ -115,6 +122,7 @@ impl fmt::Display for Effect {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ChainEntry {
     pub level: Level,
@@ -125,14 +133,18 @@ pub struct ChainEntry {
     pub declared: String,
     pub effect: Effect,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub line: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceReport {
     pub namespace: String,
@@ -146,16 +158,19 @@ pub struct ServiceReport {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ServicePortReport {
     pub port: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub name: Option<String>,
     pub target_port: String,
 }
 
 /// What the client sends (`clientTls`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ClientTlsKind {
     /// Plaintext from a workload without a sidecar.
@@ -191,6 +206,7 @@ impl fmt::Display for ClientTlsKind {
 
 /// What the server port does (`serverMode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ServerModeKind {
     Strict,
@@ -211,6 +227,7 @@ impl fmt::Display for ServerModeKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ReachReport {
     pub calls: Vec<Call>,
@@ -249,6 +266,7 @@ impl SymptomClass {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Call {
     pub from: String,
@@ -276,6 +294,7 @@ pub struct Call {
     /// sets `sni`) and the URI SANs it accepts from the server — what to compare with the
     /// server's certificate when the handshake fails with CERTIFICATE_VERIFY_FAILED.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
     pub verifies: Option<ServerVerification>,
 }
 
@@ -320,7 +339,27 @@ impl Serialize for Outcome {
     }
 }
 
+/// Its TypeScript form is what it serializes to: two boolean fields of the enclosing object.
+#[cfg(feature = "ts")]
+impl ts_rs::TS for Outcome {
+    type WithoutGenerics = Self;
+    type OptionInnerType = Self;
+
+    fn name(_: &ts_rs::Config) -> String {
+        "{ ok: boolean, mtls: boolean, }".to_owned()
+    }
+
+    fn inline(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
+
+    fn inline_flattened(cfg: &ts_rs::Config) -> String {
+        Self::name(cfg)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ServerVerification {
     pub sni: String,
@@ -336,12 +375,14 @@ impl Call {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct DiffReport {
     pub changes: Vec<CallChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct CallChange {
     pub from: String,
@@ -357,6 +398,7 @@ pub struct CallChange {
 /// How one call differs between two inputs. The order is what a reviewer must see first: calls
 /// that break, then those that lose encryption.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeKind {
     /// It worked and now fails.
@@ -390,6 +432,7 @@ impl fmt::Display for ChangeKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct CallOutcome {
     /// Serialized as `ok` and `mtls`, in their place.
@@ -407,6 +450,7 @@ impl From<&Call> for CallOutcome {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct Explanation {
     pub workload: WorkloadReport,

@@ -7,6 +7,7 @@ use std::str::FromStr;
 /// An Istio minor version such as `1.5` or `1.28`. Patch numbers are accepted and ignored:
 /// no mTLS rule changed in a patch release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(as = "String"))]
 pub struct IstioVersion {
     pub major: u16,
     pub minor: u16,

@@ -42,9 +42,11 @@ impl Peer {
 
 /// The filter's verdict, as its metric and log line name it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct FilterDecision {
     /// `allow` or `deny`.
+    #[cfg_attr(feature = "ts", ts(type = r#""allow" | "deny""#))]
     pub verdict: String,
     /// The reason token (`mtls_peer`, `plaintext`, `untrusted_trust_domain`, …).
     pub reason: String,
@@ -55,6 +57,7 @@ pub struct FilterDecision {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TryResult {
     /// The plugin configuration of the workload's inbound filter, exactly as the WasmPlugin's
@@ -66,6 +69,7 @@ pub struct TryResult {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct TriedCall {
     pub filter: FilterDecision,

@@ -190,6 +190,7 @@ impl Model {
 
 /// What [`Model::reach_sample`] hands to JavaScript.
 #[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct ReachSample {
     pub calls: Vec<Call>,
