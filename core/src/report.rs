@@ -1,4 +1,4 @@
-//! The public JSON shapes (DESIGN.md "Contracts"): what `meshlock analyze/reach/explain/diff`
+//! The public JSON shapes (docs/contracts.md): what `meshlock analyze/reach/explain/diff`
 //! print with `--format json` and what the playground renders. Field names are camelCase.
 
 use crate::diagnostic::Diagnostic;

@@ -1,4 +1,4 @@
-//! Command-line parsing and dispatch. Exit codes (DESIGN.md): 0 fine; 1 error-severity
+//! Command-line parsing and dispatch. Exit codes (docs/contracts.md): 0 fine; 1 error-severity
 //! diagnostics, a failing call in `--to`, or a failed test case; 2 the command could not run.
 //!
 //! Installed as `kubectl-meshlock` (a link or a copy on the PATH), the same binary is a kubectl

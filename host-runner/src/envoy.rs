@@ -63,7 +63,7 @@ pub struct InboundListener {
 pub struct BootstrapSpec {
     /// The filter module Envoy loads (V8).
     pub filter: PathBuf,
-    /// The plugin configuration per filter kind (DESIGN.md JSON; see [`plugin_configuration`]).
+    /// The plugin configuration per filter kind (docs/filter-and-host.md; see [`plugin_configuration`]).
     pub plugin_config: BTreeMap<&'static str, String>,
     pub listeners: Vec<InboundListener>,
     pub upstream: SocketAddr,

@@ -1,4 +1,4 @@
-//! `meshlock test`: policy test suites (DESIGN.md, "Test suite") run through the filter in the
+//! `meshlock test`: policy test suites (the format: docs/contracts.md, "Test suites") run through the filter in the
 //! host, every case over a real in-memory rustls connection with certificates the test CA mints.
 //!
 //! Each case runs twice, through the module loaded as a network filter and as an HTTP filter

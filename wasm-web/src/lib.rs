@@ -2,7 +2,7 @@
 //!
 //! A thin wasm-bindgen facade. It turns strings from JavaScript into [`Source`]s and
 //! [`Options`], calls the core's queries (analyze, reach, explain, diff, convert), and hands the
-//! reports back as plain JS objects with the JSON shapes of DESIGN.md ("Contracts"). No mTLS
+//! reports back as plain JS objects with the JSON shapes of docs/contracts.md. No mTLS
 //! rule lives here: the front end renders what the core returns, nothing else.
 //!
 //! Reports cross the boundary as JSON text parsed by `JSON.parse` (maps as plain objects,
@@ -23,7 +23,7 @@ use wasm_bindgen::prelude::*;
 pub const DEFAULT_FILE: &str = "playground.yaml";
 
 /// Reads the version selector's value: empty or `auto` means "let the engine choose"
-/// (DESIGN.md: the newest behaviour, or 1.5 when the input holds v1alpha1 policies).
+/// (the newest behaviour, or 1.5 when the input holds v1alpha1 policies: docs/versions.md).
 pub fn parse_version(raw: Option<&str>) -> Result<Option<IstioVersion>, String> {
     match raw.map(str::trim) {
         None | Some("" | "auto") => Ok(None),

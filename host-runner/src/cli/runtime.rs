@@ -22,7 +22,7 @@ pub enum Target {
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Suite files (DESIGN.md "Test suite").
+    /// Suite files (the format: docs/contracts.md, "Test suites").
     #[arg(required = true)]
     pub suites: Vec<PathBuf>,
     /// Where the filter runs.
@@ -107,7 +107,7 @@ pub enum Kind {
 
 #[derive(Debug, Args)]
 pub struct HostArgs {
-    /// The plugin configuration JSON (DESIGN.md "Filter plugin configuration").
+    /// The plugin configuration JSON (docs/filter-and-host.md, "Plugin configuration").
     #[arg(long, value_name = "PLUGIN.json")]
     pub config: PathBuf,
     /// Address to listen on, e.g. 127.0.0.1:15006 (port 0: any free port).

@@ -1,4 +1,4 @@
-//! Faults (issue 7.4), on both targets: `meshlock host` (the filter in wasmtime behind rustls) and
+//! Faults, on both targets: `meshlock host` (the filter in wasmtime behind rustls) and
 //! real Envoy 1.40. A filter trap under FAIL_CLOSED, upstreams that die mid-request, a policy
 //! switch in a running Envoy, certificate rotation in the host.
 //!

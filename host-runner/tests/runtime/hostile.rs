@@ -1,4 +1,4 @@
-//! The hostile-client rows a suite cannot express (issue 7.2), against both targets on a STRICT
+//! The hostile-client rows a suite cannot express, against both targets on a STRICT
 //! port: `meshlock host` (a child process, network filter) and real Envoy 1.40 (a child process,
 //! network and HTTP listeners, no PROXY protocol), each in front of a counting upstream.
 //!

@@ -1,5 +1,5 @@
 //! The properties the data path hands the filter, after a real rustls handshake, have Envoy
-//! 1.40's names and encodings (reference: "Property encodings").
+//! 1.40's names and encodings (docs/envoy.md, "Properties read").
 
 use crate::support::{plugin_config, strict_policies, wasip1};
 use meshlock_host::ca::{LeafSpec, TestCa, cert_facts};
