@@ -97,10 +97,14 @@ fn outbound_checks_the_upstream_san_on_response_headers() {
     let mut vm =
         wasip1().start(PluginSettings::new(plugin_config("outbound", "http", &strict_policies()), "meshlock")).unwrap();
     assert!(vm.configured());
-    for (san, allowed) in [
-        (Some("spiffe://cluster.local/ns/foo/sa/httpbin"), true),
-        (Some("spiffe://cluster.local/ns/foo/sa/impostor"), false),
-        (None, false),
+    // (the upstream's first URI SAN, whether the upstream spoke TLS, admitted)
+    for (san, tls, allowed) in [
+        (Some("spiffe://cluster.local/ns/foo/sa/httpbin"), true, true),
+        (Some("spiffe://cluster.local/ns/foo/sa/impostor"), true, false),
+        (None, true, false),
+        // No TLS toward the upstream (DISABLE, or an endpoint without a sidecar): Istio does no
+        // secure naming, and neither does the filter.
+        (None, false, true),
     ] {
         let id = vm.create_stream(Properties::new()).unwrap();
         let a = vm
@@ -111,8 +115,12 @@ fn outbound_checks_the_upstream_san_on_response_headers() {
             )
             .unwrap();
         assert_eq!(a, Action::Continue, "upstream properties exist only later (P6)");
+        let upstream = &mut vm.stream_mut(id).unwrap().properties;
+        if tls {
+            upstream.set_str("upstream.tls_version", "TLSv1.3");
+        }
         if let Some(s) = san {
-            vm.stream_mut(id).unwrap().properties.set_str("upstream.uri_san_peer_certificate", s);
+            upstream.set_str("upstream.uri_san_peer_certificate", s);
         }
         let a = vm.on_response_headers(id, vec![(":status".into(), b"200".to_vec())], false).unwrap();
         let state = vm.finish_stream(id, false).unwrap();
@@ -130,6 +138,7 @@ fn outbound_checks_the_upstream_san_on_response_headers() {
     let m = vm.metrics();
     assert_eq!(m.get("meshlock.decisions.allow.secure_naming"), Some(&1));
     assert_eq!(m.get("meshlock.decisions.deny.secure_naming"), Some(&2));
+    assert_eq!(m.get("meshlock.decisions.allow.plaintext_upstream"), Some(&1));
 }
 
 /// A module that lies about its memory: the host must trap it, not read out of bounds.
