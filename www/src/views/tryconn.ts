@@ -88,6 +88,8 @@ export function tryView(run: (req: TryRequest) => void): TryView {
       replaceChildren(result, el('p', { class: 'muted' }, 'Choose a server workload with a port.'));
       return;
     }
+    // The last answer goes at once: a decision on screen is always the one for these inputs.
+    replaceChildren(result, el('p', { class: 'muted' }, 'Asking the filter\u2026'));
     run({ workload: serverValue(), port: Number(port.value), peerKind: kind, peer });
   });
   download.addEventListener('click', () => {
@@ -102,6 +104,8 @@ export function tryView(run: (req: TryRequest) => void): TryView {
     root,
     render(r) {
       report = r;
+      // A decision for the previous input no longer holds.
+      replaceChildren(result);
       byKey = new Map(r.workloads.map((w) => [workloadKey(w), w]));
       typed = r.workloads.length > MAX_CHOICES;
       server.hidden = typed;
