@@ -19,7 +19,6 @@ use kinds::Kind;
 use locate::Seg;
 use outline::{Heads, Outline};
 use read::Ctx;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use yaml::{Built, DocumentText, Node, Role};
@@ -185,8 +184,8 @@ impl Reader<'_> {
             // A YAML item keeps its `- `, so its lines keep their columns: it parses as a
             // one-element sequence of resources.
             let role = if text.trim_start().starts_with('-') { Role::Resources } else { Role::Resource };
-            let kept = without_unread(doc.text, item.start, item.end, &item.unread);
-            if let Err(e) = self.parse_and_read(file, &item_doc, &kept, role) {
+            let unread = relative_to(item.start, item.end, &item.unread);
+            if let Err(e) = self.parse_and_read(file, &item_doc, &unread, role) {
                 if e.message.contains("unknown anchor") {
                     // An alias into another item: the items cannot be read apart. Read the
                     // List whole, as the parser sees it (slower, but exact).
@@ -204,24 +203,24 @@ impl Reader<'_> {
         if self.skip_unparsed(file, doc, heads) {
             return;
         }
-        let kept = without_unread(doc.text, 0, doc.text.len(), unread);
-        if let Err(e) = self.parse_and_read(file, doc, &kept, Role::Document) {
+        if let Err(e) = self.parse_and_read(file, doc, unread, Role::Document) {
             self.syntax_error(file, e);
         }
     }
 
-    /// Parses `kept` (the text of `doc` with its unread lines blank) as `role` and reads the
-    /// resources in it; diagnostics are located in `doc`'s own text.
+    /// Parses `doc` as `role`, its `unread` lines (byte ranges of its text) read as empty, and
+    /// reads the resources in it; diagnostics are located in `doc`'s own text.
     fn parse_and_read(
         &mut self,
         file: &str,
         doc: &DocumentText<'_>,
-        kept: &str,
+        unread: &[(usize, usize)],
         role: Role,
     ) -> Result<(), yaml::SyntaxError> {
-        self.out.work.parsed_bytes += kept.len() as u64;
+        let skipped: usize = unread.iter().map(|&(from, to)| to.saturating_sub(from)).sum();
+        self.out.work.parsed_bytes += doc.text.len().saturating_sub(skipped) as u64;
         let mut built = Built::default();
-        let parsed = yaml::parse_document(&DocumentText { text: kept, first_line: doc.first_line }, role, &mut built);
+        let parsed = yaml::parse_document_unread(doc, unread, role, &mut built);
         self.out.work.nodes_built += built.nodes;
         let node = parsed?;
         let resources = match (role, &node) {
@@ -264,25 +263,13 @@ impl Reader<'_> {
     }
 }
 
-/// The text of `text[start..end]` with the unread subtrees' lines left empty: the parser
-/// skips them for the cost of a newline each, and every other line keeps its number and
-/// columns, so positions stay exact.
-fn without_unread<'t>(text: &'t str, start: usize, end: usize, unread: &[(usize, usize)]) -> Cow<'t, str> {
-    let whole = text.get(start..end).unwrap_or_default();
-    if unread.is_empty() {
-        return Cow::Borrowed(whole);
-    }
-    let mut kept = String::with_capacity(whole.len());
-    let mut at = start;
-    for &(from, to) in unread {
-        let (from, to) = (from.clamp(at, end), to.clamp(at, end));
-        kept.push_str(text.get(at..from).unwrap_or_default());
-        let blank = text.get(from..to).unwrap_or_default().bytes().filter(|b| *b == b'\n').count();
-        kept.extend(std::iter::repeat_n('\n', blank));
-        at = to;
-    }
-    kept.push_str(text.get(at..end).unwrap_or_default());
-    Cow::Owned(kept)
+/// The unread ranges of an item (`start..end` of its document) as offsets into the item's text.
+fn relative_to(start: usize, end: usize, unread: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    unread
+        .iter()
+        .map(|&(from, to)| (from.clamp(start, end) - start, to.clamp(start, end) - start))
+        .filter(|(from, to)| to > from)
+        .collect()
 }
 
 fn is_list_kind(kind: &str) -> bool {

@@ -24,10 +24,16 @@ const LINEAR_KEYS: usize = 16;
 
 /// Reads `text` (one document) as `role`, or `None` when it is outside the subset.
 pub fn read(text: &str, role: Role, built: &mut Built) -> Option<Node> {
+    read_skipping(text, &[], role, built)
+}
+
+/// [`read`], stepping over the byte ranges `skip` (whole lines, sorted) as if their lines were
+/// empty: the subtrees the outline found meshlock never reads, read without a blanked copy.
+pub fn read_skipping(text: &str, skip: &[(usize, usize)], role: Role, built: &mut Built) -> Option<Node> {
     if !plain_text(text) {
         return None;
     }
-    let mut r = Fast { text, pos: 0, next: None, nodes: 0 };
+    let mut r = Fast { text, pos: 0, next: None, nodes: 0, skip };
     let first = r.peek()?;
     let node = r.node(first, role, true, 0)?;
     if r.peek().is_some() {
@@ -93,6 +99,8 @@ struct Fast<'t> {
     /// The next line with content, once found (or the rest of a `- ` line).
     next: Option<Line<'t>>,
     nodes: u64,
+    /// Line ranges still ahead that read as empty lines.
+    skip: &'t [(usize, usize)],
 }
 
 impl<'t> Fast<'t> {
@@ -103,8 +111,17 @@ impl<'t> Fast<'t> {
         }
         let bytes = self.text.as_bytes();
         while self.pos < bytes.len() {
+            if let Some((&(from, to), later)) = self.skip.split_first()
+                && self.pos >= from
+            {
+                self.skip = later;
+                self.pos = self.pos.max(to);
+                continue;
+            }
             let rest = bytes.get(self.pos..).unwrap_or_default();
-            let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+            // `str::find` with a char looks for the byte a word at a time (the line scan is
+            // most of this reader's work on a dump).
+            let len = self.text.get(self.pos..).and_then(|t| t.find('\n')).unwrap_or(rest.len());
             let line = rest.get(..len).unwrap_or_default();
             let indent = line.iter().take_while(|&&b| b == b' ').count();
             let next = (self.pos + len + 1).min(bytes.len());

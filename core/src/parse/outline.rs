@@ -16,6 +16,8 @@
 //! key, a flow collection where a List's items would be), it says "unsure" and the caller
 //! parses the whole document as before: the outline is a fast path, never a second opinion.
 
+use std::borrow::Cow;
+
 /// What the outline found out about one field.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Head {
@@ -163,22 +165,23 @@ enum Carry {
 
 /// The value that follows a key on a line.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Value {
+enum Value<'t> {
     /// Nothing after the indicator: a nested block node follows on the next lines (or null).
     Empty,
-    Scalar(String),
+    /// Borrowed from the line: a line costs no allocation unless the outline keeps its value.
+    Scalar(Cow<'t, str>),
     /// A flow collection, a block scalar, an anchor, tag or alias, a multi-line quoted scalar.
     Other,
 }
 
 /// One structural line: `- ` indicators, the key (if any) and what follows it.
 #[derive(Debug)]
-struct LineShape {
+struct LineShape<'t> {
     dashes: usize,
     /// The column after the indicators: where the line's node (or key) starts.
     node_col: usize,
-    key: Option<String>,
-    value: Value,
+    key: Option<Cow<'t, str>>,
+    value: Value<'t>,
     /// Anything on the line the outline does not follow (`? ` keys, anchors or tags on keys).
     unsure: bool,
 }
@@ -227,7 +230,7 @@ impl MapTracker {
 
     /// A structural line whose node starts at `col` with `dashes` sequence indicators before
     /// it (counted from `col`).
-    fn line(&mut self, col: usize, dashes: usize, shape: &LineShape, at: At) {
+    fn line(&mut self, col: usize, dashes: usize, shape: &LineShape<'_>, at: At) {
         self.close_unread(at.indent, dashes, at.start);
         if self.open_unread.is_some() {
             return;
@@ -452,14 +455,14 @@ fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
 }
 
 /// A quoted scalar the outline could decode, or one it leaves to the parser.
-fn scalar_value(text: Option<String>) -> Value {
+fn scalar_value(text: Option<Cow<'_, str>>) -> Value<'_> {
     text.map_or(Value::Other, Value::Scalar)
 }
 
-fn head_of(value: &Value) -> Head {
+fn head_of(value: &Value<'_>) -> Head {
     match value {
         Value::Empty => Head::Absent,
-        Value::Scalar(s) => Head::Scalar(s.clone()),
+        Value::Scalar(s) => Head::Scalar(s.clone().into_owned()),
         Value::Other => Head::Unsure,
     }
 }
@@ -471,13 +474,13 @@ fn too_deep(line: u32, column: usize, limit: usize) -> TooDeep {
 /// Reads one structural line after its indentation: `- ` indicators (each opens a block
 /// sequence, so each counts towards the depth), a key, and the start of its value. Returns
 /// what carries over to the next line.
-fn shape_line(
-    line: &str,
+fn shape_line<'t>(
+    line: &'t str,
     indent: usize,
     stack: &mut Vec<usize>,
     max_depth: usize,
     line_no: u32,
-) -> Result<(LineShape, Carry), TooDeep> {
+) -> Result<(LineShape<'t>, Carry), TooDeep> {
     let b = line.as_bytes();
     let mut i = indent;
     let mut shape = LineShape { dashes: 0, node_col: indent, key: None, value: Value::Empty, unsure: false };
@@ -510,13 +513,13 @@ fn shape_line(
 }
 
 /// Reads the node that starts at byte `i`: a key and its value, or a bare value.
-fn node_start(
-    b: &[u8],
+fn node_start<'t>(
+    b: &'t [u8],
     i: usize,
     depth: usize,
     max_depth: usize,
     line_no: u32,
-    shape: &mut LineShape,
+    shape: &mut LineShape<'t>,
 ) -> Result<Carry, TooDeep> {
     match b.get(i).copied() {
         None | Some(b'#') => Ok(Carry::None),
@@ -557,8 +560,7 @@ fn node_start(
         }
         Some(_) => match plain_key_end(b, i) {
             Some(colon) => {
-                let key = String::from_utf8_lossy(b.get(i..colon).unwrap_or_default()).trim_end().to_owned();
-                shape.key = Some(key);
+                shape.key = Some(Cow::Borrowed(text_of(b, i, colon).trim_end()));
                 value_after_key(b, colon + 1, i, depth, max_depth, line_no, shape)
             }
             None => {
@@ -569,14 +571,14 @@ fn node_start(
     }
 }
 
-fn value_after_key(
-    b: &[u8],
+fn value_after_key<'t>(
+    b: &'t [u8],
     after_colon: usize,
     key_col: usize,
     depth: usize,
     max_depth: usize,
     line_no: u32,
-    shape: &mut LineShape,
+    shape: &mut LineShape<'t>,
 ) -> Result<Carry, TooDeep> {
     let i = skip_spaces(b, after_colon);
     match b.get(i).copied() {
@@ -657,15 +659,15 @@ fn find_quote_end(b: &[u8], from: usize, q: u8) -> Option<usize> {
 }
 
 /// The text of a single-line quoted scalar; `None` for escapes the outline does not decode.
-fn unquote(quoted: &[u8], q: u8) -> Option<String> {
+fn unquote(quoted: &[u8], q: u8) -> Option<Cow<'_, str>> {
     let inner = quoted.get(1..quoted.len().saturating_sub(1))?;
     let s = std::str::from_utf8(inner).ok()?;
     if q == b'\'' {
-        Some(s.replace("''", "'"))
+        Some(if s.contains("''") { Cow::Owned(s.replace("''", "'")) } else { Cow::Borrowed(s) })
     } else if s.contains('\\') {
         None
     } else {
-        Some(s.to_owned())
+        Some(Cow::Borrowed(s))
     }
 }
 
@@ -686,9 +688,15 @@ fn plain_key_end(b: &[u8], from: usize) -> Option<usize> {
 }
 
 /// A plain scalar's text on its line, without a trailing comment.
-fn plain_value(b: &[u8], from: usize) -> String {
+fn plain_value(b: &[u8], from: usize) -> Cow<'_, str> {
     let end = (from..b.len()).find(|&i| comment_at(b, i, from)).unwrap_or(b.len());
-    String::from_utf8_lossy(b.get(from..end).unwrap_or_default()).trim_end().to_owned()
+    Cow::Borrowed(text_of(b, from, end).trim_end())
+}
+
+/// `b[from..to]` as text. The line is text and the bounds sit next to ASCII bytes, so this is
+/// the line's own slice; anything else reads as empty rather than panicking.
+fn text_of(b: &[u8], from: usize, to: usize) -> &str {
+    b.get(from..to).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or_default()
 }
 
 /// Follows a flow collection from byte `i` of a line, at flow depth `depth` (0 when `i` is

@@ -174,6 +174,43 @@ pub fn parse_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> 
     serde_document(&DocumentText { text, first_line: doc.first_line }, role, built)
 }
 
+/// [`parse_document`] for a document whose `unread` byte ranges (whole lines of its text,
+/// sorted) hold subtrees meshlock never reads. The fast reader steps over them; serde_yaml, when
+/// it must read the document, gets a copy with those lines left empty, so every other line keeps
+/// its number and columns and positions stay exact.
+pub fn parse_document_unread(
+    doc: &DocumentText<'_>,
+    unread: &[(usize, usize)],
+    role: Role,
+    built: &mut Built,
+) -> Result<Node, SyntaxError> {
+    if unread.is_empty() {
+        return parse_document(doc, role, built);
+    }
+    let fast_first = !doc.text.starts_with("---") && !doc.text.trim_start().starts_with('{');
+    if fast_first && let Some(node) = super::fast::read_skipping(doc.text, unread, role, built) {
+        return Ok(node);
+    }
+    let kept = blank_lines(doc.text, unread);
+    let kept = DocumentText { text: &kept, first_line: doc.first_line };
+    if fast_first { serde_document(&kept, role, built) } else { parse_document(&kept, role, built) }
+}
+
+/// `text` with the lines of `ranges` (sorted, whole lines) left empty.
+pub fn blank_lines(text: &str, ranges: &[(usize, usize)]) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut at = 0;
+    for &(from, to) in ranges {
+        let (from, to) = (from.clamp(at, text.len()), to.clamp(at, text.len()));
+        kept.push_str(text.get(at..from).unwrap_or_default());
+        let blank = text.get(from..to).unwrap_or_default().bytes().filter(|b| *b == b'\n').count();
+        kept.extend(std::iter::repeat_n('\n', blank));
+        at = to;
+    }
+    kept.push_str(text.get(at..).unwrap_or_default());
+    kept
+}
+
 /// [`parse_document`] without the fast reader: serde_json for `{` documents, else serde_yaml.
 pub fn serde_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> Result<Node, SyntaxError> {
     let text = doc.text;

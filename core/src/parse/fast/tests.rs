@@ -83,6 +83,28 @@ fn every_generated_mesh_and_dump_is_read_by_the_fast_path() {
 }
 
 #[test]
+fn stepping_over_unread_lines_reads_what_the_blanked_copy_reads() {
+    let text = generate_dump(&MeshShape::new(12), true, DumpFormat::ListYaml);
+    let mut stepped = 0;
+    for doc in split_documents(&text) {
+        let o = outline::outline(doc.text, 256).expect("a generated dump is not too deep");
+        for item in o.items.unwrap_or_default() {
+            let item_text = doc.text.get(item.start..item.end).expect("an item is a span of its document");
+            let unread: Vec<(usize, usize)> =
+                item.unread.iter().map(|&(from, to)| (from - item.start, to - item.start)).collect();
+            let blanked = crate::parse::yaml::blank_lines(item_text, &unread);
+            let (mut a, mut b) = (Built::default(), Built::default());
+            let skipping = read_skipping(item_text, &unread, Role::Resources, &mut a);
+            assert!(skipping.is_some(), "fell back on a List item:\n{item_text}");
+            assert_eq!(skipping, read(&blanked, Role::Resources, &mut b));
+            assert_eq!(a, b, "nodes built");
+            stepped += usize::from(!unread.is_empty());
+        }
+    }
+    assert!(stepped > 0, "the dump has status and managedFields to step over");
+}
+
+#[test]
 fn nesting_past_its_depth_steps_aside() {
     let mut deep = String::new();
     for i in 0..(MAX_DEPTH + 5) {
