@@ -7,7 +7,8 @@
 //!   Events, ConfigMaps, Secrets).
 //! * `scale run FILE RUNS [FORM]`: loads (parse + index), analyses (the report, serialised to JSON as
 //!   the CLI and the playground hand it on) and counts the full reach of FILE, RUNS times, and
-//!   prints one JSON line: the median of each step, the calls, and the process's peak RSS. The
+//!   prints one JSON line: the median of each step, the calls, and the process's peak RSS (at the
+//!   end, and after load + analyze: what `meshlock analyze` holds). The
 //!   reach summary (`reach_summary`: namespace pairs and failures by cause, what `meshlock reach`
 //!   prints at cluster size) is timed on its own.
 //!
@@ -64,6 +65,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let runs: usize = runs.parse()?;
             let (mut load, mut analyze, mut reach, mut summary) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let mut facts = (0, 0, 0, 0, 0);
+            let mut peak_analyze = 0;
             for _ in 0..runs.max(1) {
                 let t = Instant::now();
                 let a = Analysis::new(&[Source::new(*file, text.clone())], &Options::default());
@@ -72,6 +74,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let report = a.analyze();
                 let json = serde_json::to_string(&report)?;
                 analyze.push(t.elapsed().as_secs_f64() * 1e3);
+                // What `meshlock analyze` holds at its peak: the text, the analysis, the JSON.
+                peak_analyze = peak_analyze.max(peak_rss_kib());
                 let t = Instant::now();
                 let counts = a.reach_counts(&ReachFilter::default());
                 reach.push(t.elapsed().as_secs_f64() * 1e3);
@@ -98,6 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "reach_ms": median(reach),
                     "summary_ms": median(summary),
                     "peak_rss_kib": peak_rss_kib(),
+                    "peak_rss_analyze_kib": peak_analyze,
                     "unreadable": unreadable,
                 })
             );
