@@ -21,7 +21,7 @@ fn collect(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io
 
 fn main() -> Result<(), Box<dyn Error>> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
-    let www = manifest.join("..").join("www");
+    let www = manifest.join("../..").join("www");
     let dist = www.join("dist");
     let mut assets = Vec::new();
     if dist.join("index.html").is_file() {

@@ -18,7 +18,7 @@ pub const SCHEMA_URI: &str =
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 /// docs/diagnostics.md, as built into this binary.
-const DIAGNOSTICS_DOC: &str = include_str!("../../docs/diagnostics.md");
+const DIAGNOSTICS_DOC: &str = include_str!("../../../docs/diagnostics.md");
 
 /// One row of the code table in docs/diagnostics.md.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -18,11 +18,11 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use meshlock_core::enforce::PeerFacts;
 use meshlock_filter::config::Guard;
-use meshlock_host::ca::{LeafSpec, TestCa};
-use meshlock_host::datapath::memory::{Client, ClientIdentity, ClientSetup, client_config, exchange};
-use meshlock_host::datapath::{ConnMeta, FilterKind, Listener, ServerTls};
-use meshlock_host::envoy::plugin_configuration;
-use meshlock_host::wasm_host::{FilterModule, FilterVm, PluginSettings, Properties};
+use meshlock_proxy_host::{FilterModule, FilterVm, PluginSettings, Properties};
+use meshlock_testbed::ca::{LeafSpec, TestCa};
+use meshlock_testbed::datapath::memory::{Client, ClientIdentity, ClientSetup, client_config, exchange};
+use meshlock_testbed::datapath::{ConnMeta, FilterKind, Listener, ServerTls};
+use meshlock_testbed::envoy::plugin_configuration;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConnection};
 use std::hint::black_box;
@@ -32,7 +32,7 @@ use std::path::Path;
 use std::time::Duration;
 
 fn policies() -> String {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/suites/policies");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/suites/policies");
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("suite policies");
     format!("{}\n---\n{}", read("workloads.yaml"), read("strict.yaml"))
 }
@@ -59,7 +59,7 @@ fn mesh_workload_config(services: usize) -> String {
 }
 
 fn module() -> FilterModule {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(meshlock_host::FILTER_WASIP1);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target").join(meshlock_testbed::FILTER_WASIP1);
     assert!(path.is_file(), "{} is missing: run scripts/build-filter.sh", path.display());
     FilterModule::from_file(&path).expect("compile the filter")
 }
@@ -162,7 +162,7 @@ fn handshake(c: &mut Criterion, module: &FilterModule) {
 
     let net = Listener::new(&tls, FilterKind::Network).expect("listener");
     let server_config = net.tls_config();
-    let reply = meshlock_host::datapath::memory::upstream_reply(&setup.request);
+    let reply = meshlock_testbed::datapath::memory::upstream_reply(&setup.request);
     group.bench_function("bare rustls", |b| {
         b.iter(|| {
             let config = client_config(&roots, Some(&identity), rustls::DEFAULT_VERSIONS).expect("client config");

@@ -19,12 +19,12 @@
     reason = "bench setup: a failure (or a variant missing from a map filled with all of them) aborts the bench"
 )]
 
-use meshlock_host::ca::{LeafSpec, TestCa};
-use meshlock_host::datapath::FilterKind;
-use meshlock_host::datapath::memory::{ClientIdentity, client_config};
-use meshlock_host::envoy::plugin_configuration;
-use meshlock_host::envoy::process::{EnvoyProcess, free_port, locate_envoy};
-use meshlock_host::load::{ConnectionMode, LoadReport, LoadSpec, median, run_blocking};
+use meshlock_testbed::ca::{LeafSpec, TestCa};
+use meshlock_testbed::datapath::FilterKind;
+use meshlock_testbed::datapath::memory::{ClientIdentity, client_config};
+use meshlock_testbed::envoy::plugin_configuration;
+use meshlock_testbed::envoy::process::{EnvoyProcess, free_port, locate_envoy};
+use meshlock_testbed::load::{ConnectionMode, LoadReport, LoadSpec, median, run_blocking};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -73,7 +73,7 @@ impl Variant {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -297,7 +297,7 @@ fn main() {
     let rounds: usize = env_or("MESHLOCK_BENCH_ROUNDS", 5);
     let seconds: f64 = env_or("MESHLOCK_BENCH_SECONDS", 3.0);
     let envoy = locate_envoy(Some(&root())).expect("Envoy (run scripts/setup-envoy.sh)");
-    let filter = root().join("target").join(meshlock_host::FILTER_WASIP1);
+    let filter = root().join("target").join(meshlock_testbed::FILTER_WASIP1);
     assert!(filter.is_file(), "{} is missing: run scripts/build-filter.sh", filter.display());
     let filter = std::fs::canonicalize(filter).unwrap();
     let dir = std::env::temp_dir().join(format!("meshlock-bench-envoy-{}", std::process::id()));
@@ -490,7 +490,7 @@ fn main() {
          Envoy can serve; with a real upstream the relative cost would be smaller."
             .to_owned(),
         format!(
-            "Load: meshlock_host::load (tokio current-thread + rustls, client certificate spiffe://cluster.local/ns/bar/sa/sleep), \
+            "Load: meshlock_testbed::load (tokio current-thread + rustls, client certificate spiffe://cluster.local/ns/bar/sa/sleep), \
              {CONNECTIONS} keep-alive connections, PROXY v1 header naming port {WORKLOAD_PORT}, GET /; {rounds} rounds of \
              {seconds} s per variant after a 1 s warm-up each, order rotated every round; every latency kept, nearest-rank \
              percentiles; figures are medians over rounds."

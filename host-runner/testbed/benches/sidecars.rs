@@ -12,11 +12,11 @@
 
 use meshlock_core::compile::plugin::{Direction, LogSetting, PluginConfig};
 use meshlock_core::{Analysis, Options, Source};
-use meshlock_host::ca::{LeafSpec, TestCa};
-use meshlock_host::datapath::{FilterKind, Listener, ServerTls};
-use meshlock_host::outbound::{ClientTls, OutboundProxy, Route, UpstreamTls, client_config};
-use meshlock_host::tcp::Proxy;
-use meshlock_host::wasm_host::{FilterModule, FilterVm, PluginSettings};
+use meshlock_proxy_host::{FilterModule, FilterVm, PluginSettings};
+use meshlock_testbed::ca::{LeafSpec, TestCa};
+use meshlock_testbed::datapath::{FilterKind, Listener, ServerTls};
+use meshlock_testbed::outbound::{ClientTls, OutboundProxy, Route, UpstreamTls, client_config};
+use meshlock_testbed::tcp::Proxy;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
 use std::io::{Read as _, Write as _};
@@ -31,7 +31,7 @@ const SERVER: &str = "bar/httpbin";
 const HOST: &str = "httpbin.bar.svc.cluster.local";
 
 fn analysis() -> Analysis {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/authn");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/authn");
     let sources: Vec<Source> = ["namespaces.yaml", "policies.yaml", "workloads.yaml"]
         .iter()
         .map(|f| Source::new(*f, std::fs::read_to_string(dir.join(f)).expect("example")))
@@ -93,8 +93,8 @@ fn rate(rounds: usize, f: impl Fn()) -> (f64, Duration) {
 
 fn main() {
     let rounds = std::env::var("MESHLOCK_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(ROUNDS);
-    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(meshlock_host::FILTER_WASIP1);
-    let wasm = meshlock_host::locate_filter(wasm.is_file().then_some(wasm.as_path()))
+    let wasm = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target").join(meshlock_testbed::FILTER_WASIP1);
+    let wasm = meshlock_testbed::locate_filter(wasm.is_file().then_some(wasm.as_path()))
         .expect("run scripts/build-filter.sh first");
     let module = FilterModule::from_file(&wasm).expect("module");
     let a = analysis();
@@ -185,7 +185,7 @@ fn main() {
     print!("{table}");
     let out = std::env::var_os("MESHLOCK_BENCH_OUT")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench"));
     std::fs::create_dir_all(&out).expect("bench output directory");
     std::fs::write(out.join("sidecars.md"), table).expect("write sidecars.md");
     runtime.shutdown_timeout(Duration::from_secs(2));

@@ -16,18 +16,16 @@
 //! [`Connection`] is fed bytes and hands bytes back; [`memory`] pumps it against an in-memory
 //! rustls client, [`crate::tcp`] against sockets.
 
-mod http;
 pub mod memory;
-mod sniff;
 
 use crate::ca::cert_facts;
-use crate::wasm_host::{Action, FilterVm, HostError, LocalResponse, Properties};
-pub(crate) use http::serialize_response;
-pub use http::{RequestHead, parse_request_head, parse_response_head};
+use meshlock_proxy_host::{Action, FilterVm, HostError, LocalResponse, Properties};
+pub(crate) use meshlock_wire::http::serialize_response;
+pub use meshlock_wire::http::{RequestHead, parse_request_head, parse_response_head};
+use meshlock_wire::sniff::sniff;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, ServerConnection};
-use sniff::sniff;
 use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 
@@ -493,7 +491,7 @@ impl Connection {
     }
 
     fn reply(&mut self, r: &LocalResponse) {
-        let bytes = http::serialize_response(r.status, &r.headers, &r.body);
+        let bytes = serialize_response(r.status, &r.headers, &r.body);
         self.send_to_client(&bytes);
     }
 

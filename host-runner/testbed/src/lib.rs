@@ -1,16 +1,14 @@
-//! meshlock-host: runs the meshlock proxy-wasm filter outside Envoy.
+//! meshlock-testbed: the meshlock filter behind real mTLS, outside Envoy and in it. The filter
+//! runs in the proxy-wasm host ([`meshlock_proxy_host`]); the first bytes and HTTP heads are
+//! read by [`meshlock_wire`].
 //!
 //! * [`ca`]: the test CA (mesh root, untrusted root, SPIFFE leaves) and certificate facts.
-//! * [`wasm_host`]: a wasmtime proxy-wasm ABI 0.2.1 host (one Engine, one Linker, state in the
-//!   Store, bounds-checked guest memory).
 //! * [`datapath`]: the connection path Envoy gives the filter: tls_inspector-style sniffing,
 //!   rustls termination with an optional client certificate, Envoy 1.40 properties, HTTP/1.1
 //!   request heads. In memory (byte pumps) or over TCP ([`tcp`]).
 //! * [`suite`]: `meshlock test` suites.
 //! * [`envoy`]: the same filter in real Envoy: bootstrap and WasmPlugin generation, the Envoy
 //!   child process, `meshlock test --target envoy`.
-//! * [`oci`]: the filter as an OCI image for Istio's WasmPlugin, and a registry client to push it.
-//! * [`sarif`]: diagnostics as SARIF 2.1.0 for code scanning.
 //! * [`outbound`]: the client side of a sidecar over TCP: Istio mTLS origination with the
 //!   workload's certificate, the filter's outbound direction on the upstream's certificate.
 //! * [`simulate`]: a mesh on loopback, every call reach lists driven through both sidecars.
@@ -20,13 +18,10 @@ pub mod ca;
 pub mod datapath;
 pub mod envoy;
 pub mod load;
-pub mod oci;
 pub mod outbound;
-pub mod sarif;
 pub mod simulate;
 pub mod suite;
 pub mod tcp;
-pub mod wasm_host;
 
 use std::path::{Path, PathBuf};
 

@@ -11,8 +11,8 @@
 
 use crate::ca::cert_facts;
 use crate::datapath::{DataPathError, parse_request_head, parse_response_head, serialize_response};
-use crate::wasm_host::{FilterVm, Properties};
 use meshlock_core::reach::{CERTIFICATE_VERIFY_FAILED_503, UPSTREAM_503};
+use meshlock_proxy_host::{FilterVm, Properties};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};

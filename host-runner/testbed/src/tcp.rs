@@ -3,7 +3,7 @@
 //! lets it through, is relayed to the upstream.
 
 use crate::datapath::{ConnMeta, Connection, Listener};
-use crate::wasm_host::FilterVm;
+use meshlock_proxy_host::FilterVm;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};

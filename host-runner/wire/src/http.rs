@@ -1,8 +1,7 @@
 //! Just enough HTTP/1.1 for the HTTP filter path: the request head (Envoy's codec would parse
 //! it before any HTTP filter runs) and local replies.
 //!
-//! Self-contained (std only): the `host_sniff_http` fuzz target compiles this file by path, so
-//! fuzzing it never builds wasmtime.
+//! std only, like the rest of this crate: the `host_sniff_http` fuzz target depends on it.
 
 /// A parsed request line and headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,7 +131,7 @@ fn reason_phrase(status: u32) -> &'static str {
 }
 
 /// An HTTP/1.1 response for a local reply; the connection closes after it.
-pub(crate) fn serialize_response(status: u32, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
+pub fn serialize_response(status: u32, headers: &[(String, String)], body: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "HTTP/1.1 {status} {}\r\ncontent-length: {}\r\ncontent-type: text/plain\r\n",
         reason_phrase(status),

@@ -1,8 +1,4 @@
 //! The first bytes of a downstream connection: TLS or not, as Envoy's `tls_inspector` decides.
-//!
-//! Self-contained (std only), like `http.rs`, so the `host_sniff_http` fuzz target can compile
-//! both files by path without building this crate and with it wasmtime (a sanitizer build of
-//! wasmtime takes many minutes on a small machine).
 
 /// tls_inspector's test: a handshake record (0x16), major version 3, handshake type
 /// ClientHello (1). `None`: not enough bytes to tell.

@@ -166,7 +166,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
         AnalyzeFormat::Text => print!("{}", render::analyze(&a, &report)),
         AnalyzeFormat::Sarif => {
             let cwd = std::env::current_dir().unwrap_or_default();
-            print_json(&meshlock_host::sarif::log(&report.diagnostics, &cwd))?;
+            print_json(&meshlock_cli::sarif::log(&report.diagnostics, &cwd))?;
         }
     }
     Ok(if a.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS })

@@ -7,15 +7,15 @@ use super::runtime::{Kind, TestArgs};
 use anyhow::{Context as _, Result};
 use clap::Args;
 use meshlock_core::{Analysis, IstioVersion, Options};
-use meshlock_host::ca::{LeafSpec, ROOT_CERT, ROOT_KEY, TestCa};
-use meshlock_host::datapath::FilterKind;
-use meshlock_host::envoy::process::locate_envoy;
-use meshlock_host::envoy::runner::SuiteEnvoy;
-use meshlock_host::envoy::{
+use meshlock_testbed::ca::{LeafSpec, ROOT_CERT, ROOT_KEY, TestCa};
+use meshlock_testbed::datapath::FilterKind;
+use meshlock_testbed::envoy::process::locate_envoy;
+use meshlock_testbed::envoy::runner::SuiteEnvoy;
+use meshlock_testbed::envoy::{
     BootstrapSpec, CertFiles, InboundListener, PluginDirection, PluginImage, bootstrap_with_ecds, bootstrap_yaml,
     ecds_file, ecds_path, plugin_configuration_of, wasm_plugin_yaml,
 };
-use meshlock_host::suite::Suite;
+use meshlock_testbed::suite::Suite;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -107,7 +107,7 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
     };
     let image = match &args.image {
         Some(url) => {
-            let reference = meshlock_host::oci::Reference::parse(url)?;
+            let reference = meshlock_cli::oci::Reference::parse(url)?;
             let (_, image) = super::oci::image_of(args.filter.as_deref())?;
             let digest = image.manifest_digest();
             if reference.reference.starts_with("sha256:") && reference.reference != digest {
@@ -131,7 +131,7 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
         print!("{}", wasm_plugin_yaml(workload, view.labels(), &config, kind, image.as_ref())?);
         return Ok(ExitCode::SUCCESS);
     }
-    let filter = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
+    let filter = meshlock_testbed::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
     let filter = std::fs::canonicalize(&filter)?;
     let certs = ensure_certs(&args.cert_dir, &view.identity)?;
     let spec = BootstrapSpec {
@@ -185,7 +185,7 @@ fn all_wasm_plugins(
 
 /// `meshlock test --target envoy`: each suite against its own Envoy.
 pub fn test_envoy(args: &TestArgs, suites: &[Suite]) -> Result<ExitCode> {
-    let wasm = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
+    let wasm = meshlock_testbed::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
     let wasm = std::fs::canonicalize(&wasm)?;
     let envoy = locate_envoy(None)?;
     println!("filter {} in Envoy {}", wasm.display(), envoy.display());
@@ -234,7 +234,7 @@ pub fn test_envoy(args: &TestArgs, suites: &[Suite]) -> Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     if let Some(path) = &args.junit {
-        std::fs::write(path, meshlock_host::suite::write_junit(&reports))
+        std::fs::write(path, meshlock_testbed::suite::write_junit(&reports))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let passed: usize = reports.iter().map(|r| r.passed()).sum();

@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
-use meshlock_host::oci::{Reference, Registry, WasmImage};
+use meshlock_cli::oci::{Reference, Registry, WasmImage};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -39,7 +39,7 @@ pub struct PushArgs {
 
 /// The module's image, from `--wasm` or the located filter build.
 pub fn image_of(wasm: Option<&Path>) -> Result<(PathBuf, WasmImage)> {
-    let path = meshlock_host::locate_filter(wasm).map_err(anyhow::Error::msg)?;
+    let path = meshlock_testbed::locate_filter(wasm).map_err(anyhow::Error::msg)?;
     let module = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let image = WasmImage::new(&module).with_context(|| format!("{}", path.display()))?;
     Ok((path, image))

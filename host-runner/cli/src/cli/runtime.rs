@@ -3,11 +3,11 @@
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use meshlock_host::ca::{self, IssuerKind, LeafSpec, ROOT_CERT, ROOT_KEY, TestCa, Validity, inspect_text};
-use meshlock_host::datapath::{FilterKind, Listener, ServerTls};
-use meshlock_host::suite::{Runner, SuiteError, load_suite, write_junit};
-use meshlock_host::tcp::Proxy;
-use meshlock_host::wasm_host::{FilterModule, PluginSettings};
+use meshlock_proxy_host::{FilterModule, PluginSettings};
+use meshlock_testbed::ca::{self, IssuerKind, LeafSpec, ROOT_CERT, ROOT_KEY, TestCa, Validity, inspect_text};
+use meshlock_testbed::datapath::{FilterKind, Listener, ServerTls};
+use meshlock_testbed::suite::{Runner, SuiteError, load_suite, write_junit};
+use meshlock_testbed::tcp::Proxy;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -50,7 +50,7 @@ pub fn test(args: &TestArgs) -> Result<ExitCode> {
     if args.target == Target::Envoy {
         return super::envoy::test_envoy(args, &suites);
     }
-    let wasm = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
+    let wasm = meshlock_testbed::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
     let module = FilterModule::from_file(&wasm)?;
     println!(
         "filter {} ({} KiB, {}), compiled in {} ms",
@@ -177,7 +177,7 @@ fn compile_yaml_form(json: serde_json::Value, path: &std::path::Path) -> Result<
     let ns = json.pointer("/workload/namespace").and_then(|v| v.as_str()).unwrap_or_default();
     let name = json.pointer("/workload/name").and_then(|v| v.as_str()).unwrap_or_default();
     let version = json.get("istioVersion").and_then(|v| v.as_str());
-    let compiled = meshlock_host::envoy::compile_policies(&format!("{ns}/{name}"), policies, version)
+    let compiled = meshlock_testbed::envoy::compile_policies(&format!("{ns}/{name}"), policies, version)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     use meshlock_core::compile::plugin::{Direction, LogSetting, PluginConfig};
     fn setting<T: serde::de::DeserializeOwned>(json: &serde_json::Value, key: &str) -> Option<T> {
@@ -213,7 +213,7 @@ pub fn host(args: &HostArgs) -> Result<ExitCode> {
     };
     let identity = workload_identity(&json);
     let server = server_tls(&dir, identity.as_deref())?;
-    let wasm = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
+    let wasm = meshlock_testbed::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
     let module = FilterModule::from_file(&wasm)?;
     let mut settings = PluginSettings::new(text, &kind.root_id());
     settings.echo_logs = true;

@@ -4,8 +4,8 @@
 use super::analysis::{Calls, Common, load};
 use anyhow::Result;
 use clap::Args;
-use meshlock_host::simulate::{SimulateError, SimulateOptions, SimulateReport, simulate as run};
-use meshlock_host::wasm_host::FilterModule;
+use meshlock_proxy_host::FilterModule;
+use meshlock_testbed::simulate::{SimulateError, SimulateOptions, SimulateReport, simulate as run};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -20,7 +20,7 @@ pub struct SimulateArgs {
     #[command(flatten)]
     pub calls: Calls,
     /// Drive at most this many calls.
-    #[arg(long, default_value_t = meshlock_host::simulate::MAX_CALLS)]
+    #[arg(long, default_value_t = meshlock_testbed::simulate::MAX_CALLS)]
     pub max_calls: usize,
     /// Stop driving calls after this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
@@ -43,7 +43,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
     let analysis = load(&args.common, &args.common.paths)?;
     // Exit 2 before anything starts: an unknown client or destination.
     args.calls.check(&analysis)?;
-    let wasm = meshlock_host::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
+    let wasm = meshlock_testbed::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
     let module = FilterModule::from_file(&wasm)?;
     let options = SimulateOptions {
         filter: args.calls.filter(),

@@ -1,7 +1,7 @@
 //! The proxy-wasm host against the real filter and against a hostile module.
 
 use crate::support::{plugin_config, strict_policies, wasip1};
-use meshlock_host::wasm_host::{Action, FilterModule, GuestLimits, HostError, PluginSettings, Properties};
+use meshlock_proxy_host::{Action, FilterModule, GuestLimits, HostError, PluginSettings, Properties};
 use std::time::Duration;
 
 fn props(port: i64) -> Properties {

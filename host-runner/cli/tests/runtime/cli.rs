@@ -7,7 +7,7 @@ fn meshlock(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_meshlock"))
         .args(args)
         .current_dir(root())
-        .env("MESHLOCK_FILTER", wasm_path(meshlock_host::FILTER_WASIP1))
+        .env("MESHLOCK_FILTER", wasm_path(meshlock_testbed::FILTER_WASIP1))
         .output()
         .expect("run meshlock")
 }

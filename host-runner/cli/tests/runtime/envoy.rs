@@ -3,11 +3,11 @@
 //! with OS-assigned ports, waited for on `/ready` (bounded) and killed by PID on drop.
 
 use crate::support::{root, scratch, strict_policies, suite_files, wasip1, wasm_path};
-use meshlock_host::datapath::FilterKind;
-use meshlock_host::envoy::process::{EnvoyProcess, free_port, locate_envoy, log_tail, validate};
-use meshlock_host::envoy::runner::{SuiteEnvoy, agreement_key};
-use meshlock_host::envoy::{BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml};
-use meshlock_host::suite::{CaseReport, Runner, Stage, load_suite};
+use meshlock_testbed::datapath::FilterKind;
+use meshlock_testbed::envoy::process::{EnvoyProcess, free_port, locate_envoy, log_tail, validate};
+use meshlock_testbed::envoy::runner::{SuiteEnvoy, agreement_key};
+use meshlock_testbed::envoy::{BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml};
+use meshlock_testbed::suite::{CaseReport, Runner, Stage, load_suite};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,7 +18,7 @@ fn envoy() -> PathBuf {
 }
 
 fn wasm() -> PathBuf {
-    std::fs::canonicalize(wasm_path(meshlock_host::FILTER_WASIP1)).unwrap()
+    std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_WASIP1)).unwrap()
 }
 
 /// The decision counters a host report implies: `<verdict>.<reason>` per filter-stage run.
@@ -96,9 +96,9 @@ fn every_suite_decides_alike_in_the_host_and_in_envoy() {
 
 /// A bootstrap for the STRICT foo/httpbin policies with this plugin configuration.
 fn bootstrap_with(dir: &std::path::Path, config: &str) -> (PathBuf, std::net::SocketAddr) {
-    let ca = meshlock_host::ca::TestCa::generate("cluster.local").unwrap();
+    let ca = meshlock_testbed::ca::TestCa::generate("cluster.local").unwrap();
     ca.save(dir).unwrap();
-    let leaf = ca.issue(&meshlock_host::ca::LeafSpec::spiffe("spiffe://cluster.local/ns/foo/sa/httpbin")).unwrap();
+    let leaf = ca.issue(&meshlock_testbed::ca::LeafSpec::spiffe("spiffe://cluster.local/ns/foo/sa/httpbin")).unwrap();
     let certs = CertFiles::in_dir(dir);
     std::fs::write(&certs.cert, &leaf.cert_pem).unwrap();
     std::fs::write(&certs.key, &leaf.key_pem).unwrap();
@@ -218,8 +218,8 @@ fn envoy_config_output_is_valid_for_both_filter_kinds() {
         validate(&envoy, &path).unwrap();
     }
     // The server certificate carries the workload's SPIFFE ID.
-    let facts = meshlock_host::ca::cert_facts(
-        &meshlock_host::ca::pem_certificates(&std::fs::read_to_string(certs.join("server.crt")).unwrap())[0],
+    let facts = meshlock_testbed::ca::cert_facts(
+        &meshlock_testbed::ca::pem_certificates(&std::fs::read_to_string(certs.join("server.crt")).unwrap())[0],
     )
     .unwrap();
     assert!(format!("{facts:?}").contains("spiffe://cluster.local/ns/foo/sa/httpbin"), "{facts:?}");
@@ -270,16 +270,16 @@ const TRAPPING_MODULE: &str = r#"(module
 /// What a plaintext client sees on each listener, three connections in a row, with the VM
 /// trapping, under `policy`.
 fn after_a_crash(policy: &str) -> Vec<String> {
-    use meshlock_host::datapath::memory::Client;
-    use meshlock_host::envoy::client::drive;
-    use meshlock_host::envoy::runner::Upstream;
+    use meshlock_testbed::datapath::memory::Client;
+    use meshlock_testbed::envoy::client::drive;
+    use meshlock_testbed::envoy::runner::Upstream;
     let envoy = envoy();
     let dir = scratch(&format!("envoy-crash-{policy}"));
     let module = dir.join("trap.wasm");
     std::fs::write(&module, wat::parse_str(TRAPPING_MODULE).unwrap()).unwrap();
-    let ca = meshlock_host::ca::TestCa::generate("cluster.local").unwrap();
+    let ca = meshlock_testbed::ca::TestCa::generate("cluster.local").unwrap();
     ca.save(&dir).unwrap();
-    let leaf = ca.issue(&meshlock_host::ca::LeafSpec::spiffe("spiffe://cluster.local/ns/foo/sa/httpbin")).unwrap();
+    let leaf = ca.issue(&meshlock_testbed::ca::LeafSpec::spiffe("spiffe://cluster.local/ns/foo/sa/httpbin")).unwrap();
     let certs = CertFiles::in_dir(&dir);
     std::fs::write(&certs.cert, &leaf.cert_pem).unwrap();
     std::fs::write(&certs.key, &leaf.key_pem).unwrap();

@@ -7,11 +7,11 @@
 //! server is a child process or thread on 127.0.0.1, stopped on drop; every wait is bounded.
 
 use crate::support::{plugin_config, root, scratch, strict_policies, wasm_path};
-use meshlock_host::ca::{LeafSpec, TestCa};
-use meshlock_host::datapath::FilterKind;
-use meshlock_host::datapath::memory::{ClientIdentity, client_config};
-use meshlock_host::envoy::process::{EnvoyProcess, free_port, locate_envoy, log_tail};
-use meshlock_host::envoy::{BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml};
+use meshlock_testbed::ca::{LeafSpec, TestCa};
+use meshlock_testbed::datapath::FilterKind;
+use meshlock_testbed::datapath::memory::{ClientIdentity, client_config};
+use meshlock_testbed::envoy::process::{EnvoyProcess, free_port, locate_envoy, log_tail};
+use meshlock_testbed::envoy::{BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml};
 use rustls::pki_types::ServerName;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead as _, BufReader, ErrorKind, Read, Write};
@@ -34,8 +34,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 #[test]
 fn only_the_test_build_of_the_filter_carries_the_panic_marker() {
-    let release = std::fs::read(wasm_path(meshlock_host::FILTER_WASIP1)).unwrap();
-    let unknown = std::fs::read(wasm_path(meshlock_host::FILTER_UNKNOWN)).unwrap();
+    let release = std::fs::read(wasm_path(meshlock_testbed::FILTER_WASIP1)).unwrap();
+    let unknown = std::fs::read(wasm_path(meshlock_testbed::FILTER_UNKNOWN)).unwrap();
     let test = std::fs::read(wasm_path(PANIC_FILTER)).unwrap();
     assert!(!contains(&release, MARKER.as_bytes()), "the release wasip1 filter contains {MARKER}");
     assert!(!contains(&unknown, MARKER.as_bytes()), "the release unknown-unknown filter contains {MARKER}");
@@ -601,7 +601,7 @@ fn upstream_faults(
 #[test]
 fn an_upstream_dying_mid_request_fails_that_request_only_in_the_host() {
     let mesh = Mesh::new("faults-upstream-host");
-    let filter = wasm_path(meshlock_host::FILTER_WASIP1);
+    let filter = wasm_path(meshlock_testbed::FILTER_WASIP1);
     let mut upstream = Upstream::start();
     let mut report = Vec::new();
     for kind in ["http", "network"] {
@@ -623,7 +623,7 @@ fn an_upstream_dying_mid_request_fails_that_request_only_in_the_host() {
 fn an_upstream_dying_mid_request_fails_that_request_only_in_envoy() {
     let mesh = Mesh::new("faults-upstream-envoy");
     let mut upstream = Upstream::start();
-    let envoy = Envoy::start(&mesh, &wasm_path(meshlock_host::FILTER_WASIP1), upstream.addr);
+    let envoy = Envoy::start(&mesh, &wasm_path(meshlock_testbed::FILTER_WASIP1), upstream.addr);
     let mut alive = || envoy.process.counters("server.live").is_ok_and(|c| c.values().any(|v| *v == 1));
     let http = upstream_faults(&mesh, envoy.http, &mut upstream, &mut alive);
     let network = upstream_faults(&mesh, envoy.network, &mut upstream, &mut alive);
@@ -643,10 +643,10 @@ fn an_upstream_dying_mid_request_fails_that_request_only_in_envoy() {
 
 #[test]
 fn the_host_rotates_its_certificate_on_sighup_without_dropping_connections() {
-    use meshlock_host::ca::cert_facts;
+    use meshlock_testbed::ca::cert_facts;
     let mesh = Mesh::new("faults-rotate");
     let upstream = Upstream::start();
-    let mut host = Host::start(&mesh, "http", &wasm_path(meshlock_host::FILTER_WASIP1), upstream.addr);
+    let mut host = Host::start(&mesh, "http", &wasm_path(meshlock_testbed::FILTER_WASIP1), upstream.addr);
     let healthy = Answer::Status(200, BODY.to_owned());
     let mut before = mesh.mtls(host.addr).unwrap();
     assert_eq!(before.get(""), healthy);
@@ -768,7 +768,7 @@ impl DrainingEnvoy {
         let mut last: String;
         loop {
             assert!(self.child.try_wait().unwrap().is_none(), "Envoy exited:\n{}", log_tail(&self.log, 20));
-            match meshlock_host::envoy::process::admin_get(self.admin, path, Duration::from_secs(1)) {
+            match meshlock_testbed::envoy::process::admin_get(self.admin, path, Duration::from_secs(1)) {
                 Ok(body) if done(&body) => return body,
                 Ok(body) => last = body,
                 Err(e) => last = e.to_string(),
@@ -787,12 +787,12 @@ impl DrainingEnvoy {
 
 #[test]
 fn a_listener_update_from_permissive_to_strict_by_lds_file_in_envoy() {
-    use meshlock_host::envoy::{bootstrap_with_lds_file, lds_file};
+    use meshlock_testbed::envoy::{bootstrap_with_lds_file, lds_file};
     let mesh = Mesh::new("faults-lds");
     let upstream = Upstream::start();
     let (http, admin) = (free_port().unwrap(), free_port().unwrap());
     let spec = |mode: &str| BootstrapSpec {
-        filter: std::fs::canonicalize(wasm_path(meshlock_host::FILTER_WASIP1)).unwrap(),
+        filter: std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_WASIP1)).unwrap(),
         plugin_config: BTreeMap::from([("http", plugin_config("inbound", "http", &policies(mode)))]),
         listeners: vec![InboundListener { kind: FilterKind::Http, address: http }],
         upstream: upstream.addr,
@@ -870,12 +870,12 @@ fn a_listener_update_from_permissive_to_strict_by_lds_file_in_envoy() {
 /// connections get the new one (what Envoy documents for ECDS on network filters).
 #[test]
 fn a_policy_update_by_ecds_reaches_open_connections_in_envoy() {
-    use meshlock_host::envoy::{bootstrap_with_ecds, ecds_file, ecds_path};
+    use meshlock_testbed::envoy::{bootstrap_with_ecds, ecds_file, ecds_path};
     let mesh = Mesh::new("faults-ecds");
     let upstream = Upstream::start();
     let (http, tcp, admin) = (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
     let spec = |mode: &str| BootstrapSpec {
-        filter: std::fs::canonicalize(wasm_path(meshlock_host::FILTER_WASIP1)).unwrap(),
+        filter: std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_WASIP1)).unwrap(),
         plugin_config: BTreeMap::from([
             ("http", plugin_config("inbound", "http", &policies(mode))),
             ("network", plugin_config("inbound", "network", &policies(mode))),

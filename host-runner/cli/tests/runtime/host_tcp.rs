@@ -3,7 +3,7 @@
 //! (also on failure); every wait is bounded.
 
 use crate::support::{root, scratch, strict_policies, wasm_path};
-use meshlock_host::ca::{IssuerKind, LeafSpec, TestCa};
+use meshlock_testbed::ca::{IssuerKind, LeafSpec, TestCa};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -61,7 +61,7 @@ pub fn start_host(dir: &Path, kind: &str, up: SocketAddr) -> (Guard, u16) {
             "--cert-dir",
             dir.to_str().unwrap(),
             "--filter",
-            wasm_path(meshlock_host::FILTER_WASIP1).to_str().unwrap(),
+            wasm_path(meshlock_testbed::FILTER_WASIP1).to_str().unwrap(),
         ])
         .current_dir(root())
         .stdin(Stdio::null())

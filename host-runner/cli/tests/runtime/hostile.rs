@@ -13,13 +13,13 @@
 
 use crate::host_tcp::start_host;
 use crate::support::{CountingUpstream, root, scratch, wasm_path};
-use meshlock_host::ca::{LeafSpec, TestCa};
-use meshlock_host::datapath::FilterKind;
-use meshlock_host::datapath::memory::{ClientIdentity, client_config};
-use meshlock_host::envoy::process::{EnvoyProcess, admin_get, locate_envoy};
-use meshlock_host::envoy::runner::{READY_TIMEOUT, prepare};
-use meshlock_host::envoy::{BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml};
-use meshlock_host::suite::{Runner, load_suite};
+use meshlock_testbed::ca::{LeafSpec, TestCa};
+use meshlock_testbed::datapath::FilterKind;
+use meshlock_testbed::datapath::memory::{ClientIdentity, client_config};
+use meshlock_testbed::envoy::process::{EnvoyProcess, admin_get, locate_envoy};
+use meshlock_testbed::envoy::runner::{READY_TIMEOUT, prepare};
+use meshlock_testbed::envoy::{BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml};
+use meshlock_testbed::suite::{Runner, load_suite};
 use rustls::ClientConnection;
 use rustls::pki_types::ServerName;
 use std::collections::BTreeMap;
@@ -293,7 +293,7 @@ fn garbage(t: &Target, up: &CountingUpstream, report: &mut Vec<String>) -> usize
 fn chain_of(t: &Target, fillers: usize) -> (bool, BTreeMap<String, u64>) {
     let leaf = t.ca.issue(&LeafSpec::spiffe(MESH_ID)).unwrap();
     let mut chain = vec![leaf.cert_der];
-    chain.extend(meshlock_host::ca::fillers(fillers, meshlock_host::ca::FILLER_PADDING).unwrap());
+    chain.extend(meshlock_testbed::ca::fillers(fillers, meshlock_testbed::ca::FILLER_PADDING).unwrap());
     let identity = ClientIdentity { chain, key: leaf.key_der };
     let before = (t.evidence)();
     let run = cut_client(t.addr, &t.ca, &identity, usize::MAX, 0);
@@ -445,7 +445,7 @@ fn hostile_clients_are_refused_with_a_reason_by_the_host_and_by_envoy() {
     // Envoy: the strict suite's configuration, without PROXY protocol (s_client cannot send it).
     let envoy_dir = dir.join("envoy");
     let suite = load_suite(&root().join("tests/suites/strict.yaml")).unwrap();
-    let wasm = std::fs::canonicalize(wasm_path(meshlock_host::FILTER_WASIP1)).unwrap();
+    let wasm = std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_WASIP1)).unwrap();
     let prepared = prepare(&suite, &wasm, &envoy_dir, up.addr).unwrap();
     let kinds = [FilterKind::Network, FilterKind::Http];
     let spec = BootstrapSpec {

@@ -4,12 +4,12 @@
 
 use crate::host_tcp::start_host;
 use crate::support::{CountingUpstream, scratch, strict_policies, wasm_path};
-use meshlock_host::ca::{LeafSpec, TestCa};
-use meshlock_host::datapath::FilterKind;
-use meshlock_host::datapath::memory::{ClientIdentity, client_config};
-use meshlock_host::envoy::process::{EnvoyProcess, free_port, locate_envoy};
-use meshlock_host::envoy::{BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml, plugin_configuration};
-use meshlock_host::load::{ConnectionMode, LoadReport, LoadSpec, run, run_blocking};
+use meshlock_testbed::ca::{LeafSpec, TestCa};
+use meshlock_testbed::datapath::FilterKind;
+use meshlock_testbed::datapath::memory::{ClientIdentity, client_config};
+use meshlock_testbed::envoy::process::{EnvoyProcess, free_port, locate_envoy};
+use meshlock_testbed::envoy::{BootstrapSpec, CertFiles, InboundListener, bootstrap_yaml, plugin_configuration};
+use meshlock_testbed::load::{ConnectionMode, LoadReport, LoadSpec, run, run_blocking};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -134,7 +134,7 @@ fn the_host_under_64_clients_answers_all_keeps_memory_flat_and_releases_fds() {
 fn envoy_with_the_filter_under_64_clients_counts_every_request() {
     let seconds: u64 = std::env::var("MESHLOCK_LOAD_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
     let envoy = locate_envoy(Some(&crate::support::root())).map_err(|e| e.to_string()).unwrap();
-    let wasm = std::fs::canonicalize(wasm_path(meshlock_host::FILTER_WASIP1)).unwrap();
+    let wasm = std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_WASIP1)).unwrap();
     let dir = scratch("load-envoy");
     let ca = TestCa::generate("cluster.local").unwrap();
     ca.save(&dir).unwrap();

@@ -2,10 +2,10 @@
 //! 1.40's names and encodings (docs/envoy.md, "Properties read").
 
 use crate::support::{plugin_config, strict_policies, wasip1};
-use meshlock_host::ca::{LeafSpec, TestCa, cert_facts};
-use meshlock_host::datapath::memory::{Client, ClientIdentity, ClientSetup, exchange};
-use meshlock_host::datapath::{ConnMeta, FilterKind, Listener, ServerTls, Transport};
-use meshlock_host::wasm_host::PluginSettings;
+use meshlock_proxy_host::PluginSettings;
+use meshlock_testbed::ca::{LeafSpec, TestCa, cert_facts};
+use meshlock_testbed::datapath::memory::{Client, ClientIdentity, ClientSetup, exchange};
+use meshlock_testbed::datapath::{ConnMeta, FilterKind, Listener, ServerTls, Transport};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 #[test]

@@ -4,8 +4,8 @@
 //! `scripts/setup.sh` installs docker-registry and skopeo.
 
 use crate::support::{root, scratch, wasm_path};
-use meshlock_host::envoy::process::free_port;
-use meshlock_host::oci::{self, Reference, Registry, WasmImage};
+use meshlock_cli::oci::{self, Reference, Registry, WasmImage};
+use meshlock_testbed::envoy::process::free_port;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -120,7 +120,7 @@ fn text(o: &Output) -> String {
 fn the_filter_image_round_trips_through_a_real_registry() {
     let dir = scratch("oci-registry");
     let registry = TestRegistry::start(&dir);
-    let wasm = wasm_path(meshlock_host::FILTER_WASIP1);
+    let wasm = wasm_path(meshlock_testbed::FILTER_WASIP1);
     let module = std::fs::read(&wasm).unwrap();
     let image = WasmImage::new(&module).unwrap();
     let target = format!("{}/meshlock/filter:v1", registry.addr);
@@ -225,7 +225,7 @@ fn assert_readable_with_credentials(registry: &TestRegistry, target: &str, image
 fn a_registry_that_wants_credentials_gets_basic_auth() {
     let dir = scratch("oci-registry-auth");
     let registry = TestRegistry::start_with_password(&dir);
-    let wasm = wasm_path(meshlock_host::FILTER_WASIP1);
+    let wasm = wasm_path(meshlock_testbed::FILTER_WASIP1);
     let image = WasmImage::new(&std::fs::read(&wasm).unwrap()).unwrap();
     let target = format!("{}/meshlock/filter:v1", registry.addr);
     let push = |user: Option<&str>, password: Option<&str>| {
@@ -398,7 +398,7 @@ fn a_registry_with_a_token_service_gets_a_bearer_token() {
         cert.display()
     );
     let registry = TestRegistry::start_with(&dir, &auth);
-    let wasm = wasm_path(meshlock_host::FILTER_WASIP1);
+    let wasm = wasm_path(meshlock_testbed::FILTER_WASIP1);
     let image = WasmImage::new(&std::fs::read(&wasm).unwrap()).unwrap();
     let target = format!("{}/meshlock/filter:v1", registry.addr);
     let push = |password: Option<&str>| {

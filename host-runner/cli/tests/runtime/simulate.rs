@@ -5,7 +5,7 @@
 use crate::support::{root, wasip1, wasm_path};
 use meshlock_core::reach::{ReachFilter, SymptomClass};
 use meshlock_core::{Analysis, Options, Source};
-use meshlock_host::simulate::{SimulateError, SimulateOptions, simulate};
+use meshlock_testbed::simulate::{SimulateError, SimulateOptions, simulate};
 use std::process::Command;
 use std::sync::Arc;
 
@@ -108,7 +108,7 @@ fn the_command_prints_both_sides_and_exits_by_agreement() {
         Command::new(env!("CARGO_BIN_EXE_meshlock"))
             .args(args)
             .current_dir(root())
-            .env("MESHLOCK_FILTER", wasm_path(meshlock_host::FILTER_WASIP1))
+            .env("MESHLOCK_FILTER", wasm_path(meshlock_testbed::FILTER_WASIP1))
             .output()
             .unwrap()
     };

@@ -2,8 +2,8 @@
 //! the wasm32-unknown-unknown build decides every case the same way.
 
 use crate::support::{suite_files, unknown, wasip1};
-use meshlock_host::ca::{ChainShape, IssuerKind, Validity};
-use meshlock_host::suite::{ClientForm, Runner, load_suite};
+use meshlock_testbed::ca::{ChainShape, IssuerKind, Validity};
+use meshlock_testbed::suite::{ClientForm, Runner, load_suite};
 use std::collections::BTreeSet;
 
 #[test]
@@ -63,8 +63,8 @@ fn both_wasm_targets_decide_alike() {
     assert_eq!(unknown().undefined_imports(), &[] as &[String]);
     assert!(wasip1().is_wasi());
     assert!(!unknown().is_wasi());
-    assert_eq!(wasip1().allocator(), meshlock_host::wasm_host::Allocator::ProxyOnMemoryAllocate);
-    assert_eq!(unknown().allocator(), meshlock_host::wasm_host::Allocator::Malloc);
+    assert_eq!(wasip1().allocator(), meshlock_proxy_host::Allocator::ProxyOnMemoryAllocate);
+    assert_eq!(unknown().allocator(), meshlock_proxy_host::Allocator::Malloc);
     let mut compared = 0;
     for file in suite_files() {
         let suite = load_suite(&file).unwrap();
@@ -73,7 +73,7 @@ fn both_wasm_targets_decide_alike() {
         assert_eq!(ra.cases.len(), rb.cases.len());
         for (x, y) in ra.cases.iter().zip(&rb.cases) {
             assert!(x.passed && y.passed, "{}\n{}", x.line(), y.line());
-            let key = |c: &meshlock_host::suite::CaseReport| {
+            let key = |c: &meshlock_testbed::suite::CaseReport| {
                 let n = c.network.as_ref().unwrap();
                 let h = c
                     .http

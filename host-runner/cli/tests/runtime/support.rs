@@ -1,6 +1,6 @@
 //! Shared helpers: the built filter modules (compiled once per test binary) and paths.
 
-use meshlock_host::wasm_host::FilterModule;
+use meshlock_proxy_host::FilterModule;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -9,7 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn target_dir() -> PathBuf {
@@ -29,13 +29,13 @@ pub fn wasm_path(rel: &str) -> PathBuf {
 
 pub fn wasip1() -> &'static FilterModule {
     static M: OnceLock<FilterModule> = OnceLock::new();
-    M.get_or_init(|| FilterModule::from_file(&wasm_path(meshlock_host::FILTER_WASIP1)).expect("compile wasip1"))
+    M.get_or_init(|| FilterModule::from_file(&wasm_path(meshlock_testbed::FILTER_WASIP1)).expect("compile wasip1"))
 }
 
 pub fn unknown() -> &'static FilterModule {
     static M: OnceLock<FilterModule> = OnceLock::new();
     M.get_or_init(|| {
-        FilterModule::from_file(&wasm_path(meshlock_host::FILTER_UNKNOWN)).expect("compile unknown-unknown")
+        FilterModule::from_file(&wasm_path(meshlock_testbed::FILTER_UNKNOWN)).expect("compile unknown-unknown")
     })
 }
 
@@ -69,8 +69,8 @@ pub fn strict_policies() -> String {
 /// `direction`. Policies that do not compile (the refusal tests' broken YAML) give the YAML
 /// form instead, which the shipped filter refuses too (it reads no YAML), fail closed.
 pub fn plugin_config(direction: &str, kind: &str, policies: &str) -> String {
-    use meshlock_host::datapath::FilterKind;
-    use meshlock_host::envoy::{PluginDirection, compiled_configuration};
+    use meshlock_testbed::datapath::FilterKind;
+    use meshlock_testbed::envoy::{PluginDirection, compiled_configuration};
     let filter_kind = if kind == "network" { FilterKind::Network } else { FilterKind::Http };
     let dir = if direction == "outbound" { PluginDirection::Outbound } else { PluginDirection::Inbound };
     compiled_configuration("foo/httpbin", policies, None, dir, filter_kind).unwrap_or_else(|_| {

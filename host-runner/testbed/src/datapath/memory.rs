@@ -3,7 +3,7 @@
 //! use it.
 
 use super::{ConnMeta, ConnOutcome, Connection, DataPathError, Listener};
-use crate::wasm_host::FilterVm;
+use meshlock_proxy_host::FilterVm;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, SupportedProtocolVersion};
 use std::io::{Read as _, Write as _};

@@ -8,7 +8,7 @@ use crate::ca::{IssuerKind, LeafSpec, TestCa};
 use crate::datapath::FilterKind;
 use crate::envoy::{PluginDirection, compiled_configuration};
 use crate::outbound::{ClientTls, OutboundProxy, REASON_HEADER, Route, UpstreamTls};
-use crate::wasm_host::{FilterModule, PluginSettings};
+use meshlock_proxy_host::{FilterModule, PluginSettings};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 use serde::Deserialize;
