@@ -10,7 +10,7 @@
 //!   and with the compiled policy of one workload of the 10,000- and 50,000-service meshes
 //!   (it must not grow with the mesh).
 //!
-//! Needs the filter built (`scripts/build-filter.sh`). Run with `cargo bench -p meshlock-host
+//! Needs the filter built (`scripts/build-filter.sh`). Run with `cargo bench -p meshlock-testbed
 //! --bench datapath`; `scripts/bench.sh` reads criterion's estimates from target/criterion.
 
 #![expect(clippy::expect_used, reason = "bench setup: a failure aborts the bench")]

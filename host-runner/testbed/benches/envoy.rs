@@ -8,7 +8,7 @@
 //! with and without the filter.
 //!
 //! Needs `scripts/build-filter.sh` and `scripts/setup-envoy.sh`. Run with
-//! `cargo bench -p meshlock-host --bench envoy`; writes `$MESHLOCK_BENCH_OUT/envoy.json`
+//! `cargo bench -p meshlock-testbed --bench envoy`; writes `$MESHLOCK_BENCH_OUT/envoy.json`
 //! (default `target/bench/envoy.json`). `MESHLOCK_BENCH_ROUNDS` and `MESHLOCK_BENCH_SECONDS`
 //! shorten or lengthen the run.
 
@@ -533,7 +533,7 @@ fn main() {
     ];
     let out = json!({
         "section": "In Envoy",
-        "command": "cargo bench -p meshlock-host --bench envoy",
+        "command": "cargo bench -p meshlock-testbed --bench envoy",
         "rows": rows.rows,
         "notes": notes,
     });

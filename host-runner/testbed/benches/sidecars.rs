@@ -6,7 +6,7 @@
 //! Every call is a new connection, so each one is a full mTLS handshake: calls/s through the
 //! sidecars is also their handshakes/s. The baseline runs a handshake alone and a handshake plus
 //! one request/response. Bounded: `ROUNDS` calls per figure (`MESHLOCK_BENCH_ROUNDS` overrides).
-//! Run with `cargo bench -p meshlock-host --bench sidecars` (needs `scripts/build-filter.sh`).
+//! Run with `cargo bench -p meshlock-testbed --bench sidecars` (needs `scripts/build-filter.sh`).
 
 #![expect(clippy::expect_used, reason = "bench setup: a failure aborts the bench")]
 
@@ -172,7 +172,7 @@ fn main() {
     let (calls, calls_per) = rate(rounds, || call(client_sidecar));
     let table = format!(
         "{rounds} rounds per row, one call at a time over 127.0.0.1, every call a new connection (a full mTLS \
-         handshake between the sidecars). Command: `cargo bench -p meshlock-host --bench sidecars`.\n\n\
+         handshake between the sidecars). Command: `cargo bench -p meshlock-testbed --bench sidecars`.\n\n\
          | | calls/s | handshakes/s | time per call |\n\
          |---|---|---|---|\n\
          | bare rustls, handshake only | | {hs:.0} | {} µs |\n\

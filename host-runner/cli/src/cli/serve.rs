@@ -1,5 +1,5 @@
 //! `meshlock serve`: the browser playground over HTTP, its assets embedded in the binary
-//! (host-runner/build.rs copies `www/dist` in at build time).
+//! (host-runner/cli/build.rs copies `www/dist` in at build time).
 //!
 //! A small static file server on std: GET and HEAD only, one thread per connection, bounded
 //! request heads and timeouts. The page does all the work in the browser; nothing the user
@@ -43,7 +43,7 @@ pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "meshlock: this meshlock was built without the playground.\n\
              Build it, then rebuild meshlock so that it embeds www/dist:\n\
-             \n    scripts/build-web.sh\n    cargo build --release -p meshlock-host\n"
+             \n    scripts/build-web.sh\n    cargo build --release -p meshlock-cli\n"
         );
         return Ok(ExitCode::from(2));
     }
