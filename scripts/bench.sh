@@ -84,20 +84,20 @@ PY
 done
 
 step "2, 3, 5. decision cost, data path, VM start (criterion)"
-cargo bench --quiet -p meshlock-host --bench datapath -- --noplot 2>&1 | grep -E "^[a-z].*time:|^\S+/" || true
+cargo bench --quiet -p meshlock-testbed --bench datapath -- --noplot 2>&1 | grep -E "^[a-z].*time:|^\S+/" || true
 
 step "3. calls through both sidecars against bare rustls"
-cargo bench --quiet -p meshlock-host --bench sidecars
+cargo bench --quiet -p meshlock-testbed --bench sidecars
 
 step "3. simulate: every call of the 200-service mesh through both sidecars on 127.0.0.1"
 [ -s "$OUT/mesh-200-docs.yaml" ] || "$scale" gen 200 "$OUT/mesh-200-docs.yaml" docs
-cargo build --quiet --release -p meshlock-host --bin meshlock
+cargo build --quiet --release -p meshlock-cli --bin meshlock
 /usr/bin/time -f "%e s wall, %M KiB peak" "$TARGET_DIR/release/meshlock" simulate "$OUT/mesh-200-docs.yaml" \
     2>"$OUT/simulate-200.time" | tail -1 >"$OUT/simulate-200.txt" || true
 
 step "4, 5. in Envoy: no filter, RBAC, meshlock (interleaved), /ready"
-if cargo bench --quiet -p meshlock-host --bench envoy --no-run >/dev/null 2>&1; then
-    cargo bench --quiet -p meshlock-host --bench envoy
+if cargo bench --quiet -p meshlock-testbed --bench envoy --no-run >/dev/null 2>&1; then
+    cargo bench --quiet -p meshlock-testbed --bench envoy
 else
     echo "the Envoy bench does not build here: section 4 is left out" >&2
 fi

@@ -77,4 +77,4 @@ say "wasm: $(wc -c <"$wasm_out") bytes, $(gzip -9 -c "$wasm_out" | wc -c) gzippe
 for js in dist/assets/*.js; do
     say "$(basename "$js"): $(wc -c <"$js") bytes, $(gzip -9 -c "$js" | wc -c) gzipped"
 done
-say "done: www/dist is ready; build meshlock (cargo build -p meshlock-host) to embed it, then run 'meshlock serve'"
+say "done: www/dist is ready; build meshlock (cargo build -p meshlock-cli) to embed it, then run 'meshlock serve'"

@@ -36,7 +36,7 @@ if [[ -z "${MESHLOCK_WEB_BUILT:-}" ]]; then
 fi
 
 # The same build as `cargo test --workspace` (same features: nothing is rebuilt after test.sh's
-# cargo test; `cargo build -p meshlock-host` alone would resolve other features and rebuild).
+# cargo test; `cargo build -p meshlock-cli` alone would resolve other features and rebuild).
 say "cargo test --workspace --no-run (builds target/debug/meshlock, which embeds www/dist)"
 cargo test --workspace --no-run --quiet
 bin="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/meshlock"

@@ -55,7 +55,7 @@ step "meshlock test tests/suites/*.yaml --target envoy (the same filter in real 
 step "meshlock simulate examples/authn (every call reach lists, through both sidecars on 127.0.0.1)"
 "$meshlock" simulate examples/authn
 
-# cargo test includes host-runner/tests/runtime/envoy.rs: every suite against both targets, the
+# cargo test includes host-runner/cli/tests/runtime/envoy.rs: every suite against both targets, the
 # decisions compared case by case, Envoy's /stats counters, refusal to start on a bad config.
 
 step "cargo test (workspace)"

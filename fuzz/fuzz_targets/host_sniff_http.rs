@@ -2,15 +2,10 @@
 //! agree with `tls_inspector`'s three-byte test, and return head lengths inside the buffer.
 #![no_main]
 
-// The two files are compiled by path, not through the meshlock-host crate: that crate links
-// wasmtime, and an ASan build of wasmtime takes many minutes on a 2-core machine. Both files
-// are std-only for this reason (see their module docs).
-#[path = "../../host-runner/src/datapath/http.rs"]
-mod http;
-#[path = "../../host-runner/src/datapath/sniff.rs"]
-mod sniff;
-
+// Through meshlock-wire, which is std only: the test bed links wasmtime, and an ASan build of
+// wasmtime takes many minutes on a 2-core machine.
 use libfuzzer_sys::fuzz_target;
+use meshlock_wire::{http, sniff};
 
 /// Small enough that the fuzzer also reaches the "too large" branches.
 const MAX_HEAD: usize = 512;

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Renders BENCHMARKS.md (and the engine-scale SVG) from what scripts/bench.sh measured:
 target/bench/engine-*.jsonl (core/examples/scale.rs and engine-wasm.mjs), criterion's estimates
-(host-runner/benches/datapath.rs), target/bench/envoy.json (host-runner/benches/envoy.rs) and
+(host-runner/testbed/benches/datapath.rs), target/bench/envoy.json (host-runner/testbed/benches/envoy.rs) and
 target/bench/sizes.json. Every figure is printed beside its baseline from the same run."""
 import datetime
 import glob
@@ -263,7 +263,7 @@ def main():
     add("`meshlock_filter::config::Guard::decide_inbound` (the code the .wasm runs, over the core's `enforce`);")
     add("in wasmtime, the whole ABI sequence a proxy drives per connection (context create, `on_new_connection`,")
     add("`on_downstream_data`, done, delete; the properties read through `get_property`) or per request (context")
-    add("create, `on_request_headers`, done, delete). `host-runner/benches/datapath.rs`, group `decision`.")
+    add("create, `on_request_headers`, done, delete). `host-runner/testbed/benches/datapath.rs`, group `decision`.")
     add("")
     add("| decision | native | in wasmtime | wasm / native | goal | |")
     add("|---|---|---|---|---|---|")
@@ -297,7 +297,7 @@ def main():
         add(f"Throughput cost of the data path and filter: **{cost * 100:.1f}%** (goal < 3%: {ok(cost < 0.03)}).")
         add("")
 
-    # 3. Through both sidecars (written by host-runner/benches/sidecars.rs).
+    # 3. Through both sidecars (written by host-runner/testbed/benches/sidecars.rs).
     sidecars_path = os.path.join(OUT, "sidecars.md")
     if os.path.exists(sidecars_path):
         add("### Through both sidecars")
@@ -327,7 +327,7 @@ def main():
                 add("    " + f.read().strip().splitlines()[-1])
         add("")
 
-    # 4. Envoy (written by host-runner/benches/envoy.rs).
+    # 4. Envoy (written by host-runner/testbed/benches/envoy.rs).
     envoy_path = os.path.join(OUT, "envoy.json")
     if os.path.exists(envoy_path):
         with open(envoy_path) as f:
@@ -400,8 +400,8 @@ def main():
     add("cargo run --release -p meshlock-core --example scale -- run MESH.yaml RUNS")
     add("cargo run --release -p meshlock-core --example scale -- plan MESH.yaml RUNS")
     add("node scripts/bench/engine-wasm.mjs www/src/wasm MESH.yaml RUNS")
-    add("cargo bench -p meshlock-host --bench datapath")
-    add("cargo bench -p meshlock-host --bench envoy")
+    add("cargo bench -p meshlock-testbed --bench datapath")
+    add("cargo bench -p meshlock-testbed --bench envoy")
     add("cargo bench -p meshlock-core   # criterion: analyze and reach listing")
     add("```")
     with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:

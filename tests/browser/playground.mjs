@@ -89,7 +89,7 @@ async function check(name, fn) {
 function startServer() {
   return new Promise((resolve, reject) => {
     if (!fs.existsSync(BIN)) {
-      reject(new Error(`no meshlock binary at ${BIN} (cargo build -p meshlock-host)`));
+      reject(new Error(`no meshlock binary at ${BIN} (cargo build -p meshlock-cli)`));
       return;
     }
     server = spawn(BIN, ['serve', '--addr', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
