@@ -195,34 +195,35 @@ impl Analysis {
         AnalyzeReport {
             istio_version: self.version,
             workloads: self.workloads.iter().map(|w| self.workload_report(w)).collect(),
-            services: self
-                .services
-                .iter()
-                .filter(|s| !s.mesh_external)
-                .map(|s| ServiceReport {
-                    namespace: s.namespace.clone(),
-                    name: s.name.clone(),
-                    host: s.host.clone(),
-                    ports: s
-                        .ports
-                        .iter()
-                        .map(|p| ServicePortReport {
-                            port: p.port,
-                            name: p.name.clone(),
-                            target_port: p.target_port.as_ref().map_or_else(|| p.port.to_string(), ToString::to_string),
-                        })
-                        .collect(),
-                    endpoints: s
-                        .endpoints
-                        .iter()
-                        .filter_map(|&i| self.workloads.get(i))
-                        .map(WorkloadView::key)
-                        .collect(),
-                    identities: s.identities.clone(),
-                })
-                .collect(),
+            services: self.service_reports().collect(),
             diagnostics: self.diagnostics.clone(),
         }
+    }
+
+    /// The [`analyze`](Self::analyze) report as it serialises, field for field, built one
+    /// workload and one service at a time while it is written: a cluster's report is never held
+    /// whole (at 50,000 services it is hundreds of megabytes).
+    pub fn analyze_streamed(&self) -> StreamedReport<'_> {
+        StreamedReport(self)
+    }
+
+    fn service_reports(&self) -> impl Iterator<Item = ServiceReport> + '_ {
+        self.services.iter().filter(|s| !s.mesh_external).map(|s| ServiceReport {
+            namespace: s.namespace.clone(),
+            name: s.name.clone(),
+            host: s.host.clone(),
+            ports: s
+                .ports
+                .iter()
+                .map(|p| ServicePortReport {
+                    port: p.port,
+                    name: p.name.clone(),
+                    target_port: p.target_port.as_ref().map_or_else(|| p.port.to_string(), ToString::to_string),
+                })
+                .collect(),
+            endpoints: s.endpoints.iter().filter_map(|&i| self.workloads.get(i)).map(WorkloadView::key).collect(),
+            identities: s.identities.clone(),
+        })
     }
 
     /// The `analyze` entries of the named workloads (`namespace/name`), unknown names skipped:
@@ -267,5 +268,36 @@ impl Analysis {
             trust_domains: self.trust_domains.clone(),
             authz: w.authz.clone(),
         }
+    }
+}
+
+/// [`Analysis::analyze_streamed`]: serialises as [`AnalyzeReport`] does (the same fields, names
+/// and order; a test holds it to that).
+pub struct StreamedReport<'a>(&'a Analysis);
+
+/// A sequence serialised from an iterator made anew for each serialisation.
+struct SeqOf<F>(F);
+
+impl<F, I> serde::Serialize for SeqOf<F>
+where
+    F: Fn() -> I,
+    I: Iterator,
+    I::Item: serde::Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
+}
+
+impl serde::Serialize for StreamedReport<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let a = self.0;
+        let mut report = serializer.serialize_struct("AnalyzeReport", 4)?;
+        report.serialize_field("istioVersion", &a.version)?;
+        report.serialize_field("workloads", &SeqOf(|| a.workloads.iter().map(|w| a.workload_report(w))))?;
+        report.serialize_field("services", &SeqOf(|| a.service_reports()))?;
+        report.serialize_field("diagnostics", &a.diagnostics)?;
+        report.end()
     }
 }

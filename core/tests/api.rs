@@ -57,6 +57,17 @@ fn analyze_json_has_the_contract_fields() {
 }
 
 #[test]
+fn the_streamed_report_is_the_report_byte_for_byte() {
+    let synthetic = meshlock_core::synth::generate(&meshlock_core::synth::MeshShape::new(40));
+    for sources in [example(), vec![Source::new("mesh.yaml", synthetic)]] {
+        let a = Analysis::new(&sources, &Options::default());
+        let whole = serde_json::to_string_pretty(&a.analyze()).expect("json");
+        let streamed = serde_json::to_string_pretty(&a.analyze_streamed()).expect("json");
+        assert_eq!(whole, streamed);
+    }
+}
+
+#[test]
 fn reach_json_has_the_contract_fields() {
     let a = Analysis::new(&example(), &Options::default());
     let filter = ReachFilter {

@@ -166,13 +166,13 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 
 pub fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     let a = load(&args.common, &args.common.paths)?;
-    let report = a.analyze();
     match args.format {
-        AnalyzeFormat::Json => print_json(&report)?,
-        AnalyzeFormat::Text => print!("{}", render::analyze(&a, &report)),
+        // Built while it is written: a cluster's report is not held whole.
+        AnalyzeFormat::Json => print_json(&a.analyze_streamed())?,
+        AnalyzeFormat::Text => print!("{}", render::analyze(&a, &a.analyze())),
         AnalyzeFormat::Sarif => {
             let cwd = std::env::current_dir().unwrap_or_default();
-            print_json(&meshlock_cli::sarif::log(&report.diagnostics, &cwd))?;
+            print_json(&meshlock_cli::sarif::log(a.diagnostics(), &cwd))?;
         }
     }
     Ok(if a.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS })
