@@ -3,7 +3,7 @@
 //! certificate), and the upstream presents a given identity, a certificate without one, a
 //! certificate of another root, or plaintext. Each case runs over real sockets on 127.0.0.1.
 
-use super::{Decision, Observed, Stage, SuiteError, decision_metrics};
+use super::{Decision, Observed, OutboundCase, Stage, SuiteError, UpstreamForm, decision_metrics};
 use crate::ca::{IssuerKind, LeafSpec, TestCa};
 use crate::datapath::FilterKind;
 use crate::envoy::{PluginDirection, compiled_configuration};
@@ -11,87 +11,12 @@ use crate::outbound::{ClientTls, OutboundProxy, REASON_HEADER, Route, UpstreamTl
 use crate::wasm_host::{FilterModule, PluginSettings};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
-use serde::Deserialize;
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What the upstream presents.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum UpstreamForm {
-    /// `plaintext`: the upstream speaks plaintext and the client side sends plaintext.
-    Word(String),
-    /// `{identity: URI}` (`none`: a mesh certificate without a URI SAN), optional
-    /// `issuer: untrusted`.
-    Tls {
-        identity: String,
-        #[serde(default)]
-        issuer: Option<String>,
-    },
-}
-
-impl std::fmt::Display for UpstreamForm {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Word(w) => write!(f, "upstream {w}"),
-            Self::Tls { identity, issuer: None } => write!(f, "upstream {{identity: {identity}}}"),
-            Self::Tls { identity, issuer: Some(i) } => write!(f, "upstream {{identity: {identity}, issuer: {i}}}"),
-        }
-    }
-}
-
-/// `expect:` of an outbound case.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutboundExpect {
-    pub decision: String,
-    /// The filter's reason (`secure_naming`, `plaintext_upstream`), or `certificate_verify_failed`
-    /// when the client side refused the chain before the filter ran.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// One outbound case.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutboundCase {
-    pub name: String,
-    /// `HOST:PORT` of the service called, as the request's authority names it.
-    pub to: String,
-    pub upstream: UpstreamForm,
-    pub expect: OutboundExpect,
-}
-
-impl OutboundCase {
-    /// Checks the forms once, when the suite is read.
-    pub fn validate(&self) -> Result<(), String> {
-        match &self.upstream {
-            UpstreamForm::Word(w) if w == "plaintext" => {}
-            UpstreamForm::Word(w) => {
-                return Err(format!(
-                    "outbound case `{}`: unknown upstream `{w}` (expected plaintext or {{identity: URI|none, issuer: untrusted}})",
-                    self.name
-                ));
-            }
-            UpstreamForm::Tls { issuer: Some(i), .. } if i != "untrusted" && i != "mesh" => {
-                return Err(format!("outbound case `{}`: unknown `issuer: {i}` (expected untrusted)", self.name));
-            }
-            UpstreamForm::Tls { .. } => {}
-        }
-        if !matches!(self.expect.decision.as_str(), "allow" | "deny") {
-            return Err(format!("outbound case `{}`: unknown decision `{}`", self.name, self.expect.decision));
-        }
-        let port = self.to.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
-        if port.is_none() {
-            return Err(format!("outbound case `{}`: `to: {}` is not HOST:PORT", self.name, self.to));
-        }
-        Ok(())
-    }
-}
 
 /// Runs one outbound case: a fresh client-side sidecar for `workload`, an upstream presenting
 /// the case's form, one request through them.
