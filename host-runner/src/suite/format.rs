@@ -284,7 +284,7 @@ struct RawSuite {
     istio_version: Option<String>,
     #[serde(default)]
     cases: Vec<RawCase>,
-    /// Calls the workload makes through its client-side sidecar (host target only).
+    /// Calls the workload makes through its client-side sidecar.
     #[serde(default)]
     outbound: Vec<OutboundCase>,
 }
@@ -341,7 +341,7 @@ pub struct Suite {
     /// The policies as the filter receives them (one YAML stream).
     pub policies: String,
     pub cases: Vec<Case>,
-    /// Outbound cases: run on the host target; the Envoy target runs `cases` only.
+    /// Outbound cases: calls through the workload's client-side sidecar (both targets).
     pub outbound: Vec<OutboundCase>,
 }
 
@@ -513,11 +513,22 @@ impl OutboundCase {
         if !matches!(self.expect.decision.as_str(), "allow" | "deny") {
             return Err(format!("outbound case `{}`: unknown decision `{}`", self.name, self.expect.decision));
         }
-        let port = self.to.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok());
-        if port.is_none() {
+        if self.destination().is_none() {
             return Err(format!("outbound case `{}`: `to: {}` is not HOST:PORT", self.name, self.to));
         }
         Ok(())
+    }
+
+    /// The host and port of `to` (checked by [`OutboundCase::validate`]).
+    pub fn destination(&self) -> Option<(&str, u16)> {
+        let (host, port) = self.to.rsplit_once(':')?;
+        Some((host, port.parse().ok()?))
+    }
+
+    /// Whether the client side originates Istio mTLS toward the upstream (it presents a
+    /// certificate).
+    pub fn originates_tls(&self) -> bool {
+        matches!(self.upstream, UpstreamForm::Tls { .. })
     }
 }
 

@@ -83,11 +83,7 @@ impl SuiteReport {
 }
 
 /// An outbound case's report: the decision, and the reason when the case names one.
-pub(super) fn judge_outbound(
-    case: &OutboundCase,
-    observed: Result<Observed, String>,
-    duration: Duration,
-) -> CaseReport {
+pub fn judge_outbound(case: &OutboundCase, observed: Result<Observed, String>, duration: Duration) -> CaseReport {
     let mut problems = Vec::new();
     match &observed {
         Ok(o) => {
@@ -105,7 +101,7 @@ pub(super) fn judge_outbound(
     CaseReport {
         name: case.name.clone(),
         client: case.upstream.to_string(),
-        port: case.to.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(0),
+        port: case.destination().map_or(0, |(_, port)| port),
         passed: problems.is_empty(),
         network: observed,
         http: None,

@@ -96,10 +96,10 @@ impl<'a> Runner<'a> {
             let http_result = case.client.sends_http().then(|| self.run_once(&mut http_vm, &http, case, conn_id));
             cases.push(judge(case, network, http_result, case_started.elapsed()));
         }
-        for case in &suite.outbound {
+        for (i, case) in suite.outbound.iter().enumerate() {
             let case_started = Instant::now();
             let workload = (suite.workload.as_str(), suite.policies.as_str(), suite.istio_version.as_deref());
-            let observed = outbound::run_case(self.module, &self.ca, &suite.file, workload, case)?;
+            let observed = outbound::run_case(self.module, &self.ca, &suite.file, workload, (i, case))?;
             cases.push(judge_outbound(case, observed, case_started.elapsed()));
         }
         Ok(SuiteReport { file: suite.file.clone(), cases, startup, duration: started.elapsed() })
