@@ -292,6 +292,12 @@ impl HttpContext for Http {
         if !matches!(shared.guard.enforcement, Enforcement::Outbound(_)) {
             return Action::Continue;
         }
+        // Envoy runs the encoder filters on its own local replies too (the 503 for an upstream
+        // whose chain failed verification): no upstream answered, so there is no certificate to
+        // judge and nothing of an upstream's reaches the app. Absent outside Envoy.
+        if property(&["response", "code_details"]).is_some_and(|d| d != b"via_upstream") {
+            return Action::Continue;
+        }
         let raw_san = property(&["upstream", "uri_san_peer_certificate"]);
         let san = properties::uri_san(raw_san.as_deref());
         // Envoy sets `upstream.tls_version` only on a TLS upstream connection.

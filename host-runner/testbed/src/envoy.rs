@@ -10,6 +10,7 @@ pub mod process;
 pub mod runner;
 
 use crate::datapath::FilterKind;
+use crate::outbound::{ENDPOINT_HEADER, ISTIO_ALPN, UpstreamTls};
 use meshlock_core::compile::plugin::{LogSetting, PluginConfig, WorkloadRef};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -58,6 +59,34 @@ pub struct InboundListener {
     pub address: SocketAddr,
 }
 
+/// The client side of the workload's sidecar, as Istio's outbound listener handles a call: the
+/// app's plaintext HTTP comes in, a route per endpoint leads to a cluster that originates Istio
+/// mTLS with the workload's certificate (or plaintext), and the filter loaded outbound checks
+/// secure naming on the certificate the upstream really presented.
+#[derive(Debug, Clone)]
+pub struct OutboundListener {
+    pub address: SocketAddr,
+    /// The outbound plugin configuration (`direction: outbound`, HTTP filter).
+    pub plugin_config: String,
+    /// The workload's certificate and key, presented to every upstream reached over mTLS.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub routes: Vec<OutboundRoute>,
+}
+
+/// One endpoint behind the outbound listener.
+#[derive(Debug, Clone)]
+pub struct OutboundRoute {
+    /// The `x-meshlock-endpoint` value that picks this route (several routes may serve the same
+    /// authority); its cluster is `outbound_<endpoint>`.
+    pub endpoint: String,
+    pub address: SocketAddr,
+    pub tls: UpstreamTls,
+}
+
+/// The root id (and vm id) of the filter loaded outbound: a VM of its own (P5).
+pub const OUTBOUND_ROOT_ID: &str = "meshlock_outbound";
+
 /// Everything a bootstrap is made of.
 #[derive(Debug, Clone)]
 pub struct BootstrapSpec {
@@ -73,6 +102,8 @@ pub struct BootstrapSpec {
     /// case targets in a PROXY header, so `destination.port` is the case's port (Istio gets it
     /// from the original destination of the iptables redirect instead).
     pub proxy_protocol: bool,
+    /// The client side, when the bootstrap has one.
+    pub outbound: Option<OutboundListener>,
 }
 
 /// The plugin configuration the shipped filter reads (docs/filter-and-host.md): the inbound
@@ -148,9 +179,14 @@ fn path_str(p: &std::path::Path) -> String {
     p.display().to_string()
 }
 
-/// The proxy-wasm filter's `config` (PluginConfig): V8, FAIL_CLOSED, its own `vm_id`.
+/// The proxy-wasm filter's `config` (PluginConfig) for the filter loaded as `kind` (inbound).
 fn wasm_plugin_config(spec: &BootstrapSpec, kind: FilterKind) -> Value {
-    let id = kind.root_id();
+    let configuration = spec.plugin_config.get(kind.as_str()).cloned().unwrap_or_default();
+    wasm_plugin(&kind.root_id(), configuration, &spec.filter)
+}
+
+/// A proxy-wasm `config` (PluginConfig): V8, FAIL_CLOSED, its own `vm_id`.
+fn wasm_plugin(id: &str, configuration: String, filter: &std::path::Path) -> Value {
     json!({
         "name": id,
         "root_id": id,
@@ -159,47 +195,52 @@ fn wasm_plugin_config(spec: &BootstrapSpec, kind: FilterKind) -> Value {
         "failure_policy": "FAIL_CLOSED",
         "configuration": {
             "@type": "type.googleapis.com/google.protobuf.StringValue",
-            "value": spec.plugin_config.get(kind.as_str()).cloned().unwrap_or_default(),
+            "value": configuration,
         },
         "vm_config": {
             // One VM per filter kind: a trap in one does not take the other down (P5).
             "vm_id": id,
             "runtime": "envoy.wasm.runtime.v8",
-            "code": {"local": {"filename": path_str(&spec.filter)}},
+            "code": {"local": {"filename": path_str(filter)}},
+        },
+    })
+}
+
+/// An HTTP connection manager: every host, `routes`, the filter (`plugin`), then the router.
+fn http_connection_manager(direction: &str, routes: Vec<Value>, plugin: Value) -> Value {
+    json!({
+        "name": "envoy.filters.network.http_connection_manager",
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+            "stat_prefix": format!("{direction}_http"),
+            "route_config": {
+                "name": direction,
+                "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}],
+            },
+            "http_filters": [
+                {
+                    "name": "envoy.filters.http.wasm",
+                    "typed_config": {
+                        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                        "config": plugin,
+                    },
+                },
+                {
+                    "name": "envoy.filters.http.router",
+                    "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
+                },
+            ],
         },
     })
 }
 
 fn network_filters(spec: &BootstrapSpec, kind: FilterKind) -> Value {
     match kind {
-        FilterKind::Http => json!([{
-            "name": "envoy.filters.network.http_connection_manager",
-            "typed_config": {
-                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                "stat_prefix": "inbound_http",
-                "route_config": {
-                    "name": "inbound",
-                    "virtual_hosts": [{
-                        "name": "all",
-                        "domains": ["*"],
-                        "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "upstream"}}],
-                    }],
-                },
-                "http_filters": [
-                    {
-                        "name": "envoy.filters.http.wasm",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-                            "config": wasm_plugin_config(spec, kind),
-                        },
-                    },
-                    {
-                        "name": "envoy.filters.http.router",
-                        "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"},
-                    },
-                ],
-            },
-        }]),
+        FilterKind::Http => json!([http_connection_manager(
+            "inbound",
+            vec![json!({"match": {"prefix": "/"}, "route": {"cluster": "upstream"}})],
+            wasm_plugin_config(spec, kind),
+        )]),
         FilterKind::Network => json!([
             {
                 "name": "envoy.filters.network.wasm",
@@ -264,33 +305,115 @@ fn listener(spec: &BootstrapSpec, l: &InboundListener) -> Value {
     })
 }
 
+/// The outbound listener: plaintext from the app on its address, one route per endpoint.
+fn outbound_listener(spec: &BootstrapSpec, o: &OutboundListener) -> Value {
+    let routes = o
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "match": {"prefix": "/", "headers": [{"name": ENDPOINT_HEADER, "string_match": {"exact": r.endpoint}}]},
+                "route": {"cluster": outbound_cluster_name(r)},
+            })
+        })
+        .collect();
+    let plugin = wasm_plugin(OUTBOUND_ROOT_ID, o.plugin_config.clone(), &spec.filter);
+    let mut hcm = http_connection_manager("outbound", routes, plugin);
+    // Envoy 1.40 keeps the transport failure reason (a chain that failed verification:
+    // `CERTIFICATE_VERIFY_FAILED`) out of its 503's body; for an upstream connection failure
+    // (`UF`) the body gets it back, in the wording Istio's sidecars show the app.
+    if let Some(c) = hcm.pointer_mut("/typed_config").and_then(Value::as_object_mut) {
+        c.insert(
+            "local_reply_config".to_owned(),
+            json!({"mappers": [{
+                "filter": {"response_flag_filter": {"flags": ["UF"]}},
+                "body_format_override": {"text_format_source": {
+                    "inline_string": "%LOCAL_REPLY_BODY%, transport failure reason: %UPSTREAM_TRANSPORT_FAILURE_REASON%\n",
+                }},
+            }]}),
+        );
+    }
+    json!({
+        "name": "outbound_http",
+        "address": socket_address(o.address),
+        "filter_chains": [{"name": "plaintext", "filters": [hcm]}],
+    })
+}
+
+fn outbound_cluster_name(r: &OutboundRoute) -> String {
+    format!("outbound_{}", r.endpoint)
+}
+
+fn static_cluster(name: &str, address: SocketAddr) -> Value {
+    json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(address)}}]}],
+        },
+    })
+}
+
+/// A route's cluster. ISTIO_MUTUAL as Istio's client sidecar originates it: the workload's
+/// certificate, the SNI and ALPN Istio sends, the chain verified against the mesh root and no
+/// SAN matcher, because secure naming is the filter's, on the response.
+fn outbound_cluster(spec: &BootstrapSpec, o: &OutboundListener, r: &OutboundRoute) -> Value {
+    let mut cluster = static_cluster(&outbound_cluster_name(r), r.address);
+    if let (UpstreamTls::IstioMutual { sni }, Some(c)) = (&r.tls, cluster.as_object_mut()) {
+        let alpn: Vec<String> = ISTIO_ALPN.iter().map(|p| String::from_utf8_lossy(p).into_owned()).collect();
+        c.insert(
+            "transport_socket".to_owned(),
+            json!({
+                "name": "envoy.transport_sockets.tls",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                    "sni": sni,
+                    "common_tls_context": {
+                        "alpn_protocols": alpn,
+                        // Envoy's client default stops at TLS 1.2; Istio allows 1.3.
+                        "tls_params": {
+                            "tls_minimum_protocol_version": "TLSv1_2",
+                            "tls_maximum_protocol_version": "TLSv1_3",
+                        },
+                        "tls_certificates": [{
+                            "certificate_chain": {"filename": path_str(&o.client_cert)},
+                            "private_key": {"filename": path_str(&o.client_key)},
+                        }],
+                        "validation_context": {"trusted_ca": {"filename": path_str(&spec.certs.ca)}},
+                    },
+                },
+            }),
+        );
+    }
+    cluster
+}
+
+/// Every listener of the bootstrap: the inbound ones, then the outbound one.
+fn listeners(spec: &BootstrapSpec) -> Vec<Value> {
+    let inbound = spec.listeners.iter().map(|l| listener(spec, l));
+    inbound.chain(spec.outbound.iter().map(|o| outbound_listener(spec, o))).collect()
+}
+
 /// The bootstrap as a JSON value (what [`bootstrap_yaml`] prints).
 pub fn bootstrap(spec: &BootstrapSpec) -> Value {
+    let mut clusters = vec![static_cluster("upstream", spec.upstream)];
+    if let Some(o) = &spec.outbound {
+        clusters.extend(o.routes.iter().map(|r| outbound_cluster(spec, o, r)));
+    }
     json!({
         "admin": {"address": socket_address(spec.admin)},
-        "static_resources": {
-            "listeners": spec.listeners.iter().map(|l| listener(spec, l)).collect::<Vec<_>>(),
-            "clusters": [{
-                "name": "upstream",
-                "type": "STATIC",
-                "connect_timeout": "1s",
-                "load_assignment": {
-                    "cluster_name": "upstream",
-                    "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket_address(spec.upstream)}}]}],
-                },
-            }],
-        },
+        "static_resources": {"listeners": listeners(spec), "clusters": clusters},
     })
 }
 
 /// The listeners as an LDS file (`version_info` + `resources`): what a file-based listener
 /// update writes, for a bootstrap from [`bootstrap_with_lds_file`].
 pub fn lds_file(spec: &BootstrapSpec, version: &str) -> Value {
-    let resources: Vec<Value> = spec
-        .listeners
-        .iter()
-        .map(|l| {
-            let mut v = listener(spec, l);
+    let resources: Vec<Value> = listeners(spec)
+        .into_iter()
+        .map(|mut v| {
             if let Some(o) = v.as_object_mut() {
                 o.insert("@type".to_owned(), Value::from("type.googleapis.com/envoy.config.listener.v3.Listener"));
             }
@@ -379,7 +502,11 @@ pub fn bootstrap_with_ecds(spec: &BootstrapSpec, dir: &std::path::Path) -> Value
             }
             let http = filter.pointer_mut("/typed_config/http_filters").and_then(Value::as_array_mut);
             for hf in http.into_iter().flatten() {
-                if hf.get("name").and_then(Value::as_str) == Some("envoy.filters.http.wasm") {
+                // The inbound HTTP filter only: the outbound one keeps its own configuration.
+                let root_id = hf.pointer("/typed_config/config/root_id").and_then(Value::as_str);
+                if hf.get("name").and_then(Value::as_str) == Some("envoy.filters.http.wasm")
+                    && root_id == Some(FilterKind::Http.root_id().as_str())
+                {
                     *hf = source(FilterKind::Http, "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm");
                 }
             }
@@ -395,7 +522,8 @@ pub fn bootstrap_with_ecds(spec: &BootstrapSpec, dir: &std::path::Path) -> Value
 /// The bootstrap YAML.
 pub fn bootstrap_yaml(spec: &BootstrapSpec) -> Result<String, EnvoyError> {
     let header = "# Envoy 1.40 bootstrap generated by `meshlock envoy-config`: the meshlock proxy-wasm filter\n\
-                  # (V8, FAIL_CLOSED) guards the inbound listener(s). Check: envoy --mode validate -c FILE\n";
+                  # (V8, FAIL_CLOSED) guards the inbound listener(s) and, loaded outbound, the outbound one when\n\
+                  # there is one. Check: envoy --mode validate -c FILE\n";
     let body = serde_yaml::to_string(&bootstrap(spec)).map_err(|e| EnvoyError::Yaml(e.to_string()))?;
     Ok(format!("{header}{body}"))
 }

@@ -362,6 +362,9 @@ fn check_response(vm: &mut FilterVm, id: u32, up: Upstream) -> Vec<u8> {
         }
     };
     if let Ok(s) = vm.stream_mut(id) {
+        // What Envoy states for a response that came from the upstream (its own replies say why
+        // it made them instead).
+        s.properties.set_str("response.code_details", "via_upstream");
         if let Some(version) = up.tls_version {
             s.properties.set_str("upstream.tls_version", version);
         }

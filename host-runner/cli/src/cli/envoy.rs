@@ -142,6 +142,7 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
         admin: args.admin,
         certs,
         proxy_protocol: false,
+        outbound: None,
     };
     if let Some(dir) = &args.ecds {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -193,14 +194,12 @@ pub fn test_envoy(args: &TestArgs, suites: &[Suite]) -> Result<ExitCode> {
     let mut reports = Vec::new();
     let mut result = Ok(());
     for (i, suite) in suites.iter().enumerate() {
-        if suite.cases.is_empty() {
-            println!(
-                "suite {}: outbound cases only, which run on the host target (no Envoy outbound listener)",
-                suite.file
-            );
-            continue;
-        }
-        println!("suite {} ({} cases, workload {})", suite.file, suite.cases.len(), suite.workload);
+        println!(
+            "suite {} ({} cases, workload {})",
+            suite.file,
+            suite.cases.len() + suite.outbound.len(),
+            suite.workload
+        );
         let dir = scratch.join(format!("suite-{i}"));
         let envoy = match SuiteEnvoy::start(suite, &envoy, &wasm, &dir) {
             Ok(e) => e,

@@ -135,10 +135,22 @@ fn outbound_checks_the_upstream_san_on_response_headers() {
             assert!(body.contains("httpbin.foo:8000"), "{body}");
         }
     }
+    // Envoy's own 503 for an upstream whose chain failed verification also runs the response
+    // path: no upstream answered (no `via_upstream`), so the filter neither judges nor counts it.
+    let id = vm.create_stream(Properties::new()).unwrap();
+    vm.on_request_headers(id, vec![(":authority".into(), b"httpbin.foo:8000".to_vec())], true).unwrap();
+    vm.stream_mut(id).unwrap().properties.set_str(
+        "response.code_details",
+        "upstream_reset_before_response_started{remote_connection_failure|TLS_error:CERTIFICATE_VERIFY_FAILED}",
+    );
+    let a = vm.on_response_headers(id, vec![(":status".into(), b"503".to_vec())], false).unwrap();
+    assert_eq!(a, Action::Continue);
+    assert!(vm.finish_stream(id, false).unwrap().local_response.is_none());
     let m = vm.metrics();
     assert_eq!(m.get("meshlock.decisions.allow.secure_naming"), Some(&1));
     assert_eq!(m.get("meshlock.decisions.deny.secure_naming"), Some(&2));
     assert_eq!(m.get("meshlock.decisions.allow.plaintext_upstream"), Some(&1));
+    assert_eq!(m.keys().filter(|k| k.starts_with("meshlock.decisions.")).count(), 3, "{m:?}");
 }
 
 /// A module that lies about its memory: the host must trap it, not read out of bounds.

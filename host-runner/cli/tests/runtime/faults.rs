@@ -454,6 +454,7 @@ impl Envoy {
             admin,
             certs: CertFiles::in_dir(&mesh.dir),
             proxy_protocol: false,
+            outbound: None,
         };
         let yaml = bootstrap_yaml(&spec).unwrap();
         assert_eq!(yaml.matches("failure_policy: FAIL_CLOSED").count(), 4);
@@ -799,6 +800,7 @@ fn a_listener_update_from_permissive_to_strict_by_lds_file_in_envoy() {
         admin,
         certs: CertFiles::in_dir(&mesh.dir),
         proxy_protocol: false,
+        outbound: None,
     };
     let lds_dir = mesh.dir.join("lds");
     std::fs::create_dir_all(&lds_dir).unwrap();
@@ -888,6 +890,7 @@ fn a_policy_update_by_ecds_reaches_open_connections_in_envoy() {
         admin,
         certs: CertFiles::in_dir(&mesh.dir),
         proxy_protocol: false,
+        outbound: None,
     };
     let ecds = mesh.dir.join("ecds");
     std::fs::create_dir_all(&ecds).unwrap();

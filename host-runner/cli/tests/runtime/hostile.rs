@@ -459,6 +459,7 @@ fn hostile_clients_are_refused_with_a_reason_by_the_host_and_by_envoy() {
         admin: prepared.admin,
         certs: CertFiles::in_dir(&envoy_dir),
         proxy_protocol: false,
+        outbound: None,
     };
     std::fs::write(&prepared.config, bootstrap_yaml(&spec).unwrap()).unwrap();
     let envoy_bin = locate_envoy(Some(&root())).map_err(|e| e.to_string()).unwrap();

@@ -165,6 +165,7 @@ fn envoy_with_the_filter_under_64_clients_counts_every_request() {
         admin,
         certs,
         proxy_protocol: true,
+        outbound: None,
     };
     let path = dir.join("envoy.yaml");
     std::fs::write(&path, bootstrap_yaml(&spec_envoy).unwrap()).unwrap();

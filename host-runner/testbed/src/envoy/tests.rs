@@ -15,6 +15,7 @@ fn spec(proxy_protocol: bool) -> BootstrapSpec {
         admin: SocketAddr::from(([127, 0, 0, 1], 15000)),
         certs: CertFiles::in_dir(Path::new("/c")),
         proxy_protocol,
+        outbound: None,
     }
 }
 
@@ -143,4 +144,57 @@ fn wasm_plugin_manifest() {
 #[test]
 fn wasm_plugin_refuses_a_non_json_configuration() {
     assert!(wasm_plugin_yaml("a/b", &BTreeMap::new(), "not json", FilterKind::Http, None).is_err());
+}
+
+#[test]
+fn the_outbound_listener_originates_istio_mtls_per_route_and_loads_the_filter_outbound() {
+    let mut s = spec(false);
+    let route = |endpoint: &str, port: u16, tls: UpstreamTls| OutboundRoute {
+        endpoint: endpoint.to_owned(),
+        address: SocketAddr::from(([127, 0, 0, 1], port)),
+        tls,
+    };
+    s.outbound = Some(OutboundListener {
+        address: SocketAddr::from(([127, 0, 0, 1], 15001)),
+        plugin_config: "{\"direction\":\"outbound\"}".to_owned(),
+        client_cert: PathBuf::from("/c/client.crt"),
+        client_key: PathBuf::from("/c/client.key"),
+        routes: vec![
+            route(
+                "case-0",
+                9000,
+                UpstreamTls::IstioMutual { sni: "outbound_.8000_._.httpbin.bar.svc.cluster.local".into() },
+            ),
+            route("case-1", 9001, UpstreamTls::Plaintext),
+        ],
+    });
+    let b = bootstrap(&s);
+    let listener = at(&b, "/static_resources/listeners/2");
+    assert_eq!(at(listener, "/name"), "outbound_http");
+    assert!(listener.get("listener_filters").is_none(), "plaintext from the app: no TLS inspector");
+    let hcm = at(listener, "/filter_chains/0/filters/0/typed_config");
+    let route0 = at(hcm, "/route_config/virtual_hosts/0/routes/0");
+    assert_eq!(at(route0, "/match/headers/0/name"), ENDPOINT_HEADER);
+    assert_eq!(at(route0, "/match/headers/0/string_match/exact"), "case-0");
+    assert_eq!(at(route0, "/route/cluster"), "outbound_case-0");
+    let plugin = at(hcm, "/http_filters/0/typed_config/config");
+    assert_eq!(at(plugin, "/root_id"), OUTBOUND_ROOT_ID);
+    assert_eq!(at(plugin, "/vm_config/vm_id"), OUTBOUND_ROOT_ID);
+    assert_eq!(at(plugin, "/configuration/value"), "{\"direction\":\"outbound\"}");
+    assert_eq!(at(hcm, "/local_reply_config/mappers/0/filter/response_flag_filter/flags/0"), "UF");
+    let clusters = at(&b, "/static_resources/clusters").as_array().unwrap();
+    let mtls = clusters.iter().find(|c| c["name"] == "outbound_case-0").unwrap();
+    let tls = at(mtls, "/transport_socket/typed_config");
+    assert_eq!(at(tls, "/sni"), "outbound_.8000_._.httpbin.bar.svc.cluster.local");
+    assert_eq!(at(tls, "/common_tls_context/alpn_protocols"), &json!(["istio-peer-exchange", "istio"]));
+    assert_eq!(at(tls, "/common_tls_context/tls_certificates/0/certificate_chain/filename"), "/c/client.crt");
+    assert_eq!(at(tls, "/common_tls_context/validation_context/trusted_ca/filename"), "/c/ca.crt");
+    assert!(tls.pointer("/common_tls_context/validation_context/match_typed_subject_alt_names").is_none());
+    let plain = clusters.iter().find(|c| c["name"] == "outbound_case-1").unwrap();
+    assert!(plain.get("transport_socket").is_none());
+    // ECDS delivers the inbound filters' configuration; the outbound filter keeps its own.
+    let ecds = bootstrap_with_ecds(&s, Path::new("/e"));
+    let outbound_plugin =
+        ecds.pointer("/static_resources/listeners/2/filter_chains/0/filters/0/typed_config/http_filters/0");
+    assert_eq!(at(outbound_plugin.unwrap(), "/typed_config/config/root_id"), OUTBOUND_ROOT_ID);
 }
