@@ -55,6 +55,14 @@ pub struct DestinationRuleIndex {
     wildcards: Vec<(String, String)>,
 }
 
+/// The SNI a client sidecar sends with ISTIO_MUTUAL toward a service port (and subset): the
+/// outbound cluster's name, `outbound_.PORT_.SUBSET_.HOST` with an empty subset when there is
+/// none: Istio's `model.BuildDNSSrvSubsetKey` in the outbound direction, the `istioMtlsSni` its
+/// cluster builder puts on auto and ISTIO_MUTUAL TLS.
+pub fn istio_mutual_sni(port: u16, subset: Option<&str>, host: &str) -> String {
+    format!("outbound_.{port}_.{}_.{host}", subset.unwrap_or(""))
+}
+
 /// `config.go :: ResolveShortnameToFQDN`: `*` and IPs stay; a host without a dot becomes
 /// `<host>.<rule namespace>.svc.cluster.local`; any host with a dot is taken as an FQDN.
 pub fn resolve_host(host: &str, namespace: &str) -> String {

@@ -1181,7 +1181,7 @@ pub(crate) fn evaluate(
     // `cluster_builder.go`: ISTIO_MUTUAL without its own `sni` sends
     // `BuildDNSSrvSubsetKey(outbound, subset, host, port)`.
     let verifies = (cs.sends == Sends::IstioMutual).then(|| ServerVerification {
-        sni: cs.sni.clone().unwrap_or_else(|| format!("outbound_.{}_.{}_.{}", sp.port, subset.unwrap_or(""), svc.host)),
+        sni: cs.sni.clone().unwrap_or_else(|| crate::client::istio_mutual_sni(sp.port, subset, &svc.host)),
         accepted_sans: crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities).to_vec(),
     });
     let (failure, symptom) = symptom.map_or((None, None), |(class, text)| (Some(class), Some(text)));

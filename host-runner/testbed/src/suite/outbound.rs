@@ -28,11 +28,12 @@ pub fn endpoint_of(index: usize) -> String {
 }
 
 /// What the client sidecar originates toward the case's upstream: Istio mTLS with the SNI
-/// Istio's client sends for a service port without a subset (`outbound_.PORT_._.HOST`, as the
-/// core's `reach` computes it), or plaintext.
+/// Istio's client sends for a service port without a subset (the core's rule), or plaintext.
 pub fn upstream_tls(case: &OutboundCase) -> UpstreamTls {
     match (case.originates_tls(), case.destination()) {
-        (true, Some((host, port))) => UpstreamTls::IstioMutual { sni: format!("outbound_.{port}_._.{host}") },
+        (true, Some((host, port))) => {
+            UpstreamTls::IstioMutual { sni: meshlock_core::client::istio_mutual_sni(port, None, host) }
+        }
         _ => UpstreamTls::Plaintext,
     }
 }

@@ -5,8 +5,8 @@ use super::{Case, ClientForm, Decision, Observed, Stage, Suite, SuiteError, Suit
 use crate::ca::{LeafSpec, TestCa};
 use crate::datapath::memory::{Client, ClientIdentity, ClientSetup, Exchange, exchange};
 use crate::datapath::{ConnMeta, FilterAction, FilterKind, Listener, ServerTls};
-use meshlock_proxy_host::{FilterModule, FilterVm, PluginSettings};
 use meshlock_core::{Analysis, Options, Source};
+use meshlock_proxy_host::{FilterModule, FilterVm, PluginSettings};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
