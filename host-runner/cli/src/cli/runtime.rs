@@ -197,7 +197,7 @@ pub fn host(args: &HostArgs) -> Result<ExitCode> {
         // The proxy terminates inbound TLS; it does not originate mTLS to the upstream, so an
         // outbound filter would see no upstream certificate and refuse every response.
         bail!(
-            "{}: `meshlock host` serves the inbound side; outbound (secure naming) is exercised in memory by the tests",
+            "{}: `meshlock host` serves the inbound side; the outbound side (secure naming) runs in `meshlock simulate` and in the suites' `outbound:` cases",
             args.config.display()
         );
     }

@@ -372,8 +372,9 @@ pub fn load_suite(path: &Path) -> Result<Suite, SuiteError> {
     let text =
         std::fs::read_to_string(path).map_err(|e| SuiteError::Read { file: file.clone(), message: e.to_string() })?;
     let raw: RawSuite = serde_yaml::from_str(&text).map_err(|e| SuiteError::Format {
-        file: file.clone(),
-        // serde_yaml's message carries the path and "at line L column C".
+        // `file:line:column`, as every other error of meshlock points at its input.
+        file: e.location().map_or_else(|| file.clone(), |at| format!("{file}:{}:{}", at.line(), at.column())),
+        // serde_yaml's message carries the field's path.
         message: e.to_string(),
     })?;
     let fmt_err = |message: String| SuiteError::Format { file: file.clone(), message };
