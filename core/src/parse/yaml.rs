@@ -164,14 +164,19 @@ pub struct Built {
 /// the same text; anything it does not accept is read as YAML (a superset), whose error wins.
 pub fn parse_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> Result<Node, SyntaxError> {
     // A document that starts with `--- ` content: drop the marker so serde_yaml sees one document.
-    let text = doc.text.strip_prefix("---").unwrap_or(doc.text);
-    if text.len() == doc.text.len()
-        && !text.trim_start().starts_with('{')
-        && let Some(node) = super::fast::read(text, role, built)
+    if fast_reader_applies(doc.text)
+        && let Some(node) = super::fast::read(doc.text, role, built)
     {
         return Ok(node);
     }
+    let text = doc.text.strip_prefix("---").unwrap_or(doc.text);
     serde_document(&DocumentText { text, first_line: doc.first_line }, role, built)
+}
+
+/// Whether the fast reader may try a document: not one that opens with a `---` marker (its
+/// content is serde_yaml's once the marker is dropped) and not JSON (serde_json's).
+fn fast_reader_applies(text: &str) -> bool {
+    !text.starts_with("---") && !text.trim_start().starts_with('{')
 }
 
 /// [`parse_document`] for a document whose `unread` byte ranges (whole lines of its text,
@@ -187,7 +192,7 @@ pub fn parse_document_unread(
     if unread.is_empty() {
         return parse_document(doc, role, built);
     }
-    let fast_first = !doc.text.starts_with("---") && !doc.text.trim_start().starts_with('{');
+    let fast_first = fast_reader_applies(doc.text);
     if fast_first && let Some(node) = super::fast::read_skipping(doc.text, unread, role, built) {
         return Ok(node);
     }

@@ -155,7 +155,7 @@ pub(super) fn load(common: &Common, paths: &[PathBuf]) -> Result<Analysis> {
 
 /// Pretty JSON written straight to stdout: a cluster's report is hundreds of megabytes of text,
 /// which is not also held in memory as one string.
-fn print_json(value: &impl serde::Serialize) -> Result<()> {
+pub(super) fn print_json(value: &impl serde::Serialize) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     serde_json::to_writer_pretty(&mut out, value)?;

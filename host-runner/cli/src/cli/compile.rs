@@ -1,7 +1,7 @@
 //! `meshlock compile`: what each workload's proxy enforces, resolved once by the core
 //! (docs/compiled-policy.md). The output is the filter's plugin configuration input.
 
-use super::analysis::{Common, load};
+use super::analysis::{Common, load, print_json};
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use meshlock_core::{Analysis, Severity};
@@ -29,7 +29,7 @@ pub fn compile(args: &CompileArgs) -> Result<ExitCode> {
     ensure_usable(&a)?;
     if let Some(w) = &args.workload {
         let compiled = a.compile(w)?;
-        println!("{}", serde_json::to_string_pretty(&compiled)?);
+        print_json(&compiled)?;
         return Ok(ExitCode::SUCCESS);
     }
     let Some(out) = &args.out else {

@@ -1,7 +1,7 @@
 //! `meshlock plan`: an ordered, proven migration to STRICT (docs/plan.md). The core computes
 //! the plan; this writes the step files and prints the summary.
 
-use super::analysis::{Common, Format};
+use super::analysis::{Common, Format, print_json};
 use super::input;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
@@ -62,7 +62,7 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
         }
     }
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        Format::Json => print_json(&plan)?,
         Format::Text => print!("{}", text(&plan, args.out.as_ref())),
     }
     Ok(ExitCode::SUCCESS)
