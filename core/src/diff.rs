@@ -2,7 +2,7 @@
 //! team asks before it flips a namespace to STRICT.
 
 use crate::analysis::Analysis;
-use crate::reach::{ReachCounts, ReachFilter, summarize};
+use crate::reach::{ReachCounts, ReachFilter, summarize_streamed};
 use crate::report::{Call, CallChange, CallOutcome, ChangeKind, DiffReport, Outcome};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -92,20 +92,37 @@ pub struct FailureChange {
 }
 
 pub fn diff_summary(before: &Analysis, after: &Analysis, filter: &ReachFilter, examples: usize) -> SummaryDiff {
-    let (b, a) = (summarize(before, filter, examples), summarize(after, filter, examples));
-    let mut pairs: BTreeMap<(String, String), (ReachCounts, ReachCounts)> = BTreeMap::new();
-    for p in b.namespaces {
-        pairs.entry((p.from, p.to)).or_default().0 = p.counts;
-    }
-    for p in a.namespaces {
-        pairs.entry((p.from, p.to)).or_default().1 = p.counts;
+    let (b, a) = (summarize_streamed(before, filter, examples), summarize_streamed(after, filter, examples));
+    // Both sides come sorted by (client namespace, service namespace): merged in one pass, and
+    // only the pairs that change are kept.
+    let mut namespaces: Vec<NamespacePairChange> = Vec::new();
+    let (mut xs, mut ys) = (b.namespaces.pairs().peekable(), a.namespaces.pairs().peekable());
+    loop {
+        let order = match (xs.peek(), ys.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some(x), Some(y)) => (x.0, x.1).cmp(&(y.0, y.1)),
+        };
+        let (pair, before, after) = match order {
+            std::cmp::Ordering::Less => match xs.next() {
+                Some((from, to, counts)) => ((from, to), counts, ReachCounts::default()),
+                None => break,
+            },
+            std::cmp::Ordering::Greater => match ys.next() {
+                Some((from, to, counts)) => ((from, to), ReachCounts::default(), counts),
+                None => break,
+            },
+            std::cmp::Ordering::Equal => match (xs.next(), ys.next()) {
+                (Some((from, to, x)), Some((_, _, y))) => ((from, to), x, y),
+                _ => break,
+            },
+        };
+        if before != after {
+            namespaces.push(NamespacePairChange { from: pair.0.to_owned(), to: pair.1.to_owned(), before, after });
+        }
     }
     let signed = |n: u64| i128::from(n);
-    let mut namespaces: Vec<NamespacePairChange> = pairs
-        .into_iter()
-        .filter(|(_, (x, y))| x != y)
-        .map(|((from, to), (before, after))| NamespacePairChange { from, to, before, after })
-        .collect();
     namespaces.sort_by_key(|c| {
         (
             std::cmp::Reverse(signed(c.after.failing) - signed(c.before.failing)),

@@ -15,6 +15,11 @@ use crate::report::{Call, ClientTlsKind, Outcome, ReachReport, ServerModeKind, S
 use crate::server::{alpha_chain, target_port};
 use std::ops::ControlFlow;
 
+mod summary;
+pub use summary::{
+    FailureGroup, NamespaceMatrix, NamespacePair, ReachSummary, StreamedSummary, summarize, summarize_streamed,
+};
+
 /// Which calls to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReachFilter {
@@ -491,146 +496,6 @@ pub fn count_calls(a: &Analysis, filter: &ReachFilter) -> ReachCounts {
     let mut counts = ReachCounts::default();
     for_each_class_call(a, filter, &scopes, |class, _, e| counts.add(&e.call, class.size));
     counts
-}
-
-/// The reach of a mesh too large to list: counts per client namespace × service namespace, and
-/// the failing calls grouped by what breaks them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct ReachSummary {
-    pub counts: ReachCounts,
-    /// Pairs with at least one call, by client namespace then service namespace.
-    pub namespaces: Vec<NamespacePair>,
-    /// Most calls first.
-    pub failures: Vec<FailureGroup>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct NamespacePair {
-    /// The clients' namespace.
-    pub from: String,
-    /// The service's namespace.
-    pub to: String,
-    pub counts: ReachCounts,
-}
-
-/// Failing calls with one cause.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[serde(rename_all = "camelCase")]
-pub struct FailureGroup {
-    /// What breaks them: the policy or rule, never a particular client.
-    pub cause: String,
-    pub calls: u64,
-    /// Distinct client workloads.
-    pub clients: u64,
-    /// Distinct services.
-    pub services: u64,
-    /// The first few calls, in full.
-    pub examples: Vec<Call>,
-}
-
-#[derive(Default)]
-struct GroupTally<'a> {
-    calls: u64,
-    services: std::collections::HashSet<&'a str>,
-    /// The scopes whose clients without a sidecar are in the group.
-    no_sidecar: std::collections::BTreeSet<Scope>,
-    outside_seen: std::collections::HashSet<(Scope, Vec<&'a str>)>,
-    full_namespaces: std::collections::HashSet<&'a str>,
-    listed: std::collections::HashSet<usize>,
-    examples: Vec<Call>,
-}
-
-/// [`ReachSummary`] in time linear in the mesh: the same class traversal as [`count_calls`],
-/// each class's calls spread over its members' namespaces. `examples`: calls kept per group.
-pub fn summarize(a: &Analysis, filter: &ReachFilter, examples: usize) -> ReachSummary {
-    use std::collections::{BTreeMap, HashMap};
-    let scopes = Scopes::of(a, filter);
-    let mut counts = ReachCounts::default();
-    let mut cells: BTreeMap<(&str, &str), ReachCounts> = BTreeMap::new();
-    // Calls of classes spanning namespaces, per member, expanded once at the end.
-    let mut spread: HashMap<(Members<'_>, &str), ReachCounts> = HashMap::new();
-    let mut groups: HashMap<String, GroupTally<'_>> = HashMap::new();
-    for_each_class_call(a, filter, &scopes, |class, svc, e| {
-        counts.add(&e.call, class.size);
-        let to = svc.namespace.as_str();
-        match &class.members {
-            Members::Listed(ns, _) => cells.entry((ns, to)).or_default().add(&e.call, class.size),
-            wide => spread.entry((wide.clone(), to)).or_default().add(&e.call, 1),
-        }
-        let Some(cause) = e.cause else { return };
-        let g = groups.entry(cause).or_default();
-        g.calls += class.size;
-        g.services.insert(svc.host.as_str());
-        match &class.members {
-            Members::NoSidecar(scope) => {
-                g.no_sidecar.insert(*scope);
-            }
-            Members::Listed(_, list) => g.listed.extend(list.iter().copied()),
-            Members::SidecarsOutside(scope, except) => {
-                if g.outside_seen.insert((*scope, except.clone())) {
-                    let outside = scopes.get(*scope).by_namespace.keys().filter(|ns| !except.contains(ns));
-                    g.full_namespaces.extend(outside.copied());
-                }
-            }
-        }
-        if g.examples.len() < examples {
-            g.examples.push(e.call);
-        }
-    });
-    let no_sidecar_by_ns = |scope: Scope| {
-        let mut by_ns: BTreeMap<&str, u64> = BTreeMap::new();
-        for w in scopes.get(scope).no_sidecar.iter().filter_map(|&i| a.workloads.get(i)) {
-            *by_ns.entry(w.namespace()).or_default() += 1;
-        }
-        by_ns
-    };
-    let no_sidecar_spread = [no_sidecar_by_ns(Scope::All), no_sidecar_by_ns(Scope::FilterNamespaces)];
-    for ((members, to), unit) in &spread {
-        match members {
-            Members::NoSidecar(scope) => {
-                let by_ns = if *scope == Scope::All { &no_sidecar_spread[0] } else { &no_sidecar_spread[1] };
-                for (ns, n) in by_ns {
-                    cells.entry((ns, to)).or_default().add_scaled(unit, *n);
-                }
-            }
-            Members::SidecarsOutside(scope, except) => {
-                let clients = scopes.get(*scope);
-                for (ns, list) in clients.by_namespace.iter().filter(|(ns, _)| !except.contains(ns)) {
-                    cells.entry((ns, to)).or_default().add_scaled(unit, class_size(list.len()));
-                }
-            }
-            Members::Listed(..) => {}
-        }
-    }
-    let namespaces = cells
-        .into_iter()
-        .map(|((from, to), counts)| NamespacePair { from: from.to_owned(), to: to.to_owned(), counts })
-        .collect();
-    let mut failures: Vec<FailureGroup> = groups
-        .into_iter()
-        .map(|(cause, g)| {
-            let in_full = |i: &usize| a.workloads.get(*i).is_some_and(|w| g.full_namespaces.contains(w.namespace()));
-            let full: usize =
-                g.full_namespaces.iter().filter_map(|ns| scopes.all.by_namespace.get(ns)).map(Vec::len).sum();
-            let listed = g.listed.iter().filter(|i| !in_full(i)).count();
-            // The filter's namespaces are a part of all clients.
-            let no_sidecar = g.no_sidecar.iter().map(|&scope| scopes.get(scope).no_sidecar.len()).max().unwrap_or(0);
-            FailureGroup {
-                cause,
-                calls: g.calls,
-                clients: class_size(full + listed + no_sidecar),
-                services: class_size(g.services.len()),
-                examples: g.examples,
-            }
-        })
-        .collect();
-    failures.sort_by(|x, y| y.calls.cmp(&x.calls).then_with(|| x.cause.cmp(&y.cause)));
-    ReachSummary { counts, namespaces, failures }
 }
 
 fn client_classes<'a>(
@@ -1324,6 +1189,9 @@ mod tests {
 
     fn summary_matches_listing_with(a: &Analysis, filter: &ReachFilter) {
         let summary = summarize(a, filter, 2);
+        // Streamed, the pairs are expanded as they are written: the same bytes.
+        let streamed = serde_json::to_string_pretty(&summarize_streamed(a, filter, 2)).unwrap();
+        assert_eq!(streamed, serde_json::to_string_pretty(&summary).unwrap());
         let mut cells: BTreeMap<(String, String), ReachCounts> = BTreeMap::new();
         let mut groups: BTreeMap<String, (u64, BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
         let mut total = ReachCounts::default();

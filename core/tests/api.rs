@@ -166,6 +166,42 @@ fn diff_lists_what_a_strict_switch_breaks() {
     assert_eq!(encrypts, 0, "sidecar callers already used mTLS: {:?}", d.changes);
 }
 
+/// The summary diff of two meshes is the pair-by-pair comparison of their summaries: pairs
+/// on one side only included, unchanged pairs left out, the most newly failing first.
+#[test]
+fn summary_diff_compares_every_namespace_pair() {
+    use meshlock_core::reach::{ReachCounts, summarize};
+    use std::collections::BTreeMap;
+    let shape = meshlock_core::synth::MeshShape::new(60);
+    let before = vec![Source::new("mesh.yaml", meshlock_core::synth::generate(&shape))];
+    let mut after = before.clone();
+    after.push(Source::new(
+        "change.yaml",
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: ns1}\n\
+         spec:\n  mtls: {mode: STRICT}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: extra, labels: {app: extra}}\n\
+         spec:\n  containers: [{name: app, image: app}]\n",
+    ));
+    let (a, b) = (Analysis::new(&before, &Options::default()), Analysis::new(&after, &Options::default()));
+    let filter = ReachFilter::default();
+    let mut want: BTreeMap<(String, String), (ReachCounts, ReachCounts)> = BTreeMap::new();
+    for p in summarize(&a, &filter, 1).namespaces {
+        want.entry((p.from, p.to)).or_default().0 = p.counts;
+    }
+    for p in summarize(&b, &filter, 1).namespaces {
+        want.entry((p.from, p.to)).or_default().1 = p.counts;
+    }
+    want.retain(|_, (x, y)| x != y);
+    let d = meshlock_core::diff::diff_summary(&a, &b, &filter, 1);
+    let got: BTreeMap<(String, String), (ReachCounts, ReachCounts)> =
+        d.namespaces.iter().map(|c| ((c.from.clone(), c.to.clone()), (c.before, c.after))).collect();
+    assert!(got.keys().any(|(from, _)| from == "extra"), "a pair only after the change: {got:?}");
+    assert!(got.keys().any(|(_, to)| to == "ns1"), "pairs into the STRICT namespace: {got:?}");
+    assert_eq!(got, want);
+    let newly_failing =
+        |c: &meshlock_core::diff::NamespacePairChange| c.after.failing as i128 - c.before.failing as i128;
+    assert!(d.namespaces.windows(2).all(|w| newly_failing(&w[0]) >= newly_failing(&w[1])));
+}
+
 #[test]
 fn version_knob_and_alpha_defaults() {
     let alpha = Source::new(

@@ -188,7 +188,7 @@ pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
     }
     let filter = ReachFilter { namespaces: args.size.namespace.clone(), ..args.calls.filter() };
     let failing = if args.size.summary {
-        let summary = a.reach_summary(&filter, SUMMARY_EXAMPLES);
+        let summary = meshlock_core::reach::summarize_streamed(&a, &filter, SUMMARY_EXAMPLES);
         match args.format {
             Format::Json => print_json(&summary)?,
             Format::Text => print!("{}", render::reach_summary(&summary, true)),
@@ -200,7 +200,8 @@ pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
         match args.format {
             Format::Json => stream_calls_json(&a, &filter, counts.total)?,
             Format::Text if !args.size.full && counts.total > LISTING_LIMIT => {
-                print!("{}", render::reach_summary(&a.reach_summary(&filter, SUMMARY_EXAMPLES), false));
+                let summary = meshlock_core::reach::summarize_streamed(&a, &filter, SUMMARY_EXAMPLES);
+                print!("{}", render::reach_summary(&summary, false));
             }
             Format::Text => print!("{}", render::reach(&a.reach(&filter))),
         }

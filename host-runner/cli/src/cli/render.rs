@@ -2,7 +2,7 @@
 
 use meshlock_core::Analysis;
 use meshlock_core::diff::SummaryDiff;
-use meshlock_core::reach::{ReachCounts, ReachSummary};
+use meshlock_core::reach::{ReachCounts, StreamedSummary};
 use meshlock_core::report::{AnalyzeReport, Call, ChangeKind, DiffReport, Effect, Explanation, Outcome, ReachReport};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -261,7 +261,7 @@ fn more(out: &mut String, shown: usize, all: usize, what: &str) {
 
 /// `reach` of a large mesh: the namespace pairs, the failing ones first, then the failing calls
 /// grouped by cause with a few examples each.
-pub fn reach_summary(s: &ReachSummary, asked: bool) -> String {
+pub fn reach_summary(s: &StreamedSummary<'_>, asked: bool) -> String {
     let mut out = if asked {
         format!("{}\n\n", counts_line(&s.counts))
     } else {
@@ -271,26 +271,18 @@ pub fn reach_summary(s: &ReachSummary, asked: bool) -> String {
             counts_line(&s.counts)
         )
     };
-    let mut pairs: Vec<_> = s.namespaces.iter().collect();
-    pairs.sort_by(|x, y| {
-        (y.counts.failing, y.counts.plaintext, y.counts.total).cmp(&(
-            x.counts.failing,
-            x.counts.plaintext,
-            x.counts.total,
-        ))
-    });
-    let rows: Vec<Vec<String>> = pairs
+    let (top, all) = most_failing_pairs(s, SUMMARY_ROWS);
+    let rows: Vec<Vec<String>> = top
         .iter()
-        .take(SUMMARY_ROWS)
-        .map(|p| {
-            let mut row = vec![p.from.clone(), p.to.clone()];
-            row.extend(counts_cells(&p.counts));
+        .map(|(from, to, counts)| {
+            let mut row = vec![(*from).to_owned(), (*to).to_owned()];
+            row.extend(counts_cells(counts));
             row
         })
         .collect();
     let _ = writeln!(out, "Namespaces (client → service), the most failing calls first:");
     out.push_str(&table(&["FROM", "TO", "CALLS", "MTLS", "PLAIN", "FAIL"], &rows));
-    more(&mut out, rows.len(), pairs.len(), "namespace pairs");
+    more(&mut out, rows.len(), all, "namespace pairs");
     if s.failures.is_empty() {
         out.push_str("\nNo call fails.\n");
         return out;
@@ -319,6 +311,33 @@ pub fn reach_summary(s: &ReachSummary, asked: bool) -> String {
     }
     more(&mut out, SUMMARY_ROWS.min(s.failures.len()), s.failures.len(), "causes");
     out
+}
+
+/// The `n` namespace pairs with the most failing calls (then plaintext, then calls; ties in
+/// the pairs' own order), and how many pairs there are: a bounded heap over the pairs as they
+/// are expanded, since a mesh of N namespaces may have N² of them.
+fn most_failing_pairs<'a>(s: &StreamedSummary<'a>, n: usize) -> (Vec<(&'a str, &'a str, ReachCounts)>, usize) {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    type Rank = (u64, u64, u64, Reverse<usize>);
+    // Ranked by `Rank` alone: `seq` is unique, so the rest of an entry is never compared.
+    let mut heap: BinaryHeap<Reverse<(Rank, &'a str, &'a str, u64)>> = BinaryHeap::new();
+    let mut all = 0;
+    for (seq, (from, to, c)) in s.namespaces.pairs().enumerate() {
+        all += 1;
+        heap.push(Reverse(((c.failing, c.plaintext, c.total, Reverse(seq)), from, to, c.mtls)));
+        if heap.len() > n {
+            heap.pop();
+        }
+    }
+    let top = heap
+        .into_sorted_vec()
+        .into_iter()
+        .map(|Reverse(((failing, plaintext, total, _), from, to, mtls))| {
+            (from, to, ReachCounts { total, failing, plaintext, mtls })
+        })
+        .collect();
+    (top, all)
 }
 
 /// `diff` of two large meshes: net changes per namespace pair and per failure cause.

@@ -1,0 +1,346 @@
+//! The reach of a mesh too large to list: counts per client namespace × service namespace, and
+//! the failing calls grouped by what breaks them.
+//!
+//! A mesh of N namespaces where every namespace calls every other has N² namespace pairs (6.25
+//! million at 2,500 namespaces). The class traversal sees far fewer distinct contributions: a
+//! class spanning namespaces (clients without a sidecar, sidecar clients outside a few special
+//! namespaces) adds one member's calls per service namespace. [`NamespaceMatrix`] keeps them in
+//! that factored form and expands one client namespace's row at a time, so a caller can stream
+//! the pairs or rank them without holding them all.
+
+use super::{Members, ReachCounts, ReachFilter, Scope, Scopes, class_size, for_each_class_call};
+use crate::index::Analysis;
+use crate::report::Call;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// The reach of a mesh too large to list: counts per client namespace × service namespace, and
+/// the failing calls grouped by what breaks them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ReachSummary {
+    pub counts: ReachCounts,
+    /// Pairs with at least one call, by client namespace then service namespace.
+    pub namespaces: Vec<NamespacePair>,
+    /// Most calls first.
+    pub failures: Vec<FailureGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacePair {
+    /// The clients' namespace.
+    pub from: String,
+    /// The service's namespace.
+    pub to: String,
+    pub counts: ReachCounts,
+}
+
+/// Failing calls with one cause.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct FailureGroup {
+    /// What breaks them: the policy or rule, never a particular client.
+    pub cause: String,
+    pub calls: u64,
+    /// Distinct client workloads.
+    pub clients: u64,
+    /// Distinct services.
+    pub services: u64,
+    /// The first few calls, in full.
+    pub examples: Vec<Call>,
+}
+
+/// [`ReachSummary`] with its namespace pairs not yet expanded. It serialises exactly as the
+/// [`ReachSummary`] it collects into, writing the pairs as they are expanded.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamedSummary<'a> {
+    pub counts: ReachCounts,
+    pub namespaces: NamespaceMatrix<'a>,
+    pub failures: Vec<FailureGroup>,
+}
+
+impl StreamedSummary<'_> {
+    /// Every pair expanded: a mesh of N namespaces may hold N² of them.
+    pub fn collect(self) -> ReachSummary {
+        let namespaces = self
+            .namespaces
+            .pairs()
+            .map(|(from, to, counts)| NamespacePair { from: from.to_owned(), to: to.to_owned(), counts })
+            .collect();
+        ReachSummary { counts: self.counts, namespaces, failures: self.failures }
+    }
+}
+
+/// The counts per client namespace × service namespace, factored as the class traversal found
+/// them: calls of classes listed within one namespace, plus calls of classes spanning namespaces
+/// counted once per member and multiplied out by each namespace's number of members when a row
+/// is expanded.
+#[derive(Debug)]
+pub struct NamespaceMatrix<'a> {
+    /// Every namespace a pair can name, sorted: rows and columns come in this order.
+    names: Vec<&'a str>,
+    /// Calls of classes listed within one client namespace, per client namespace: (service
+    /// namespace, counts).
+    listed: Vec<Vec<(usize, ReachCounts)>>,
+    /// Calls of classes spanning namespaces.
+    spread: Vec<Spread>,
+    /// Per scope (`Scope::All`, `Scope::FilterNamespaces`), per namespace: wanted clients
+    /// without a sidecar.
+    no_sidecar: [Vec<u64>; 2],
+    /// Per scope, per namespace: wanted sidecar clients.
+    sidecars: [Vec<u64>; 2],
+}
+
+/// The calls of one member of a class spanning namespaces, per service namespace.
+#[derive(Debug)]
+struct Spread {
+    members: SpreadMembers,
+    to: Vec<(usize, ReachCounts)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum SpreadMembers {
+    NoSidecar(Scope),
+    /// Sidecar clients outside these namespaces (indexes into `names`, sorted).
+    SidecarsOutside(Scope, Vec<usize>),
+}
+
+/// The spread form of a class spanning namespaces (`None` for a class listed within one).
+fn spread_members_of(members: &Members<'_>, index: impl Fn(&str) -> Option<usize>) -> Option<SpreadMembers> {
+    match members {
+        Members::Listed(..) => None,
+        Members::NoSidecar(scope) => Some(SpreadMembers::NoSidecar(*scope)),
+        Members::SidecarsOutside(scope, except) => {
+            // A namespace without clients or services has no index and no members to leave out.
+            let mut except: Vec<usize> = except.iter().filter_map(|ns| index(ns)).collect();
+            except.sort_unstable();
+            Some(SpreadMembers::SidecarsOutside(*scope, except))
+        }
+    }
+}
+
+fn scope_slot(scope: Scope) -> usize {
+    match scope {
+        Scope::All => 0,
+        Scope::FilterNamespaces => 1,
+    }
+}
+
+impl<'a> NamespaceMatrix<'a> {
+    /// How many clients of client namespace `from` a spread class stands for.
+    fn members_in(&self, members: &SpreadMembers, from: usize) -> u64 {
+        let count = |per: &[Vec<u64>; 2], scope: Scope| {
+            per.get(scope_slot(scope)).and_then(|v| v.get(from)).copied().unwrap_or(0)
+        };
+        match members {
+            SpreadMembers::NoSidecar(scope) => count(&self.no_sidecar, *scope),
+            SpreadMembers::SidecarsOutside(scope, except) => {
+                if except.binary_search(&from).is_ok() {
+                    0
+                } else {
+                    count(&self.sidecars, *scope)
+                }
+            }
+        }
+    }
+
+    /// One client namespace's counts, by service namespace (indexes into `names`).
+    fn row(&self, from: usize) -> Vec<ReachCounts> {
+        let mut row = vec![ReachCounts::default(); self.names.len()];
+        for (to, counts) in self.listed.get(from).into_iter().flatten() {
+            if let Some(cell) = row.get_mut(*to) {
+                cell.add_scaled(counts, 1);
+            }
+        }
+        for spread in &self.spread {
+            let n = self.members_in(&spread.members, from);
+            if n == 0 {
+                continue;
+            }
+            for (to, unit) in &spread.to {
+                if let Some(cell) = row.get_mut(*to) {
+                    cell.add_scaled(unit, n);
+                }
+            }
+        }
+        row
+    }
+
+    /// The pairs with at least one call, by client namespace then service namespace, expanded
+    /// one client namespace at a time.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'a str, &'a str, ReachCounts)> + '_ {
+        self.names.iter().enumerate().flat_map(move |(from_index, from)| {
+            let row = self.row(from_index);
+            self.names
+                .iter()
+                .zip(row)
+                .filter(|(_, counts)| counts.total > 0)
+                .map(move |(to, counts)| (*from, *to, counts))
+        })
+    }
+}
+
+impl serde::Serialize for NamespaceMatrix<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        /// [`NamespacePair`], borrowed.
+        #[derive(serde::Serialize)]
+        struct Pair<'p> {
+            from: &'p str,
+            to: &'p str,
+            counts: ReachCounts,
+        }
+        serializer.collect_seq(self.pairs().map(|(from, to, counts)| Pair { from, to, counts }))
+    }
+}
+
+#[derive(Default)]
+struct GroupTally<'a> {
+    calls: u64,
+    services: HashSet<&'a str>,
+    /// The scopes whose clients without a sidecar are in the group.
+    no_sidecar: BTreeSet<Scope>,
+    /// Per scope: the namespaces every `SidecarsOutside` class of the group leaves out. The
+    /// group holds every sidecar client of the scope's other namespaces (the union of each
+    /// class's namespaces is all but the intersection of what they leave out).
+    outside_except: [Option<BTreeSet<&'a str>>; 2],
+    listed: HashSet<usize>,
+    examples: Vec<Call>,
+}
+
+/// [`ReachSummary`] in time linear in the mesh: the same class traversal as
+/// [`super::count_calls`], each class's calls spread over its members' namespaces.
+/// `examples`: calls kept per group.
+pub fn summarize(a: &Analysis, filter: &ReachFilter, examples: usize) -> ReachSummary {
+    summarize_streamed(a, filter, examples).collect()
+}
+
+/// [`summarize`] without expanding the namespace pairs: memory linear in the mesh, not in the
+/// square of its namespaces.
+pub fn summarize_streamed<'a>(a: &'a Analysis, filter: &ReachFilter, examples: usize) -> StreamedSummary<'a> {
+    let scopes = Scopes::of(a, filter);
+    let mut names: Vec<&'a str> =
+        a.workloads.iter().map(|w| w.namespace()).chain(a.services.iter().map(|s| s.namespace.as_str())).collect();
+    names.sort_unstable();
+    names.dedup();
+    let index = |ns: &str| names.binary_search_by(|n| (*n).cmp(ns)).ok();
+    let mut counts = ReachCounts::default();
+    let mut listed: HashMap<(usize, usize), ReachCounts> = HashMap::new();
+    let mut spread_ids: HashMap<Members<'a>, usize> = HashMap::new();
+    let mut spread_members: Vec<SpreadMembers> = Vec::new();
+    let mut spread_cells: HashMap<(usize, usize), ReachCounts> = HashMap::new();
+    let mut groups: HashMap<String, GroupTally<'a>> = HashMap::new();
+    for_each_class_call(a, filter, &scopes, |class, svc, e| {
+        counts.add(&e.call, class.size);
+        let to = index(svc.namespace.as_str());
+        match &class.members {
+            Members::Listed(ns, _) => {
+                if let (Some(from), Some(to)) = (index(ns), to) {
+                    listed.entry((from, to)).or_default().add(&e.call, class.size);
+                }
+            }
+            wide => {
+                let id = match spread_ids.get(wide) {
+                    Some(id) => Some(*id),
+                    None => spread_members_of(wide, index).map(|members| {
+                        spread_members.push(members);
+                        spread_ids.insert(wide.clone(), spread_members.len() - 1);
+                        spread_members.len() - 1
+                    }),
+                };
+                if let (Some(id), Some(to)) = (id, to) {
+                    spread_cells.entry((id, to)).or_default().add(&e.call, 1);
+                }
+            }
+        }
+        let Some(cause) = e.cause else { return };
+        let g = groups.entry(cause).or_default();
+        g.calls += class.size;
+        g.services.insert(svc.host.as_str());
+        match &class.members {
+            Members::NoSidecar(scope) => {
+                g.no_sidecar.insert(*scope);
+            }
+            Members::Listed(_, list) => g.listed.extend(list.iter().copied()),
+            Members::SidecarsOutside(scope, except) => {
+                if let Some(seen) = g.outside_except.get_mut(scope_slot(*scope)) {
+                    match seen {
+                        Some(common) => common.retain(|ns| except.contains(ns)),
+                        None => *seen = Some(except.iter().copied().collect()),
+                    }
+                }
+            }
+        }
+        if g.examples.len() < examples {
+            g.examples.push(e.call);
+        }
+    });
+
+    let add = |per: &mut [Vec<u64>; 2], scope: Scope, ns: &str, n: usize| {
+        if let (Some(i), Some(v)) = (index(ns), per.get_mut(scope_slot(scope)))
+            && let Some(count) = v.get_mut(i)
+        {
+            *count += class_size(n);
+        }
+    };
+    let mut no_sidecar = [vec![0; names.len()], vec![0; names.len()]];
+    let mut sidecars = [vec![0; names.len()], vec![0; names.len()]];
+    for clients in [&scopes.all, &scopes.namespaces] {
+        for w in clients.no_sidecar.iter().filter_map(|&i| a.workloads.get(i)) {
+            add(&mut no_sidecar, clients.scope, w.namespace(), 1);
+        }
+        for (ns, list) in &clients.by_namespace {
+            add(&mut sidecars, clients.scope, ns, list.len());
+        }
+    }
+    let mut listed_rows: Vec<Vec<(usize, ReachCounts)>> = vec![Vec::new(); names.len()];
+    for ((from, to), c) in listed {
+        if let Some(row) = listed_rows.get_mut(from) {
+            row.push((to, c));
+        }
+    }
+    let mut spread: Vec<Spread> =
+        spread_members.into_iter().map(|members| Spread { members, to: Vec::new() }).collect();
+    for ((id, to), unit) in spread_cells {
+        if let Some(s) = spread.get_mut(id) {
+            s.to.push((to, unit));
+        }
+    }
+
+    let mut failures: Vec<FailureGroup> = groups
+        .into_iter()
+        .map(|(cause, g)| {
+            let full_namespaces: HashSet<&str> = [Scope::All, Scope::FilterNamespaces]
+                .into_iter()
+                .filter_map(|scope| {
+                    let except = g.outside_except.get(scope_slot(scope))?.as_ref()?;
+                    Some(scopes.get(scope).by_namespace.keys().filter(move |ns| !except.contains(*ns)))
+                })
+                .flatten()
+                .copied()
+                .collect();
+            let in_full = |i: &usize| a.workloads.get(*i).is_some_and(|w| full_namespaces.contains(w.namespace()));
+            let full: usize =
+                full_namespaces.iter().filter_map(|ns| scopes.all.by_namespace.get(ns)).map(Vec::len).sum();
+            let listed = g.listed.iter().filter(|i| !in_full(i)).count();
+            // The filter's namespaces are a part of all clients.
+            let no_sidecar = g.no_sidecar.iter().map(|&scope| scopes.get(scope).no_sidecar.len()).max().unwrap_or(0);
+            FailureGroup {
+                cause,
+                calls: g.calls,
+                clients: class_size(full + listed + no_sidecar),
+                services: class_size(g.services.len()),
+                examples: g.examples,
+            }
+        })
+        .collect();
+    failures.sort_by(|x, y| y.calls.cmp(&x.calls).then_with(|| x.cause.cmp(&y.cause)));
+    StreamedSummary {
+        counts,
+        namespaces: NamespaceMatrix { names, listed: listed_rows, spread, no_sidecar, sidecars },
+        failures,
+    }
+}
