@@ -297,30 +297,42 @@ def main():
         add(f"Throughput cost of the data path and filter: **{cost * 100:.1f}%** (goal < 3%: {ok(cost < 0.03)}).")
         add("")
 
+    def file_section(title, intro, path, indent=""):
+        """A section whose body is a file a bench wrote, line by line; False when it is absent."""
+        if not os.path.exists(path):
+            return False
+        add(f"### {title}")
+        add("")
+        for line in intro:
+            add(line)
+        add("")
+        with open(path) as f:
+            for line in f.read().strip().splitlines():
+                add(indent + line)
+        return True
+
     # 3. Through both sidecars (written by host-runner/testbed/benches/sidecars.rs).
-    sidecars_path = os.path.join(OUT, "sidecars.md")
-    if os.path.exists(sidecars_path):
-        add("### Through both sidecars")
-        add("")
-        add("An app's call through its client-side sidecar (the filter outbound, Istio mTLS origination with the")
-        add("workload's certificate) and the server's sidecar (rustls termination, the filter inbound) to the app,")
-        add("against bare rustls with the same certificates (the same client configuration and `ServerConfig`).")
-        add("")
-        with open(sidecars_path) as f:
-            for line in f.read().splitlines():
-                add(line)
+    if file_section(
+        "Through both sidecars",
+        [
+            "An app's call through its client-side sidecar (the filter outbound, Istio mTLS origination with the",
+            "workload's certificate) and the server's sidecar (rustls termination, the filter inbound) to the app,",
+            "against bare rustls with the same certificates (the same client configuration and `ServerConfig`).",
+        ],
+        os.path.join(OUT, "sidecars.md"),
+    ):
         add("")
 
     # 3. simulate on the 200-service mesh (its last line, and /usr/bin/time's).
-    sim_path = os.path.join(OUT, "simulate-200.txt")
-    if os.path.exists(sim_path):
-        add("### `meshlock simulate` on the 200-service synthetic mesh")
-        add("")
-        add("Every call `reach` lists, each over a real connection through the client's and the server's sidecar")
-        add("([docs/simulate.md](docs/simulate.md)), 4 calls in flight:")
-        add("")
-        with open(sim_path) as f:
-            add("    " + f.read().strip())
+    if file_section(
+        "`meshlock simulate` on the 200-service synthetic mesh",
+        [
+            "Every call `reach` lists, each over a real connection through the client's and the server's sidecar",
+            "([docs/simulate.md](docs/simulate.md)), 4 calls in flight:",
+        ],
+        os.path.join(OUT, "simulate-200.txt"),
+        indent="    ",
+    ):
         time_path = os.path.join(OUT, "simulate-200.time")
         if os.path.exists(time_path):
             with open(time_path) as f:

@@ -34,6 +34,40 @@ pub const ENDPOINT_HEADER: &str = "x-meshlock-endpoint";
 pub const UPSTREAM_HEADER: &str = "x-meshlock-upstream";
 /// The detail of a failure the client sidecar answers with a 503.
 pub const REASON_HEADER: &str = "x-meshlock-reason";
+/// What failed, when the client sidecar answers with its own 503 ([`UpstreamFailure`]): what a
+/// caller of the sidecar reads instead of matching the body's words.
+pub const FAILURE_HEADER: &str = "x-meshlock-failure";
+
+/// Why the client sidecar could not relay a call, each with Envoy's wording for the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailure {
+    /// The upstream's certificate chain did not verify against the mesh root.
+    CertificateVerifyFailed,
+    /// Any other failure: connect, handshake, reset, no or no HTTP response, the filter.
+    Upstream,
+}
+
+impl UpstreamFailure {
+    /// The value of [`FAILURE_HEADER`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CertificateVerifyFailed => "certificate_verify_failed",
+            Self::Upstream => "upstream",
+        }
+    }
+
+    pub fn from_header(value: &str) -> Option<Self> {
+        [Self::CertificateVerifyFailed, Self::Upstream].into_iter().find(|f| f.as_str() == value)
+    }
+
+    /// Envoy's 503 text for it (the core's symptom).
+    fn wording(self) -> &'static str {
+        match self {
+            Self::CertificateVerifyFailed => CERTIFICATE_VERIFY_FAILED_503,
+            Self::Upstream => UPSTREAM_503,
+        }
+    }
+}
 /// The ALPN Istio's client sidecar offers to another sidecar.
 pub const ISTIO_ALPN: [&[u8]; 2] = [b"istio-peer-exchange", b"istio"];
 
@@ -155,12 +189,16 @@ struct Reply {
 }
 
 impl Reply {
-    /// Envoy's 503 for a call whose upstream failed: `wording` is one of the core's symptoms.
-    fn upstream_failure(wording: &str, reason: &str) -> Self {
+    /// Envoy's 503 for a call whose upstream failed, in the core's wording for `failure`.
+    fn upstream_failure(failure: UpstreamFailure, reason: &str) -> Self {
+        let wording = failure.wording();
         let text = wording.strip_prefix("503 ").unwrap_or(wording);
         Self {
             status: 503,
-            headers: vec![(REASON_HEADER.to_owned(), reason.replace(['\r', '\n'], " "))],
+            headers: vec![
+                (REASON_HEADER.to_owned(), reason.replace(['\r', '\n'], " ")),
+                (FAILURE_HEADER.to_owned(), failure.as_str().to_owned()),
+            ],
             body: format!("{text}\n").into_bytes(),
         }
     }
@@ -238,14 +276,16 @@ impl OutboundProxy {
         let header = |name: &str| head.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let authority = header("host").unwrap_or_default();
         let Ok(mut vm) = self.vm.lock() else {
-            return Reply::upstream_failure(UPSTREAM_503, "filter VM lock poisoned").bytes();
+            return Reply::upstream_failure(UpstreamFailure::Upstream, "filter VM lock poisoned").bytes();
         };
         let started = vm
             .create_stream(props)
             .and_then(|id| vm.on_request_headers(id, head.filter_headers(false), !head.has_body()).map(|_| id));
         let id = match started {
             Ok(id) => id,
-            Err(e) => return Reply::upstream_failure(UPSTREAM_503, &format!("filter failed: {e}")).bytes(),
+            Err(e) => {
+                return Reply::upstream_failure(UpstreamFailure::Upstream, &format!("filter failed: {e}")).bytes();
+            }
         };
         if let Some(r) = vm.stream(id).and_then(|s| s.local_response.clone()) {
             let _ = vm.finish_stream(id, false);
@@ -262,7 +302,7 @@ impl OutboundProxy {
             }),
         };
         let Ok(mut vm) = self.vm.lock() else {
-            return Reply::upstream_failure(UPSTREAM_503, "filter VM lock poisoned").bytes();
+            return Reply::upstream_failure(UpstreamFailure::Upstream, "filter VM lock poisoned").bytes();
         };
         let bytes = match outcome {
             Err(reply) => reply.bytes(),
@@ -274,7 +314,7 @@ impl OutboundProxy {
 
     /// Connects to the route's endpoint, sends the request, reads the whole response.
     fn originate(&self, route: &Route, request: &[u8]) -> Result<Upstream, Reply> {
-        let fail = |e: &dyn std::fmt::Display| Reply::upstream_failure(UPSTREAM_503, &e.to_string());
+        let fail = |e: &dyn std::fmt::Display| Reply::upstream_failure(UpstreamFailure::Upstream, &e.to_string());
         let tcp = TcpStream::connect_timeout(&route.address, CALL_TIMEOUT).map_err(|e| fail(&e))?;
         tcp.set_read_timeout(Some(CALL_TIMEOUT)).map_err(|e| fail(&e))?;
         tcp.set_write_timeout(Some(CALL_TIMEOUT)).map_err(|e| fail(&e))?;
@@ -294,8 +334,9 @@ impl OutboundProxy {
                         .get_ref()
                         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
                         .is_some_and(|r| matches!(r, rustls::Error::InvalidCertificate(_)));
-                    let wording = if verify { CERTIFICATE_VERIFY_FAILED_503 } else { UPSTREAM_503 };
-                    Reply::upstream_failure(wording, &format!("TLS: {e}"))
+                    let failure =
+                        if verify { UpstreamFailure::CertificateVerifyFailed } else { UpstreamFailure::Upstream };
+                    Reply::upstream_failure(failure, &format!("TLS: {e}"))
                 };
                 while tls.conn.is_handshaking() {
                     tls.conn.complete_io(&mut tls.sock).map_err(tls_failure)?;
@@ -355,10 +396,12 @@ fn check_response(vm: &mut FilterVm, id: u32, up: Upstream) -> Vec<u8> {
     let (status, headers, len) = match parse_response_head(&up.response, MAX_HEAD) {
         Ok(Some(h)) => h,
         Ok(None) if up.response.is_empty() => {
-            return Reply::upstream_failure(UPSTREAM_503, "the upstream closed without a response").bytes();
+            return Reply::upstream_failure(UpstreamFailure::Upstream, "the upstream closed without a response")
+                .bytes();
         }
         Ok(None) | Err(_) => {
-            return Reply::upstream_failure(UPSTREAM_503, "the upstream's response is not HTTP/1.1").bytes();
+            return Reply::upstream_failure(UpstreamFailure::Upstream, "the upstream's response is not HTTP/1.1")
+                .bytes();
         }
     };
     if let Ok(s) = vm.stream_mut(id) {
@@ -375,7 +418,7 @@ fn check_response(vm: &mut FilterVm, id: u32, up: Upstream) -> Vec<u8> {
     let mut map = vec![(":status".to_owned(), status.to_string().into_bytes())];
     map.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone().into_bytes())));
     if let Err(e) = vm.on_response_headers(id, map, false) {
-        return Reply::upstream_failure(UPSTREAM_503, &format!("filter failed: {e}")).bytes();
+        return Reply::upstream_failure(UpstreamFailure::Upstream, &format!("filter failed: {e}")).bytes();
     }
     if let Some(r) = vm.stream(id).and_then(|s| s.local_response.clone()) {
         return serialize_response(r.status, &r.headers, &r.body);

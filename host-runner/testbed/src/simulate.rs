@@ -12,7 +12,10 @@
 
 use crate::ca::{LeafSpec, TestCa};
 use crate::datapath::{FilterKind, Listener, ServerTls, parse_request_head, parse_response_head};
-use crate::outbound::{ClientTls, ENDPOINT_HEADER, OutboundProxy, REASON_HEADER, Route, UPSTREAM_HEADER, UpstreamTls};
+use crate::outbound::{
+    ClientTls, ENDPOINT_HEADER, FAILURE_HEADER, OutboundProxy, REASON_HEADER, Route, UPSTREAM_HEADER, UpstreamFailure,
+    UpstreamTls,
+};
 use crate::tcp::Proxy;
 use meshlock_core::compile::CompiledPolicy;
 use meshlock_core::compile::plugin::{Direction, LogSetting, PluginConfig};
@@ -506,15 +509,20 @@ fn run_call(mesh: &Mesh, call: &Call) -> Observed {
         return observed(true, header(UPSTREAM_HEADER) == Some("mtls"), SymptomClass::Ok, String::new());
     }
     let deny = header("x-meshlock-deny");
+    // A filter's denial names its reason; the client sidecar's own 503 names what failed.
     let class = match deny {
         Some("secure_naming") => SymptomClass::CertificateVerifyFailed,
         Some("plaintext") => SymptomClass::NoFilterChain,
         Some("authorization") => SymptomClass::Rbac,
         Some(_) => SymptomClass::Other,
-        None if body.contains("CERTIFICATE_VERIFY_FAILED") => SymptomClass::CertificateVerifyFailed,
-        None if status == 503 && body.starts_with("upstream connect error") => SymptomClass::Reset,
-        None if status == 400 => SymptomClass::Reset,
-        None => SymptomClass::Other,
+        None => match header(FAILURE_HEADER).and_then(UpstreamFailure::from_header) {
+            Some(UpstreamFailure::CertificateVerifyFailed) => SymptomClass::CertificateVerifyFailed,
+            Some(UpstreamFailure::Upstream) => SymptomClass::Reset,
+            // Relayed from the server's sidecar, which answers in Envoy's words only.
+            None if status == 503 && body.starts_with("upstream connect error") => SymptomClass::Reset,
+            None if status == 400 => SymptomClass::Reset,
+            None => SymptomClass::Other,
+        },
     };
     let why = header(REASON_HEADER).unwrap_or_default();
     observed(false, false, class, format!("{status} {body} {why}").trim().to_owned())

@@ -1,7 +1,7 @@
 //! The proxy-wasm host against the real filter and against a hostile module.
 
 use crate::support::{plugin_config, strict_policies, wasip1};
-use meshlock_proxy_host::{Action, FilterModule, GuestLimits, HostError, PluginSettings, Properties};
+use meshlock_proxy_host::{Action, FilterModule, FilterVm, GuestLimits, HostError, PluginSettings, Properties};
 use std::time::Duration;
 
 fn props(port: i64) -> Properties {
@@ -194,11 +194,7 @@ fn out_of_bounds_guest_pointers_trap_and_kill_the_vm() {
     }
     // Configures fine, then hands the host an allocator result past the end of memory.
     let wat = HOSTILE.replace("(drop (call $log (i32.const 2) (i32.const 0x100000) (i32.const 8)))", "");
-    let module = FilterModule::from_bytes(wat.as_bytes()).unwrap();
-    let mut vm = module.start(PluginSettings::new("{}", "meshlock")).unwrap();
-    assert!(vm.configured());
-    let id = vm.create_stream(props(80)).unwrap();
-    let err = vm.on_new_connection(id).unwrap_err();
+    let (mut vm, id, err) = first_connection_fails(&FilterModule::from_bytes(wat.as_bytes()).unwrap());
     assert!(
         matches!(&err, HostError::Trap { call, message } if call == "proxy_on_new_connection" && message.contains("out of bounds")),
         "{err:?}"
@@ -216,15 +212,23 @@ fn runaway(body: &str) -> String {
     )
 }
 
+/// Starts `module` (it must configure), opens one connection and returns the error its first
+/// callback ends with, beside the VM and the stream for what the test checks next.
+fn first_connection_fails(module: &FilterModule) -> (FilterVm, u32, HostError) {
+    let mut vm = module.start(PluginSettings::new("{}", "meshlock")).unwrap();
+    assert!(vm.configured());
+    let id = vm.create_stream(props(80)).unwrap();
+    let err = vm.on_new_connection(id).unwrap_err();
+    (vm, id, err)
+}
+
 const SMALL: GuestLimits =
     GuestLimits { callback: Duration::from_millis(50), start: Duration::from_secs(5), memory: 16 << 20 };
 
 #[test]
 fn a_guest_that_loops_is_interrupted_at_its_deadline_and_fails_closed() {
     let module = FilterModule::with_limits(runaway("(loop $spin (br $spin))").as_bytes(), SMALL).unwrap();
-    let mut vm = module.start(PluginSettings::new("{}", "meshlock")).unwrap();
-    let id = vm.create_stream(props(80)).unwrap();
-    let err = vm.on_new_connection(id).unwrap_err();
+    let (mut vm, id, err) = first_connection_fails(&module);
     assert!(
         matches!(&err, HostError::Deadline { call, limit } if call == "proxy_on_new_connection" && *limit == SMALL.callback),
         "{err:?}"
@@ -244,10 +248,7 @@ fn a_guest_that_loops_is_interrupted_at_its_deadline_and_fails_closed() {
 #[test]
 fn a_guest_that_allocates_without_end_traps_at_its_memory_limit() {
     let grow = "(loop $more (drop (memory.grow (i32.const 16))) (br $more))";
-    let module = FilterModule::with_limits(runaway(grow).as_bytes(), SMALL).unwrap();
-    let mut vm = module.start(PluginSettings::new("{}", "meshlock")).unwrap();
-    let id = vm.create_stream(props(80)).unwrap();
-    let err = vm.on_new_connection(id).unwrap_err();
+    let (vm, _, err) = first_connection_fails(&FilterModule::with_limits(runaway(grow).as_bytes(), SMALL).unwrap());
     assert!(
         matches!(&err, HostError::Trap { call, message } if call == "proxy_on_new_connection" && message.contains("memory")),
         "{err:?}"
