@@ -5,6 +5,8 @@
 use meshlock_core::compile::{CompiledError, CompiledPolicy};
 use meshlock_core::enforce::{self, Decision, InboundPolicy, OutboundPolicy, PeerFacts};
 
+mod read;
+
 // The configuration's types live in the core, where the writers (CLI, host, playground) find
 // the same definition the filter reads.
 pub use meshlock_core::compile::plugin::{Direction, FilterKind, LogSetting, PluginConfig, WorkloadRef};
@@ -98,13 +100,13 @@ impl Guard {
         if json.is_empty() {
             return Err(ConfigError::Missing);
         }
-        let mut cfg: PluginConfig = serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let cfg = read::plugin(json).map_err(|e| ConfigError::Json(e.to_string()))?;
         let kind = cfg.kind.unwrap_or_else(|| kind_from_root_id(root_id));
         if cfg.direction == Direction::Outbound && kind == FilterKind::Network {
             return Err(ConfigError::OutboundNetwork);
         }
-        let compiled = match (cfg.compiled.take(), &cfg.policies) {
-            (Some(value), None) => CompiledPolicy::from_value(value)?,
+        let compiled = match (&cfg.compiled, &cfg.policies) {
+            (Some(value), None) => read::compiled_policy(value)?,
             (None, Some(yaml)) => compile_yaml(&cfg, yaml)?,
             (Some(_), Some(_)) => return Err(ConfigError::BothForms),
             (None, None) => return Err(ConfigError::NoPolicy),
@@ -182,7 +184,7 @@ impl Guard {
 
 /// The `policies` form: the mesh's YAML, compiled here for the configured workload.
 #[cfg(feature = "yaml-config")]
-fn compile_yaml(cfg: &PluginConfig, yaml: &str) -> Result<CompiledPolicy, ConfigError> {
+fn compile_yaml(cfg: &read::Plugin, yaml: &str) -> Result<CompiledPolicy, ConfigError> {
     use meshlock_core::{Analysis, IstioVersion, Options, Source, UnusableInput};
     let istio_version = cfg
         .istio_version
@@ -202,7 +204,7 @@ fn compile_yaml(cfg: &PluginConfig, yaml: &str) -> Result<CompiledPolicy, Config
 }
 
 #[cfg(not(feature = "yaml-config"))]
-fn compile_yaml(_cfg: &PluginConfig, _yaml: &str) -> Result<CompiledPolicy, ConfigError> {
+fn compile_yaml(_cfg: &read::Plugin, _yaml: &str) -> Result<CompiledPolicy, ConfigError> {
     Err(ConfigError::YamlNotBuilt)
 }
 

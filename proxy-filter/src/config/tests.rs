@@ -215,3 +215,191 @@ fn unusable_compiled_policies_are_refused_with_a_reason() {
         assert!(!err.contains('\n'), "one line: {err}");
     }
 }
+
+/// What the derived serde readers make of a configuration: the reference `read` must agree with.
+fn by_serde(json: &[u8]) -> Result<(PluginConfig, Option<CompiledPolicy>), Option<CompiledError>> {
+    let cfg: PluginConfig = serde_json::from_slice(json).map_err(|_| None)?;
+    let compiled = cfg.compiled.clone().map(CompiledPolicy::from_value).transpose().map_err(Some)?;
+    Ok((cfg, compiled))
+}
+
+fn by_reader(json: &[u8]) -> Result<(PluginConfig, Option<CompiledPolicy>), Option<CompiledError>> {
+    let p = read::plugin(json).map_err(|_| None)?;
+    let compiled = p.compiled.as_ref().map(read::compiled_policy).transpose().map_err(Some)?;
+    // The JSON of `compiled` is the reader's own; its content is compared as `compiled`.
+    let cfg = PluginConfig {
+        direction: p.direction,
+        compiled: by_serde(json).ok().and_then(|(c, _)| c.compiled),
+        workload: p.workload,
+        policies: p.policies,
+        istio_version: p.istio_version,
+        log: p.log,
+        kind: p.kind,
+    };
+    Ok((cfg, compiled))
+}
+
+fn assert_same_reading(json: &[u8]) {
+    let (ours, theirs) = (by_reader(json), by_serde(json));
+    let schema_error = |r: &Result<_, Option<CompiledError>>| match r {
+        Err(Some(e @ (CompiledError::NoSchema | CompiledError::Schema(_)))) => Some(e.clone()),
+        _ => None,
+    };
+    assert_eq!(ours.is_ok(), theirs.is_ok(), "{}: reader {ours:?}, serde {theirs:?}", String::from_utf8_lossy(json));
+    assert_eq!(schema_error(&ours), schema_error(&theirs), "{}", String::from_utf8_lossy(json));
+    if let (Ok(a), Ok(b)) = (&ours, &theirs) {
+        assert_eq!(a.1, b.1, "{}", String::from_utf8_lossy(json));
+        assert_eq!(a.0.compiled.is_some(), b.0.compiled.is_some(), "{}", String::from_utf8_lossy(json));
+        let strip = |c: &PluginConfig| PluginConfig { compiled: None, ..c.clone() };
+        assert_eq!(strip(&a.0), strip(&b.0), "{}", String::from_utf8_lossy(json));
+    }
+}
+
+/// Every field of both forms, a port-level mode, authorization rules with ports, per-port
+/// outbound entries, an escaped string.
+const FULL: &str = r#"{"direction":"inbound","compiled":{"schema":1,"workload":"foo/httpbin","identity":"spiffe://cluster.local/ns/foo/sa/httpbin","inbound":{"workload":"foo/httpbin","defaultMode":"STRICT","portModes":{"9000":"DISABLE","8080":"PERMISSIVE"},"trustDomains":["cluster.local","old.example"],"authz":{"allow":[{"policy":"foo/allow","rules":[{"from":[{"principals":["cluster.local/ns/bar/sa/sleep"],"notPrincipals":[],"namespaces":["bar"],"notNamespaces":[],"unevaluable":false}],"ports":[80,8080],"notPorts":[9000],"unevaluable":true}]}],"deny":[{"policy":"foo/deny","rules":[]}]}},"outbound":[{"host":"httpbin.foo.svc.cluster.local","identities":["spiffe://cluster.local/ns/foo/sa/httpbin"]},{"host":"db.data.svc.cluster.local","port":5432,"identities":[]}]},"log":"decisions","kind":"network","workload":null,"istioVersion":"1.2\u00e9\"x"}"#;
+
+const YAML_FORM: &str = r#"{"direction":"outbound","workload":{"namespace":"foo","name":"httpbin"},"policies":"kind: x\n","istioVersion":"1.24","log":"off","kind":"http","compiled":null}"#;
+
+#[test]
+fn the_reader_accepts_exactly_what_serde_accepts() {
+    let singles: &[&[u8]] = &[
+        b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b"0", b"-", b"1", b"e", b".", b" ", b"n", b"\x01", b"\xff",
+        b"\xc3",
+    ];
+    let inserts: &[&[u8]] = &[
+        b",\"x\":1",
+        b"null,",
+        b"\"schema\":2,",
+        b"\"schema\":1,",
+        b"1,",
+        b"\"\\ud83d\\ude00\",",
+        b"\"\\udc00\",",
+        b"{\"STRICT\":null},",
+        b"1.5,",
+        b"-1,",
+        b"65535,",
+        b"65536,",
+        b"[],",
+        b"\"policy\":\"p\",",
+        b"\"port\":1,",
+    ];
+    for base in [FULL, YAML_FORM] {
+        let base = base.as_bytes();
+        assert!(by_serde(base).is_ok(), "{}", String::from_utf8_lossy(base));
+        assert_same_reading(base);
+        for i in 0..=base.len() {
+            assert_same_reading(&base[..i]);
+            let mut deleted = base.to_vec();
+            if i < base.len() {
+                deleted.remove(i);
+                assert_same_reading(&deleted);
+            }
+            for s in singles.iter().chain(inserts) {
+                let mut inserted = base.to_vec();
+                inserted.splice(i..i, s.iter().copied());
+                assert_same_reading(&inserted);
+                if i < base.len() && s.len() == 1 {
+                    let mut replaced = base.to_vec();
+                    replaced[i] = s[0];
+                    assert_same_reading(&replaced);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_reader_agrees_with_serde_on_the_odd_shapes() {
+    let compiled = r#""schema":1,"workload":"w","identity":"i""#;
+    let inbound =
+        r#""workload":"w","defaultMode":"STRICT","portModes":{},"trustDomains":["td"],"authz":{"allow":[],"deny":[]}"#;
+    let cases = [
+        // A struct as an array of its fields in order, a unit variant as a map.
+        format!(r#"["inbound",{{{compiled},"inbound":{{{inbound}}}}}]"#),
+        format!(r#"[{{"inbound":null}},{{{compiled},"inbound":["w",{{"STRICT":null}},{{}},["td"],[[],[]]]}}]"#),
+        format!(r#"["inbound",{{{compiled},"inbound":{{{inbound}}}}},null,null,null,null,null,null]"#),
+        format!(r#"["inbound",{{{compiled},"inbound":{{{inbound}}}}},null,null,null,null,null,null,null]"#),
+        format!(r#"[{{"inbound":1}},{{{compiled},"inbound":{{{inbound}}}}}]"#),
+        // Duplicates: refused at the top level, the last wins inside `compiled`.
+        format!(r#"{{"direction":"inbound","direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}}}}"#),
+        format!(r#"{{"direction":"inbound","compiled":{{"schema":2,{compiled},"inbound":{{{inbound}}}}}}}"#),
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"schema":2,"inbound":{{{inbound}}}}}}}"#),
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}},"inbound":null}}}}"#),
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound},"workload":"v"}}}}}}"#),
+        r#"{"direction":"inbound","compiled":{},"workload":{"namespace":"a","name":"b","name":"c"}}"#.to_owned(),
+        // Schema values.
+        r#"{"direction":"inbound","compiled":{"schema":1.0}}"#.to_owned(),
+        r#"{"direction":"inbound","compiled":{"schema":-0}}"#.to_owned(),
+        r#"{"direction":"inbound","compiled":{"schema":18446744073709551616}}"#.to_owned(),
+        r#"{"direction":"inbound","compiled":{"schema":"1"}}"#.to_owned(),
+        r#"{"direction":"inbound","compiled":[1]}"#.to_owned(),
+        r#"{"direction":"inbound","compiled":5}"#.to_owned(),
+        // Port keys and values.
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{}}}}}}}"#,
+            inbound.replace("{}", r#"{"08":"STRICT"}"#)
+        ),
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{}}}}}}}"#,
+            inbound.replace("{}", r#"{"-1":"STRICT"}"#)
+        ),
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{}}}}}}}"#,
+            inbound.replace("{}", r#"{"65535":"STRICT","1":{"STRICT":null}}"#)
+        ),
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{}}}}}}}"#,
+            inbound.replace("{}", r#"{"+1":"STRICT"}"#)
+        ),
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{}}}}}}}"#,
+            inbound.replace("{}", r#"{" 1":"STRICT"}"#)
+        ),
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{}}}}}}}"#,
+            inbound.replace("{}", r#"{"1e1":"STRICT"}"#)
+        ),
+        format!(
+            r#"{{"direction":"outbound","compiled":{{{compiled},"outbound":[{{"host":"h","port":1e2,"identities":[]}}]}}}}"#
+        ),
+        format!(
+            r#"{{"direction":"outbound","compiled":{{{compiled},"outbound":[{{"host":"h","port":65535,"identities":[]}}]}}}}"#
+        ),
+        format!(
+            r#"{{"direction":"outbound","compiled":{{{compiled},"outbound":[{{"host":"h","port":null,"identities":[]}}]}}}}"#
+        ),
+        format!(r#"{{"direction":"outbound","compiled":{{{compiled},"outbound":[["h",8,[]]]}}}}"#),
+        // Strings.
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}},"policies":"\ud83d\ude00"}}"#
+        ),
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}},"istioVersion":"\ud83d"}}"#
+        ),
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}},"istioVersion":"\ude00"}}"#
+        ),
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}},"istioVersion":"\u00"}}"#),
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}},"istioVersion":"\q"}}"#),
+        format!(" \n\t{{\"direction\" : \"inbound\" ,\r\"compiled\":{{{compiled},\"inbound\":{{{inbound}}}}}}} \n"),
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}}}}x"#),
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}},}}"#),
+        format!(
+            r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}},"log":{{"off":null,"x":null}}}}"#
+        ),
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"inbound":{{{inbound}}}}},"kind":{{"http":1}}}}"#),
+        // Nesting, inside and beyond serde_json's limit.
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"x":{}1{}}}}}"#, "[".repeat(124), "]".repeat(124)),
+        format!(r#"{{"direction":"inbound","x":{}1{}}}"#, "[".repeat(126), "]".repeat(126)),
+        format!(r#"{{"direction":"inbound","compiled":{{{compiled},"x":{}1{}}}}}"#, "[".repeat(500), "]".repeat(500)),
+    ];
+    let accepted: Vec<bool> = cases.iter().map(|json| by_reader(json.as_bytes()).is_ok()).collect();
+    for json in &cases {
+        assert_same_reading(json.as_bytes());
+    }
+    // The shapes above that serde accepts, so that agreeing is not only refusing.
+    let want = [0, 1, 6, 9, 19, 24, 25, 26, 27, 32];
+    let got: Vec<usize> = (0..cases.len()).filter(|i| accepted[*i]).collect();
+    assert_eq!(got, want);
+}

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Envoy 1.40's time to admin /ready with and without the filter, alternating in one run.
+
+    python3 scripts/bench/envoy-ready.py [--starts 7] [--module LABEL=PATH.wasm ...]
+
+Each start: a bootstrap written by `meshlock envoy-config` for examples/authn (foo/httpbin), fresh
+loopback ports, `envoy -c FILE --concurrency 1` as a child, admin /ready polled every 15 ms until
+LIVE (at most --timeout seconds), then the child killed by its PID. The no-filter variant is the
+same bootstrap with the wasm filters taken out. Every --module is one more variant (default: the
+shipped wasm32-wasip1 build), so two builds of the filter can be compared in the same run. Prints
+every start and the medians, in ms from spawn to LIVE."""
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def without_wasm(yaml_text):
+    """The bootstrap with every `envoy.filters.*.wasm` list item removed (block YAML as
+    `meshlock envoy-config` writes it: an item runs until the next line at its indentation or
+    less)."""
+    out, skip_indent = [], None
+    for line in yaml_text.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if skip_indent is not None:
+            if line.strip() and indent <= skip_indent:
+                skip_indent = None
+            else:
+                continue
+        stripped = line.strip()
+        if stripped.startswith("- name: envoy.filters.") and stripped.endswith(".wasm"):
+            skip_indent = indent
+            continue
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def bootstrap(args, module, work, label):
+    admin, listen = free_port(), free_port()
+    cmd = [
+        args.meshlock, "envoy-config", *args.policies, "--workload", args.workload,
+        "--cert-dir", os.path.join(work, "certs"), "--listen", f"127.0.0.1:{listen}",
+        "--admin", f"127.0.0.1:{admin}", "--kind", args.kind,
+    ]
+    if module:
+        cmd += ["--filter", module]
+    text = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    if not module:
+        text = without_wasm(text)
+        if ".wasm" in text:
+            sys.exit("could not take the wasm filters out of the bootstrap")
+    path = os.path.join(work, f"{label}.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path, admin
+
+
+def ready(admin):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/ready", timeout=0.5) as r:
+            return r.read().decode().strip() == "LIVE"
+    except OSError:
+        return False
+
+
+def start(args, config, admin, log, base_id):
+    t0 = time.monotonic()
+    child = subprocess.Popen(
+        [args.envoy, "-c", config, "--concurrency", "1", "-l", "info", "--base-id", str(base_id),
+         "--log-path", log],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        while time.monotonic() - t0 < args.timeout:
+            if ready(admin):
+                return (time.monotonic() - t0) * 1e3
+            if child.poll() is not None:
+                sys.exit(f"envoy exited ({child.returncode}) before /ready; log: {log}")
+            time.sleep(0.015)
+        sys.exit(f"envoy not ready after {args.timeout} s; log: {log}")
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--starts", type=int, default=7)
+    p.add_argument("--module", action="append", default=[], metavar="LABEL=PATH",
+                   help="a filter module to measure (repeatable)")
+    p.add_argument("--policies", nargs="+", default=[os.path.join(ROOT, "examples", "authn")])
+    p.add_argument("--workload", default="foo/httpbin")
+    p.add_argument("--kind", default="network", choices=["network", "http"])
+    p.add_argument("--meshlock", default=os.path.join(TARGET, "debug", "meshlock"))
+    p.add_argument("--envoy", default=os.environ.get("MESHLOCK_ENVOY", os.path.join(ROOT, ".venv", "bin", "envoy")))
+    p.add_argument("--timeout", type=float, default=30.0)
+    args = p.parse_args()
+    modules = [m.split("=", 1) for m in args.module] or [
+        ["filter", os.path.join(TARGET, "wasm32-wasip1", "release-wasm", "meshlock_filter.wasm")]
+    ]
+    variants = [("no filter", None)] + [(label, os.path.abspath(path)) for label, path in modules]
+    for label, path in variants[1:]:
+        if not os.path.isfile(path):
+            sys.exit(f"{label}: {path} is missing (bash scripts/build-filter.sh)")
+    times = {label: [] for label, _ in variants}
+    base = (os.getpid() % 10_000) * 100
+    with tempfile.TemporaryDirectory(prefix="meshlock-ready-") as work:
+        n = 0
+        for i in range(args.starts):
+            # Rotate the order every round so no variant always follows another.
+            order = variants[i % len(variants):] + variants[: i % len(variants)]
+            for label, module in order:
+                slug = label.replace(" ", "-")
+                config, admin = bootstrap(args, module, work, slug)
+                ms = start(args, config, admin, os.path.join(work, f"{slug}-{i}.log"), base + n % 100)
+                n += 1
+                times[label].append(ms)
+                print(f"round {i + 1}: {label}: {ms:.0f} ms", file=sys.stderr, flush=True)
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[0]
+    base_med = statistics.median(times["no filter"])
+    for label, _ in variants:
+        med = statistics.median(times[label])
+        every = ", ".join(f"{t:.0f}" for t in times[label])
+        print(f"{label}: median {med:.0f} ms ({med / base_med:.2f}x no filter); every start: {every}")
+    print(f"load average at the end: {load}")
+
+
+if __name__ == "__main__":
+    main()
