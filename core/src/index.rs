@@ -188,6 +188,8 @@ impl Analysis {
         &self.mesh
     }
 
+    /// What the parser read. The workloads are not here: each moved into its view
+    /// ([`Analysis::workload_views`]).
     pub fn resources(&self) -> &Resources {
         &self.resources
     }
@@ -259,12 +261,14 @@ impl Analysis {
 
     pub(crate) fn index_workloads(&mut self) {
         let td = self.mesh.trust_domain.clone();
-        let mut views = Vec::with_capacity(self.resources.workloads.len());
-        for w in &self.resources.workloads {
-            let (sidecar, sidecar_reason) = detect_sidecar(w, self.namespaces.get(w.meta.namespace()));
+        // Each workload moves into its view: a cluster's workloads are held once, not twice.
+        let workloads = std::mem::take(&mut self.resources.workloads);
+        let mut views = Vec::with_capacity(workloads.len());
+        for w in workloads {
+            let (sidecar, sidecar_reason) = detect_sidecar(&w, self.namespaces.get(w.meta.namespace()));
             let identity = spiffe_id(&td, w.meta.namespace(), &w.service_account);
             views.push(WorkloadView {
-                workload: w.clone(),
+                workload: w,
                 sidecar,
                 sidecar_reason,
                 identity,

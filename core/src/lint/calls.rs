@@ -80,7 +80,7 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
     let root = a.mesh.root_namespace.as_str();
     let selector_ns = a.destination_rules.selector_namespaces();
     let export_named = a.destination_rules.export_named_namespaces();
-    let mut grouped: BTreeMap<FailureKey, (Call, BTreeSet<String>)> = BTreeMap::new();
+    let mut grouped: BTreeMap<FailureKey, (FailedCall, BTreeSet<String>)> = BTreeMap::new();
     let mut undefined: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
     for svc in a.services.iter().filter(|s| !s.endpoints.is_empty()) {
         // Only the special namespaces and the first other one are visited (in namespace order, as
@@ -137,8 +137,10 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
                         }
                         let call = evaluated.call;
                         let Some(code) = failure_code(&call) else { continue };
-                        let key = (code, call.client_tls_source.clone(), call.to_workload.clone(), call.target_port);
-                        grouped.entry(key).or_insert_with(|| (call, BTreeSet::new())).1.insert(label.clone());
+                        let key = (code, call.client_tls_source, call.to_workload, call.target_port);
+                        let failed =
+                            || (FailedCall { to: call.to, symptom: call.symptom.unwrap_or_default() }, BTreeSet::new());
+                        grouped.entry(key).or_insert_with(failed).1.insert(label.clone());
                     }
                 }
             }
@@ -161,27 +163,24 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
         );
         out.push(d(Code::UndefinedSubset, msg, &vs.meta.at, &vs.meta.id));
     }
-    for ((code, _, _, _), (c, namespaces)) in grouped {
-        let at = source_location(a, &c)
-            .unwrap_or_else(|| a.workload(&c.to_workload).map(|(_, w)| w.workload.meta.at.clone()).unwrap_or_default());
-        let symptom = c.symptom.clone().unwrap_or_default();
+    for ((code, source, to_workload, target_port), (c, namespaces)) in grouped {
+        let at = source_location(a, &source)
+            .unwrap_or_else(|| a.workload(&to_workload).map(|(_, w)| w.workload.meta.at.clone()).unwrap_or_default());
+        let symptom = c.symptom;
         let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
         let clients = format!("sidecar clients in namespace(s) {}", list_some(&names, 5));
         let msg = match code {
             Code::AutoMtlsNamespaceDisable => format!(
                 "calls from {clients} to {} ({}) fail: the namespace/mesh PeerAuthentication of its namespace is DISABLE, \
                  so auto mTLS builds the cluster without TLS, but the workload itself is STRICT on port {}: {symptom}",
-                c.to_workload, c.to, c.target_port
+                to_workload, c.to, target_port
             ),
             Code::AutoMtlsBefore112 => format!(
                 "calls from {clients} to {} port {} fail in Istio {}: auto mTLS sends Istio mTLS because it ignores \
                  workload and port DISABLE before 1.12: {symptom}",
-                c.to_workload, c.target_port, a.version
+                to_workload, target_port, a.version
             ),
-            _ => format!(
-                "{} makes calls from {clients} to {} ({}) fail: {symptom}",
-                c.client_tls_source, c.to_workload, c.to
-            ),
+            _ => format!("{source} makes calls from {clients} to {to_workload} ({}) fail: {symptom}", c.to),
         };
         out.push(Diagnostic::new(code, msg, &at));
     }
@@ -211,9 +210,16 @@ fn failure_code(c: &Call) -> Option<Code> {
 /// (cause, client TLS source, target workload, target port).
 type FailureKey = (Code, ClientTlsSource, String, u16);
 
+/// What a finding quotes of the first failing call of its key: held per key until the findings
+/// are written, so not the whole call (its explanation is most of it).
+struct FailedCall {
+    to: String,
+    symptom: String,
+}
+
 /// The position of the DestinationRule named in a call's client TLS source.
-fn source_location(a: &Analysis, c: &Call) -> Option<Location> {
-    let id = c.client_tls_source.rule()?;
+fn source_location(a: &Analysis, source: &ClientTlsSource) -> Option<Location> {
+    let id = source.rule()?;
     let dr = a.resources.destination_rules.iter().find(|d| d.meta.id == *id)?;
     let tls_at = dr.traffic_policy.as_ref().and_then(|tp| tp.tls.as_ref()).map(|t| t.at.clone());
     Some(tls_at.unwrap_or_else(|| dr.meta.at.clone()))
