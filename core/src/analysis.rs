@@ -168,8 +168,10 @@ impl Analysis {
         } else {
             touched.iter().flat_map(|ns| next.workloads_in(ns).map(|(i, _)| i).collect::<Vec<_>>()).collect()
         };
-        let resolved: Vec<(usize, ServerPolicy)> =
-            resolve.into_iter().map(|i| (i, crate::server::resolve(&next, i))).collect();
+        let resolved: Vec<(usize, ServerPolicy)> = {
+            let mut resolver = crate::server::Resolver::new(&next);
+            resolve.into_iter().map(|i| (i, resolver.resolve(i))).collect()
+        };
         for (i, s) in resolved {
             if let Some(w) = next.workloads.get_mut(i) {
                 w.server = s;
@@ -183,7 +185,8 @@ impl Analysis {
     }
 
     fn resolve_servers(&mut self) {
-        let resolved: Vec<ServerPolicy> = (0..self.workloads.len()).map(|i| crate::server::resolve(self, i)).collect();
+        let mut resolver = crate::server::Resolver::new(self);
+        let resolved: Vec<ServerPolicy> = (0..self.workloads.len()).map(|i| resolver.resolve(i)).collect();
         for (w, s) in self.workloads.iter_mut().zip(resolved) {
             w.server = s;
         }

@@ -11,6 +11,7 @@ use crate::report::{ChainEntry, PortReport, WorkloadReport};
 use crate::source::Location;
 use crate::version::IstioVersion;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 pub(crate) mod endpoints;
 pub use endpoints::API_SERVER_HOST;
@@ -132,7 +133,8 @@ pub struct ServerPolicy {
     pub api: Api,
     /// The workload-level mode: what every port without its own entry gets.
     pub mode: Mode,
-    pub chain: Vec<ChainEntry>,
+    /// Shared by every workload the same policies reach (`server::Resolver`).
+    pub chain: Arc<[ChainEntry]>,
     /// Ports with their own resolution (portLevelMtls, or a v1alpha1 service port).
     pub per_port: BTreeMap<u16, PortPolicy>,
     /// Every known workload port: container ports, Service target ports, portLevelMtls keys.
@@ -144,7 +146,7 @@ impl Default for ServerPolicy {
         Self {
             api: Api::PeerAuthentication,
             mode: Mode::Permissive,
-            chain: Vec::new(),
+            chain: Arc::from([]),
             per_port: BTreeMap::new(),
             ports: Vec::new(),
         }
@@ -154,7 +156,7 @@ impl Default for ServerPolicy {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortPolicy {
     pub mode: Mode,
-    pub chain: Vec<ChainEntry>,
+    pub chain: Arc<[ChainEntry]>,
 }
 
 impl ServerPolicy {
