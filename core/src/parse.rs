@@ -7,6 +7,7 @@
 
 mod fast;
 mod kinds;
+mod lines;
 pub mod locate;
 pub mod outline;
 mod read;

@@ -30,7 +30,15 @@ pub fn read(text: &str, role: Role, built: &mut Built) -> Option<Node> {
 /// [`read`], stepping over the byte ranges `skip` (whole lines, sorted) as if their lines were
 /// empty: the subtrees the outline found meshlock never reads, read without a blanked copy.
 pub fn read_skipping(text: &str, skip: &[(usize, usize)], role: Role, built: &mut Built) -> Option<Node> {
-    if !plain_text(text) {
+    // The unread lines read as empty: what they hold is never looked at.
+    let mut from = 0;
+    for &(start, end) in skip {
+        if !plain_text(text.get(from..start.max(from))?) {
+            return None;
+        }
+        from = from.max(end);
+    }
+    if !plain_text(text.get(from.min(text.len())..)?) {
         return None;
     }
     let mut r = Fast { text, pos: 0, next: None, nodes: 0, skip };
@@ -48,7 +56,39 @@ pub fn read_skipping(text: &str, skip: &[(usize, usize)], role: Role, built: &mu
 fn plain_text(text: &str) -> bool {
     let b = text.as_bytes();
     let at = |i: usize| b.get(i).copied().unwrap_or(0);
-    for (i, &c) in b.iter().enumerate() {
+    let mut i = 0;
+    while i < b.len() {
+        let end = (i + 8).min(b.len());
+        let chunk = b.get(i..end).unwrap_or_default();
+        let fast = chunk.len() == 8 && printable_ascii(chunk);
+        if !fast && !chunk_plain(chunk, i, &at) {
+            return false;
+        }
+        i = end;
+    }
+    true
+}
+
+/// Whether 8 bytes are all `\n` or printable ASCII (0x20..=0x7e), compared a word at a time:
+/// most of a dump is.
+fn printable_ascii(chunk: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let w = <[u8; 8]>::try_from(chunk).map_or(HIGHS, u64::from_le_bytes);
+    if w & HIGHS != 0 {
+        return false;
+    }
+    // With no high bit set no byte borrows from or carries into its neighbour, so each test is
+    // exact per byte: below 0x20, equal to `\n`, equal to 0x7f.
+    let below_space = !((w | HIGHS) - 0x20 * ONES) & HIGHS;
+    let newline = !(((w ^ (b'\n' as u64 * ONES)) | HIGHS) - ONES) & HIGHS;
+    let delete = (w + ONES) & HIGHS;
+    below_space == newline && delete == 0
+}
+
+/// [`plain_text`] for the bytes of `chunk`, which start at `start` of the text `at` reads.
+fn chunk_plain(chunk: &[u8], start: usize, at: &impl Fn(usize) -> u8) -> bool {
+    for (i, &c) in (start..).zip(chunk) {
         let refused = match c {
             b'\n' | 0x20..=0x7e => false,
             0x00..=0x1f | 0x7f => true,
@@ -119,9 +159,7 @@ impl<'t> Fast<'t> {
                 continue;
             }
             let rest = bytes.get(self.pos..).unwrap_or_default();
-            // `str::find` with a char looks for the byte a word at a time (the line scan is
-            // most of this reader's work on a dump).
-            let len = self.text.get(self.pos..).and_then(|t| t.find('\n')).unwrap_or(rest.len());
+            let len = super::lines::line_end(bytes, self.pos) - self.pos;
             let line = rest.get(..len).unwrap_or_default();
             let indent = line.iter().take_while(|&&b| b == b' ').count();
             let next = (self.pos + len + 1).min(bytes.len());
@@ -327,7 +365,10 @@ impl<'t> Fast<'t> {
         let mut at = self.pos;
         while at < bytes.len() {
             let rest = bytes.get(at..).unwrap_or_default();
-            let len = rest.iter().position(|&b| b == b'\n')?;
+            let len = super::lines::line_end(bytes, at) - at;
+            if at + len >= bytes.len() {
+                return None;
+            }
             let line = rest.get(..len).unwrap_or_default();
             let spaces = line.iter().take_while(|&&b| b == b' ').count();
             if line.is_empty() {
@@ -387,7 +428,7 @@ fn shape(content: &str) -> Option<Shape<'_>> {
             };
             let raw = content.get(..colon)?.trim_end_matches(' ');
             // A comment before the `:`, or a key libyaml would not take as a simple key.
-            if raw.contains(" #") || raw.len() > MAX_KEY_BYTES {
+            if raw.len() > MAX_KEY_BYTES || (raw.as_bytes().contains(&b'#') && raw.contains(" #")) {
                 return None;
             }
             let rest = content.get(colon + 1..)?;
