@@ -20,6 +20,7 @@ use kinds::Kind;
 use locate::Seg;
 use outline::{Heads, Outline};
 use read::Ctx;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use yaml::{Built, DocumentText, Node, Role};
@@ -404,7 +405,7 @@ fn read_document(
             let is_list = matches!(kind, Some(Node::String(k)) if k == "List" || k.ends_with("List"))
                 && node.get("items").is_some();
             if is_list {
-                let items_path = vec![Seg::Key("items".to_owned())];
+                let items_path = vec![Seg::Key(Cow::Borrowed("items"))];
                 let items = ctx.seq(node.get("items"), &items_path);
                 let base = ctx.base.clone();
                 for (i, item) in items.iter().enumerate() {
@@ -416,7 +417,7 @@ fn read_document(
                         return;
                     }
                     ctx.base = base.clone();
-                    ctx.base.push(Seg::Key("items".to_owned()));
+                    ctx.base.push(Seg::Key(Cow::Borrowed("items")));
                     ctx.base.push(Seg::Index(i));
                     read_document(ctx, item, res, seen, documents, limits);
                 }
@@ -435,8 +436,8 @@ fn read_document(
 fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut HashMap<ResourceId, Location>) {
     ctx.resource = None;
     let api_version =
-        ctx.scalar_string(node.get("apiVersion"), &[Seg::Key("apiVersion".to_owned())]).unwrap_or_default();
-    let Some(kind_name) = ctx.scalar_string(node.get("kind"), &[Seg::Key("kind".to_owned())]) else {
+        ctx.scalar_string(node.get("apiVersion"), &[Seg::Key(Cow::Borrowed("apiVersion"))]).unwrap_or_default();
+    let Some(kind_name) = ctx.scalar_string(node.get("kind"), &[Seg::Key(Cow::Borrowed("kind"))]) else {
         ctx.report(Code::MissingField, "document has no `kind`; it is skipped", &[]);
         return;
     };
@@ -451,7 +452,7 @@ fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut
     };
     if !served {
         let msg = format!("`{kind_name}` is not served as `apiVersion: {api_version}`; the resource is skipped");
-        ctx.report(Code::InvalidField, msg, &[Seg::Key("apiVersion".to_owned())]);
+        ctx.report(Code::InvalidField, msg, &[Seg::Key(Cow::Borrowed("apiVersion"))]);
         return;
     }
     let cluster_scoped = matches!(kind, Kind::Namespace | Kind::MeshPolicy);

@@ -2,10 +2,13 @@
 //! that parsed fine (serde_yaml reports positions only for errors). Flow style and JSON fall
 //! back to the nearest enclosing field found, at worst the document's first line.
 
+use std::borrow::Cow;
+
 /// One step of a path into a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {
-    Key(String),
+    /// A key; the keys meshlock reads are static, so a path costs no copy of its keys.
+    Key(Cow<'static, str>),
     Index(usize),
 }
 
@@ -149,7 +152,7 @@ mod tests {
     use super::*;
 
     fn k(s: &str) -> Seg {
-        Seg::Key(s.to_owned())
+        Seg::Key(Cow::Owned(s.to_owned()))
     }
 
     const DOC: &str = "\

@@ -6,6 +6,7 @@ use super::yaml::Node;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Labels, PortRef};
 use crate::source::Location;
+use std::borrow::Cow;
 
 /// Where a document came from, and the sink for its diagnostics.
 pub struct Ctx<'a> {
@@ -21,14 +22,16 @@ pub struct Ctx<'a> {
 }
 
 /// Builds a path from keys and indexes: `p(&base, "spec")`.
-pub fn p(base: &[Seg], key: &str) -> Vec<Seg> {
-    let mut v = base.to_vec();
-    v.push(Seg::Key(key.to_owned()));
+pub fn p(base: &[Seg], key: impl Into<Cow<'static, str>>) -> Vec<Seg> {
+    let mut v = Vec::with_capacity(base.len() + 1);
+    v.extend_from_slice(base);
+    v.push(Seg::Key(key.into()));
     v
 }
 
 pub fn pi(base: &[Seg], index: usize) -> Vec<Seg> {
-    let mut v = base.to_vec();
+    let mut v = Vec::with_capacity(base.len() + 1);
+    v.extend_from_slice(base);
     v.push(Seg::Index(index));
     v
 }
@@ -202,7 +205,12 @@ impl<'a> Ctx<'a> {
         let mut out = Labels::new();
         if let Some(entries) = self.map(node, path) {
             for (k, v) in entries {
-                if let Some(s) = self.scalar_string(Some(v), &p(path, k)) {
+                // The path is built only for a diagnostic: most values are strings.
+                let value = match v {
+                    Node::String(s) => Some(s.clone()),
+                    _ => self.scalar_string(Some(v), &p(path, k.clone())),
+                };
+                if let Some(s) = value {
                     out.insert(k.clone(), s);
                 }
             }
@@ -230,8 +238,8 @@ impl<'a> Ctx<'a> {
         };
         for (k, _) in entries {
             if !known.contains(&k.as_str()) {
-                let msg = format!("unknown field `{}` is ignored", path_string(&p(path, k)));
-                self.report(Code::UnknownField, msg, &p(path, k));
+                let msg = format!("unknown field `{}` is ignored", path_string(&p(path, k.clone())));
+                self.report(Code::UnknownField, msg, &p(path, k.clone()));
             }
         }
     }
