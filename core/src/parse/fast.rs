@@ -317,6 +317,25 @@ impl<'t> Fast<'t> {
     /// enclosing collection step aside.
     fn scalar(&mut self, s: &'t str, indent: usize, keep: bool) -> Option<Node> {
         let first = s.as_bytes().first().copied()?;
+        if !keep {
+            // Checked as the kept path checks it, without building what is dropped.
+            return match first {
+                b'"' | b'\'' => {
+                    let tail =
+                        if first == b'"' { double_quoted_with(s, |_| {})? } else { single_quoted_with(s, |_| {})? };
+                    ends_line(tail).then_some(Node::Null)
+                }
+                b'-' if matches!(s.as_bytes().get(1), None | Some(b' ')) => None,
+                b'[' | b'{' | b'|' | b'?' | b':' | b',' | b']' | b'}' | b'#' | b'&' | b'*' | b'!' | b'>' | b'%'
+                | b'@' | b'`' => self.scalar_kept(s, indent, false),
+                _ => plain_accepted(plain_extent(s)?).then_some(Node::Null),
+            };
+        }
+        self.scalar_kept(s, indent, keep)
+    }
+
+    fn scalar_kept(&mut self, s: &'t str, indent: usize, keep: bool) -> Option<Node> {
+        let first = s.as_bytes().first().copied()?;
         let node = match first {
             b'"' | b'\'' => {
                 let (value, tail) = if first == b'"' { double_quoted(s)? } else { single_quoted(s)? };
@@ -476,12 +495,18 @@ fn plain_extent(s: &str) -> Option<&str> {
 
 /// A double-quoted scalar at the start of `s`, on one line: its value and what follows it.
 fn double_quoted(s: &str) -> Option<(String, &str)> {
-    let body = s.get(1..)?;
     let mut out = String::new();
+    let tail = double_quoted_with(s, |c| out.push(c))?;
+    Some((out, tail))
+}
+
+/// [`double_quoted`], handing each character of the value to `push`: what follows it.
+fn double_quoted_with(s: &str, mut push: impl FnMut(char)) -> Option<&str> {
+    let body = s.get(1..)?;
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Some((out, body.get(i + 1..)?)),
+            '"' => return body.get(i + 1..),
             '\\' => {
                 let (_, e) = chars.next()?;
                 let simple = match e {
@@ -511,9 +536,9 @@ fn double_quoted(s: &str) -> Option<(String, &str)> {
                     (None, 'U') => hex_char(&mut chars, 8)?,
                     _ => return None,
                 };
-                out.push(decoded);
+                push(decoded);
             }
-            c => out.push(c),
+            c => push(c),
         }
     }
     None
@@ -530,17 +555,23 @@ fn hex_char(chars: &mut std::str::CharIndices<'_>, digits: usize) -> Option<char
 
 /// A single-quoted scalar at the start of `s`, on one line: its value and what follows it.
 fn single_quoted(s: &str) -> Option<(String, &str)> {
-    let body = s.get(1..)?;
     let mut out = String::new();
+    let tail = single_quoted_with(s, |part| out.push_str(part))?;
+    Some((out, tail))
+}
+
+/// [`single_quoted`], handing the value to `push` in parts: what follows it.
+fn single_quoted_with(s: &str, mut push: impl FnMut(&str)) -> Option<&str> {
+    let body = s.get(1..)?;
     let mut from = 0;
     loop {
         let i = from + body.get(from..)?.find('\'')?;
-        out.push_str(body.get(from..i)?);
+        push(body.get(from..i)?);
         if body.as_bytes().get(i + 1) == Some(&b'\'') {
-            out.push('\'');
+            push("'");
             from = i + 2;
         } else {
-            return Some((out, body.get(i + 1..)?));
+            return body.get(i + 1..);
         }
     }
 }
@@ -558,6 +589,19 @@ fn plain_value(s: &str) -> Option<Node> {
             None => Node::String(s.to_owned()),
         },
     })
+}
+
+/// Whether [`plain_value`] takes `s`, without building its node: every plain scalar but an
+/// integer beyond 64 bits.
+fn plain_accepted(s: &str) -> bool {
+    let first = s.as_bytes().first().copied().unwrap_or(0);
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return true;
+    }
+    if unsigned(s, u64::from_str_radix).is_some() || negative(s, i64::from_str_radix).is_some() {
+        return true;
+    }
+    unsigned(s, u128::from_str_radix).is_none() && negative(s, i128::from_str_radix).is_none()
 }
 
 /// A mapping key as [`Node`]'s keys hold it: a plain scalar typed, then rendered as text.
