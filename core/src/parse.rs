@@ -185,7 +185,12 @@ impl Reader<'_> {
             }
             // A YAML item keeps its `- `, so its lines keep their columns: it parses as a
             // one-element sequence of resources.
-            let role = if text.trim_start().starts_with('-') { Role::Resources } else { Role::Resource };
+            let role = match (text.trim_start().starts_with('-'), workload_role(&item.heads)) {
+                (true, Some(pod)) => Role::WorkloadResources(pod),
+                (false, Some(pod)) => Role::WorkloadResource(pod),
+                (true, None) => Role::Resources,
+                (false, None) => Role::Resource,
+            };
             let unread = relative_to(item.start, item.end, &item.unread);
             if let Err(e) = self.parse_and_read(file, &item_doc, &unread, role) {
                 if e.message.contains("unknown anchor") {
@@ -205,7 +210,8 @@ impl Reader<'_> {
         if self.skip_unparsed(file, doc, heads) {
             return;
         }
-        if let Err(e) = self.parse_and_read(file, doc, unread, Role::Document) {
+        let role = workload_role(heads).map_or(Role::Document, Role::WorkloadResource);
+        if let Err(e) = self.parse_and_read(file, doc, unread, role) {
             self.syntax_error(file, e);
         }
     }
@@ -226,7 +232,7 @@ impl Reader<'_> {
         self.out.work.nodes_built += built.nodes;
         let node = parsed?;
         let resources = match (role, &node) {
-            (Role::Resources, Node::Seq(items)) => items.as_slice(),
+            (Role::Resources | Role::WorkloadResources(_), Node::Seq(items)) => items.as_slice(),
             _ => std::slice::from_ref(&node),
         };
         let mut ctx = Ctx::new(file, doc.text, doc.first_line, &mut self.out.diagnostics);
@@ -272,6 +278,18 @@ fn relative_to(start: usize, end: usize, unread: &[(usize, usize)]) -> Vec<(usiz
         .map(|&(from, to)| (from.clamp(start, end) - start, to.clamp(start, end) - start))
         .filter(|(from, to)| to > from)
         .collect()
+}
+
+/// Whether the outline shows a workload (`Some(true)` for a Pod, its own template), whose
+/// tree may then hold only the fields `kinds::workload` reads ([`Role::WorkloadResource`]).
+fn workload_role(heads: &Heads) -> Option<bool> {
+    if heads.unsure {
+        return None;
+    }
+    match kinds::classify("", heads.kind.scalar()?)? {
+        (Kind::Workload(k), _) => Some(k == crate::model::WorkloadKind::Pod),
+        _ => None,
+    }
 }
 
 fn is_list_kind(kind: &str) -> bool {

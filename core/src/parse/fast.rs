@@ -202,6 +202,9 @@ impl<'t> Fast<'t> {
     fn map(&mut self, indent: usize, role: Role, keep: bool, depth: usize) -> Option<Node> {
         let mut entries: Vec<(String, Node)> = Vec::new();
         let mut set: Option<HashSet<String>> = None;
+        // Keys not built that still count for duplicates ([`Role::checks_every_key`]).
+        let mut others: Vec<String> = Vec::new();
+        let every_key = role.checks_every_key();
         while let Some(line) = self.peek() {
             if line.indent < indent {
                 break;
@@ -224,13 +227,14 @@ impl<'t> Fast<'t> {
             // A duplicate key is an error; serde_yaml's path reports it with its position.
             let duplicate = match set.as_mut() {
                 Some(set) => !set.insert(key.clone()),
-                None => entries.iter().any(|(k, _)| *k == key),
+                None => entries.iter().any(|(k, _)| *k == key) || others.contains(&key),
             };
             if duplicate {
                 return None;
             }
-            if set.is_none() && entries.len() >= LINEAR_KEYS {
-                set = Some(entries.iter().map(|(k, _)| k.clone()).chain([key.clone()]).collect());
+            if set.is_none() && entries.len() + others.len() >= LINEAR_KEYS {
+                let known = entries.iter().map(|(k, _)| k.clone()).chain(others.drain(..));
+                set = Some(known.chain([key.clone()]).collect());
             }
             match role.child(&key) {
                 Some(child) => {
@@ -238,6 +242,9 @@ impl<'t> Fast<'t> {
                     entries.push((key, value));
                 }
                 None => {
+                    if every_key && set.is_none() {
+                        others.push(key);
+                    }
                     self.value(rest, indent, Role::Plain, false, depth + 1)?;
                 }
             }
@@ -702,7 +709,8 @@ fn float(s: &str) -> Option<f64> {
 /// `Ok(false)` when it stepped aside, `Err` with both results when they differ.
 pub fn differential(text: &str) -> Result<bool, String> {
     let mut accepted = false;
-    for role in [Role::Document, Role::Plain] {
+    // The workload roles build only some fields and check every key for duplicates.
+    for role in [Role::Document, Role::Plain, Role::WorkloadResource(true), Role::WorkloadResources(false)] {
         let mut fast_built = Built::default();
         let Some(fast) = read(text, role, &mut fast_built) else {
             continue;

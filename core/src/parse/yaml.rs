@@ -126,6 +126,25 @@ pub enum Role {
     Container,
     /// Anything else: kept whole.
     Plain,
+    /// A List item (one-element sequence) or a resource whose kind the outline found to be a
+    /// workload (`true`: a Pod, its own template). A dump's Pods, ReplicaSets and Deployments
+    /// are mostly fields meshlock never reads: only those `kinds::workload` reads are built.
+    WorkloadResources(bool),
+    WorkloadResource(bool),
+    WorkloadMetadata,
+    OwnerReferences,
+    OwnerReference,
+    /// A controller's `spec`, its `spec.template` and the template's `metadata`.
+    WorkloadSpec,
+    PodTemplate,
+    TemplateMetadata,
+    PodSpec,
+    PodContainers,
+    PodContainer,
+    Probe,
+    ProbeHandler,
+    InitContainers,
+    InitContainer,
 }
 
 impl Role {
@@ -149,14 +168,59 @@ impl Role {
                 "env" | "envFrom" | "args" | "command" | "volumeMounts" | "volumeDevices" | "resources"
                 | "securityContext" | "lifecycle",
             ) => None,
+            (Role::WorkloadResource(_), "apiVersion" | "kind") => Some(Role::Plain),
+            (Role::WorkloadResource(_), "metadata") => Some(Role::WorkloadMetadata),
+            (Role::WorkloadResource(true), "spec") => Some(Role::PodSpec),
+            (Role::WorkloadResource(false), "spec") => Some(Role::WorkloadSpec),
+            (Role::WorkloadMetadata, "name" | "namespace" | "creationTimestamp" | "labels") => Some(Role::Plain),
+            (Role::WorkloadMetadata, "annotations") => Some(Role::Annotations),
+            (Role::WorkloadMetadata, "ownerReferences") => Some(Role::OwnerReferences),
+            (Role::OwnerReference, "controller" | "kind" | "name") => Some(Role::Plain),
+            (Role::WorkloadSpec, "template") => Some(Role::PodTemplate),
+            (Role::PodTemplate, "metadata") => Some(Role::TemplateMetadata),
+            (Role::PodTemplate, "spec") => Some(Role::PodSpec),
+            (Role::TemplateMetadata, "labels" | "annotations") => Some(Role::Plain),
+            (Role::PodSpec, "serviceAccountName" | "serviceAccount" | "hostNetwork") => Some(Role::Plain),
+            (Role::PodSpec, "containers") => Some(Role::PodContainers),
+            (Role::PodSpec, "initContainers") => Some(Role::InitContainers),
+            (Role::PodContainer, "name" | "ports") => Some(Role::Plain),
+            (Role::PodContainer, "livenessProbe" | "readinessProbe" | "startupProbe") => Some(Role::Probe),
+            (Role::Probe, "httpGet" | "tcpSocket" | "grpc") => Some(Role::ProbeHandler),
+            (Role::ProbeHandler, "port") | (Role::InitContainer, "name") => Some(Role::Plain),
+            // Everything else of a workload is never read.
+            (role, _) if role.checks_every_key() => None,
             _ => Some(Role::Plain),
         }
+    }
+
+    /// The workload roles: they build only the keys they name, and every key of their maps
+    /// still counts when looking for duplicates (a key given twice is an error whether or not
+    /// its value is built, as serde_yaml's own mapping has it).
+    pub(super) fn checks_every_key(self) -> bool {
+        matches!(
+            self,
+            Role::WorkloadResource(_)
+                | Role::WorkloadMetadata
+                | Role::OwnerReference
+                | Role::WorkloadSpec
+                | Role::PodTemplate
+                | Role::TemplateMetadata
+                | Role::PodSpec
+                | Role::PodContainer
+                | Role::Probe
+                | Role::ProbeHandler
+                | Role::InitContainer
+        )
     }
 
     pub(super) fn element(self) -> Role {
         match self {
             Role::Resources => Role::Resource,
             Role::Containers => Role::Container,
+            Role::WorkloadResources(pod) => Role::WorkloadResource(pod),
+            Role::OwnerReferences => Role::OwnerReference,
+            Role::PodContainers => Role::PodContainer,
+            Role::InitContainers => Role::InitContainer,
             _ => Role::Plain,
         }
     }
@@ -339,13 +403,17 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         let mut entries: Vec<(String, Node)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
         // Duplicate keys are an error, as Kubernetes and serde_yaml's own mapping have it.
         let mut keys: Option<std::collections::HashSet<String>> = None;
+        // Keys not built that still count for duplicates ([`Role::checks_every_key`]).
+        let mut others: Vec<String> = Vec::new();
+        let every_key = self.role.checks_every_key();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let duplicate = match keys.as_mut() {
                 Some(set) => !set.insert(key.clone()),
                 None => {
-                    let dup = entries.iter().any(|(k, _)| *k == key);
-                    if entries.len() >= 16 {
-                        keys = Some(entries.iter().map(|(k, _)| k.clone()).chain([key.clone()]).collect());
+                    let dup = entries.iter().any(|(k, _)| *k == key) || others.contains(&key);
+                    if entries.len() + others.len() >= 16 {
+                        let known = entries.iter().map(|(k, _)| k.clone()).chain(others.drain(..));
+                        keys = Some(known.chain([key.clone()]).collect());
                     }
                     dup
                 }
@@ -359,6 +427,9 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
                     entries.push((key, value));
                 }
                 None => {
+                    if every_key && keys.is_none() {
+                        others.push(key);
+                    }
                     map.next_value::<de::IgnoredAny>()?;
                 }
             }
