@@ -399,13 +399,19 @@ fn fold_owned_workloads(res: &mut Resources) {
             }
         }
     }
-    let folded: std::collections::HashSet<usize> = folds.iter().map(|&(i, _)| i).collect();
-    let mut i = 0usize;
-    res.workloads.retain(|_| {
-        let keep = !folded.contains(&i);
-        i += 1;
-        keep
-    });
+    let mut keep = vec![true; res.workloads.len()];
+    for &(i, _) in &folds {
+        if let Some(k) = keep.get_mut(i) {
+            *k = false;
+        }
+    }
+    retain_marked(&mut res.workloads, &keep);
+}
+
+/// Keeps the items whose mark is `true` (an item past the marks is kept).
+fn retain_marked<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut marks = keep.iter();
+    items.retain(|_| marks.next().copied().unwrap_or(true));
 }
 
 fn read_document(
@@ -588,16 +594,17 @@ fn keep_last_definitions(res: &mut Resources) {
 /// The rule of [`keep_last_definitions`] for one kind: of the items with the same id, only the
 /// last is kept, at its own position.
 fn keep_last<T>(items: &mut Vec<T>, id: impl Fn(&T) -> &ResourceId) {
-    let mut last: HashMap<ResourceId, usize> = HashMap::new();
+    let mut last: HashMap<&ResourceId, usize> = HashMap::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        last.insert(id(item).clone(), i);
+        last.insert(id(item), i);
     }
-    let mut i = 0usize;
-    items.retain(|item| {
-        let keep = last.get(id(item)) == Some(&i);
-        i += 1;
-        keep
-    });
+    if last.len() == items.len() {
+        // No id is defined twice (the usual case).
+        return;
+    }
+    let keep: Vec<bool> = items.iter().enumerate().map(|(i, item)| last.get(id(item)) == Some(&i)).collect();
+    drop(last);
+    retain_marked(items, &keep);
 }
 
 /// The policies of `later` read after `earlier`, as one stream of documents is read: each
@@ -612,4 +619,21 @@ pub(crate) fn append_policies(earlier: &mut Resources, later: Resources) {
     keep_last(&mut earlier.peer_authentications, |x| &x.meta.id);
     keep_last(&mut earlier.destination_rules, |x| &x.meta.id);
     keep_last(&mut earlier.alpha_policies, |x| &x.meta.id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_definition_of_an_id_is_kept_in_place() {
+        let id =
+            |name: &str| ResourceId { kind: "Service".to_owned(), namespace: "ns".to_owned(), name: name.to_owned() };
+        let mut items = vec![(id("a"), 0), (id("b"), 1), (id("a"), 2), (id("c"), 3), (id("b"), 4)];
+        keep_last(&mut items, |x| &x.0);
+        assert_eq!(items.iter().map(|x| x.1).collect::<Vec<_>>(), vec![2, 3, 4]);
+        let mut unique = vec![(id("a"), 0), (id("b"), 1)];
+        keep_last(&mut unique, |x| &x.0);
+        assert_eq!(unique.len(), 2);
+    }
 }
