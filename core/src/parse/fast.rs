@@ -10,6 +10,7 @@
 //! `parse::fast::tests` and the `parse_differential` fuzz target hold it to that.
 
 use super::yaml::{Built, Node, Role, float_text};
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// Deeper than this the reader steps aside, well inside serde_yaml's own limit (128), so
@@ -201,9 +202,10 @@ impl<'t> Fast<'t> {
     /// A block mapping whose keys are at column `indent`.
     fn map(&mut self, indent: usize, role: Role, keep: bool, depth: usize) -> Option<Node> {
         let mut entries: Vec<(String, Node)> = Vec::new();
-        let mut set: Option<HashSet<String>> = None;
+        // Keys are borrowed from the line until one is built: most keys of a dump are not.
+        let mut set: Option<HashSet<Cow<'t, str>>> = None;
         // Keys not built that still count for duplicates ([`Role::checks_every_key`]).
-        let mut others: Vec<String> = Vec::new();
+        let mut others: Vec<Cow<'t, str>> = Vec::new();
         let every_key = role.checks_every_key();
         while let Some(line) = self.peek() {
             if line.indent < indent {
@@ -220,9 +222,9 @@ impl<'t> Fast<'t> {
                 self.value(rest, indent, Role::Plain, false, depth + 1)?;
                 continue;
             }
-            let key = match key {
+            let key: Cow<'t, str> = match key {
                 Key::Plain(raw) => key_text(raw)?,
-                Key::Quoted(s) => s,
+                Key::Quoted(s) => Cow::Owned(s),
             };
             // A duplicate key is an error; serde_yaml's path reports it with its position.
             let duplicate = match set.as_mut() {
@@ -233,13 +235,13 @@ impl<'t> Fast<'t> {
                 return None;
             }
             if set.is_none() && entries.len() + others.len() >= LINEAR_KEYS {
-                let known = entries.iter().map(|(k, _)| k.clone()).chain(others.drain(..));
+                let known = entries.iter().map(|(k, _)| Cow::Owned(k.clone())).chain(others.drain(..));
                 set = Some(known.chain([key.clone()]).collect());
             }
             match role.child(&key) {
                 Some(child) => {
                     let value = self.value(rest, indent, child, true, depth + 1)?;
-                    entries.push((key, value));
+                    entries.push((key.into_owned(), value));
                 }
                 None => {
                     if every_key && set.is_none() {
@@ -612,12 +614,15 @@ fn plain_accepted(s: &str) -> bool {
 }
 
 /// A mapping key as [`Node`]'s keys hold it: a plain scalar typed, then rendered as text.
-fn key_text(raw: &str) -> Option<String> {
-    Some(match plain_value(raw)? {
-        Node::Null => "null".to_owned(),
-        Node::Bool(b) => b.to_string(),
-        Node::Number(t) | Node::String(t) => t,
-        Node::Seq(_) | Node::Map(_) => return None,
+fn key_text(raw: &str) -> Option<Cow<'_, str>> {
+    Some(match raw {
+        "" | "~" | "null" | "Null" | "NULL" => Cow::Borrowed("null"),
+        "true" | "True" | "TRUE" => Cow::Borrowed("true"),
+        "false" | "False" | "FALSE" => Cow::Borrowed("false"),
+        _ => match number(raw)? {
+            Some(text) => Cow::Owned(text),
+            None => Cow::Borrowed(raw),
+        },
     })
 }
 
