@@ -31,13 +31,19 @@ pub fn locate_counted(text: &str, first_line: u32, path: &[Seg], lines_seen: &mu
     }
     let lines: Vec<&str> = text.lines().collect();
     *lines_seen += lines.len() as u64;
-    let mut best = first_content_line(&lines).map_or((first_line, 1), |(i, col)| (first_line + i as u32, col));
+    locate_in_lines(&lines, first_line, path)
+}
+
+/// [`locate`] in a text already split into its lines (a resource with several positions to
+/// place splits its text once).
+pub fn locate_in_lines(lines: &[&str], first_line: u32, path: &[Seg]) -> (u32, u32) {
+    let mut best = first_content_line(lines).map_or((first_line, 1), |(i, col)| (first_line + i as u32, col));
     let mut pos = 0usize;
     let mut indent: isize = -1;
     for seg in path {
         let found = match seg {
-            Seg::Key(k) => find_key(&lines, pos, indent, k),
-            Seg::Index(n) => find_item(&lines, pos, indent, *n),
+            Seg::Key(k) => find_key(lines, pos, indent, k),
+            Seg::Index(n) => find_item(lines, pos, indent, *n),
         };
         match found {
             Some((line_idx, ind)) => {

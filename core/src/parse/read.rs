@@ -1,7 +1,7 @@
 //! Typed reads from a [`Node`] that report every problem as a located diagnostic instead of
 //! failing: a wrong type or an unknown enum value becomes ML0003 and the field is skipped.
 
-use super::locate::{Seg, locate_counted};
+use super::locate::{Seg, locate_counted, locate_in_lines};
 use super::yaml::Node;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Labels, PortRef};
@@ -19,6 +19,8 @@ pub struct Ctx<'a> {
     pub diags: &'a mut Vec<Diagnostic>,
     /// Lines looked at to locate diagnostics (the work counted in `Parsed::work`).
     pub located: u64,
+    /// `text`'s lines, split once for all the positions placed in it.
+    lines: Option<Vec<&'a str>>,
 }
 
 /// Builds a path from keys and indexes: `p(&base, "spec")`.
@@ -54,13 +56,22 @@ pub fn path_string(path: &[Seg]) -> String {
 
 impl<'a> Ctx<'a> {
     pub fn new(file: &'a str, text: &'a str, first_line: u32, diags: &'a mut Vec<Diagnostic>) -> Self {
-        Self { file, text, first_line, base: Vec::new(), resource: None, diags, located: 0 }
+        Self { file, text, first_line, base: Vec::new(), resource: None, diags, located: 0, lines: None }
     }
 
     pub fn at(&mut self, path: &[Seg]) -> Location {
         let mut full = self.base.clone();
         full.extend_from_slice(path);
-        let (line, column) = locate_counted(self.text, self.first_line, &full, &mut self.located);
+        let (line, column) = if full.is_empty() {
+            locate_counted(self.text, self.first_line, &full, &mut self.located)
+        } else {
+            if self.lines.is_none() {
+                let lines: Vec<&str> = self.text.lines().collect();
+                self.located += lines.len() as u64;
+                self.lines = Some(lines);
+            }
+            locate_in_lines(self.lines.as_deref().unwrap_or_default(), self.first_line, &full)
+        };
         Location::new(self.file, line, column)
     }
 
