@@ -204,9 +204,8 @@ impl<'t> Fast<'t> {
         let mut entries: Vec<(String, Node)> = Vec::new();
         // Keys are borrowed from the line until one is built: most keys of a dump are not.
         let mut set: Option<HashSet<Cow<'t, str>>> = None;
-        // Keys not built that still count for duplicates ([`Role::checks_every_key`]).
+        // Keys not built that still count for duplicates ([`Role::counts_unbuilt`]).
         let mut others: Vec<Cow<'t, str>> = Vec::new();
-        let every_key = role.checks_every_key();
         while let Some(line) = self.peek() {
             if line.indent < indent {
                 break;
@@ -244,7 +243,7 @@ impl<'t> Fast<'t> {
                     entries.push((key.into_owned(), value));
                 }
                 None => {
-                    if every_key && set.is_none() {
+                    if set.is_none() && role.counts_unbuilt(&key) {
                         others.push(key);
                     }
                     self.value(rest, indent, Role::Plain, false, depth + 1)?;

@@ -188,29 +188,29 @@ impl Role {
             (Role::Probe, "httpGet" | "tcpSocket" | "grpc") => Some(Role::ProbeHandler),
             (Role::ProbeHandler, "port") | (Role::InitContainer, "name") => Some(Role::Plain),
             // Everything else of a workload is never read.
-            (role, _) if role.checks_every_key() => None,
+            (role, _) if role.built_before().is_some() => None,
             _ => Some(Role::Plain),
         }
     }
 
-    /// The workload roles: they build only the keys they name, and every key of their maps
-    /// still counts when looking for duplicates (a key given twice is an error whether or not
-    /// its value is built, as serde_yaml's own mapping has it).
-    pub(super) fn checks_every_key(self) -> bool {
-        matches!(
-            self,
-            Role::WorkloadResource(_)
-                | Role::WorkloadMetadata
-                | Role::OwnerReference
-                | Role::WorkloadSpec
-                | Role::PodTemplate
-                | Role::TemplateMetadata
-                | Role::PodSpec
-                | Role::PodContainer
-                | Role::Probe
-                | Role::ProbeHandler
-                | Role::InitContainer
-        )
+    /// For a workload role, the role that read the same map before the workload roles, when
+    /// every field was built: a key whose value is not built still counts for duplicates when
+    /// that role would have built it, so a duplicate key is an error exactly where it was.
+    pub(super) fn built_before(self) -> Option<Role> {
+        Some(match self {
+            Role::WorkloadResource(_) => Role::Resource,
+            Role::WorkloadMetadata => Role::Metadata,
+            Role::WorkloadSpec | Role::PodSpec => Role::Spec,
+            Role::PodTemplate => Role::Template,
+            Role::PodContainer | Role::InitContainer => Role::Container,
+            Role::OwnerReference | Role::TemplateMetadata | Role::Probe | Role::ProbeHandler => Role::Plain,
+            _ => return None,
+        })
+    }
+
+    /// Whether a key that this role does not build still counts for duplicates.
+    pub(super) fn counts_unbuilt(self, key: &str) -> bool {
+        self.built_before().and_then(|r| r.child(key)).is_some()
     }
 
     pub(super) fn element(self) -> Role {
@@ -403,9 +403,8 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         let mut entries: Vec<(String, Node)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
         // Duplicate keys are an error, as Kubernetes and serde_yaml's own mapping have it.
         let mut keys: Option<std::collections::HashSet<String>> = None;
-        // Keys not built that still count for duplicates ([`Role::checks_every_key`]).
+        // Keys not built that still count for duplicates ([`Role::counts_unbuilt`]).
         let mut others: Vec<String> = Vec::new();
-        let every_key = self.role.checks_every_key();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let duplicate = match keys.as_mut() {
                 Some(set) => !set.insert(key.clone()),
@@ -427,7 +426,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
                     entries.push((key, value));
                 }
                 None => {
-                    if every_key && keys.is_none() {
+                    if keys.is_none() && self.role.counts_unbuilt(&key) {
                         others.push(key);
                     }
                     map.next_value::<de::IgnoredAny>()?;

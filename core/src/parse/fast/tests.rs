@@ -478,7 +478,13 @@ fn a_workload_is_built_with_only_the_fields_meshlock_reads() {
     let spec = node.get("spec").expect("spec");
     assert!(spec.get("nodeName").is_none() && spec.get("hostNetwork").is_some());
 
-    // A key given twice is an error even where its value is not built, as when it was.
+    // A key given twice is an error where its value was built before the workload roles, built
+    // now or not; where it was not (a container's env), it still is not.
+    let env_twice = text.replace("        env:\n", "        env: []\n        env:\n");
+    let fast = read(&env_twice, Role::WorkloadResource(false), &mut Built::default());
+    let doc = crate::parse::yaml::DocumentText { text: &env_twice, first_line: 1 };
+    let serde = crate::parse::yaml::serde_document(&doc, Role::WorkloadResource(false), &mut Built::default());
+    assert!(fast.is_some() && fast == serde.ok(), "a container's env was never built nor checked");
     for dup in [
         text.replace("  replicas: 1\n", "  replicas: 1\n  replicas: 2\n"),
         text.replace("        image: i\n", "        image: i\n        image: j\n"),
