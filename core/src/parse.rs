@@ -7,6 +7,7 @@
 
 mod fast;
 mod kinds;
+mod lines;
 pub mod locate;
 pub mod outline;
 mod read;
@@ -19,6 +20,7 @@ use kinds::Kind;
 use locate::Seg;
 use outline::{Heads, Outline};
 use read::Ctx;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use yaml::{Built, DocumentText, Node, Role};
@@ -183,7 +185,12 @@ impl Reader<'_> {
             }
             // A YAML item keeps its `- `, so its lines keep their columns: it parses as a
             // one-element sequence of resources.
-            let role = if text.trim_start().starts_with('-') { Role::Resources } else { Role::Resource };
+            let role = match (text.trim_start().starts_with('-'), workload_role(&item.heads)) {
+                (true, Some(pod)) => Role::WorkloadResources(pod),
+                (false, Some(pod)) => Role::WorkloadResource(pod),
+                (true, None) => Role::Resources,
+                (false, None) => Role::Resource,
+            };
             let unread = relative_to(item.start, item.end, &item.unread);
             if let Err(e) = self.parse_and_read(file, &item_doc, &unread, role) {
                 if e.message.contains("unknown anchor") {
@@ -203,7 +210,8 @@ impl Reader<'_> {
         if self.skip_unparsed(file, doc, heads) {
             return;
         }
-        if let Err(e) = self.parse_and_read(file, doc, unread, Role::Document) {
+        let role = workload_role(heads).map_or(Role::Document, Role::WorkloadResource);
+        if let Err(e) = self.parse_and_read(file, doc, unread, role) {
             self.syntax_error(file, e);
         }
     }
@@ -224,7 +232,7 @@ impl Reader<'_> {
         self.out.work.nodes_built += built.nodes;
         let node = parsed?;
         let resources = match (role, &node) {
-            (Role::Resources, Node::Seq(items)) => items.as_slice(),
+            (Role::Resources | Role::WorkloadResources(_), Node::Seq(items)) => items.as_slice(),
             _ => std::slice::from_ref(&node),
         };
         let mut ctx = Ctx::new(file, doc.text, doc.first_line, &mut self.out.diagnostics);
@@ -270,6 +278,18 @@ fn relative_to(start: usize, end: usize, unread: &[(usize, usize)]) -> Vec<(usiz
         .map(|&(from, to)| (from.clamp(start, end) - start, to.clamp(start, end) - start))
         .filter(|(from, to)| to > from)
         .collect()
+}
+
+/// Whether the outline shows a workload (`Some(true)` for a Pod, its own template), whose
+/// tree may then hold only the fields `kinds::workload` reads ([`Role::WorkloadResource`]).
+fn workload_role(heads: &Heads) -> Option<bool> {
+    if heads.unsure {
+        return None;
+    }
+    match kinds::classify("", heads.kind.scalar()?)? {
+        (Kind::Workload(k), _) => Some(k == crate::model::WorkloadKind::Pod),
+        _ => None,
+    }
 }
 
 fn is_list_kind(kind: &str) -> bool {
@@ -379,13 +399,19 @@ fn fold_owned_workloads(res: &mut Resources) {
             }
         }
     }
-    let folded: std::collections::HashSet<usize> = folds.iter().map(|&(i, _)| i).collect();
-    let mut i = 0usize;
-    res.workloads.retain(|_| {
-        let keep = !folded.contains(&i);
-        i += 1;
-        keep
-    });
+    let mut keep = vec![true; res.workloads.len()];
+    for &(i, _) in &folds {
+        if let Some(k) = keep.get_mut(i) {
+            *k = false;
+        }
+    }
+    retain_marked(&mut res.workloads, &keep);
+}
+
+/// Keeps the items whose mark is `true` (an item past the marks is kept).
+fn retain_marked<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut marks = keep.iter();
+    items.retain(|_| marks.next().copied().unwrap_or(true));
 }
 
 fn read_document(
@@ -403,7 +429,7 @@ fn read_document(
             let is_list = matches!(kind, Some(Node::String(k)) if k == "List" || k.ends_with("List"))
                 && node.get("items").is_some();
             if is_list {
-                let items_path = vec![Seg::Key("items".to_owned())];
+                let items_path = vec![Seg::Key(Cow::Borrowed("items"))];
                 let items = ctx.seq(node.get("items"), &items_path);
                 let base = ctx.base.clone();
                 for (i, item) in items.iter().enumerate() {
@@ -415,7 +441,7 @@ fn read_document(
                         return;
                     }
                     ctx.base = base.clone();
-                    ctx.base.push(Seg::Key("items".to_owned()));
+                    ctx.base.push(Seg::Key(Cow::Borrowed("items")));
                     ctx.base.push(Seg::Index(i));
                     read_document(ctx, item, res, seen, documents, limits);
                 }
@@ -434,8 +460,8 @@ fn read_document(
 fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut HashMap<ResourceId, Location>) {
     ctx.resource = None;
     let api_version =
-        ctx.scalar_string(node.get("apiVersion"), &[Seg::Key("apiVersion".to_owned())]).unwrap_or_default();
-    let Some(kind_name) = ctx.scalar_string(node.get("kind"), &[Seg::Key("kind".to_owned())]) else {
+        ctx.scalar_string(node.get("apiVersion"), &[Seg::Key(Cow::Borrowed("apiVersion"))]).unwrap_or_default();
+    let Some(kind_name) = ctx.scalar_string(node.get("kind"), &[Seg::Key(Cow::Borrowed("kind"))]) else {
         ctx.report(Code::MissingField, "document has no `kind`; it is skipped", &[]);
         return;
     };
@@ -450,7 +476,7 @@ fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut
     };
     if !served {
         let msg = format!("`{kind_name}` is not served as `apiVersion: {api_version}`; the resource is skipped");
-        ctx.report(Code::InvalidField, msg, &[Seg::Key("apiVersion".to_owned())]);
+        ctx.report(Code::InvalidField, msg, &[Seg::Key(Cow::Borrowed("apiVersion"))]);
         return;
     }
     let cluster_scoped = matches!(kind, Kind::Namespace | Kind::MeshPolicy);
@@ -568,16 +594,17 @@ fn keep_last_definitions(res: &mut Resources) {
 /// The rule of [`keep_last_definitions`] for one kind: of the items with the same id, only the
 /// last is kept, at its own position.
 fn keep_last<T>(items: &mut Vec<T>, id: impl Fn(&T) -> &ResourceId) {
-    let mut last: HashMap<ResourceId, usize> = HashMap::new();
+    let mut last: HashMap<&ResourceId, usize> = HashMap::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        last.insert(id(item).clone(), i);
+        last.insert(id(item), i);
     }
-    let mut i = 0usize;
-    items.retain(|item| {
-        let keep = last.get(id(item)) == Some(&i);
-        i += 1;
-        keep
-    });
+    if last.len() == items.len() {
+        // No id is defined twice (the usual case).
+        return;
+    }
+    let keep: Vec<bool> = items.iter().enumerate().map(|(i, item)| last.get(id(item)) == Some(&i)).collect();
+    drop(last);
+    retain_marked(items, &keep);
 }
 
 /// The policies of `later` read after `earlier`, as one stream of documents is read: each
@@ -592,4 +619,21 @@ pub(crate) fn append_policies(earlier: &mut Resources, later: Resources) {
     keep_last(&mut earlier.peer_authentications, |x| &x.meta.id);
     keep_last(&mut earlier.destination_rules, |x| &x.meta.id);
     keep_last(&mut earlier.alpha_policies, |x| &x.meta.id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_definition_of_an_id_is_kept_in_place() {
+        let id =
+            |name: &str| ResourceId { kind: "Service".to_owned(), namespace: "ns".to_owned(), name: name.to_owned() };
+        let mut items = vec![(id("a"), 0), (id("b"), 1), (id("a"), 2), (id("c"), 3), (id("b"), 4)];
+        keep_last(&mut items, |x| &x.0);
+        assert_eq!(items.iter().map(|x| x.1).collect::<Vec<_>>(), vec![2, 3, 4]);
+        let mut unique = vec![(id("a"), 0), (id("b"), 1)];
+        keep_last(&mut unique, |x| &x.0);
+        assert_eq!(unique.len(), 2);
+    }
 }

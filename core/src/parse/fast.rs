@@ -10,6 +10,7 @@
 //! `parse::fast::tests` and the `parse_differential` fuzz target hold it to that.
 
 use super::yaml::{Built, Node, Role, float_text};
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 /// Deeper than this the reader steps aside, well inside serde_yaml's own limit (128), so
@@ -30,7 +31,15 @@ pub fn read(text: &str, role: Role, built: &mut Built) -> Option<Node> {
 /// [`read`], stepping over the byte ranges `skip` (whole lines, sorted) as if their lines were
 /// empty: the subtrees the outline found meshlock never reads, read without a blanked copy.
 pub fn read_skipping(text: &str, skip: &[(usize, usize)], role: Role, built: &mut Built) -> Option<Node> {
-    if !plain_text(text) {
+    // The unread lines read as empty: what they hold is never looked at.
+    let mut from = 0;
+    for &(start, end) in skip {
+        if !plain_text(text.get(from..start.max(from))?) {
+            return None;
+        }
+        from = from.max(end);
+    }
+    if !plain_text(text.get(from.min(text.len())..)?) {
         return None;
     }
     let mut r = Fast { text, pos: 0, next: None, nodes: 0, skip };
@@ -48,7 +57,39 @@ pub fn read_skipping(text: &str, skip: &[(usize, usize)], role: Role, built: &mu
 fn plain_text(text: &str) -> bool {
     let b = text.as_bytes();
     let at = |i: usize| b.get(i).copied().unwrap_or(0);
-    for (i, &c) in b.iter().enumerate() {
+    let mut i = 0;
+    while i < b.len() {
+        let end = (i + 8).min(b.len());
+        let chunk = b.get(i..end).unwrap_or_default();
+        let fast = chunk.len() == 8 && printable_ascii(chunk);
+        if !fast && !chunk_plain(chunk, i, &at) {
+            return false;
+        }
+        i = end;
+    }
+    true
+}
+
+/// Whether 8 bytes are all `\n` or printable ASCII (0x20..=0x7e), compared a word at a time:
+/// most of a dump is.
+fn printable_ascii(chunk: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let w = <[u8; 8]>::try_from(chunk).map_or(HIGHS, u64::from_le_bytes);
+    if w & HIGHS != 0 {
+        return false;
+    }
+    // With no high bit set no byte borrows from or carries into its neighbour, so each test is
+    // exact per byte: below 0x20, equal to `\n`, equal to 0x7f.
+    let below_space = !((w | HIGHS) - 0x20 * ONES) & HIGHS;
+    let newline = !(((w ^ (b'\n' as u64 * ONES)) | HIGHS) - ONES) & HIGHS;
+    let delete = (w + ONES) & HIGHS;
+    below_space == newline && delete == 0
+}
+
+/// [`plain_text`] for the bytes of `chunk`, which start at `start` of the text `at` reads.
+fn chunk_plain(chunk: &[u8], start: usize, at: &impl Fn(usize) -> u8) -> bool {
+    for (i, &c) in (start..).zip(chunk) {
         let refused = match c {
             b'\n' | 0x20..=0x7e => false,
             0x00..=0x1f | 0x7f => true,
@@ -119,9 +160,7 @@ impl<'t> Fast<'t> {
                 continue;
             }
             let rest = bytes.get(self.pos..).unwrap_or_default();
-            // `str::find` with a char looks for the byte a word at a time (the line scan is
-            // most of this reader's work on a dump).
-            let len = self.text.get(self.pos..).and_then(|t| t.find('\n')).unwrap_or(rest.len());
+            let len = super::lines::line_end(bytes, self.pos) - self.pos;
             let line = rest.get(..len).unwrap_or_default();
             let indent = line.iter().take_while(|&&b| b == b' ').count();
             let next = (self.pos + len + 1).min(bytes.len());
@@ -163,7 +202,10 @@ impl<'t> Fast<'t> {
     /// A block mapping whose keys are at column `indent`.
     fn map(&mut self, indent: usize, role: Role, keep: bool, depth: usize) -> Option<Node> {
         let mut entries: Vec<(String, Node)> = Vec::new();
-        let mut set: Option<HashSet<String>> = None;
+        // Keys are borrowed from the line until one is built: most keys of a dump are not.
+        let mut set: Option<HashSet<Cow<'t, str>>> = None;
+        // Keys not built that still count for duplicates ([`Role::counts_unbuilt`]).
+        let mut others: Vec<Cow<'t, str>> = Vec::new();
         while let Some(line) = self.peek() {
             if line.indent < indent {
                 break;
@@ -179,27 +221,31 @@ impl<'t> Fast<'t> {
                 self.value(rest, indent, Role::Plain, false, depth + 1)?;
                 continue;
             }
-            let key = match key {
+            let key: Cow<'t, str> = match key {
                 Key::Plain(raw) => key_text(raw)?,
-                Key::Quoted(s) => s,
+                Key::Quoted(s) => Cow::Owned(s),
             };
             // A duplicate key is an error; serde_yaml's path reports it with its position.
             let duplicate = match set.as_mut() {
                 Some(set) => !set.insert(key.clone()),
-                None => entries.iter().any(|(k, _)| *k == key),
+                None => entries.iter().any(|(k, _)| *k == key) || others.contains(&key),
             };
             if duplicate {
                 return None;
             }
-            if set.is_none() && entries.len() >= LINEAR_KEYS {
-                set = Some(entries.iter().map(|(k, _)| k.clone()).chain([key.clone()]).collect());
+            if set.is_none() && entries.len() + others.len() >= LINEAR_KEYS {
+                let known = entries.iter().map(|(k, _)| Cow::Owned(k.clone())).chain(others.drain(..));
+                set = Some(known.chain([key.clone()]).collect());
             }
             match role.child(&key) {
                 Some(child) => {
                     let value = self.value(rest, indent, child, true, depth + 1)?;
-                    entries.push((key, value));
+                    entries.push((key.into_owned(), value));
                 }
                 None => {
+                    if set.is_none() && role.counts_unbuilt(&key) {
+                        others.push(key);
+                    }
                     self.value(rest, indent, Role::Plain, false, depth + 1)?;
                 }
             }
@@ -279,6 +325,25 @@ impl<'t> Fast<'t> {
     /// enclosing collection step aside.
     fn scalar(&mut self, s: &'t str, indent: usize, keep: bool) -> Option<Node> {
         let first = s.as_bytes().first().copied()?;
+        if !keep {
+            // Checked as the kept path checks it, without building what is dropped.
+            return match first {
+                b'"' | b'\'' => {
+                    let tail =
+                        if first == b'"' { double_quoted_with(s, |_| {})? } else { single_quoted_with(s, |_| {})? };
+                    ends_line(tail).then_some(Node::Null)
+                }
+                b'-' if matches!(s.as_bytes().get(1), None | Some(b' ')) => None,
+                b'[' | b'{' | b'|' | b'?' | b':' | b',' | b']' | b'}' | b'#' | b'&' | b'*' | b'!' | b'>' | b'%'
+                | b'@' | b'`' => self.scalar_kept(s, indent, false),
+                _ => plain_accepted(plain_extent(s)?).then_some(Node::Null),
+            };
+        }
+        self.scalar_kept(s, indent, keep)
+    }
+
+    fn scalar_kept(&mut self, s: &'t str, indent: usize, keep: bool) -> Option<Node> {
+        let first = s.as_bytes().first().copied()?;
         let node = match first {
             b'"' | b'\'' => {
                 let (value, tail) = if first == b'"' { double_quoted(s)? } else { single_quoted(s)? };
@@ -327,7 +392,10 @@ impl<'t> Fast<'t> {
         let mut at = self.pos;
         while at < bytes.len() {
             let rest = bytes.get(at..).unwrap_or_default();
-            let len = rest.iter().position(|&b| b == b'\n')?;
+            let len = super::lines::line_end(bytes, at) - at;
+            if at + len >= bytes.len() {
+                return None;
+            }
             let line = rest.get(..len).unwrap_or_default();
             let spaces = line.iter().take_while(|&&b| b == b' ').count();
             if line.is_empty() {
@@ -387,7 +455,7 @@ fn shape(content: &str) -> Option<Shape<'_>> {
             };
             let raw = content.get(..colon)?.trim_end_matches(' ');
             // A comment before the `:`, or a key libyaml would not take as a simple key.
-            if raw.contains(" #") || raw.len() > MAX_KEY_BYTES {
+            if raw.len() > MAX_KEY_BYTES || (raw.as_bytes().contains(&b'#') && raw.contains(" #")) {
                 return None;
             }
             let rest = content.get(colon + 1..)?;
@@ -435,12 +503,18 @@ fn plain_extent(s: &str) -> Option<&str> {
 
 /// A double-quoted scalar at the start of `s`, on one line: its value and what follows it.
 fn double_quoted(s: &str) -> Option<(String, &str)> {
-    let body = s.get(1..)?;
     let mut out = String::new();
+    let tail = double_quoted_with(s, |c| out.push(c))?;
+    Some((out, tail))
+}
+
+/// [`double_quoted`], handing each character of the value to `push`: what follows it.
+fn double_quoted_with(s: &str, mut push: impl FnMut(char)) -> Option<&str> {
+    let body = s.get(1..)?;
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
         match c {
-            '"' => return Some((out, body.get(i + 1..)?)),
+            '"' => return body.get(i + 1..),
             '\\' => {
                 let (_, e) = chars.next()?;
                 let simple = match e {
@@ -470,9 +544,9 @@ fn double_quoted(s: &str) -> Option<(String, &str)> {
                     (None, 'U') => hex_char(&mut chars, 8)?,
                     _ => return None,
                 };
-                out.push(decoded);
+                push(decoded);
             }
-            c => out.push(c),
+            c => push(c),
         }
     }
     None
@@ -489,17 +563,23 @@ fn hex_char(chars: &mut std::str::CharIndices<'_>, digits: usize) -> Option<char
 
 /// A single-quoted scalar at the start of `s`, on one line: its value and what follows it.
 fn single_quoted(s: &str) -> Option<(String, &str)> {
-    let body = s.get(1..)?;
     let mut out = String::new();
+    let tail = single_quoted_with(s, |part| out.push_str(part))?;
+    Some((out, tail))
+}
+
+/// [`single_quoted`], handing the value to `push` in parts: what follows it.
+fn single_quoted_with(s: &str, mut push: impl FnMut(&str)) -> Option<&str> {
+    let body = s.get(1..)?;
     let mut from = 0;
     loop {
         let i = from + body.get(from..)?.find('\'')?;
-        out.push_str(body.get(from..i)?);
+        push(body.get(from..i)?);
         if body.as_bytes().get(i + 1) == Some(&b'\'') {
-            out.push('\'');
+            push("'");
             from = i + 2;
         } else {
-            return Some((out, body.get(i + 1..)?));
+            return body.get(i + 1..);
         }
     }
 }
@@ -519,13 +599,29 @@ fn plain_value(s: &str) -> Option<Node> {
     })
 }
 
+/// Whether [`plain_value`] takes `s`, without building its node: every plain scalar but an
+/// integer beyond 64 bits.
+fn plain_accepted(s: &str) -> bool {
+    let first = s.as_bytes().first().copied().unwrap_or(0);
+    if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
+        return true;
+    }
+    if unsigned(s, u64::from_str_radix).is_some() || negative(s, i64::from_str_radix).is_some() {
+        return true;
+    }
+    unsigned(s, u128::from_str_radix).is_none() && negative(s, i128::from_str_radix).is_none()
+}
+
 /// A mapping key as [`Node`]'s keys hold it: a plain scalar typed, then rendered as text.
-fn key_text(raw: &str) -> Option<String> {
-    Some(match plain_value(raw)? {
-        Node::Null => "null".to_owned(),
-        Node::Bool(b) => b.to_string(),
-        Node::Number(t) | Node::String(t) => t,
-        Node::Seq(_) | Node::Map(_) => return None,
+fn key_text(raw: &str) -> Option<Cow<'_, str>> {
+    Some(match raw {
+        "" | "~" | "null" | "Null" | "NULL" => Cow::Borrowed("null"),
+        "true" | "True" | "TRUE" => Cow::Borrowed("true"),
+        "false" | "False" | "FALSE" => Cow::Borrowed("false"),
+        _ => match number(raw)? {
+            Some(text) => Cow::Owned(text),
+            None => Cow::Borrowed(raw),
+        },
     })
 }
 
@@ -617,7 +713,8 @@ fn float(s: &str) -> Option<f64> {
 /// `Ok(false)` when it stepped aside, `Err` with both results when they differ.
 pub fn differential(text: &str) -> Result<bool, String> {
     let mut accepted = false;
-    for role in [Role::Document, Role::Plain] {
+    // The workload roles build only some fields and check every key for duplicates.
+    for role in [Role::Document, Role::Plain, Role::WorkloadResource(true), Role::WorkloadResources(false)] {
         let mut fast_built = Built::default();
         let Some(fast) = read(text, role, &mut fast_built) else {
             continue;

@@ -6,6 +6,7 @@ use super::read::{Ctx, p, parse_timestamp, pi};
 use super::yaml::{Node, parse_embedded};
 use crate::diagnostic::Code;
 use crate::model::*;
+use std::borrow::Cow;
 
 /// What a document's `apiVersion` + `kind` is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +62,7 @@ pub fn classify(api_version: &str, kind: &str) -> Option<(Kind, bool)> {
 }
 
 pub fn read_meta(ctx: &mut Ctx<'_>, node: &Node, kind: &str, cluster_scoped: bool) -> Option<Meta> {
-    let mpath = vec![Seg::Key("metadata".to_owned())];
+    let mpath = vec![Seg::Key(Cow::Borrowed("metadata"))];
     let md = node.get("metadata");
     ctx.map(md, &mpath);
     let name = ctx.scalar_string(md.and_then(|m| m.get("name")), &p(&mpath, "name")).filter(|n| !n.is_empty());
@@ -95,7 +96,7 @@ pub fn read_meta(ctx: &mut Ctx<'_>, node: &Node, kind: &str, cluster_scoped: boo
 }
 
 fn spec_path() -> Vec<Seg> {
-    vec![Seg::Key("spec".to_owned())]
+    vec![Seg::Key(Cow::Borrowed("spec"))]
 }
 
 fn selector(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Option<Selector> {
@@ -133,7 +134,7 @@ pub fn peer_authentication(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> PeerAu
     let mut port_level = std::collections::BTreeMap::new();
     if let Some(entries) = ctx.map(pl_node, &plpath) {
         for (key, value) in entries {
-            let epath = p(&plpath, key);
+            let epath = p(&plpath, key.clone());
             let at = ctx.at(&epath);
             let port = key.trim().parse::<u32>().ok().filter(|n| (1..=65535).contains(n));
             let Some(port) = port else {
@@ -362,7 +363,7 @@ fn entry_endpoint(ctx: &mut Ctx<'_>, node: &Node, path: &[Seg]) -> EntryEndpoint
     let mut ports = Vec::new();
     if let Some(entries) = ctx.map(node.get("ports"), &ppath) {
         for (name, value) in entries {
-            if let Some(port) = ctx.port(Some(value), &p(&ppath, name)) {
+            if let Some(port) = ctx.port(Some(value), &p(&ppath, name.clone())) {
                 ports.push((name.clone(), port));
             }
         }
@@ -438,19 +439,19 @@ pub fn service_endpoint_list(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, slice: 
     let mut addresses = Vec::new();
     let mut ports = Vec::new();
     let service = if slice {
-        let epath = vec![Seg::Key("endpoints".to_owned())];
+        let epath = vec![Seg::Key(Cow::Borrowed("endpoints"))];
         for (i, e) in ctx.seq(node.get("endpoints"), &epath).iter().enumerate() {
             addresses.extend(ctx.strings(e.get("addresses"), &p(&pi(&epath, i), "addresses")));
         }
-        read_ports(ctx, node.get("ports"), &[Seg::Key("ports".to_owned())], &mut ports);
+        read_ports(ctx, node.get("ports"), &[Seg::Key(Cow::Borrowed("ports"))], &mut ports);
         let Some(service) = meta.labels.get("kubernetes.io/service-name").cloned() else {
             let msg = "EndpointSlice without the `kubernetes.io/service-name` label belongs to no Service; skipped";
-            ctx.report(Code::MissingField, msg, &[Seg::Key("metadata".to_owned())]);
+            ctx.report(Code::MissingField, msg, &[Seg::Key(Cow::Borrowed("metadata"))]);
             return None;
         };
         service
     } else {
-        let spath = vec![Seg::Key("subsets".to_owned())];
+        let spath = vec![Seg::Key(Cow::Borrowed("subsets"))];
         for (i, sub) in ctx.seq(node.get("subsets"), &spath).iter().enumerate() {
             let ipath = pi(&spath, i);
             let apath = p(&ipath, "addresses");
@@ -468,7 +469,7 @@ pub fn service_endpoint_list(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, slice: 
 
 /// The owner reference marked `controller: true`, as (kind, name).
 fn controller_of(ctx: &mut Ctx<'_>, node: &Node) -> Option<(String, String)> {
-    let path = p(&[Seg::Key("metadata".to_owned())], "ownerReferences");
+    let path = p(&[Seg::Key(Cow::Borrowed("metadata"))], "ownerReferences");
     let refs = ctx.seq(node.get("metadata").and_then(|m| m.get("ownerReferences")), &path);
     refs.iter().find_map(|r| {
         let is_controller = matches!(r.get("controller"), Some(Node::Bool(true)));
@@ -760,10 +761,10 @@ pub fn alpha_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, mesh: bool) -> A
 /// MeshConfig from ConfigMap `istio` (key `mesh`, a YAML string) or IstioOperator `spec.meshConfig`.
 pub fn mesh_config(ctx: &mut Ctx<'_>, node: &Node, from_operator: bool) -> Option<MeshConfig> {
     let (mesh_node, path): (Node, Vec<Seg>) = if from_operator {
-        let path = vec![Seg::Key("spec".to_owned()), Seg::Key("meshConfig".to_owned())];
+        let path = vec![Seg::Key(Cow::Borrowed("spec")), Seg::Key(Cow::Borrowed("meshConfig"))];
         (node.get("spec").and_then(|s| s.get("meshConfig"))?.clone(), path)
     } else {
-        let path = vec![Seg::Key("data".to_owned()), Seg::Key("mesh".to_owned())];
+        let path = vec![Seg::Key(Cow::Borrowed("data")), Seg::Key(Cow::Borrowed("mesh"))];
         let text = ctx.string(node.get("data").and_then(|d| d.get("mesh")), &path)?;
         match parse_embedded(&text) {
             Ok(n) => (n, path),

@@ -2,10 +2,13 @@
 //! that parsed fine (serde_yaml reports positions only for errors). Flow style and JSON fall
 //! back to the nearest enclosing field found, at worst the document's first line.
 
+use std::borrow::Cow;
+
 /// One step of a path into a document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seg {
-    Key(String),
+    /// A key; the keys meshlock reads are static, so a path costs no copy of its keys.
+    Key(Cow<'static, str>),
     Index(usize),
 }
 
@@ -28,13 +31,19 @@ pub fn locate_counted(text: &str, first_line: u32, path: &[Seg], lines_seen: &mu
     }
     let lines: Vec<&str> = text.lines().collect();
     *lines_seen += lines.len() as u64;
-    let mut best = first_content_line(&lines).map_or((first_line, 1), |(i, col)| (first_line + i as u32, col));
+    locate_in_lines(&lines, first_line, path)
+}
+
+/// [`locate`] in a text already split into its lines (a resource with several positions to
+/// place splits its text once).
+pub fn locate_in_lines(lines: &[&str], first_line: u32, path: &[Seg]) -> (u32, u32) {
+    let mut best = first_content_line(lines).map_or((first_line, 1), |(i, col)| (first_line + i as u32, col));
     let mut pos = 0usize;
     let mut indent: isize = -1;
     for seg in path {
         let found = match seg {
-            Seg::Key(k) => find_key(&lines, pos, indent, k),
-            Seg::Index(n) => find_item(&lines, pos, indent, *n),
+            Seg::Key(k) => find_key(lines, pos, indent, k),
+            Seg::Index(n) => find_item(lines, pos, indent, *n),
         };
         match found {
             Some((line_idx, ind)) => {
@@ -149,7 +158,7 @@ mod tests {
     use super::*;
 
     fn k(s: &str) -> Seg {
-        Seg::Key(s.to_owned())
+        Seg::Key(Cow::Owned(s.to_owned()))
     }
 
     const DOC: &str = "\

@@ -170,6 +170,9 @@ enum Value<'t> {
     Empty,
     /// Borrowed from the line: a line costs no allocation unless the outline keeps its value.
     Scalar(Cow<'t, str>),
+    /// A plain scalar: the rest of its line, its trailing comment still on (most values are
+    /// never looked at, so the comment is found only for those that are).
+    Plain(&'t str),
     /// A flow collection, a block scalar, an anchor, tag or alias, a multi-line quoted scalar.
     Other,
 }
@@ -308,16 +311,14 @@ fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
     let mut items: Vec<Item> = Vec::new();
     let mut items_unsure = false;
     let mut items_seen = false;
-    let mut offset = 0usize;
     let close = |items: &mut Vec<Item>, state: &mut ItemsState, end: usize| {
         if let Some((start, line, mut tracker)) = state.current.take() {
             tracker.finish(end);
             items.push(Item { start, end, line, heads: tracker.heads, unread: tracker.unread });
         }
     };
-    for (line_no, raw) in (0u32..).zip(text.split_inclusive('\n')) {
-        let start = offset;
-        offset += raw.len();
+    for (line_no, (start, raw)) in (0u32..).zip(super::lines::lines_inclusive(text)) {
+        let offset = start + raw.len();
         out.scanned += raw.len() as u64;
         let line = raw.trim_end_matches(['\n', '\r']);
         let indent = line.len() - line.trim_start_matches(' ').len();
@@ -463,6 +464,7 @@ fn head_of(value: &Value<'_>) -> Head {
     match value {
         Value::Empty => Head::Absent,
         Value::Scalar(s) => Head::Scalar(s.clone().into_owned()),
+        Value::Plain(rest) => Head::Scalar(plain_value(rest).to_owned()),
         Value::Other => Head::Unsure,
     }
 }
@@ -508,19 +510,20 @@ fn shape_line<'t>(
         return Err(too_deep(line_no, i, max_depth));
     }
     shape.node_col = i;
-    let carry = node_start(b, i, stack.len(), max_depth, line_no, &mut shape)?;
+    let carry = node_start(line, i, stack.len(), max_depth, line_no, &mut shape)?;
     Ok((shape, carry))
 }
 
 /// Reads the node that starts at byte `i`: a key and its value, or a bare value.
 fn node_start<'t>(
-    b: &'t [u8],
+    line: &'t str,
     i: usize,
     depth: usize,
     max_depth: usize,
     line_no: u32,
     shape: &mut LineShape<'t>,
 ) -> Result<Carry, TooDeep> {
+    let b = line.as_bytes();
     match b.get(i).copied() {
         None | Some(b'#') => Ok(Carry::None),
         Some(q @ (b'"' | b'\'')) => {
@@ -530,13 +533,13 @@ fn node_start<'t>(
                 return Ok(Carry::Quoted(q));
             };
             let rest = skip_spaces(b, end);
-            let text = unquote(b.get(i..end).unwrap_or_default(), q);
+            let text = unquote(text_of(line, i, end), q);
             if b.get(rest) == Some(&b':') && matches!(b.get(rest + 1), None | Some(b' ' | b'\t')) {
                 if text.is_none() {
                     shape.unsure = true;
                 }
                 shape.key = text;
-                value_after_key(b, rest + 1, i, depth, max_depth, line_no, shape)
+                value_after_key(line, rest + 1, i, depth, max_depth, line_no, shape)
             } else {
                 shape.value = scalar_value(text);
                 Ok(Carry::None)
@@ -549,7 +552,7 @@ fn node_start<'t>(
         Some(b'&' | b'!' | b'*') => {
             // A property or an alias: skip it; what follows still nests.
             shape.unsure = true;
-            let carry = node_start(b, skip_spaces(b, skip_token(b, i)), depth, max_depth, line_no, shape)?;
+            let carry = node_start(line, skip_spaces(b, skip_token(b, i)), depth, max_depth, line_no, shape)?;
             shape.value = Value::Other;
             Ok(carry)
         }
@@ -560,11 +563,11 @@ fn node_start<'t>(
         }
         Some(_) => match plain_key_end(b, i) {
             Some(colon) => {
-                shape.key = Some(Cow::Borrowed(text_of(b, i, colon).trim_end()));
-                value_after_key(b, colon + 1, i, depth, max_depth, line_no, shape)
+                shape.key = Some(Cow::Borrowed(text_of(line, i, colon).trim_end()));
+                value_after_key(line, colon + 1, i, depth, max_depth, line_no, shape)
             }
             None => {
-                shape.value = Value::Scalar(plain_value(b, i));
+                shape.value = Value::Plain(text_of(line, i, line.len()));
                 Ok(Carry::None)
             }
         },
@@ -572,7 +575,7 @@ fn node_start<'t>(
 }
 
 fn value_after_key<'t>(
-    b: &'t [u8],
+    line: &'t str,
     after_colon: usize,
     key_col: usize,
     depth: usize,
@@ -580,6 +583,7 @@ fn value_after_key<'t>(
     line_no: u32,
     shape: &mut LineShape<'t>,
 ) -> Result<Carry, TooDeep> {
+    let b = line.as_bytes();
     let i = skip_spaces(b, after_colon);
     match b.get(i).copied() {
         None | Some(b'#') => {
@@ -592,7 +596,7 @@ fn value_after_key<'t>(
                 Ok(Carry::Quoted(q))
             }
             Some(end) => {
-                shape.value = scalar_value(unquote(b.get(i..end).unwrap_or_default(), q));
+                shape.value = scalar_value(unquote(text_of(line, i, end), q));
                 Ok(Carry::None)
             }
         },
@@ -605,12 +609,12 @@ fn value_after_key<'t>(
             Ok(Carry::BlockScalar(key_col))
         }
         Some(b'&' | b'!' | b'*') => {
-            let carry = value_after_key(b, skip_token(b, i), key_col, depth, max_depth, line_no, shape)?;
+            let carry = value_after_key(line, skip_token(b, i), key_col, depth, max_depth, line_no, shape)?;
             shape.value = Value::Other;
             Ok(carry)
         }
         Some(_) => {
-            shape.value = Value::Scalar(plain_value(b, i));
+            shape.value = Value::Plain(text_of(line, i, line.len()));
             Ok(Carry::None)
         }
     }
@@ -659,9 +663,8 @@ fn find_quote_end(b: &[u8], from: usize, q: u8) -> Option<usize> {
 }
 
 /// The text of a single-line quoted scalar; `None` for escapes the outline does not decode.
-fn unquote(quoted: &[u8], q: u8) -> Option<Cow<'_, str>> {
-    let inner = quoted.get(1..quoted.len().saturating_sub(1))?;
-    let s = std::str::from_utf8(inner).ok()?;
+fn unquote(quoted: &str, q: u8) -> Option<Cow<'_, str>> {
+    let s = quoted.get(1..quoted.len().saturating_sub(1))?;
     if q == b'\'' {
         Some(if s.contains("''") { Cow::Owned(s.replace("''", "'")) } else { Cow::Borrowed(s) })
     } else if s.contains('\\') {
@@ -687,16 +690,18 @@ fn plain_key_end(b: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-/// A plain scalar's text on its line, without a trailing comment.
-fn plain_value(b: &[u8], from: usize) -> Cow<'_, str> {
-    let end = (from..b.len()).find(|&i| comment_at(b, i, from)).unwrap_or(b.len());
-    Cow::Borrowed(text_of(b, from, end).trim_end())
+/// A plain scalar's text (`rest`, from its first byte to the end of its line) without a
+/// trailing comment.
+fn plain_value(rest: &str) -> &str {
+    let b = rest.as_bytes();
+    let end = (0..b.len()).find(|&i| comment_at(b, i, 0)).unwrap_or(b.len());
+    text_of(rest, 0, end).trim_end()
 }
 
-/// `b[from..to]` as text. The line is text and the bounds sit next to ASCII bytes, so this is
-/// the line's own slice; anything else reads as empty rather than panicking.
-fn text_of(b: &[u8], from: usize, to: usize) -> &str {
-    b.get(from..to).and_then(|s| std::str::from_utf8(s).ok()).unwrap_or_default()
+/// `line[from..to]`. The bounds sit next to ASCII bytes, so they are character boundaries;
+/// anything else reads as empty rather than panicking.
+fn text_of(line: &str, from: usize, to: usize) -> &str {
+    line.get(from..to).unwrap_or_default()
 }
 
 /// Follows a flow collection from byte `i` of a line, at flow depth `depth` (0 when `i` is

@@ -1,11 +1,12 @@
 //! Typed reads from a [`Node`] that report every problem as a located diagnostic instead of
 //! failing: a wrong type or an unknown enum value becomes ML0003 and the field is skipped.
 
-use super::locate::{Seg, locate_counted};
+use super::locate::{Seg, locate_counted, locate_in_lines};
 use super::yaml::Node;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Labels, PortRef};
 use crate::source::Location;
+use std::borrow::Cow;
 
 /// Where a document came from, and the sink for its diagnostics.
 pub struct Ctx<'a> {
@@ -18,17 +19,21 @@ pub struct Ctx<'a> {
     pub diags: &'a mut Vec<Diagnostic>,
     /// Lines looked at to locate diagnostics (the work counted in `Parsed::work`).
     pub located: u64,
+    /// `text`'s lines, split once for all the positions placed in it.
+    lines: Option<Vec<&'a str>>,
 }
 
 /// Builds a path from keys and indexes: `p(&base, "spec")`.
-pub fn p(base: &[Seg], key: &str) -> Vec<Seg> {
-    let mut v = base.to_vec();
-    v.push(Seg::Key(key.to_owned()));
+pub fn p(base: &[Seg], key: impl Into<Cow<'static, str>>) -> Vec<Seg> {
+    let mut v = Vec::with_capacity(base.len() + 1);
+    v.extend_from_slice(base);
+    v.push(Seg::Key(key.into()));
     v
 }
 
 pub fn pi(base: &[Seg], index: usize) -> Vec<Seg> {
-    let mut v = base.to_vec();
+    let mut v = Vec::with_capacity(base.len() + 1);
+    v.extend_from_slice(base);
     v.push(Seg::Index(index));
     v
 }
@@ -51,13 +56,22 @@ pub fn path_string(path: &[Seg]) -> String {
 
 impl<'a> Ctx<'a> {
     pub fn new(file: &'a str, text: &'a str, first_line: u32, diags: &'a mut Vec<Diagnostic>) -> Self {
-        Self { file, text, first_line, base: Vec::new(), resource: None, diags, located: 0 }
+        Self { file, text, first_line, base: Vec::new(), resource: None, diags, located: 0, lines: None }
     }
 
     pub fn at(&mut self, path: &[Seg]) -> Location {
         let mut full = self.base.clone();
         full.extend_from_slice(path);
-        let (line, column) = locate_counted(self.text, self.first_line, &full, &mut self.located);
+        let (line, column) = if full.is_empty() {
+            locate_counted(self.text, self.first_line, &full, &mut self.located)
+        } else {
+            if self.lines.is_none() {
+                let lines: Vec<&str> = self.text.lines().collect();
+                self.located += lines.len() as u64;
+                self.lines = Some(lines);
+            }
+            locate_in_lines(self.lines.as_deref().unwrap_or_default(), self.first_line, &full)
+        };
         Location::new(self.file, line, column)
     }
 
@@ -202,7 +216,12 @@ impl<'a> Ctx<'a> {
         let mut out = Labels::new();
         if let Some(entries) = self.map(node, path) {
             for (k, v) in entries {
-                if let Some(s) = self.scalar_string(Some(v), &p(path, k)) {
+                // The path is built only for a diagnostic: most values are strings.
+                let value = match v {
+                    Node::String(s) => Some(s.clone()),
+                    _ => self.scalar_string(Some(v), &p(path, k.clone())),
+                };
+                if let Some(s) = value {
                     out.insert(k.clone(), s);
                 }
             }
@@ -230,8 +249,8 @@ impl<'a> Ctx<'a> {
         };
         for (k, _) in entries {
             if !known.contains(&k.as_str()) {
-                let msg = format!("unknown field `{}` is ignored", path_string(&p(path, k)));
-                self.report(Code::UnknownField, msg, &p(path, k));
+                let msg = format!("unknown field `{}` is ignored", path_string(&p(path, k.clone())));
+                self.report(Code::UnknownField, msg, &p(path, k.clone()));
             }
         }
     }

@@ -56,25 +56,34 @@ pub struct SyntaxError {
 /// of a line inside any scalar (`c-forbidden`), so a line scan finds exactly the boundaries
 /// the parser would.
 pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
+    let b = text.as_bytes();
     let mut docs = Vec::new();
     let mut start = 0usize;
     let mut start_line = 1u32;
     let mut offset = 0usize;
-    for (line_no, line) in (1u32..).zip(text.split_inclusive('\n')) {
-        let bare = line.trim_end_matches(['\n', '\r']);
-        let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
-        if is_marker("---") || is_marker("...") {
-            push_doc(&mut docs, text, start, offset, start_line);
-            // Content after `--- ` on the same line belongs to the next document; keep the line.
-            if is_marker("---") && bare.len() > 3 {
-                start = offset;
-                start_line = line_no;
-            } else {
-                start = offset + line.len();
-                start_line = line_no + 1;
+    let mut line_no = 1u32;
+    while offset < b.len() {
+        let next = (super::lines::line_end(b, offset) + 1).min(b.len());
+        // Only a line that starts with `-` or `.` can be a marker: most lines are not looked at
+        // past their first byte.
+        if matches!(b.get(offset), Some(b'-' | b'.')) {
+            let line = text.get(offset..next).unwrap_or_default();
+            let bare = line.trim_end_matches(['\n', '\r']);
+            let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
+            if is_marker("---") || is_marker("...") {
+                push_doc(&mut docs, text, start, offset, start_line);
+                // Content after `--- ` on the same line belongs to the next document; keep the line.
+                if is_marker("---") && bare.len() > 3 {
+                    start = offset;
+                    start_line = line_no;
+                } else {
+                    start = next;
+                    start_line = line_no + 1;
+                }
             }
         }
-        offset += line.len();
+        offset = next;
+        line_no += 1;
     }
     push_doc(&mut docs, text, start, text.len(), start_line);
     docs
@@ -117,6 +126,25 @@ pub enum Role {
     Container,
     /// Anything else: kept whole.
     Plain,
+    /// A List item (one-element sequence) or a resource whose kind the outline found to be a
+    /// workload (`true`: a Pod, its own template). A dump's Pods, ReplicaSets and Deployments
+    /// are mostly fields meshlock never reads: only those `kinds::workload` reads are built.
+    WorkloadResources(bool),
+    WorkloadResource(bool),
+    WorkloadMetadata,
+    OwnerReferences,
+    OwnerReference,
+    /// A controller's `spec`, its `spec.template` and the template's `metadata`.
+    WorkloadSpec,
+    PodTemplate,
+    TemplateMetadata,
+    PodSpec,
+    PodContainers,
+    PodContainer,
+    Probe,
+    ProbeHandler,
+    InitContainers,
+    InitContainer,
 }
 
 impl Role {
@@ -140,14 +168,59 @@ impl Role {
                 "env" | "envFrom" | "args" | "command" | "volumeMounts" | "volumeDevices" | "resources"
                 | "securityContext" | "lifecycle",
             ) => None,
+            (Role::WorkloadResource(_), "apiVersion" | "kind") => Some(Role::Plain),
+            (Role::WorkloadResource(_), "metadata") => Some(Role::WorkloadMetadata),
+            (Role::WorkloadResource(true), "spec") => Some(Role::PodSpec),
+            (Role::WorkloadResource(false), "spec") => Some(Role::WorkloadSpec),
+            (Role::WorkloadMetadata, "name" | "namespace" | "creationTimestamp" | "labels") => Some(Role::Plain),
+            (Role::WorkloadMetadata, "annotations") => Some(Role::Annotations),
+            (Role::WorkloadMetadata, "ownerReferences") => Some(Role::OwnerReferences),
+            (Role::OwnerReference, "controller" | "kind" | "name") => Some(Role::Plain),
+            (Role::WorkloadSpec, "template") => Some(Role::PodTemplate),
+            (Role::PodTemplate, "metadata") => Some(Role::TemplateMetadata),
+            (Role::PodTemplate, "spec") => Some(Role::PodSpec),
+            (Role::TemplateMetadata, "labels" | "annotations") => Some(Role::Plain),
+            (Role::PodSpec, "serviceAccountName" | "serviceAccount" | "hostNetwork") => Some(Role::Plain),
+            (Role::PodSpec, "containers") => Some(Role::PodContainers),
+            (Role::PodSpec, "initContainers") => Some(Role::InitContainers),
+            (Role::PodContainer, "name" | "ports") => Some(Role::Plain),
+            (Role::PodContainer, "livenessProbe" | "readinessProbe" | "startupProbe") => Some(Role::Probe),
+            (Role::Probe, "httpGet" | "tcpSocket" | "grpc") => Some(Role::ProbeHandler),
+            (Role::ProbeHandler, "port") | (Role::InitContainer, "name") => Some(Role::Plain),
+            // Everything else of a workload is never read.
+            (role, _) if role.built_before().is_some() => None,
             _ => Some(Role::Plain),
         }
+    }
+
+    /// For a workload role, the role that read the same map before the workload roles, when
+    /// every field was built: a key whose value is not built still counts for duplicates when
+    /// that role would have built it, so a duplicate key is an error exactly where it was.
+    pub(super) fn built_before(self) -> Option<Role> {
+        Some(match self {
+            Role::WorkloadResource(_) => Role::Resource,
+            Role::WorkloadMetadata => Role::Metadata,
+            Role::WorkloadSpec | Role::PodSpec => Role::Spec,
+            Role::PodTemplate => Role::Template,
+            Role::PodContainer | Role::InitContainer => Role::Container,
+            Role::OwnerReference | Role::TemplateMetadata | Role::Probe | Role::ProbeHandler => Role::Plain,
+            _ => return None,
+        })
+    }
+
+    /// Whether a key that this role does not build still counts for duplicates.
+    pub(super) fn counts_unbuilt(self, key: &str) -> bool {
+        self.built_before().and_then(|r| r.child(key)).is_some()
     }
 
     pub(super) fn element(self) -> Role {
         match self {
             Role::Resources => Role::Resource,
             Role::Containers => Role::Container,
+            Role::WorkloadResources(pod) => Role::WorkloadResource(pod),
+            Role::OwnerReferences => Role::OwnerReference,
+            Role::PodContainers => Role::PodContainer,
+            Role::InitContainers => Role::InitContainer,
             _ => Role::Plain,
         }
     }
@@ -330,13 +403,16 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         let mut entries: Vec<(String, Node)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
         // Duplicate keys are an error, as Kubernetes and serde_yaml's own mapping have it.
         let mut keys: Option<std::collections::HashSet<String>> = None;
+        // Keys not built that still count for duplicates ([`Role::counts_unbuilt`]).
+        let mut others: Vec<String> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let duplicate = match keys.as_mut() {
                 Some(set) => !set.insert(key.clone()),
                 None => {
-                    let dup = entries.iter().any(|(k, _)| *k == key);
-                    if entries.len() >= 16 {
-                        keys = Some(entries.iter().map(|(k, _)| k.clone()).chain([key.clone()]).collect());
+                    let dup = entries.iter().any(|(k, _)| *k == key) || others.contains(&key);
+                    if entries.len() + others.len() >= 16 {
+                        let known = entries.iter().map(|(k, _)| k.clone()).chain(others.drain(..));
+                        keys = Some(known.chain([key.clone()]).collect());
                     }
                     dup
                 }
@@ -350,6 +426,9 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
                     entries.push((key, value));
                 }
                 None => {
+                    if keys.is_none() && self.role.counts_unbuilt(&key) {
+                        others.push(key);
+                    }
                     map.next_value::<de::IgnoredAny>()?;
                 }
             }

@@ -271,7 +271,27 @@ const QUOTED: &[&str] = &[
 ];
 
 const KEYS: &[&str] = &[
-    "a", "b", "name", "status", "metadata", "items", "8080", "true", "~", "0x10", "1.0", "\"a\"", "'b'", "k y", "a b ",
+    "a",
+    "b",
+    "name",
+    "status",
+    "metadata",
+    "items",
+    "8080",
+    "true",
+    "~",
+    "0x10",
+    "1.0",
+    "\"a\"",
+    "'b'",
+    "k y",
+    "a b ",
+    // The workload roles' keys (`Role::WorkloadResource`).
+    "spec",
+    "template",
+    "containers",
+    "ports",
+    "env",
 ];
 
 fn scalar(c: &mut Choices<'_>) -> String {
@@ -418,4 +438,60 @@ fn the_generators_reach_the_fast_path() {
     }
     // Measured: about 24% and 9%; the differential tests mean little if these collapse.
     assert!(plain > 150 && mutated > 40, "{plain} {mutated}");
+}
+
+#[test]
+fn a_workload_is_built_with_only_the_fields_meshlock_reads() {
+    let text = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  uid: x\n  labels:\n    app: a\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{}'\n    k: v\n  ownerReferences:\n  - kind: X\n    name: y\n    controller: true\n    uid: z\nspec:\n  replicas: 1\n  template:\n    metadata:\n      name: t\n      labels:\n        app: a\n      annotations:\n        k: v\n    spec:\n      nodeName: n\n      serviceAccountName: sa\n      containers:\n      - name: app\n        image: i\n        env:\n        - name: A\n          value: \"1\"\n        ports:\n        - containerPort: 8080\n          name: http\n        readinessProbe:\n          httpGet:\n            port: 8080\n            path: /x\n          periodSeconds: 3\n      initContainers:\n      - name: istio-proxy\n        image: p\n";
+    assert!(agrees(text));
+    let node = read(text, Role::WorkloadResource(false), &mut Built::default()).expect("read by the fast path");
+    let md = node.get("metadata").expect("metadata");
+    assert!(md.get("uid").is_none() && md.get("name").is_some() && md.get("labels").is_some());
+    let Some(Node::Map(annotations)) = md.get("annotations") else { panic!("annotations") };
+    assert_eq!(annotations.len(), 1, "last-applied is not kept");
+    let Some(Node::Seq(owners)) = md.get("ownerReferences") else { panic!("ownerReferences") };
+    assert!(owners[0].get("uid").is_none() && owners[0].get("kind").is_some());
+    let spec = node.get("spec").expect("spec");
+    assert!(spec.get("replicas").is_none());
+    let template = spec.get("template").expect("template");
+    assert!(template.get("metadata").and_then(|m| m.get("name")).is_none());
+    assert!(template.get("metadata").and_then(|m| m.get("annotations")).is_some());
+    let pod = template.get("spec").expect("pod spec");
+    assert!(pod.get("nodeName").is_none() && pod.get("serviceAccountName").is_some());
+    let Some(Node::Seq(containers)) = pod.get("containers") else { panic!("containers") };
+    let c = &containers[0];
+    assert!(c.get("image").is_none() && c.get("env").is_none() && c.get("name").is_some());
+    assert_eq!(
+        c.get("ports"),
+        read("- containerPort: 8080\n  name: http\n", Role::Plain, &mut Built::default()).as_ref()
+    );
+    let probe = c.get("readinessProbe").expect("probe");
+    assert!(probe.get("periodSeconds").is_none());
+    assert!(probe.get("httpGet").and_then(|h| h.get("path")).is_none());
+    assert!(probe.get("httpGet").and_then(|h| h.get("port")).is_some());
+    let Some(Node::Seq(init)) = pod.get("initContainers") else { panic!("initContainers") };
+    assert!(init[0].get("image").is_none() && init[0].get("name").is_some());
+
+    // A Pod is its own template: its `spec` is the pod spec.
+    let pod_text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\nspec:\n  nodeName: n\n  hostNetwork: true\n";
+    let node = read(pod_text, Role::WorkloadResource(true), &mut Built::default()).expect("read");
+    let spec = node.get("spec").expect("spec");
+    assert!(spec.get("nodeName").is_none() && spec.get("hostNetwork").is_some());
+
+    // A key given twice is an error where its value was built before the workload roles, built
+    // now or not; where it was not (a container's env), it still is not.
+    let env_twice = text.replace("        env:\n", "        env: []\n        env:\n");
+    let fast = read(&env_twice, Role::WorkloadResource(false), &mut Built::default());
+    let doc = crate::parse::yaml::DocumentText { text: &env_twice, first_line: 1 };
+    let serde = crate::parse::yaml::serde_document(&doc, Role::WorkloadResource(false), &mut Built::default());
+    assert!(fast.is_some() && fast == serde.ok(), "a container's env was never built nor checked");
+    for dup in [
+        text.replace("  replicas: 1\n", "  replicas: 1\n  replicas: 2\n"),
+        text.replace("        image: i\n", "        image: i\n        image: j\n"),
+    ] {
+        assert!(read(&dup, Role::WorkloadResource(false), &mut Built::default()).is_none());
+        let doc = crate::parse::yaml::DocumentText { text: &dup, first_line: 1 };
+        let serde = crate::parse::yaml::serde_document(&doc, Role::WorkloadResource(false), &mut Built::default());
+        assert!(serde.is_err_and(|e| e.message.contains("duplicate")), "{dup}");
+    }
 }
