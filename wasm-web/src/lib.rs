@@ -10,6 +10,7 @@
 
 pub mod connection;
 
+use js_sys::JsString;
 use meshlock_core::convert::ConvertOutput;
 use meshlock_core::diff::diff as core_diff;
 use meshlock_core::reach::{ReachFilter, try_for_each_call};
@@ -32,7 +33,11 @@ pub fn parse_version(raw: Option<&str>) -> Result<Option<IstioVersion>, String> 
 }
 
 /// Builds the core's analysis of one YAML text. Pure Rust, so native tests can call it.
-pub fn analysis_of(yaml: &str, file: Option<&str>, istio_version: Option<&str>) -> Result<Analysis, String> {
+pub fn analysis_of(
+    yaml: impl Into<String>,
+    file: Option<&str>,
+    istio_version: Option<&str>,
+) -> Result<Analysis, String> {
     let options = Options { istio_version: parse_version(istio_version)? };
     let source = Source::new(file.unwrap_or(DEFAULT_FILE), yaml);
     Ok(Analysis::new(&[source], &options))
@@ -41,6 +46,54 @@ pub fn analysis_of(yaml: &str, file: Option<&str>, istio_version: Option<&str>) 
 /// A reach filter from the playground's lists (empty lists: every call).
 pub fn filter_of(from: Vec<String>, to: Vec<String>) -> ReachFilter {
     ReachFilter { from, to, ..ReachFilter::default() }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// The platform's UTF-8 encoder (browsers, workers and Node have it).
+    type TextEncoder;
+    #[wasm_bindgen(constructor)]
+    fn new() -> TextEncoder;
+    /// Writes as much of `source` as fits into `destination`, which wasm-bindgen hands over as a
+    /// view of this module's memory: the bytes land in place, without a copy.
+    #[wasm_bindgen(method, js_name = encodeInto)]
+    fn encode_into(this: &TextEncoder, source: &JsString, destination: &mut [u8]) -> EncodeIntoResult;
+    type EncodeIntoResult;
+    /// UTF-16 code units of `source` read.
+    #[wasm_bindgen(method, getter)]
+    fn read(this: &EncodeIntoResult) -> f64;
+    /// Bytes written.
+    #[wasm_bindgen(method, getter)]
+    fn written(this: &EncodeIntoResult) -> f64;
+}
+
+/// A JavaScript string as UTF-8, owned. wasm-bindgen's glue for a `&str` argument copies a
+/// string one UTF-16 unit at a time in a JavaScript loop while it is ASCII; for a cluster dump
+/// of hundreds of megabytes that loop was a large part of *load*. `TextEncoder.encodeInto` copies
+/// natively, and the `String` then moves into the analysis instead of being copied again.
+pub fn text_of(value: &JsString) -> Result<String, JsError> {
+    if !value.is_string() {
+        return Err(JsError::new("expected a string"));
+    }
+    let encoder = TextEncoder::new();
+    let mut rest = value.clone();
+    // One byte per UTF-16 unit holds an ASCII text whole, the usual case, in one pass.
+    let mut bytes = vec![0u8; rest.length() as usize];
+    let mut filled = 0;
+    loop {
+        let done = encoder.encode_into(&rest, bytes.get_mut(filled..).unwrap_or_default());
+        // Whole numbers within the lengths of the string and of the destination.
+        filled += done.written() as usize;
+        let (read, units) = (done.read() as u32, rest.length());
+        if read >= units {
+            break;
+        }
+        rest = rest.slice(read, units);
+        // A UTF-16 unit takes at most 3 bytes (a surrogate pair: 4 for 2): the next pass ends it.
+        bytes.resize(filled + rest.length() as usize * 3, 0);
+    }
+    bytes.truncate(filled);
+    String::from_utf8(bytes).map_err(|_| JsError::new("TextEncoder wrote invalid UTF-8"))
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
@@ -64,8 +117,8 @@ impl Model {
     /// Parses and analyses `yaml` (multi-document YAML, JSON or `kind: List`).
     /// `istioVersion`: `1.4`, `1.5`, `1.28` …; empty or `auto` for the engine's default.
     #[wasm_bindgen(constructor)]
-    pub fn new(yaml: &str, istio_version: Option<String>, file: Option<String>) -> Result<Model, JsError> {
-        analysis_of(yaml, file.as_deref(), istio_version.as_deref())
+    pub fn new(yaml: &JsString, istio_version: Option<String>, file: Option<String>) -> Result<Model, JsError> {
+        analysis_of(text_of(yaml)?, file.as_deref(), istio_version.as_deref())
             .map(|analysis| Model { analysis })
             .map_err(|e| JsError::new(&e))
     }
@@ -76,13 +129,16 @@ impl Model {
     #[wasm_bindgen(js_name = withFiles)]
     pub fn with_files(
         names: Vec<String>,
-        texts: Vec<String>,
-        yaml: &str,
+        texts: Vec<JsString>,
+        yaml: &JsString,
         istio_version: Option<String>,
     ) -> Result<Model, JsError> {
         let options = Options { istio_version: parse_version(istio_version.as_deref()).map_err(|e| JsError::new(&e))? };
-        let mut sources: Vec<Source> = names.into_iter().zip(texts).map(|(n, t)| Source::new(n, t)).collect();
-        sources.push(Source::new(DEFAULT_FILE, yaml));
+        let mut sources = Vec::with_capacity(names.len() + 1);
+        for (name, text) in names.into_iter().zip(&texts) {
+            sources.push(Source::new(name, text_of(text)?));
+        }
+        sources.push(Source::new(DEFAULT_FILE, text_of(yaml)?));
         Ok(Model { analysis: Analysis::new(&sources, &options) })
     }
 
@@ -106,7 +162,9 @@ impl Model {
     /// `meshlock analyze --format json`: workloads, ports and precedence chains, services,
     /// diagnostics.
     pub fn analyze(&self) -> Result<JsValue, JsError> {
-        to_js(&self.analysis.analyze())
+        // Serialised as it is built (the same JSON as `analyze()`): the whole report is never
+        // held in memory beside its text.
+        to_js(&self.analysis.analyze_streamed())
     }
 
     /// `meshlock reach --format json`, optionally narrowed to clients (`ns/name`) and
@@ -360,7 +418,7 @@ spec:
     #[test]
     fn reach_sample_is_the_first_calls_of_each_outcome_of_the_full_listing() {
         use meshlock_core::synth::{MeshShape, generate};
-        let a = analysis_of(&generate(&MeshShape { services: 30, per_namespace: 4, seed: 3 }), None, None).unwrap();
+        let a = analysis_of(generate(&MeshShape { services: 30, per_namespace: 4, seed: 3 }), None, None).unwrap();
         let all = a.reach(&ReachFilter::default()).calls;
         for limit in [0, 1, 7, 100, 100_000] {
             let s = sample_calls(&a, &ReachFilter::default(), limit);

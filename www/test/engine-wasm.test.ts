@@ -212,6 +212,35 @@ describe('the other queries', () => {
   });
 });
 
+describe('texts cross into the engine whole', () => {
+  // The text is copied into wasm memory in passes (one byte per UTF-16 unit first): characters
+  // of two, three and four bytes, and a lone surrogate, before and after the resources.
+  const noted = (yaml: string) => `# é 中文 😀 \uD800\n${yaml}\n# 末尾 ü 😀\n`;
+  const keys = (report: AnalyzeReport) => report.workloads.map((w) => `${w.namespace}/${w.name} ${w.ports.map((p) => p.mode).join(',')}`);
+
+  it('a non-ASCII text reads as the same mesh as its ASCII twin, lines counted the same', () => {
+    const { ex, report, calls } = example('permissive-migration');
+    const other = run(noted(ex.yaml), ex.istio);
+    expect(keys(other.report)).toEqual(keys(report));
+    expect(other.calls).toEqual(calls);
+    expect(other.report.diagnostics.map((d) => [d.code, d.line - 1])).toEqual(report.diagnostics.map((d) => [d.code, d.line]));
+  });
+
+  it('loaded files and the editor text are read the same way', () => {
+    const { ex, report } = example('permissive-migration');
+    const model = glue.Model.withFiles(['cluster.yaml'], [noted(ex.yaml)], '# ✓\n', ex.istio);
+    try {
+      expect(keys(model.analyze() as AnalyzeReport)).toEqual(keys(report));
+    } finally {
+      model.free();
+    }
+  });
+
+  it('a text that is not a string is refused', () => {
+    expect(() => new glue.Model(42 as unknown as string, undefined, undefined)).toThrow(/expected a string/);
+  });
+});
+
 describe('the plan to STRICT', () => {
   it('PERMISSIVE migration: STRICT where no caller lacks a sidecar, every step proven, files to download', () => {
     const { ex } = example('permissive-migration');
