@@ -127,7 +127,7 @@ pub enum Api {
     Alpha,
 }
 
-/// The resolved server side of one workload: a slot of the index that `server::resolve` fills.
+/// The resolved server side of one workload: a slot of the index that `server::Resolver` fills.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerPolicy {
     pub api: Api,

@@ -17,11 +17,6 @@ use crate::provenance::PolicyRef;
 use crate::report::{ChainEntry, Effect, Level};
 use std::collections::BTreeMap;
 
-/// Resolves workload `wi` of the analysis.
-pub fn resolve(a: &Analysis, wi: usize) -> ServerPolicy {
-    Resolver::new(a).resolve(wi)
-}
-
 /// Resolves workloads of one analysis in turn. Workloads that the same PeerAuthentications
 /// reach get the same policy: it is resolved once and its chains are shared (at 50,000
 /// workloads the chains were a tenth of the analysis's memory).
@@ -39,6 +34,7 @@ impl<'a> Resolver<'a> {
         Self { a, beta: std::collections::HashMap::new() }
     }
 
+    /// Resolves workload `wi` of the analysis.
     pub fn resolve(&mut self, wi: usize) -> ServerPolicy {
         let a = self.a;
         let Some(w) = a.workloads.get(wi) else {
