@@ -73,8 +73,7 @@ fn plain_text(text: &str) -> bool {
 /// Whether 8 bytes are all `\n` or printable ASCII (0x20..=0x7e), compared a word at a time:
 /// most of a dump is.
 fn printable_ascii(chunk: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    use super::lines::{HIGHS, ONES};
     let w = <[u8; 8]>::try_from(chunk).map_or(HIGHS, u64::from_le_bytes);
     if w & HIGHS != 0 {
         return false;

@@ -1,8 +1,10 @@
 //! Finding line ends, the front door's innermost loop: every byte of a dump is looked at by the
 //! document split, the outline and the fast reader. Eight bytes at a time, with no `unsafe`.
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
+/// A byte of 1 in every lane of a word, and the high bit of every lane: the constants of the
+/// word-at-a-time byte tests here and in the fast reader.
+pub const ONES: u64 = 0x0101_0101_0101_0101;
+pub const HIGHS: u64 = 0x8080_8080_8080_8080;
 const NEWLINES: u64 = ONES * b'\n' as u64;
 
 /// The index of the first `\n` of `b` at or after `from`, or `b.len()` when there is none.

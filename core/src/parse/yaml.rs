@@ -56,34 +56,28 @@ pub struct SyntaxError {
 /// of a line inside any scalar (`c-forbidden`), so a line scan finds exactly the boundaries
 /// the parser would.
 pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
-    let b = text.as_bytes();
     let mut docs = Vec::new();
     let mut start = 0usize;
     let mut start_line = 1u32;
-    let mut offset = 0usize;
-    let mut line_no = 1u32;
-    while offset < b.len() {
-        let next = (super::lines::line_end(b, offset) + 1).min(b.len());
+    for (line_no, (offset, line)) in (1u32..).zip(super::lines::lines_inclusive(text)) {
         // Only a line that starts with `-` or `.` can be a marker: most lines are not looked at
         // past their first byte.
-        if matches!(b.get(offset), Some(b'-' | b'.')) {
-            let line = text.get(offset..next).unwrap_or_default();
-            let bare = line.trim_end_matches(['\n', '\r']);
-            let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
-            if is_marker("---") || is_marker("...") {
-                push_doc(&mut docs, text, start, offset, start_line);
-                // Content after `--- ` on the same line belongs to the next document; keep the line.
-                if is_marker("---") && bare.len() > 3 {
-                    start = offset;
-                    start_line = line_no;
-                } else {
-                    start = next;
-                    start_line = line_no + 1;
-                }
+        if !matches!(line.as_bytes().first(), Some(b'-' | b'.')) {
+            continue;
+        }
+        let bare = line.trim_end_matches(['\n', '\r']);
+        let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
+        if is_marker("---") || is_marker("...") {
+            push_doc(&mut docs, text, start, offset, start_line);
+            // Content after `--- ` on the same line belongs to the next document; keep the line.
+            if is_marker("---") && bare.len() > 3 {
+                start = offset;
+                start_line = line_no;
+            } else {
+                start = offset + line.len();
+                start_line = line_no + 1;
             }
         }
-        offset = next;
-        line_no += 1;
     }
     push_doc(&mut docs, text, start, text.len(), start_line);
     docs
