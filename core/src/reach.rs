@@ -3,7 +3,7 @@
 //!
 //! Client TLS follows `pilot/pkg/networking/core/cluster_tls.go :: buildUpstreamTLSSettings`
 //! and, for auto mTLS, `pilot/pkg/xds/endpoints/mtls_checker.go :: checkMtlsEnabled`; the
-//! outcome follows the matrix in istio-mtls-semantics.md §3.2.
+//! outcome follows the transport matrix of docs/reach.md ("One call, three stages").
 
 use crate::authz::{AuthzDecision, AuthzDenial};
 use crate::client::{resolve_host, rule_tls};
@@ -186,15 +186,26 @@ fn routed_call(
     subset: Option<&str>,
     endpoint: &WorkloadView,
 ) -> Option<Evaluated> {
-    let Some(name) = subset else {
-        return Some(evaluate(a, client, svc, sp, None, endpoint));
-    };
-    match subset_match(a, client, svc, name, endpoint) {
-        SubsetMatch::Selects => Some(evaluate(a, client, svc, sp, subset, endpoint)),
-        SubsetMatch::Excludes => None,
-        SubsetMatch::Undefined => {
+    routed(a, client, svc, sp, subset, endpoint).map(Routed::render)
+}
+
+/// One call along one route, decided and not yet in words (see [`Decided`]).
+pub(crate) struct Routed<'a> {
+    decided: Decided<'a>,
+    /// The route's subset, when the DestinationRule the client uses does not define it.
+    undefined: Option<&'a str>,
+}
+
+impl Routed<'_> {
+    pub(crate) fn outcome(&self) -> Outcome {
+        if self.undefined.is_some() { Outcome::Fails } else { self.decided.outcome() }
+    }
+
+    pub(crate) fn render(self) -> Evaluated {
+        let host = self.decided.svc.host.as_str();
+        let mut e = self.decided.render();
+        if let Some(name) = self.undefined {
             // The route names a cluster that does not exist.
-            let mut e = evaluate(a, client, svc, sp, subset, endpoint);
             e.call.outcome = Outcome::Fails;
             e.call.failure = Some(SymptomClass::Other);
             e.call.symptom = Some(format!(
@@ -203,12 +214,31 @@ fn routed_call(
             ));
             e.call.explanation = format!("{}; subset {name} is undefined", e.call.explanation);
             e.cause = Some(format!(
-                "a VirtualService routes {} to subset {name}, which the DestinationRule the client uses does not define",
-                svc.host
+                "a VirtualService routes {host} to subset {name}, which the DestinationRule the client uses does not define"
             ));
-            Some(e)
         }
+        e
     }
+}
+
+/// [`routed_call`], decided only.
+fn routed<'a>(
+    a: &'a Analysis,
+    client: &'a WorkloadView,
+    svc: &'a ServiceView,
+    sp: &'a ServicePort,
+    subset: Option<&'a str>,
+    endpoint: &'a WorkloadView,
+) -> Option<Routed<'a>> {
+    let undefined = match subset {
+        None => None,
+        Some(name) => match subset_match(a, client, svc, name, endpoint) {
+            SubsetMatch::Selects => None,
+            SubsetMatch::Excludes => return None,
+            SubsetMatch::Undefined => Some(name),
+        },
+    };
+    Some(Routed { decided: decide(a, client, svc, sp, subset, endpoint), undefined })
 }
 
 /// How many calls [`for_each_call`] visits, by outcome.
@@ -223,9 +253,9 @@ pub struct ReachCounts {
 }
 
 impl ReachCounts {
-    fn add(&mut self, call: &Call, times: u64) {
+    fn add(&mut self, outcome: Outcome, times: u64) {
         self.total += times;
-        match call.outcome {
+        match outcome {
             Outcome::Fails => self.failing += times,
             Outcome::Mtls => self.mtls += times,
             Outcome::Plaintext => self.plaintext += times,
@@ -307,14 +337,14 @@ fn class_size(n: usize) -> u64 {
 /// of a namespace that holds a rule for the host, selects by labels, is named in an exportTo, or
 /// is the service's or the root namespace, and all other sidecar clients, who fall through to the
 /// same service- and root-namespace rules. Nothing else of the client enters a call's outcome
-/// ([`evaluate`] reads the client's sidecar, namespace and labels only) — except its identity when
+/// ([`decide`] reads the client's sidecar, namespace and labels only) — except its identity when
 /// an endpoint's AuthorizationPolicy conditions on the peer: for such a service the sidecar
 /// clients are classed by namespace and identity instead.
 fn for_each_class_call<'a>(
     a: &'a Analysis,
     filter: &ReachFilter,
     scopes: &Scopes<'a>,
-    mut visit: impl FnMut(&ClientClass<'a>, &'a ServiceView, Evaluated),
+    mut visit: impl FnMut(&ClientClass<'a>, &'a ServiceView, Routed<'_>),
 ) {
     let mut classes = ServiceClasses::new(a);
     for (svc, sp, subsets) in destinations(a, filter) {
@@ -325,7 +355,7 @@ fn for_each_class_call<'a>(
                     if filter.to_workload.as_deref().is_some_and(|k| k != endpoint.key()) {
                         continue;
                     }
-                    if let Some(e) = routed_call(a, class.representative, svc, sp, subset, endpoint) {
+                    if let Some(e) = routed(a, class.representative, svc, sp, subset, endpoint) {
                         visit(class, svc, e);
                     }
                 }
@@ -494,7 +524,7 @@ impl<'a> Scopes<'a> {
 pub fn count_calls(a: &Analysis, filter: &ReachFilter) -> ReachCounts {
     let scopes = Scopes::of(a, filter);
     let mut counts = ReachCounts::default();
-    for_each_class_call(a, filter, &scopes, |class, _, e| counts.add(&e.call, class.size));
+    for_each_class_call(a, filter, &scopes, |class, _, e| counts.add(e.outcome(), class.size));
     counts
 }
 
@@ -799,12 +829,14 @@ pub fn app_speaks_tls(sp: &ServicePort) -> bool {
 }
 
 fn port_protocol(sp: &ServicePort) -> (bool, bool) {
-    let name = sp.name.as_deref().unwrap_or("").to_ascii_lowercase();
+    // Compared without case and without a copy: this runs once per call decided.
+    let name = sp.name.as_deref().unwrap_or("");
     let prefix = name.split('-').next().unwrap_or("");
-    let protocol = sp.protocol.to_ascii_uppercase();
-    let http = matches!(prefix, "http" | "http2" | "grpc" | "grpc-web")
-        || matches!(protocol.as_str(), "HTTP" | "HTTP2" | "GRPC" | "GRPC-WEB");
-    let app_tls = matches!(prefix, "https" | "tls") || matches!(protocol.as_str(), "HTTPS" | "TLS") || sp.port == 443;
+    let is = |text: &str, names: &[&str]| names.iter().any(|n| text.eq_ignore_ascii_case(n));
+    let protocol = sp.protocol.as_str();
+    let http =
+        is(prefix, &["http", "http2", "grpc", "grpc-web"]) || is(protocol, &["HTTP", "HTTP2", "GRPC", "GRPC-WEB"]);
+    let app_tls = is(prefix, &["https", "tls"]) || is(protocol, &["HTTPS", "TLS"]) || sp.port == 443;
     (http, app_tls)
 }
 
@@ -826,8 +858,6 @@ pub use crate::report::SymptomClass;
 pub(crate) struct Evaluated {
     pub call: Call,
     pub cause: Option<String>,
-    /// The transport worked and the server's AuthorizationPolicy refused the call.
-    pub denied_by_authz: bool,
 }
 
 /// The policy that decided a workload port's mode, for a cause.
@@ -841,14 +871,92 @@ fn server_mode_source(endpoint: &WorkloadView, target: u16) -> String {
         .map_or_else(|| "the default (no policy)".to_owned(), |c| c.policy.to_string())
 }
 
-pub(crate) fn evaluate(
-    a: &Analysis,
-    client: &WorkloadView,
-    svc: &ServiceView,
-    sp: &ServicePort,
-    subset: Option<&str>,
-    endpoint: &WorkloadView,
-) -> Evaluated {
+/// What happens to the bytes the client sends, by what it sends and what the server end is: one
+/// variant per case of the outcome matrix that [`decide`] tells apart.
+/// The words for each (`why`, `symptom`) are built only when a call is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    PlaintextToStrict,
+    PlaintextToPermissive,
+    PlaintextToDisable,
+    /// No sidecar on either side, a server outside the mesh.
+    PlaintextOutsideNoSidecars,
+    /// The client app's own TLS through its sidecar to a server outside the mesh.
+    AppTlsToOutside,
+    PlaintextToOutsideTlsPort,
+    PlaintextToOutside,
+    PlaintextToNoSidecar,
+    /// The server's identity is not one the client accepts.
+    SecureNaming,
+    MtlsWithAppTls,
+    Mtls,
+    MtlsToDisable,
+    MtlsToOutside,
+    MtlsToNoSidecar,
+    UserTlsToStrict,
+    UserTlsToPermissiveHttp,
+    TlsInTlsToOutside,
+    UserTlsToOutsideTls,
+    UserTlsPassedThrough,
+    UserTlsToPlaintextApp,
+}
+
+impl Transport {
+    fn outcome(self) -> Outcome {
+        use Transport::*;
+        match self {
+            PlaintextToPermissive
+            | PlaintextToDisable
+            | PlaintextOutsideNoSidecars
+            | AppTlsToOutside
+            | PlaintextToOutside
+            | PlaintextToNoSidecar
+            | UserTlsToOutsideTls
+            | UserTlsPassedThrough => Outcome::Plaintext,
+            MtlsWithAppTls | Mtls => Outcome::Mtls,
+            PlaintextToStrict
+            | PlaintextToOutsideTlsPort
+            | SecureNaming
+            | MtlsToDisable
+            | MtlsToOutside
+            | MtlsToNoSidecar
+            | UserTlsToStrict
+            | UserTlsToPermissiveHttp
+            | TlsInTlsToOutside
+            | UserTlsToPlaintextApp => Outcome::Fails,
+        }
+    }
+}
+
+/// A call decided but not yet put into words: deciding allocates next to nothing, and
+/// [`Decided::render`] builds the explanation, symptom and cause only for the calls a caller
+/// lists or groups (counting the reach matrix and the lint's pass over the calls that work need
+/// only the outcome).
+pub(crate) struct Decided<'a> {
+    client: &'a WorkloadView,
+    svc: &'a ServiceView,
+    sp: &'a ServicePort,
+    subset: Option<&'a str>,
+    endpoint: &'a WorkloadView,
+    target: u16,
+    server_mode: Option<Mode>,
+    cs: ClientSide,
+    http: bool,
+    app_tls: bool,
+    transport: Transport,
+    /// The server's AuthorizationPolicy decision, when it was consulted (an admitted call to a
+    /// sidecar whose workload has policies), with the peer identity it saw.
+    authz: Option<(Option<SpiffeId>, AuthzDecision<'a>)>,
+}
+
+pub(crate) fn decide<'a>(
+    a: &'a Analysis,
+    client: &'a WorkloadView,
+    svc: &'a ServiceView,
+    sp: &'a ServicePort,
+    subset: Option<&'a str>,
+    endpoint: &'a WorkloadView,
+) -> Decided<'a> {
     let target = target_port(sp, &endpoint.workload).unwrap_or(sp.port);
     let server_mode = if endpoint.sidecar { Some(endpoint.server.mode_for_port(target)) } else { None };
     let cs = client_side(a, client, svc, sp, subset, endpoint, target);
@@ -860,213 +968,236 @@ pub(crate) fn evaluate(
     // port itself, in the protocol the port is named for.
     let outside = !endpoint.workload.kind.is_client();
     let outside_speaks_tls = app_tls || target == 443;
-    let server_kind = match server_mode {
-        None => ServerModeKind::NoSidecar,
-        Some(Mode::Strict) => ServerModeKind::Strict,
-        Some(Mode::Permissive) => ServerModeKind::Permissive,
-        Some(Mode::Disable) => ServerModeKind::Disable,
-    };
-    // A failing call's symptom comes with its class: what a running data path shows, coarsely
-    // (`meshlock simulate` compares the two).
-    use SymptomClass::{CertificateVerifyFailed, NoFilterChain, Reset};
-    let (outcome, symptom, why): (Outcome, Option<(SymptomClass, String)>, String) = match (cs.sends, server_mode) {
-        (Sends::Plaintext, Some(Mode::Strict)) => {
-            let symptom = if client.sidecar && http {
-                format!("{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found")
-            } else {
-                format!("{RESET_56}; the server sidecar logs NR filter_chain_not_found")
-            };
-            (
-                Outcome::Fails,
-                Some((NoFilterChain, symptom)),
-                "plaintext to a STRICT port matches no filter chain".to_owned(),
-            )
-        }
-        (Sends::Plaintext, Some(Mode::Permissive)) => {
-            (Outcome::Plaintext, None, "PERMISSIVE accepts plaintext".to_owned())
-        }
-        (Sends::Plaintext, Some(Mode::Disable)) => (Outcome::Plaintext, None, "DISABLE accepts plaintext".to_owned()),
-        (Sends::Plaintext, None) if outside && !client.sidecar => {
-            let what = if app_tls { "the app's own TLS" } else { "plaintext" };
-            (
-                Outcome::Plaintext,
-                None,
-                format!("{what} straight to a server outside the mesh (no sidecar on either side)"),
-            )
-        }
-        (Sends::Plaintext, None) if outside && app_tls => (
-            Outcome::Plaintext,
-            None,
-            "the client app's own TLS passes the sidecar at L4 to a server outside the mesh: encrypted end to end, \
-             not mesh mTLS"
-                .to_owned(),
-        ),
-        (Sends::Plaintext, None) if outside && outside_speaks_tls => (
-            Outcome::Fails,
-            Some((
-                Reset,
-                format!(
-                    "the sidecar forwards the app's plaintext to port {target}, where the server expects TLS (HTTP 400 \
-                 or a reset); a DestinationRule with tls.mode SIMPLE for port {} would originate it",
-                    sp.port
-                ),
-            )),
-            "plaintext to a TLS port of a server outside the mesh".to_owned(),
-        ),
-        (Sends::Plaintext, None) if outside => {
-            (Outcome::Plaintext, None, "plaintext to a server outside the mesh (no sidecar there)".to_owned())
-        }
-        (Sends::Plaintext, None) => (Outcome::Plaintext, None, "no sidecar: the app receives plaintext".to_owned()),
+    use Transport::*;
+    let transport = match (cs.sends, server_mode) {
+        (Sends::Plaintext, Some(Mode::Strict)) => PlaintextToStrict,
+        (Sends::Plaintext, Some(Mode::Permissive)) => PlaintextToPermissive,
+        (Sends::Plaintext, Some(Mode::Disable)) => PlaintextToDisable,
+        (Sends::Plaintext, None) if outside && !client.sidecar => PlaintextOutsideNoSidecars,
+        (Sends::Plaintext, None) if outside && app_tls => AppTlsToOutside,
+        (Sends::Plaintext, None) if outside && outside_speaks_tls => PlaintextToOutsideTlsPort,
+        (Sends::Plaintext, None) if outside => PlaintextToOutside,
+        (Sends::Plaintext, None) => PlaintextToNoSidecar,
         (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
             let expected = crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities);
             if !expected.is_empty() && !expected.contains(&endpoint.identity) {
-                let symptom = format!(
-                    "{CERTIFICATE_VERIFY_FAILED_503} (UF); the server presents {}, not one of {}",
-                    endpoint.identity,
-                    expected.join(", ")
-                );
-                (
-                    Outcome::Fails,
-                    Some((CertificateVerifyFailed, symptom)),
-                    "secure naming: the server's identity is not one the client expects".to_owned(),
-                )
+                SecureNaming
             } else if app_tls {
-                let why = "Istio mTLS terminated by the server sidecar, the app's own TLS inside it (TLS in mTLS)";
-                (Outcome::Mtls, None, why.to_owned())
+                MtlsWithAppTls
             } else {
-                (Outcome::Mtls, None, "Istio mTLS terminated by the server sidecar".to_owned())
+                Mtls
             }
         }
-        (Sends::IstioMutual, Some(Mode::Disable)) => (
-            Outcome::Fails,
-            Some((
+        (Sends::IstioMutual, Some(Mode::Disable)) => MtlsToDisable,
+        (Sends::IstioMutual, None) if outside => MtlsToOutside,
+        (Sends::IstioMutual, None) => MtlsToNoSidecar,
+        (Sends::UserTls, Some(Mode::Strict)) => UserTlsToStrict,
+        (Sends::UserTls, Some(Mode::Permissive)) if http => UserTlsToPermissiveHttp,
+        (Sends::UserTls, None) if outside && app_tls => TlsInTlsToOutside,
+        (Sends::UserTls, None) if outside && outside_speaks_tls => UserTlsToOutsideTls,
+        (Sends::UserTls, _) if app_tls => UserTlsPassedThrough,
+        (Sends::UserTls, _) => UserTlsToPlaintextApp,
+    };
+    let outcome = transport.outcome();
+    let authz = (server_mode.is_some() && outcome.ok() && !endpoint.authz.is_empty()).then(|| {
+        let peer = authz_peer(client, cs.sends, outcome);
+        let decision = endpoint.authz.decide(target, peer.as_ref(), a.trust_domains());
+        (peer, decision)
+    });
+    Decided { client, svc, sp, subset, endpoint, target, server_mode, cs, http, app_tls, transport, authz }
+}
+
+impl Decided<'_> {
+    /// The server's AuthorizationPolicy refused a call whose transport worked.
+    pub(crate) fn denied_by_authz(&self) -> bool {
+        matches!(self.authz, Some((_, AuthzDecision::Denied(_))))
+    }
+
+    pub(crate) fn outcome(&self) -> Outcome {
+        if self.denied_by_authz() { Outcome::Fails } else { self.transport.outcome() }
+    }
+
+    /// Why the transport has its outcome, in words.
+    fn why(&self) -> String {
+        use Transport::*;
+        let text = match self.transport {
+            PlaintextToStrict => "plaintext to a STRICT port matches no filter chain",
+            PlaintextToPermissive => "PERMISSIVE accepts plaintext",
+            PlaintextToDisable => "DISABLE accepts plaintext",
+            PlaintextOutsideNoSidecars => {
+                let what = if self.app_tls { "the app's own TLS" } else { "plaintext" };
+                return format!("{what} straight to a server outside the mesh (no sidecar on either side)");
+            }
+            AppTlsToOutside => {
+                "the client app's own TLS passes the sidecar at L4 to a server outside the mesh: encrypted end to \
+                 end, not mesh mTLS"
+            }
+            PlaintextToOutsideTlsPort => "plaintext to a TLS port of a server outside the mesh",
+            PlaintextToOutside => "plaintext to a server outside the mesh (no sidecar there)",
+            PlaintextToNoSidecar => "no sidecar: the app receives plaintext",
+            SecureNaming => "secure naming: the server's identity is not one the client expects",
+            MtlsWithAppTls => "Istio mTLS terminated by the server sidecar, the app's own TLS inside it (TLS in mTLS)",
+            Mtls => "Istio mTLS terminated by the server sidecar",
+            MtlsToDisable => "Istio mTLS to a port whose mTLS is DISABLE",
+            MtlsToOutside => "Istio mTLS to a server outside the mesh (it has no sidecar)",
+            MtlsToNoSidecar => "Istio mTLS to a workload without a sidecar",
+            UserTlsToStrict => "SIMPLE/MUTUAL TLS is not Istio mTLS (code-derived)",
+            UserTlsToPermissiveHttp => "PERMISSIVE has no chain for non-Istio TLS on an HTTP port (code-derived)",
+            TlsInTlsToOutside => "SIMPLE/MUTUAL origination on a port where the app itself speaks TLS",
+            UserTlsToOutsideTls => {
+                "the client sidecar originates TLS (SIMPLE/MUTUAL) to a server outside the mesh that speaks TLS"
+            }
+            UserTlsPassedThrough => "TLS passed through to an app that terminates TLS itself (code-derived)",
+            UserTlsToPlaintextApp => "the client originates TLS but the app does not terminate it (code-derived)",
+        };
+        text.to_owned()
+    }
+
+    /// What a user sees when the transport fails, with its class: what a running data path
+    /// shows, coarsely (`meshlock simulate` compares the two).
+    fn symptom(&self) -> Option<(SymptomClass, String)> {
+        use SymptomClass::{CertificateVerifyFailed, NoFilterChain, Reset};
+        use Transport::*;
+        let (target, port) = (self.target, self.sp.port);
+        Some(match self.transport {
+            PlaintextToStrict => {
+                let symptom = if self.client.sidecar && self.http {
+                    format!("{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found")
+                } else {
+                    format!("{RESET_56}; the server sidecar logs NR filter_chain_not_found")
+                };
+                (NoFilterChain, symptom)
+            }
+            PlaintextToOutsideTlsPort => (
+                Reset,
+                format!(
+                    "the sidecar forwards the app's plaintext to port {target}, where the server expects TLS (HTTP 400 \
+                 or a reset); a DestinationRule with tls.mode SIMPLE for port {port} would originate it"
+                ),
+            ),
+            SecureNaming => (
+                CertificateVerifyFailed,
+                format!(
+                    "{CERTIFICATE_VERIFY_FAILED_503} (UF); the server presents {}, not one of {}",
+                    self.endpoint.identity,
+                    self.accepted_sans().join(", ")
+                ),
+            ),
+            MtlsToDisable => (
                 Reset,
                 format!("{UPSTREAM_503} (UF); the server's mTLS is DISABLE, so the Istio TLS bytes reach the app"),
-            )),
-            "Istio mTLS to a port whose mTLS is DISABLE".to_owned(),
-        ),
-        (Sends::IstioMutual, None) if outside => (
-            Outcome::Fails,
-            Some((
+            ),
+            MtlsToOutside => (
                 Reset,
                 format!(
                     "{UPSTREAM_503} (UF); the client sidecar wraps the call in Istio mTLS, which a server outside the \
                      mesh cannot terminate"
                 ),
-            )),
-            "Istio mTLS to a server outside the mesh (it has no sidecar)".to_owned(),
-        ),
-        (Sends::IstioMutual, None) => (
-            Outcome::Fails,
-            Some((Reset, format!("{UPSTREAM_503} (UF); Istio mTLS to a workload without a sidecar"))),
-            "Istio mTLS to a workload without a sidecar".to_owned(),
-        ),
-        (Sends::UserTls, Some(Mode::Strict)) => (
-            Outcome::Fails,
-            Some((
+            ),
+            MtlsToNoSidecar => (Reset, format!("{UPSTREAM_503} (UF); Istio mTLS to a workload without a sidecar")),
+            UserTlsToStrict => (
                 Reset,
                 format!(
                     "{UPSTREAM_503} (UF); TLS error: the STRICT sidecar wants an Istio client certificate and the istio \
                      ALPN"
                 ),
-            )),
-            "SIMPLE/MUTUAL TLS is not Istio mTLS (code-derived)".to_owned(),
-        ),
-        (Sends::UserTls, Some(Mode::Permissive)) if http => (
-            Outcome::Fails,
-            Some((
+            ),
+            UserTlsToPermissiveHttp => (
                 NoFilterChain,
                 format!(
                     "{UPSTREAM_503} (UF); the server sidecar logs NR filter_chain_not_found (TLS without the istio ALPN \
                      on an HTTP port)"
                 ),
-            )),
-            "PERMISSIVE has no chain for non-Istio TLS on an HTTP port (code-derived)".to_owned(),
-        ),
-        (Sends::UserTls, None) if outside && app_tls => (
-            Outcome::Fails,
-            Some((
+            ),
+            TlsInTlsToOutside => (
                 Reset,
                 format!(
                     "{UPSTREAM_503}; TLS inside TLS: the app already speaks TLS on this port and the sidecar \
                      originates TLS again"
                 ),
-            )),
-            "SIMPLE/MUTUAL origination on a port where the app itself speaks TLS".to_owned(),
-        ),
-        (Sends::UserTls, None) if outside && outside_speaks_tls => (
-            Outcome::Plaintext,
-            None,
-            "the client sidecar originates TLS (SIMPLE/MUTUAL) to a server outside the mesh that speaks TLS".to_owned(),
-        ),
-        (Sends::UserTls, _) if app_tls => (
-            Outcome::Plaintext,
-            None,
-            "TLS passed through to an app that terminates TLS itself (code-derived)".to_owned(),
-        ),
-        (Sends::UserTls, _) => (
-            Outcome::Fails,
-            Some((Reset, format!("{UPSTREAM_503} (UF); TLS sent to an app that speaks plaintext"))),
-            "the client originates TLS but the app does not terminate it (code-derived)".to_owned(),
-        ),
-    };
-    let mut cause = (outcome == Outcome::Fails).then(|| match (cs.sends, server_mode) {
-        (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => format!(
-            "{why}: {} accepts {}",
-            svc.host,
-            crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities).join(", ")
-        ),
-        (_, None) => format!("{why} (client TLS: {})", cs.source),
-        (_, Some(_)) => {
-            format!("{why} (server: {}; client TLS: {})", server_mode_source(endpoint, target), cs.source)
-        }
-    });
-    let mut denied_by_authz = false;
-    let (outcome, symptom, why) = match server_mode {
-        Some(_) if outcome.ok() && !endpoint.authz.is_empty() => {
-            let peer = authz_peer(client, cs.sends, outcome);
-            match authorize(a, endpoint, target, peer.as_ref(), http) {
+            ),
+            UserTlsToPlaintextApp => (Reset, format!("{UPSTREAM_503} (UF); TLS sent to an app that speaks plaintext")),
+            PlaintextToPermissive
+            | PlaintextToDisable
+            | PlaintextOutsideNoSidecars
+            | AppTlsToOutside
+            | PlaintextToOutside
+            | PlaintextToNoSidecar
+            | MtlsWithAppTls
+            | Mtls
+            | UserTlsToOutsideTls
+            | UserTlsPassedThrough => return None,
+        })
+    }
+
+    fn accepted_sans(&self) -> &[String] {
+        crate::client::accepted_sans(self.cs.dr_sans.as_deref(), &self.svc.identities)
+    }
+
+    /// The call in words.
+    pub(crate) fn render(self) -> Evaluated {
+        let Decided { client, svc, sp, subset, endpoint, target, server_mode, .. } = self;
+        let server_kind = match server_mode {
+            None => ServerModeKind::NoSidecar,
+            Some(Mode::Strict) => ServerModeKind::Strict,
+            Some(Mode::Permissive) => ServerModeKind::Permissive,
+            Some(Mode::Disable) => ServerModeKind::Disable,
+        };
+        let outcome = self.transport.outcome();
+        let symptom = self.symptom();
+        let why = self.why();
+        let mut cause = (outcome == Outcome::Fails).then(|| match (self.cs.sends, server_mode) {
+            (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
+                format!("{why}: {} accepts {}", svc.host, self.accepted_sans().join(", "))
+            }
+            (_, None) => format!("{why} (client TLS: {})", self.cs.source),
+            (_, Some(_)) => {
+                format!("{why} (server: {}; client TLS: {})", server_mode_source(endpoint, target), self.cs.source)
+            }
+        });
+        let (outcome, symptom, why) = match &self.authz {
+            Some((peer, decision)) => match authorization_words(endpoint, peer.as_ref(), decision, self.http) {
                 Ok(note) => (outcome, symptom, note.map_or(why.clone(), |n| format!("{why}; {n}"))),
                 Err(denied) => {
                     cause = Some(denied.cause);
-                    denied_by_authz = true;
                     (Outcome::Fails, Some((SymptomClass::Rbac, denied.symptom)), format!("{why}, but {}", denied.why))
                 }
-            }
-        }
-        _ => (outcome, symptom, why),
-    };
-    let explanation = format!(
-        "{} sends {} ({}); {}:{target} is {server_kind}: {why}",
-        client.key(),
-        cs.kind,
-        cs.source,
-        endpoint.key()
-    );
-    // `cluster_builder.go`: ISTIO_MUTUAL without its own `sni` sends
-    // `BuildDNSSrvSubsetKey(outbound, subset, host, port)`.
-    let verifies = (cs.sends == Sends::IstioMutual).then(|| ServerVerification {
-        sni: cs.sni.clone().unwrap_or_else(|| crate::client::istio_mutual_sni(sp.port, subset, &svc.host)),
-        accepted_sans: crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities).to_vec(),
-    });
-    let (failure, symptom) = symptom.map_or((None, None), |(class, text)| (Some(class), Some(text)));
-    let call = Call {
-        from: client.key(),
-        from_sidecar: client.sidecar,
-        to: format!("{}:{}", svc.host, sp.port),
-        to_workload: endpoint.key(),
-        subset: subset.map(str::to_owned),
-        client_tls: cs.kind,
-        client_tls_source: cs.source,
-        server_mode: server_kind,
-        outcome,
-        symptom,
-        failure,
-        target_port: target,
-        explanation,
-        verifies,
-    };
-    Evaluated { call, cause, denied_by_authz }
+            },
+            None => (outcome, symptom, why),
+        };
+        let cs = self.cs;
+        let explanation = format!(
+            "{} sends {} ({}); {}:{target} is {server_kind}: {why}",
+            client.key(),
+            cs.kind,
+            cs.source,
+            endpoint.key()
+        );
+        // `cluster_builder.go`: ISTIO_MUTUAL without its own `sni` sends
+        // `BuildDNSSrvSubsetKey(outbound, subset, host, port)`.
+        let verifies = (cs.sends == Sends::IstioMutual).then(|| ServerVerification {
+            sni: cs.sni.clone().unwrap_or_else(|| crate::client::istio_mutual_sni(sp.port, subset, &svc.host)),
+            accepted_sans: crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities).to_vec(),
+        });
+        let (failure, symptom) = symptom.map_or((None, None), |(class, text)| (Some(class), Some(text)));
+        let call = Call {
+            from: client.key(),
+            from_sidecar: client.sidecar,
+            to: format!("{}:{}", svc.host, sp.port),
+            to_workload: endpoint.key(),
+            subset: subset.map(str::to_owned),
+            client_tls: cs.kind,
+            client_tls_source: cs.source,
+            server_mode: server_kind,
+            outcome,
+            symptom,
+            failure,
+            target_port: target,
+            explanation,
+            verifies,
+        };
+        Evaluated { call, cause }
+    }
 }
 
 /// The peer identity the server sidecar's authorization sees: the client's SPIFFE ID when the
@@ -1084,19 +1215,17 @@ struct Denied {
     cause: String,
 }
 
-/// The server sidecar's AuthorizationPolicy decision for an admitted call: the one the filter
-/// makes (`WorkloadAuthz::decide`), rendered with Istio's symptom. `Ok`: allowed (with a note
+/// The server sidecar's AuthorizationPolicy decision for an admitted call (the one the filter
+/// makes, `WorkloadAuthz::decide`) in words, with Istio's symptom. `Ok`: allowed (with a note
 /// naming the ALLOW rule that admits it).
-fn authorize(
-    a: &Analysis,
+fn authorization_words(
     endpoint: &WorkloadView,
-    target: u16,
     peer: Option<&SpiffeId>,
+    decision: &AuthzDecision<'_>,
     http: bool,
 ) -> Result<Option<String>, Denied> {
-    let trust_domains = a.trust_domains();
     let who = peer.map_or_else(|| "a peer without identity".to_owned(), |p| p.principal());
-    match endpoint.authz.decide(target, peer, trust_domains) {
+    match decision {
         AuthzDecision::Allowed(None) => Ok(None),
         AuthzDecision::Allowed(Some(rule)) => {
             Ok(Some(format!("AuthorizationPolicy {} rule {} allows {who}", rule.policy, rule.index)))
@@ -1180,7 +1309,7 @@ mod tests {
         let mut want = ReachCounts::default();
         for_each_call(&a, &ReachFilter::default(), |c| {
             if c.from.starts_with("ns0/") && c.to_workload.starts_with("ns1/") {
-                want.add(&c, 1);
+                want.add(c.outcome, 1);
             }
         });
         assert!(want.total > 0);
@@ -1198,8 +1327,8 @@ mod tests {
         let _ = try_for_each_evaluated(a, filter, |e| {
             let from_ns = e.call.from.split_once('/').map(|(ns, _)| ns.to_owned()).unwrap_or_default();
             let to_ns = e.call.to_workload.split_once('/').map(|(ns, _)| ns.to_owned()).unwrap_or_default();
-            cells.entry((from_ns, to_ns)).or_default().add(&e.call, 1);
-            total.add(&e.call, 1);
+            cells.entry((from_ns, to_ns)).or_default().add(e.call.outcome, 1);
+            total.add(e.call.outcome, 1);
             assert_eq!(e.cause.is_some(), !e.call.outcome.ok(), "{}", e.call.explanation);
             if let Some(cause) = e.cause {
                 let g = groups.entry(cause).or_default();

@@ -130,12 +130,12 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
                                 }
                             }
                         }
-                        let evaluated = crate::reach::evaluate(a, client, svc, sp, route, endpoint);
+                        let decided = crate::reach::decide(a, client, svc, sp, route, endpoint);
                         // Authorization refusals are the policy doing its job, not a TLS mistake.
-                        if evaluated.call.outcome.ok() || evaluated.denied_by_authz {
+                        if decided.outcome().ok() || decided.denied_by_authz() {
                             continue;
                         }
-                        let call = evaluated.call;
+                        let call = decided.render().call;
                         let Some(code) = failure_code(&call) else { continue };
                         let key = (code, call.client_tls_source, call.to_workload, call.target_port);
                         let failed =

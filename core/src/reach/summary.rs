@@ -10,7 +10,7 @@
 
 use super::{Members, ReachCounts, ReachFilter, Scope, Scopes, class_size, for_each_class_call};
 use crate::index::Analysis;
-use crate::report::Call;
+use crate::report::{Call, Outcome};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// The reach of a mesh too large to list: counts per client namespace × service namespace, and
@@ -233,13 +233,14 @@ pub fn summarize_streamed<'a>(a: &'a Analysis, filter: &ReachFilter, examples: u
     let mut spread_members: Vec<SpreadMembers> = Vec::new();
     let mut spread_cells: HashMap<(usize, usize), ReachCounts> = HashMap::new();
     let mut groups: HashMap<String, GroupTally<'a>> = HashMap::new();
-    for_each_class_call(a, filter, &scopes, |class, svc, e| {
-        counts.add(&e.call, class.size);
+    for_each_class_call(a, filter, &scopes, |class, svc, routed| {
+        let outcome = routed.outcome();
+        counts.add(outcome, class.size);
         let to = index(svc.namespace.as_str());
         match &class.members {
             Members::Listed(ns, _) => {
                 if let (Some(from), Some(to)) = (index(ns), to) {
-                    listed.entry((from, to)).or_default().add(&e.call, class.size);
+                    listed.entry((from, to)).or_default().add(outcome, class.size);
                 }
             }
             wide => {
@@ -252,10 +253,15 @@ pub fn summarize_streamed<'a>(a: &'a Analysis, filter: &ReachFilter, examples: u
                     }),
                 };
                 if let (Some(id), Some(to)) = (id, to) {
-                    spread_cells.entry((id, to)).or_default().add(&e.call, 1);
+                    spread_cells.entry((id, to)).or_default().add(outcome, 1);
                 }
             }
         }
+        // Only a failing call has a cause: the others are never put into words.
+        if outcome != Outcome::Fails {
+            return;
+        }
+        let e = routed.render();
         let Some(cause) = e.cause else { return };
         let g = groups.entry(cause).or_default();
         g.calls += class.size;
