@@ -77,6 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let yaml_bytes = std::fs::metadata(file)?.len();
             let runs: usize = runs.parse()?;
             let (mut load, mut analyze, mut reach, mut summary) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut drops = Vec::new();
             let mut facts = (0, 0, 0, 0, 0);
             let mut peak_analyze = 0;
             for _ in 0..runs.max(1) {
@@ -106,6 +107,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 std::hint::black_box(text.0);
                 let services = a.services().iter().filter(|s| !s.mesh_external).count();
                 facts = (a.workload_views().len(), services, counts.total, json.0, a.unreadable());
+                // What freeing the analysis costs (the CLI exits instead).
+                let t = Instant::now();
+                drop(a);
+                drops.push(t.elapsed().as_secs_f64() * 1e3);
             }
             let (workloads, services, calls, report_bytes, unreadable) = facts;
             println!(
@@ -123,6 +128,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "analyze_ms": median(analyze),
                     "reach_ms": median(reach),
                     "summary_ms": median(summary),
+                    "drop_ms": median(drops),
                     "peak_rss_kib": peak_rss_kib(),
                     "peak_rss_analyze_kib": peak_analyze,
                     "unreadable": unreadable,

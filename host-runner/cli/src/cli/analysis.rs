@@ -141,7 +141,11 @@ pub struct ConvertArgs {
 }
 
 /// Loads and analyses; `Err` (exit 2) when a document could not be parsed at all.
-pub(super) fn load(common: &Common, paths: &[PathBuf]) -> Result<Analysis> {
+///
+/// The analysis lives until the process exits, and is never dropped: every command runs once and
+/// exits, and freeing a cluster's analysis object by object (millions of strings, maps and
+/// vectors) took about a tenth of a large run, for memory the exit returns anyway.
+pub(super) fn load(common: &Common, paths: &[PathBuf]) -> Result<&'static Analysis> {
     let sources = input::load(paths)?;
     let analysis = Analysis::new(&sources, &Options { istio_version: common.istio_version });
     if analysis.unreadable() > 0 {
@@ -150,7 +154,7 @@ pub(super) fn load(common: &Common, paths: &[PathBuf]) -> Result<Analysis> {
         }
         bail!("{} document(s) could not be parsed", analysis.unreadable());
     }
-    Ok(analysis)
+    Ok(Box::leak(Box::new(analysis)))
 }
 
 /// Pretty JSON written straight to stdout: a cluster's report is hundreds of megabytes of text,
@@ -169,7 +173,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
     match args.format {
         // Built while it is written: a cluster's report is not held whole.
         AnalyzeFormat::Json => print_json(&a.analyze_streamed())?,
-        AnalyzeFormat::Text => print!("{}", render::analyze(&a, &a.analyze())),
+        AnalyzeFormat::Text => print!("{}", render::analyze(a, &a.analyze())),
         AnalyzeFormat::Sarif => {
             let cwd = std::env::current_dir().unwrap_or_default();
             print_json(&meshlock_cli::sarif::log(a.diagnostics(), &cwd))?;
@@ -180,7 +184,7 @@ pub fn analyze(args: &AnalyzeArgs) -> Result<ExitCode> {
 
 pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
     let a = load(&args.common, &args.common.paths)?;
-    args.calls.check(&a)?;
+    args.calls.check(a)?;
     for ns in &args.size.namespace {
         if !a.workload_views().iter().any(|w| w.namespace() == ns) && !a.services().iter().any(|s| &s.namespace == ns) {
             bail!("--namespace {ns}: no workload or service in that namespace");
@@ -188,7 +192,7 @@ pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
     }
     let filter = ReachFilter { namespaces: args.size.namespace.clone(), ..args.calls.filter() };
     let failing = if args.size.summary {
-        let summary = meshlock_core::reach::summarize_streamed(&a, &filter, SUMMARY_EXAMPLES);
+        let summary = meshlock_core::reach::summarize_streamed(a, &filter, SUMMARY_EXAMPLES);
         match args.format {
             Format::Json => print_json(&summary)?,
             Format::Text => print!("{}", render::reach_summary(&summary, true)),
@@ -198,9 +202,9 @@ pub fn reach(args: &ReachArgs) -> Result<ExitCode> {
         // Counted in linear time first: the listing of a large mesh is millions of rows.
         let counts = a.reach_counts(&filter);
         match args.format {
-            Format::Json => stream_calls_json(&a, &filter, counts.total)?,
+            Format::Json => stream_calls_json(a, &filter, counts.total)?,
             Format::Text if !args.size.full && counts.total > LISTING_LIMIT => {
-                let summary = meshlock_core::reach::summarize_streamed(&a, &filter, SUMMARY_EXAMPLES);
+                let summary = meshlock_core::reach::summarize_streamed(a, &filter, SUMMARY_EXAMPLES);
                 print!("{}", render::reach_summary(&summary, false));
             }
             Format::Text => print!("{}", render::reach(&a.reach(&filter))),
@@ -255,14 +259,14 @@ pub fn diff(args: &DiffArgs) -> Result<ExitCode> {
     let filter = ReachFilter { namespaces: args.size.namespace.clone(), ..ReachFilter::default() };
     let total = before.reach_counts(&filter).total.max(after.reach_counts(&filter).total);
     if args.size.summary || (!args.size.full && total > LISTING_LIMIT) {
-        let report = meshlock_core::diff::diff_summary(&before, &after, &filter, SUMMARY_EXAMPLES);
+        let report = meshlock_core::diff::diff_summary(before, after, &filter, SUMMARY_EXAMPLES);
         match args.format {
             Format::Json => print_json(&report)?,
             Format::Text => print!("{}", render::diff_summary(&report)),
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let report = meshlock_core::diff::diff(&before, &after, &filter);
+    let report = meshlock_core::diff::diff(before, after, &filter);
     match args.format {
         Format::Json => print_json(&report)?,
         Format::Text => print!("{}", render::diff(&report)),

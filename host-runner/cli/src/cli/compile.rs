@@ -26,7 +26,7 @@ pub struct CompileArgs {
 
 pub fn compile(args: &CompileArgs) -> Result<ExitCode> {
     let a = load(&args.common, &args.common.paths)?;
-    ensure_usable(&a)?;
+    ensure_usable(a)?;
     if let Some(w) = &args.workload {
         let compiled = a.compile(w)?;
         print_json(&compiled)?;

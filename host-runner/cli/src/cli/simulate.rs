@@ -42,7 +42,7 @@ pub struct SimulateArgs {
 pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
     let analysis = load(&args.common, &args.common.paths)?;
     // Exit 2 before anything starts: an unknown client or destination.
-    args.calls.check(&analysis)?;
+    args.calls.check(analysis)?;
     let wasm = meshlock_testbed::locate_filter(args.filter.as_deref()).map_err(anyhow::Error::msg)?;
     let module = FilterModule::from_file(&wasm)?;
     let options = SimulateOptions {
@@ -53,7 +53,7 @@ pub fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
         base_port: args.base_port,
         tamper: None,
     };
-    let report = match run(&analysis, &module, &options) {
+    let report = match run(analysis, &module, &options) {
         Ok(r) => r,
         Err(e @ (SimulateError::Input(_) | SimulateError::Bind { .. })) => {
             eprintln!("meshlock simulate: {e} (nothing left running)");
