@@ -19,6 +19,8 @@ pub enum Node {
 
 impl Node {
     pub fn get(&self, key: &str) -> Option<&Node> {
+        #[cfg(test)]
+        asked::record(self, key);
         match self {
             Node::Map(entries) => entries.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
@@ -601,5 +603,38 @@ mod tests {
         let s = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let docs = split_documents(&s);
         assert!(parse_document(&docs[0], Role::Document, &mut Built::default()).is_err());
+    }
+}
+
+/// Test-only: the keys asked of maps (`Node::get`, present or not) while a test records them,
+/// with the address of the node each was asked of. A test checks that the workload roles build
+/// every field the workload reader asks for.
+#[cfg(test)]
+pub(crate) mod asked {
+    use super::Node;
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        static KEYS: RefCell<Option<BTreeSet<(usize, String)>>> = const { RefCell::new(None) };
+    }
+
+    pub(crate) fn address(node: &Node) -> usize {
+        std::ptr::from_ref(node) as usize
+    }
+
+    pub(crate) fn record(node: &Node, key: &str) {
+        KEYS.with(|keys| {
+            if let Some(set) = keys.borrow_mut().as_mut() {
+                set.insert((address(node), key.to_owned()));
+            }
+        });
+    }
+
+    /// The (node address, key) pairs asked while `f` runs.
+    pub(crate) fn during(f: impl FnOnce()) -> BTreeSet<(usize, String)> {
+        KEYS.with(|keys| *keys.borrow_mut() = Some(BTreeSet::new()));
+        f();
+        KEYS.with(|keys| keys.borrow_mut().take().unwrap_or_default())
     }
 }

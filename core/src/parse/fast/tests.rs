@@ -495,3 +495,57 @@ fn a_workload_is_built_with_only_the_fields_meshlock_reads() {
         assert!(serde.is_err_and(|e| e.message.contains("duplicate")), "{dup}");
     }
 }
+
+/// The workload roles build a second list of the fields `kinds::workload` reads: a field the
+/// reader starts to read and the roles do not build would silently read as absent. Every key the
+/// reader asks of a map of the whole tree (present or not) must be one the role of that map
+/// builds, and the reader must read the same workload from the slim tree as from the whole one.
+#[test]
+fn the_workload_roles_build_every_field_the_workload_reader_asks_for() {
+    use crate::model::WorkloadKind;
+    use crate::parse::{kinds, read::Ctx, yaml::asked};
+    use std::collections::HashMap;
+    fn roles_of(node: &Node, role: Role, out: &mut HashMap<usize, Role>) {
+        out.insert(asked::address(node), role);
+        match node {
+            Node::Map(entries) => {
+                for (key, value) in entries {
+                    if let Some(child) = role.child(key) {
+                        roles_of(value, child, out);
+                    }
+                }
+            }
+            Node::Seq(items) => items.iter().for_each(|item| roles_of(item, role.element(), out)),
+            _ => {}
+        }
+    }
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n  namespace: n\n  creationTimestamp: \"2024-01-01T00:00:00Z\"\n  labels:\n    app: a\n  annotations:\n    k: v\n  ownerReferences:\n  - kind: X\n    name: y\n    controller: true\nspec:\n  template:\n    metadata:\n      labels:\n        app: a\n      annotations:\n        sidecar.istio.io/inject: \"true\"\n    spec:\n      serviceAccountName: sa\n      hostNetwork: false\n      containers:\n      - name: app\n        ports:\n        - containerPort: 8080\n          name: http\n        livenessProbe:\n          httpGet:\n            port: 8080\n        readinessProbe:\n          tcpSocket:\n            port: 8081\n        startupProbe:\n          grpc:\n            port: 8082\n      initContainers:\n      - name: istio-proxy\n";
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels:\n    app: a\n  ownerReferences:\n  - kind: ReplicaSet\n    name: r\n    controller: true\nspec:\n  serviceAccount: sa\n  containers:\n  - name: app\n    ports:\n    - containerPort: 8080\n    readinessProbe:\n      httpGet:\n        port: http\n  initContainers:\n  - name: istio-init\n";
+    for (text, kind_name, kind) in
+        [(deployment, "Deployment", WorkloadKind::Deployment), (pod, "Pod", WorkloadKind::Pod)]
+    {
+        let read_workload = |node: &Node| {
+            let mut diags = Vec::new();
+            let mut ctx = Ctx::new("w.yaml", text, 1, &mut diags);
+            let meta = kinds::read_meta(&mut ctx, node, kind_name, false).expect("meta");
+            kinds::workload(&mut ctx, meta, kind, node)
+        };
+        let is_pod = kind == WorkloadKind::Pod;
+        let whole = read(text, Role::Resource, &mut Built::default()).expect("whole tree");
+        let mut roles = HashMap::new();
+        roles_of(&whole, Role::WorkloadResource(is_pod), &mut roles);
+        let mut from_whole = None;
+        let asked = asked::during(|| from_whole = Some(read_workload(&whole)));
+        assert!(asked.len() > 15, "{asked:?}");
+        for (node, key) in &asked {
+            let role = roles.get(node);
+            assert!(
+                role.is_some_and(|r| r.child(key).is_some()),
+                "{kind_name}: kinds::workload reads `{key}` of a map whose workload role ({role:?}) does not build it \
+                 (Role::child)"
+            );
+        }
+        let slim = read(text, Role::WorkloadResource(is_pod), &mut Built::default()).expect("slim tree");
+        assert_eq!(from_whole, Some(read_workload(&slim)), "{kind_name}");
+    }
+}
