@@ -1,6 +1,8 @@
 //! The filter's plugin configuration on arbitrary bytes, as `on_configure` gets them from Envoy:
 //! `Guard::configure` must accept or refuse, never panic; an accepted guard must then decide
 //! every peer on every port and every authority, and never admit plaintext on a STRICT port.
+
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

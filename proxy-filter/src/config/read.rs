@@ -18,25 +18,97 @@ use meshlock_core::model::Mode;
 use std::collections::BTreeMap;
 
 /// Why the JSON cannot be read as a configuration; worded as serde words it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReadError {
-    #[error("{what} at line {line} column {column}")]
     Syntax { what: &'static str, line: usize, column: usize },
-    #[error("missing field `{0}`")]
     Missing(&'static str),
-    #[error("unknown field `{0}`, expected one of {1}")]
     Unknown(String, String),
-    #[error("duplicate field `{0}`")]
     Duplicate(String),
-    #[error("invalid type: {found}, expected {expected}")]
     Type { found: &'static str, expected: &'static str },
-    #[error("invalid value: `{0}`, expected u16")]
     Port(String),
-    #[error("unknown variant `{0}`, expected one of {1}")]
     Variant(String, String),
-    #[error("invalid length {0}, expected at most {1} fields")]
     Length(usize, usize),
+}
+
+impl ReadError {
+    /// The one-line message, built without `core::fmt` (the filter's refusal path stays out of
+    /// the formatting machinery); `Display` writes the same.
+    pub fn message(&self) -> String {
+        let mut m = String::new();
+        match self {
+            Self::Syntax { what, line, column } => {
+                push_all(&mut m, &[what, " at line "]);
+                push_uint(&mut m, *line as u64);
+                m.push_str(" column ");
+                push_uint(&mut m, *column as u64);
+            }
+            Self::Missing(name) => push_all(&mut m, &["missing field `", name, "`"]),
+            Self::Unknown(name, expected) => {
+                push_all(&mut m, &["unknown field `", name, "`, expected one of ", expected])
+            }
+            Self::Duplicate(name) => push_all(&mut m, &["duplicate field `", name, "`"]),
+            Self::Type { found, expected } => push_all(&mut m, &["invalid type: ", found, ", expected ", expected]),
+            Self::Port(text) => push_all(&mut m, &["invalid value: `", text, "`, expected u16"]),
+            Self::Variant(name, expected) => {
+                push_all(&mut m, &["unknown variant `", name, "`, expected one of ", expected]);
+            }
+            Self::Length(found, at_most) => {
+                m.push_str("invalid length ");
+                push_uint(&mut m, *found as u64);
+                m.push_str(", expected at most ");
+                push_uint(&mut m, *at_most as u64);
+                m.push_str(" fields");
+            }
+        }
+        m
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Appends every piece.
+pub fn push_all(out: &mut String, pieces: &[&str]) {
+    for piece in pieces {
+        out.push_str(piece);
+    }
+}
+
+/// Appends `n` in decimal.
+pub fn push_uint(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    for d in digits.iter().skip(at) {
+        out.push(char::from(*d));
+    }
+}
+
+/// `` `a`, `b` ``: the names serde lists as expected.
+fn expected_list(names: impl Iterator<Item = &'static str>) -> String {
+    let mut out = String::new();
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_all(&mut out, &["`", name, "`"]);
+    }
+    out
 }
 
 /// The plugin configuration as read; `compiled` is kept as JSON so that its schema is checked
@@ -110,7 +182,7 @@ pub fn compiled_policy(value: &Json) -> Result<CompiledPolicy, CompiledError> {
         Some(Some(n)) if n == u64::from(SCHEMA) => {}
         Some(n) => return Err(CompiledError::Schema(n.unwrap_or(0))),
     }
-    let policy = compiled_fields(value).map_err(|e| CompiledError::Json(e.to_string()))?;
+    let policy = compiled_fields(value).map_err(|e| CompiledError::Json(e.message()))?;
     policy.validate()?;
     Ok(policy)
 }
@@ -231,8 +303,7 @@ fn fields<'v, const N: usize>(
             for (key, v) in members {
                 let slot = names.iter().position(|n| n == key).and_then(|i| out.get_mut(i));
                 let Some(slot) = slot else {
-                    let expected: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-                    return Err(ReadError::Unknown(key.clone(), expected.join(", ")));
+                    return Err(ReadError::Unknown(key.clone(), expected_list(names.iter().copied())));
                 };
                 if slot.is_some() && duplicates == Duplicates::Refused {
                     return Err(ReadError::Duplicate(key.clone()));
@@ -272,10 +343,11 @@ fn variant<T: Copy>(value: &Json, variants: &[(&'static str, T)]) -> Result<T, R
         },
         other => return Err(type_error(other, "a variant name")),
     };
-    variants.iter().find(|(n, _)| n == name).map(|(_, v)| *v).ok_or_else(|| {
-        let expected: Vec<String> = variants.iter().map(|(n, _)| format!("`{n}`")).collect();
-        ReadError::Variant(name.clone(), expected.join(", "))
-    })
+    variants
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| ReadError::Variant(name.clone(), expected_list(variants.iter().map(|(n, _)| *n))))
 }
 
 fn string(value: &Json) -> Result<String, ReadError> {
