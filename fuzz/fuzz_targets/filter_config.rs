@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     ];
     match &guard.enforcement {
         Enforcement::Inbound(policy) => {
-            let ports = policy.port_modes.keys().copied().chain([80, 8080, 9000, 0, u16::MAX]);
+            let ports = policy.port_modes.iter().map(|(p, _)| *p).chain([80, 8080, 9000, 0, u16::MAX]);
             for port in ports {
                 for peer in &peers {
                     let verdict = guard.decide_inbound(Some(port), peer);

@@ -164,12 +164,13 @@ impl Guard {
         if json.is_empty() {
             return Err(ConfigError::Missing);
         }
-        let cfg = read::plugin(json).map_err(|e| ConfigError::Json(e.message()))?;
+        let root = read::parse(json).map_err(|e| ConfigError::Json(e.message()))?;
+        let cfg = read::plugin(&root).map_err(|e| ConfigError::Json(e.message()))?;
         let kind = cfg.kind.unwrap_or_else(|| kind_from_root_id(root_id));
         if cfg.direction == Direction::Outbound && kind == FilterKind::Network {
             return Err(ConfigError::OutboundNetwork);
         }
-        let compiled = match (&cfg.compiled, &cfg.policies) {
+        let compiled = match (cfg.compiled, &cfg.policies) {
             (Some(value), None) => read::compiled_policy(value)?,
             (None, Some(yaml)) => compile_yaml(&cfg, yaml)?,
             (Some(_), Some(_)) => return Err(ConfigError::BothForms),
@@ -262,7 +263,7 @@ impl Guard {
 
 /// The `policies` form: the mesh's YAML, compiled here for the configured workload.
 #[cfg(feature = "yaml-config")]
-fn compile_yaml(cfg: &read::Plugin, yaml: &str) -> Result<CompiledPolicy, ConfigError> {
+fn compile_yaml(cfg: &read::Plugin<'_>, yaml: &str) -> Result<CompiledPolicy, ConfigError> {
     use meshlock_core::{Analysis, IstioVersion, Options, Source, UnusableInput};
     let istio_version = cfg
         .istio_version
@@ -282,7 +283,7 @@ fn compile_yaml(cfg: &read::Plugin, yaml: &str) -> Result<CompiledPolicy, Config
 }
 
 #[cfg(not(feature = "yaml-config"))]
-fn compile_yaml(_cfg: &read::Plugin, _yaml: &str) -> Result<CompiledPolicy, ConfigError> {
+fn compile_yaml(_cfg: &read::Plugin<'_>, _yaml: &str) -> Result<CompiledPolicy, ConfigError> {
     Err(ConfigError::YamlNotBuilt)
 }
 

@@ -15,7 +15,6 @@ use meshlock_core::compile::plugin::{Direction, FilterKind, LogSetting, Workload
 use meshlock_core::compile::{CompiledError, CompiledPolicy, SCHEMA};
 use meshlock_core::enforce::{InboundPolicy, OutboundPolicy};
 use meshlock_core::model::Mode;
-use std::collections::BTreeMap;
 
 /// Why the JSON cannot be read as a configuration; worded as serde words it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,11 +110,11 @@ fn expected_list(names: impl Iterator<Item = &'static str>) -> String {
     out
 }
 
-/// The plugin configuration as read; `compiled` is kept as JSON so that its schema is checked
-/// before its fields.
-pub struct Plugin {
+/// The plugin configuration as read; `compiled` is kept as JSON (in the parsed document) so
+/// that its schema is checked before its fields.
+pub struct Plugin<'a> {
     pub direction: Direction,
-    pub compiled: Option<Json>,
+    pub compiled: Option<&'a Json>,
     #[cfg_attr(
         all(not(feature = "yaml-config"), not(test)),
         expect(dead_code, reason = "read and type-checked in every build, as before; used by the YAML form")
@@ -143,11 +142,11 @@ pub enum Json {
     Object(Vec<(String, Json)>),
 }
 
-/// Reads the plugin configuration (the `compiled` part only as JSON: [`compiled_policy`]).
-pub fn plugin(json: &[u8]) -> Result<Plugin, ReadError> {
-    let value = parse(json)?;
+/// Reads the plugin configuration from its parsed document (the `compiled` part only as JSON:
+/// [`compiled_policy`]).
+pub fn plugin(value: &Json) -> Result<Plugin<'_>, ReadError> {
     let [direction, compiled, workload, policies, istio_version, log, kind] = fields(
-        &value,
+        value,
         ["direction", "compiled", "workload", "policies", "istioVersion", "log", "kind"],
         "struct PluginConfig",
         Duplicates::Refused,
@@ -155,17 +154,18 @@ pub fn plugin(json: &[u8]) -> Result<Plugin, ReadError> {
     Ok(Plugin {
         direction: variant(
             required(direction, "direction")?,
-            &[("inbound", Direction::Inbound), ("outbound", Direction::Outbound)],
+            &["inbound", "outbound"],
+            &[Direction::Inbound, Direction::Outbound],
         )?,
-        compiled: optional(compiled).cloned(),
+        compiled: optional(compiled),
         workload: optional(workload).map(workload_ref).transpose()?,
         policies: optional(policies).map(string).transpose()?,
         istio_version: optional(istio_version).map(string).transpose()?,
         log: optional(log)
-            .map(|v| variant(v, &[("decisions", LogSetting::Decisions), ("off", LogSetting::Off)]))
+            .map(|v| variant(v, &["decisions", "off"], &[LogSetting::Decisions, LogSetting::Off]))
             .transpose()?,
         kind: optional(kind)
-            .map(|v| variant(v, &[("http", FilterKind::Http), ("network", FilterKind::Network)]))
+            .map(|v| variant(v, &["http", "network"], &[FilterKind::Http, FilterKind::Network]))
             .transpose()?,
     })
 }
@@ -276,7 +276,7 @@ fn workload_ref(value: &Json) -> Result<WorkloadRef, ReadError> {
 }
 
 fn mode(value: &Json) -> Result<Mode, ReadError> {
-    variant(value, &[("DISABLE", Mode::Disable), ("PERMISSIVE", Mode::Permissive), ("STRICT", Mode::Strict)])
+    variant(value, &["DISABLE", "PERMISSIVE", "STRICT"], &[Mode::Disable, Mode::Permissive, Mode::Strict])
 }
 
 // === the shapes serde reads ===
@@ -298,6 +298,18 @@ fn fields<'v, const N: usize>(
     duplicates: Duplicates,
 ) -> Result<[Option<&'v Json>; N], ReadError> {
     let mut out = [None; N];
+    fields_into(value, &names, &mut out, what, duplicates)?;
+    Ok(out)
+}
+
+/// [`fields`] for any number of fields: one function in the module, not one per struct.
+fn fields_into<'v>(
+    value: &'v Json,
+    names: &[&'static str],
+    out: &mut [Option<&'v Json>],
+    what: &'static str,
+    duplicates: Duplicates,
+) -> Result<(), ReadError> {
     match value {
         Json::Object(members) => {
             for (key, v) in members {
@@ -312,8 +324,8 @@ fn fields<'v, const N: usize>(
             }
         }
         Json::Array(items) => {
-            if items.len() > N {
-                return Err(ReadError::Length(items.len(), N));
+            if items.len() > out.len() {
+                return Err(ReadError::Length(items.len(), out.len()));
             }
             for (slot, v) in out.iter_mut().zip(items) {
                 *slot = Some(v);
@@ -321,7 +333,7 @@ fn fields<'v, const N: usize>(
         }
         other => return Err(type_error(other, what)),
     }
-    Ok(out)
+    Ok(())
 }
 
 fn required<'v>(field: Option<&'v Json>, name: &'static str) -> Result<&'v Json, ReadError> {
@@ -333,8 +345,15 @@ fn optional(field: Option<&Json>) -> Option<&Json> {
     field.filter(|v| **v != Json::Null)
 }
 
-/// A unit variant: its name as a string, or an object of that one name with `null`.
-fn variant<T: Copy>(value: &Json, variants: &[(&'static str, T)]) -> Result<T, ReadError> {
+/// A unit variant: its name as a string, or an object of that one name with `null`;
+/// `values` in the order of `names`.
+fn variant<T: Copy>(value: &Json, names: &[&'static str], values: &[T]) -> Result<T, ReadError> {
+    let at = variant_index(value, names)?;
+    values.get(at).copied().ok_or_else(|| type_error(value, "a variant name"))
+}
+
+/// Which of `names` a unit variant is: one function for every enum read.
+fn variant_index(value: &Json, names: &[&'static str]) -> Result<usize, ReadError> {
     let name = match value {
         Json::Str(s) => s,
         Json::Object(members) => match members.as_slice() {
@@ -343,11 +362,10 @@ fn variant<T: Copy>(value: &Json, variants: &[(&'static str, T)]) -> Result<T, R
         },
         other => return Err(type_error(other, "a variant name")),
     };
-    variants
+    names
         .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| ReadError::Variant(name.clone(), expected_list(variants.iter().map(|(n, _)| *n))))
+        .position(|n| n == name)
+        .ok_or_else(|| ReadError::Variant(name.clone(), expected_list(names.iter().copied())))
 }
 
 fn string(value: &Json) -> Result<String, ReadError> {
@@ -364,11 +382,15 @@ fn boolean(value: &Json) -> Result<bool, ReadError> {
     }
 }
 
-fn array<T>(value: &Json, item: impl Fn(&Json) -> Result<T, ReadError>) -> Result<Vec<T>, ReadError> {
-    match value {
-        Json::Array(items) => items.iter().map(item).collect(),
-        other => Err(type_error(other, "a sequence")),
+fn array<T>(value: &Json, item: fn(&Json) -> Result<T, ReadError>) -> Result<Vec<T>, ReadError> {
+    let Json::Array(items) = value else {
+        return Err(type_error(value, "a sequence"));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for v in items {
+        out.push(item(v)?);
     }
+    Ok(out)
 }
 
 /// A JSON number as serde_json's `as_u64` sees it: an integer without sign, fraction or
@@ -389,12 +411,13 @@ fn port(value: &Json) -> Result<u16, ReadError> {
     }
 }
 
-/// `portModes`: object keys that are JSON integers (exactly: no sign, space or leading zero).
-fn port_map(value: &Json) -> Result<BTreeMap<u16, Mode>, ReadError> {
+/// `portModes`: object keys that are JSON integers (exactly: no sign, space or leading zero),
+/// sorted by port; a repeated port keeps its last mode, as a map read does.
+fn port_map(value: &Json) -> Result<Vec<(u16, Mode)>, ReadError> {
     let Json::Object(members) = value else {
         return Err(type_error(value, "a map"));
     };
-    let mut out = BTreeMap::new();
+    let mut out: Vec<(u16, Mode)> = Vec::new();
     for (key, v) in members {
         let canonical =
             !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) && (key == "0" || !key.starts_with('0'));
@@ -402,7 +425,15 @@ fn port_map(value: &Json) -> Result<BTreeMap<u16, Mode>, ReadError> {
         let Some(port) = port else {
             return Err(ReadError::Port(key.clone()));
         };
-        out.insert(port, mode(v)?);
+        let mode = mode(v)?;
+        match out.binary_search_by_key(&port, |(p, _)| *p) {
+            Ok(at) => {
+                if let Some(slot) = out.get_mut(at) {
+                    slot.1 = mode;
+                }
+            }
+            Err(at) => out.insert(at, (port, mode)),
+        }
     }
     Ok(out)
 }
@@ -460,11 +491,16 @@ impl Parser<'_> {
         }
     }
 
+    /// An error at the current position (one function: the generic `err` only wraps it).
     fn err<T>(&self, what: &'static str) -> Result<T, ReadError> {
+        Err(self.error(what))
+    }
+
+    fn error(&self, what: &'static str) -> ReadError {
         let before = self.bytes.get(..self.pos).unwrap_or(self.bytes);
         let line = 1 + before.iter().filter(|b| **b == b'\n').count();
         let column = 1 + before.iter().rev().take_while(|b| **b != b'\n').count();
-        Err(ReadError::Syntax { what, line, column })
+        ReadError::Syntax { what, line, column }
     }
 
     fn value(&mut self) -> Result<Json, ReadError> {

@@ -224,8 +224,9 @@ fn by_serde(json: &[u8]) -> Result<(PluginConfig, Option<CompiledPolicy>), Optio
 }
 
 fn by_reader(json: &[u8]) -> Result<(PluginConfig, Option<CompiledPolicy>), Option<CompiledError>> {
-    let p = read::plugin(json).map_err(|_| None)?;
-    let compiled = p.compiled.as_ref().map(read::compiled_policy).transpose().map_err(Some)?;
+    let root = read::parse(json).map_err(|_| None)?;
+    let p = read::plugin(&root).map_err(|_| None)?;
+    let compiled = p.compiled.map(read::compiled_policy).transpose().map_err(Some)?;
     // The JSON of `compiled` is the reader's own; its content is compared as `compiled`.
     let cfg = PluginConfig {
         direction: p.direction,
