@@ -1,6 +1,8 @@
 //! The engine at scale, on the synthetic mesh: parse + index + lint (`analyze`) at 1k and 10k
 //! services, and the full reachability matrix at 1k. Run with `cargo bench -p meshlock-core`.
 
+#![forbid(unsafe_code)]
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use meshlock_core::reach::ReachFilter;
 use meshlock_core::synth::{MeshShape, generate};

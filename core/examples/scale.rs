@@ -18,6 +18,7 @@
 //!
 //! `scripts/bench/engine-wasm.mjs` does the same through the playground's wasm build in Node.
 
+#![forbid(unsafe_code)]
 #![expect(clippy::print_stdout, reason = "the example's output is its JSON line")]
 
 use meshlock_core::reach::ReachFilter;

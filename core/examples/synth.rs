@@ -4,6 +4,8 @@
 //! or `-o json` prints it, with managedFields, status, Pods, ReplicaSets, Events, ConfigMaps and
 //! Secrets); `--list` writes the clean mesh as one List.
 
+#![forbid(unsafe_code)]
+
 use meshlock_core::synth::{DumpFormat, MeshShape, generate, generate_dump};
 use std::io::Write;
 

@@ -92,7 +92,7 @@ impl CompiledPolicy {
             return Err(CompiledError::Schema(u64::from(self.schema)));
         }
         if let Some(inbound) = &self.inbound {
-            if inbound.port_modes.contains_key(&0) {
+            if inbound.port_modes.iter().any(|(p, _)| *p == 0) {
                 return bad("inbound port 0 is not a port".to_owned());
             }
             if inbound.trust_domains.is_empty() {

@@ -24,6 +24,8 @@
 //! Each rule cites, where it is implemented, the Istio function it follows (`docs/architecture.md`
 //! says which module holds which rule). The crate does no I/O and never panics.
 
+#![forbid(unsafe_code)]
+
 pub mod analysis;
 pub mod authz;
 pub mod client;

@@ -1,5 +1,6 @@
 //! The public API as the front ends use it: JSON shapes, queries, run-time decisions.
 
+#![forbid(unsafe_code)]
 #![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
 
 use meshlock_core::enforce::{Decision, DenyReason, PeerFacts, decide_inbound, decide_outbound};

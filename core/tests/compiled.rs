@@ -4,6 +4,7 @@
 //! together give reach's outcome — DestinationRule `subjectAltNames` and AuthorizationPolicies
 //! (deny-all, source namespaces, principals, ports, request-only conditions) included.
 
+#![forbid(unsafe_code)]
 #![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
 #![expect(clippy::indexing_slicing, reason = "test code: a failed index is a test failure")]
 

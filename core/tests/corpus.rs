@@ -2,6 +2,7 @@
 //! them — modes, precedence chains, call outcomes, diagnostics — with the Istio source of the
 //! expectation. One test runs them all and reports every failing case, not just the first.
 
+#![forbid(unsafe_code)]
 #![expect(clippy::expect_used, reason = "test harness: a malformed case file is a test failure")]
 
 use meshlock_core::reach::ReachFilter;

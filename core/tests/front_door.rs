@@ -3,6 +3,7 @@
 //! mTLS) and hostile documents. Work is counted (`Parsed::work`), never timed: these tests
 //! say the cost is linear in the input, whatever the machine is doing.
 
+#![forbid(unsafe_code)]
 #![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
 #![expect(clippy::indexing_slicing, reason = "test code: a failed index is a test failure")]
 

@@ -1,6 +1,8 @@
 //! docs/limits.md, enforced: every limit on untrusted input refuses with `ML0002` (or the
 //! parser's error) at a position, reads what came before it, and never panics or hangs.
 
+#![forbid(unsafe_code)]
+
 use meshlock_core::parse::{Limits, parse_with_limits};
 use meshlock_core::{Code, Source};
 

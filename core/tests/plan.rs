@@ -4,6 +4,7 @@
 //! on synthetic meshes, no further STRICT policy could be added to the final state without
 //! breaking a call.
 
+#![forbid(unsafe_code)]
 #![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
 
 use meshlock_core::diff::diff;

@@ -1,6 +1,7 @@
 //! Properties that must hold for any input: precedence is monotone (a less specific policy never
 //! changes what a more specific one decided) and results do not depend on document order.
 
+#![forbid(unsafe_code)]
 #![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
 
 use meshlock_core::reach::ReachFilter;

@@ -1,6 +1,8 @@
 //! The filter's plugin configuration on arbitrary bytes, as `on_configure` gets them from Envoy:
 //! `Guard::configure` must accept or refuse, never panic; an accepted guard must then decide
 //! every peer on every port and every authority, and never admit plaintext on a STRICT port.
+
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -30,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     ];
     match &guard.enforcement {
         Enforcement::Inbound(policy) => {
-            let ports = policy.port_modes.keys().copied().chain([80, 8080, 9000, 0, u16::MAX]);
+            let ports = policy.port_modes.iter().map(|(p, _)| *p).chain([80, 8080, 9000, 0, u16::MAX]);
             for port in ports {
                 for peer in &peers {
                     let verdict = guard.decide_inbound(Some(port), peer);

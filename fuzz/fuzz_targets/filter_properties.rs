@@ -2,6 +2,8 @@
 //! arbitrary values for each of the four properties an inbound decision reads: decoding never
 //! panics, matches Envoy's encodings exactly, and a STRICT guard admits only what decodes as an
 //! mTLS peer with a trusted SPIFFE ID.
+
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

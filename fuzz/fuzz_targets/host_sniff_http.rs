@@ -1,5 +1,7 @@
 //! The host's first-bytes sniffing and HTTP/1.1 head parsing on arbitrary bytes: never panic,
 //! agree with `tls_inspector`'s three-byte test, and return head lengths inside the buffer.
+
+#![forbid(unsafe_code)]
 #![no_main]
 
 // Through meshlock-wire, which is std only: the test bed links wasmtime, and an ASan build of

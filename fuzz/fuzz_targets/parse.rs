@@ -1,5 +1,7 @@
 //! The core's front door on arbitrary bytes: parse, index, lint, and every query must return
 //! (diagnostics are fine), never panic or hang.
+
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -1,6 +1,8 @@
 //! The fast YAML reader against serde_yaml on arbitrary text: wherever the fast reader accepts a
 //! document it must build exactly the tree (and node count) serde_yaml builds; wherever it does
 //! not, serde_yaml reads it (and reports its own error). A difference is a crash.
+
+#![forbid(unsafe_code)]
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -2,6 +2,8 @@
 //! binary for `meshlock serve`. Without a build the list is empty and `meshlock serve` says how
 //! to make one (exit 2); every other command is unaffected.
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,10 @@
 //! `on_configure`: the compiled policy (docs/compiled-policy.md), or, in builds with the
 //! `yaml-config` feature, the mesh's YAML compiled here.
 
-use meshlock_core::compile::{CompiledError, CompiledPolicy};
+use meshlock_core::compile::{CompiledError, CompiledPolicy, SCHEMA};
 use meshlock_core::enforce::{self, Decision, InboundPolicy, OutboundPolicy, PeerFacts};
+use meshlock_core::model::Mode;
+use read::{push_all, push_uint};
 
 mod read;
 
@@ -13,38 +15,96 @@ pub use meshlock_core::compile::plugin::{Direction, FilterKind, LogSetting, Plug
 
 /// Why a plugin configuration cannot be used. `on_configure` logs it on one line and returns
 /// false, so Envoy refuses the configuration (fail closed).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error("no plugin configuration")]
     Missing,
-    #[error("the plugin configuration needs `compiled` (meshlock compile) or, in YAML builds, `policies`")]
     NoPolicy,
-    #[error("the plugin configuration has both `compiled` and `policies`; give one")]
     BothForms,
-    #[error(
-        "this build of the filter reads only compiled policies: `policies` (YAML) needs the yaml-config build; run `meshlock compile`"
-    )]
     YamlNotBuilt,
-    #[error("`policies` needs `workload`")]
     NoWorkload,
-    #[error("{0}")]
-    Compiled(#[from] CompiledError),
-    #[error("the compiled policy has no {0} part")]
+    Compiled(CompiledError),
     MissingPart(&'static str),
-    #[error("plugin configuration is not valid JSON for meshlock: {0}")]
     Json(String),
-    #[error("invalid istioVersion: {0}")]
     Version(String),
-    #[error("policies: {0} document(s) could not be parsed")]
     Unreadable(usize),
-    #[error("policies: {0}")]
     Input(String),
-    #[error("{0}")]
     Query(String),
-    #[error("direction outbound needs the HTTP filter (the upstream certificate is checked on response headers)")]
     OutboundNetwork,
 }
+
+impl From<CompiledError> for ConfigError {
+    fn from(e: CompiledError) -> Self {
+        Self::Compiled(e)
+    }
+}
+
+impl ConfigError {
+    /// The message, built without `core::fmt` so that the module's refusal path does not pull
+    /// in the formatting machinery; `Display` writes the same.
+    pub fn message(&self) -> String {
+        let mut m = String::new();
+        match self {
+            Self::Missing => m.push_str("no plugin configuration"),
+            Self::NoPolicy => m.push_str(
+                "the plugin configuration needs `compiled` (meshlock compile) or, in YAML builds, `policies`",
+            ),
+            Self::BothForms => m.push_str("the plugin configuration has both `compiled` and `policies`; give one"),
+            Self::YamlNotBuilt => m.push_str(
+                "this build of the filter reads only compiled policies: `policies` (YAML) needs the yaml-config build; run `meshlock compile`",
+            ),
+            Self::NoWorkload => m.push_str("`policies` needs `workload`"),
+            Self::Compiled(e) => compiled_message(&mut m, e),
+            Self::MissingPart(part) => push_all(&mut m, &["the compiled policy has no ", part, " part"]),
+            Self::Json(e) => push_all(&mut m, &["plugin configuration is not valid JSON for meshlock: ", e]),
+            Self::Version(e) => push_all(&mut m, &["invalid istioVersion: ", e]),
+            Self::Unreadable(n) => {
+                m.push_str("policies: ");
+                push_uint(&mut m, *n as u64);
+                m.push_str(" document(s) could not be parsed");
+            }
+            Self::Input(e) => push_all(&mut m, &["policies: ", e]),
+            Self::Query(e) => m.push_str(e),
+            Self::OutboundNetwork => m.push_str(
+                "direction outbound needs the HTTP filter (the upstream certificate is checked on response headers)",
+            ),
+        }
+        m
+    }
+}
+
+/// [`CompiledError`]'s message as the core words it (a test holds the two equal).
+fn compiled_message(m: &mut String, e: &CompiledError) {
+    let schema = |m: &mut String| {
+        m.push_str(" is not supported (this build reads schema ");
+        push_uint(m, u64::from(SCHEMA));
+        m.push(')');
+    };
+    match e {
+        CompiledError::NoSchema => {
+            m.push_str("compiled policy has no `schema` (this build reads schema ");
+            push_uint(m, u64::from(SCHEMA));
+            m.push(')');
+        }
+        CompiledError::Schema(n) => {
+            m.push_str("compiled policy schema ");
+            push_uint(m, *n);
+            schema(m);
+        }
+        CompiledError::Json(e) => push_all(m, &["compiled policy is not valid: ", e]),
+        CompiledError::Invalid(e) => push_all(m, &["compiled policy: ", e]),
+        // A variant added to the core later (the test of this function lists every variant).
+        _ => m.push_str("compiled policy is not valid"),
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for ConfigError {}
 
 /// What the filter enforces, resolved once at configuration time.
 #[derive(Debug, Clone)]
@@ -87,9 +147,13 @@ impl Verdict {
             Self::Refused(r) => r,
         }
     }
-    /// The Envoy stat name this decision increments.
+    /// The Envoy stat name this decision increments: the core's
+    /// [`decision_metric`](meshlock_core::compile::plugin::decision_metric), spelled out here
+    /// without `core::fmt`.
     pub fn metric_name(&self) -> String {
-        meshlock_core::compile::plugin::decision_metric(self.verdict(), self.reason())
+        let mut name = String::from(meshlock_core::compile::plugin::DECISIONS_METRIC_PREFIX);
+        push_all(&mut name, &[".", self.verdict(), ".", self.reason()]);
+        name
     }
 }
 
@@ -100,12 +164,13 @@ impl Guard {
         if json.is_empty() {
             return Err(ConfigError::Missing);
         }
-        let cfg = read::plugin(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let root = read::parse(json).map_err(|e| ConfigError::Json(e.message()))?;
+        let cfg = read::plugin(&root).map_err(|e| ConfigError::Json(e.message()))?;
         let kind = cfg.kind.unwrap_or_else(|| kind_from_root_id(root_id));
         if cfg.direction == Direction::Outbound && kind == FilterKind::Network {
             return Err(ConfigError::OutboundNetwork);
         }
-        let compiled = match (&cfg.compiled, &cfg.policies) {
+        let compiled = match (cfg.compiled, &cfg.policies) {
             (Some(value), None) => read::compiled_policy(value)?,
             (None, Some(yaml)) => compile_yaml(&cfg, yaml)?,
             (Some(_), Some(_)) => return Err(ConfigError::BothForms),
@@ -126,23 +191,37 @@ impl Guard {
             FilterKind::Http => "http",
             FilterKind::Network => "network",
         };
+        let mut s = String::new();
         match &self.enforcement {
             Enforcement::Inbound(p) => {
-                let ports: Vec<String> = p.port_modes.iter().map(|(port, m)| format!("{port}={m}")).collect();
-                format!(
-                    "meshlock: inbound {kind} filter for {}: mode {}{}{}, trust domains [{}], {} authorization polic(ies)",
-                    p.workload,
-                    p.default_mode,
-                    if ports.is_empty() { "" } else { ", ports " },
-                    ports.join(","),
-                    p.trust_domains.join(","),
-                    p.authz.allow.len() + p.authz.deny.len()
-                )
+                let workload: &str = &p.workload;
+                push_all(
+                    &mut s,
+                    &["meshlock: inbound ", kind, " filter for ", workload, ": mode ", mode_name(p.default_mode)],
+                );
+                for (i, (port, m)) in p.port_modes.iter().enumerate() {
+                    s.push_str(if i == 0 { ", ports " } else { "," });
+                    push_uint(&mut s, u64::from(*port));
+                    push_all(&mut s, &["=", mode_name(*m)]);
+                }
+                s.push_str(", trust domains [");
+                for (i, domain) in p.trust_domains.iter().enumerate() {
+                    if i > 0 {
+                        s.push(',');
+                    }
+                    s.push_str(domain);
+                }
+                s.push_str("], ");
+                push_uint(&mut s, (p.authz.allow.len() + p.authz.deny.len()) as u64);
+                s.push_str(" authorization polic(ies)");
             }
             Enforcement::Outbound(ps) => {
-                format!("meshlock: outbound {kind} filter: secure naming for {} service(s)", ps.len())
+                push_all(&mut s, &["meshlock: outbound ", kind, " filter: secure naming for "]);
+                push_uint(&mut s, ps.len() as u64);
+                s.push_str(" service(s)");
             }
         }
+        s
     }
 
     /// Inbound: one connection (network) or request (HTTP).
@@ -184,7 +263,7 @@ impl Guard {
 
 /// The `policies` form: the mesh's YAML, compiled here for the configured workload.
 #[cfg(feature = "yaml-config")]
-fn compile_yaml(cfg: &read::Plugin, yaml: &str) -> Result<CompiledPolicy, ConfigError> {
+fn compile_yaml(cfg: &read::Plugin<'_>, yaml: &str) -> Result<CompiledPolicy, ConfigError> {
     use meshlock_core::{Analysis, IstioVersion, Options, Source, UnusableInput};
     let istio_version = cfg
         .istio_version
@@ -204,8 +283,17 @@ fn compile_yaml(cfg: &read::Plugin, yaml: &str) -> Result<CompiledPolicy, Config
 }
 
 #[cfg(not(feature = "yaml-config"))]
-fn compile_yaml(_cfg: &read::Plugin, _yaml: &str) -> Result<CompiledPolicy, ConfigError> {
+fn compile_yaml(_cfg: &read::Plugin<'_>, _yaml: &str) -> Result<CompiledPolicy, ConfigError> {
     Err(ConfigError::YamlNotBuilt)
+}
+
+/// What `Mode`'s `Display` writes.
+fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Disable => "DISABLE",
+        Mode::Permissive => "PERMISSIVE",
+        Mode::Strict => "STRICT",
+    }
 }
 
 fn kind_from_root_id(root_id: Option<&str>) -> FilterKind {

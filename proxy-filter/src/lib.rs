@@ -10,11 +10,17 @@
 //!   ([`meshlock_core::enforce`]); nothing here re-derives a rule.
 //! * [`properties`] is pure Rust too: Envoy's property bytes decoded into the facts a decision
 //!   needs, natively compiled so tests and the fuzzer see exactly what the filter runs.
-//! * `proxy` (wasm32 with the `proxy-abi` feature) is the glue to the proxy-wasm 0.2.5 SDK: properties in, local replies
-//!   and close/continue out, metrics and decision logging.
+//! * `proxy` (wasm32 with the `proxy-abi` feature) is what the filter does with each callback:
+//!   properties in, local replies and close/continue out, metrics and decision logging.
+//! * `abi` (the same builds) is the proxy-wasm ABI 0.2.1 itself, written here instead of taken
+//!   from the proxy-wasm SDK: the host imports the filter calls and the exports, nothing more.
+//!   Envoy compiles the whole module before the first call, so its size is start-up time. It is
+//!   the crate's only unsafe code.
 
 pub mod config;
 pub mod properties;
 
+#[cfg(all(target_arch = "wasm32", feature = "proxy-abi"))]
+mod abi;
 #[cfg(all(target_arch = "wasm32", feature = "proxy-abi"))]
 mod proxy;

@@ -8,6 +8,8 @@
 //! Reports cross the boundary as JSON text parsed by `JSON.parse` (maps as plain objects,
 //! playground.md P5; `None` as `null`), so the objects match `meshlock … --format json`.
 
+#![forbid(unsafe_code)]
+
 pub mod connection;
 
 use js_sys::JsString;

@@ -3,6 +3,8 @@
 //! `www/src/generated/reports.ts` differs from what the Rust types give; to rewrite it:
 //! `MESHLOCK_BLESS=1 cargo test -p meshlock-web --features ts --test typescript`.
 
+#![forbid(unsafe_code)]
+
 use meshlock_core::convert::ConvertOutput;
 use meshlock_core::diagnostic::{Code, Diagnostic, Severity};
 use meshlock_core::model::{Inventory, ResourceId};

@@ -6,5 +6,7 @@
 //! The test bed the commands drive is [`meshlock_testbed`]; the filter runs in
 //! [`meshlock_proxy_host`].
 
+#![forbid(unsafe_code)]
+
 pub mod oci;
 pub mod sarif;

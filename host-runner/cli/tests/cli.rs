@@ -1,6 +1,7 @@
 //! The `meshlock` binary as users run it: outputs against golden files (bless with
 //! `MESHLOCK_BLESS=1 cargo test -p meshlock-cli --test cli`) and the exit-code contract.
 
+#![forbid(unsafe_code)]
 #![expect(clippy::expect_used, clippy::panic, reason = "test code: a failed expectation is a test failure")]
 
 use std::io::Write;

@@ -16,6 +16,8 @@
 //! module that loops or allocates without end traps — its stream fails closed — instead of
 //! holding the caller's thread or the process's memory.
 
+#![forbid(unsafe_code)]
+
 mod abi;
 
 use std::collections::{BTreeMap, HashMap};

@@ -13,6 +13,7 @@
 //! Needs the filter built (`scripts/build-filter.sh`). Run with `cargo bench -p meshlock-testbed
 //! --bench datapath`; `scripts/bench.sh` reads criterion's estimates from target/criterion.
 
+#![forbid(unsafe_code)]
 #![expect(clippy::expect_used, reason = "bench setup: a failure aborts the bench")]
 
 use criterion::{Criterion, criterion_group, criterion_main};

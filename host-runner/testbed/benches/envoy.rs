@@ -14,6 +14,7 @@
 //! (default `target/bench/envoy.json`). `MESHLOCK_BENCH_ROUNDS` and `MESHLOCK_BENCH_SECONDS`
 //! shorten or lengthen the run.
 
+#![forbid(unsafe_code)]
 #![expect(
     clippy::expect_used,
     clippy::unwrap_used,

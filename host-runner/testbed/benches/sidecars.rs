@@ -8,6 +8,7 @@
 //! one request/response. Bounded: `ROUNDS` calls per figure (`MESHLOCK_BENCH_ROUNDS` overrides).
 //! Run with `cargo bench -p meshlock-testbed --bench sidecars` (needs `scripts/build-filter.sh`).
 
+#![forbid(unsafe_code)]
 #![expect(clippy::expect_used, reason = "bench setup: a failure aborts the bench")]
 
 use meshlock_core::compile::plugin::{Direction, LogSetting, PluginConfig};

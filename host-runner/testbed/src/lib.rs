@@ -14,6 +14,8 @@
 //! * [`simulate`]: a mesh on loopback, every call reach lists driven through both sidecars.
 //! * [`load`]: a bounded HTTP/1.1 load generator over mTLS (benchmarks and load tests).
 
+#![forbid(unsafe_code)]
+
 pub mod ca;
 pub mod datapath;
 pub mod envoy;

@@ -7,5 +7,7 @@
 //! std only, no dependencies: the `host_sniff_http` fuzz target depends on this crate, and a
 //! sanitizer build of the test bed (wasmtime, rustls) would take many minutes on a small machine.
 
+#![forbid(unsafe_code)]
+
 pub mod http;
 pub mod sniff;

@@ -15,35 +15,106 @@ use meshlock_core::compile::plugin::{Direction, FilterKind, LogSetting, Workload
 use meshlock_core::compile::{CompiledError, CompiledPolicy, SCHEMA};
 use meshlock_core::enforce::{InboundPolicy, OutboundPolicy};
 use meshlock_core::model::Mode;
-use std::collections::BTreeMap;
 
 /// Why the JSON cannot be read as a configuration; worded as serde words it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReadError {
-    #[error("{what} at line {line} column {column}")]
     Syntax { what: &'static str, line: usize, column: usize },
-    #[error("missing field `{0}`")]
     Missing(&'static str),
-    #[error("unknown field `{0}`, expected one of {1}")]
     Unknown(String, String),
-    #[error("duplicate field `{0}`")]
     Duplicate(String),
-    #[error("invalid type: {found}, expected {expected}")]
     Type { found: &'static str, expected: &'static str },
-    #[error("invalid value: `{0}`, expected u16")]
     Port(String),
-    #[error("unknown variant `{0}`, expected one of {1}")]
     Variant(String, String),
-    #[error("invalid length {0}, expected at most {1} fields")]
     Length(usize, usize),
 }
 
-/// The plugin configuration as read; `compiled` is kept as JSON so that its schema is checked
-/// before its fields.
-pub struct Plugin {
+impl ReadError {
+    /// The one-line message, built without `core::fmt` (the filter's refusal path stays out of
+    /// the formatting machinery); `Display` writes the same.
+    pub fn message(&self) -> String {
+        let mut m = String::new();
+        match self {
+            Self::Syntax { what, line, column } => {
+                push_all(&mut m, &[what, " at line "]);
+                push_uint(&mut m, *line as u64);
+                m.push_str(" column ");
+                push_uint(&mut m, *column as u64);
+            }
+            Self::Missing(name) => push_all(&mut m, &["missing field `", name, "`"]),
+            Self::Unknown(name, expected) => {
+                push_all(&mut m, &["unknown field `", name, "`, expected one of ", expected])
+            }
+            Self::Duplicate(name) => push_all(&mut m, &["duplicate field `", name, "`"]),
+            Self::Type { found, expected } => push_all(&mut m, &["invalid type: ", found, ", expected ", expected]),
+            Self::Port(text) => push_all(&mut m, &["invalid value: `", text, "`, expected u16"]),
+            Self::Variant(name, expected) => {
+                push_all(&mut m, &["unknown variant `", name, "`, expected one of ", expected]);
+            }
+            Self::Length(found, at_most) => {
+                m.push_str("invalid length ");
+                push_uint(&mut m, *found as u64);
+                m.push_str(", expected at most ");
+                push_uint(&mut m, *at_most as u64);
+                m.push_str(" fields");
+            }
+        }
+        m
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message())
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Appends every piece.
+pub fn push_all(out: &mut String, pieces: &[&str]) {
+    for piece in pieces {
+        out.push_str(piece);
+    }
+}
+
+/// Appends `n` in decimal.
+pub fn push_uint(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        if let Some(d) = digits.get_mut(at) {
+            *d = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || at == 0 {
+            break;
+        }
+    }
+    for d in digits.iter().skip(at) {
+        out.push(char::from(*d));
+    }
+}
+
+/// `` `a`, `b` ``: the names serde lists as expected.
+fn expected_list(names: impl Iterator<Item = &'static str>) -> String {
+    let mut out = String::new();
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        push_all(&mut out, &["`", name, "`"]);
+    }
+    out
+}
+
+/// The plugin configuration as read; `compiled` is kept as JSON (in the parsed document) so
+/// that its schema is checked before its fields.
+pub struct Plugin<'a> {
     pub direction: Direction,
-    pub compiled: Option<Json>,
+    pub compiled: Option<&'a Json>,
     #[cfg_attr(
         all(not(feature = "yaml-config"), not(test)),
         expect(dead_code, reason = "read and type-checked in every build, as before; used by the YAML form")
@@ -71,11 +142,11 @@ pub enum Json {
     Object(Vec<(String, Json)>),
 }
 
-/// Reads the plugin configuration (the `compiled` part only as JSON: [`compiled_policy`]).
-pub fn plugin(json: &[u8]) -> Result<Plugin, ReadError> {
-    let value = parse(json)?;
+/// Reads the plugin configuration from its parsed document (the `compiled` part only as JSON:
+/// [`compiled_policy`]).
+pub fn plugin(value: &Json) -> Result<Plugin<'_>, ReadError> {
     let [direction, compiled, workload, policies, istio_version, log, kind] = fields(
-        &value,
+        value,
         ["direction", "compiled", "workload", "policies", "istioVersion", "log", "kind"],
         "struct PluginConfig",
         Duplicates::Refused,
@@ -83,17 +154,18 @@ pub fn plugin(json: &[u8]) -> Result<Plugin, ReadError> {
     Ok(Plugin {
         direction: variant(
             required(direction, "direction")?,
-            &[("inbound", Direction::Inbound), ("outbound", Direction::Outbound)],
+            &["inbound", "outbound"],
+            &[Direction::Inbound, Direction::Outbound],
         )?,
-        compiled: optional(compiled).cloned(),
+        compiled: optional(compiled),
         workload: optional(workload).map(workload_ref).transpose()?,
         policies: optional(policies).map(string).transpose()?,
         istio_version: optional(istio_version).map(string).transpose()?,
         log: optional(log)
-            .map(|v| variant(v, &[("decisions", LogSetting::Decisions), ("off", LogSetting::Off)]))
+            .map(|v| variant(v, &["decisions", "off"], &[LogSetting::Decisions, LogSetting::Off]))
             .transpose()?,
         kind: optional(kind)
-            .map(|v| variant(v, &[("http", FilterKind::Http), ("network", FilterKind::Network)]))
+            .map(|v| variant(v, &["http", "network"], &[FilterKind::Http, FilterKind::Network]))
             .transpose()?,
     })
 }
@@ -110,7 +182,7 @@ pub fn compiled_policy(value: &Json) -> Result<CompiledPolicy, CompiledError> {
         Some(Some(n)) if n == u64::from(SCHEMA) => {}
         Some(n) => return Err(CompiledError::Schema(n.unwrap_or(0))),
     }
-    let policy = compiled_fields(value).map_err(|e| CompiledError::Json(e.to_string()))?;
+    let policy = compiled_fields(value).map_err(|e| CompiledError::Json(e.message()))?;
     policy.validate()?;
     Ok(policy)
 }
@@ -204,7 +276,7 @@ fn workload_ref(value: &Json) -> Result<WorkloadRef, ReadError> {
 }
 
 fn mode(value: &Json) -> Result<Mode, ReadError> {
-    variant(value, &[("DISABLE", Mode::Disable), ("PERMISSIVE", Mode::Permissive), ("STRICT", Mode::Strict)])
+    variant(value, &["DISABLE", "PERMISSIVE", "STRICT"], &[Mode::Disable, Mode::Permissive, Mode::Strict])
 }
 
 // === the shapes serde reads ===
@@ -226,13 +298,24 @@ fn fields<'v, const N: usize>(
     duplicates: Duplicates,
 ) -> Result<[Option<&'v Json>; N], ReadError> {
     let mut out = [None; N];
+    fields_into(value, &names, &mut out, what, duplicates)?;
+    Ok(out)
+}
+
+/// [`fields`] for any number of fields: one function in the module, not one per struct.
+fn fields_into<'v>(
+    value: &'v Json,
+    names: &[&'static str],
+    out: &mut [Option<&'v Json>],
+    what: &'static str,
+    duplicates: Duplicates,
+) -> Result<(), ReadError> {
     match value {
         Json::Object(members) => {
             for (key, v) in members {
                 let slot = names.iter().position(|n| n == key).and_then(|i| out.get_mut(i));
                 let Some(slot) = slot else {
-                    let expected: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
-                    return Err(ReadError::Unknown(key.clone(), expected.join(", ")));
+                    return Err(ReadError::Unknown(key.clone(), expected_list(names.iter().copied())));
                 };
                 if slot.is_some() && duplicates == Duplicates::Refused {
                     return Err(ReadError::Duplicate(key.clone()));
@@ -241,8 +324,8 @@ fn fields<'v, const N: usize>(
             }
         }
         Json::Array(items) => {
-            if items.len() > N {
-                return Err(ReadError::Length(items.len(), N));
+            if items.len() > out.len() {
+                return Err(ReadError::Length(items.len(), out.len()));
             }
             for (slot, v) in out.iter_mut().zip(items) {
                 *slot = Some(v);
@@ -250,7 +333,7 @@ fn fields<'v, const N: usize>(
         }
         other => return Err(type_error(other, what)),
     }
-    Ok(out)
+    Ok(())
 }
 
 fn required<'v>(field: Option<&'v Json>, name: &'static str) -> Result<&'v Json, ReadError> {
@@ -262,8 +345,15 @@ fn optional(field: Option<&Json>) -> Option<&Json> {
     field.filter(|v| **v != Json::Null)
 }
 
-/// A unit variant: its name as a string, or an object of that one name with `null`.
-fn variant<T: Copy>(value: &Json, variants: &[(&'static str, T)]) -> Result<T, ReadError> {
+/// A unit variant: its name as a string, or an object of that one name with `null`;
+/// `values` in the order of `names`.
+fn variant<T: Copy>(value: &Json, names: &[&'static str], values: &[T]) -> Result<T, ReadError> {
+    let at = variant_index(value, names)?;
+    values.get(at).copied().ok_or_else(|| type_error(value, "a variant name"))
+}
+
+/// Which of `names` a unit variant is: one function for every enum read.
+fn variant_index(value: &Json, names: &[&'static str]) -> Result<usize, ReadError> {
     let name = match value {
         Json::Str(s) => s,
         Json::Object(members) => match members.as_slice() {
@@ -272,10 +362,10 @@ fn variant<T: Copy>(value: &Json, variants: &[(&'static str, T)]) -> Result<T, R
         },
         other => return Err(type_error(other, "a variant name")),
     };
-    variants.iter().find(|(n, _)| n == name).map(|(_, v)| *v).ok_or_else(|| {
-        let expected: Vec<String> = variants.iter().map(|(n, _)| format!("`{n}`")).collect();
-        ReadError::Variant(name.clone(), expected.join(", "))
-    })
+    names
+        .iter()
+        .position(|n| n == name)
+        .ok_or_else(|| ReadError::Variant(name.clone(), expected_list(names.iter().copied())))
 }
 
 fn string(value: &Json) -> Result<String, ReadError> {
@@ -292,11 +382,15 @@ fn boolean(value: &Json) -> Result<bool, ReadError> {
     }
 }
 
-fn array<T>(value: &Json, item: impl Fn(&Json) -> Result<T, ReadError>) -> Result<Vec<T>, ReadError> {
-    match value {
-        Json::Array(items) => items.iter().map(item).collect(),
-        other => Err(type_error(other, "a sequence")),
+fn array<T>(value: &Json, item: fn(&Json) -> Result<T, ReadError>) -> Result<Vec<T>, ReadError> {
+    let Json::Array(items) = value else {
+        return Err(type_error(value, "a sequence"));
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for v in items {
+        out.push(item(v)?);
     }
+    Ok(out)
 }
 
 /// A JSON number as serde_json's `as_u64` sees it: an integer without sign, fraction or
@@ -317,12 +411,13 @@ fn port(value: &Json) -> Result<u16, ReadError> {
     }
 }
 
-/// `portModes`: object keys that are JSON integers (exactly: no sign, space or leading zero).
-fn port_map(value: &Json) -> Result<BTreeMap<u16, Mode>, ReadError> {
+/// `portModes`: object keys that are JSON integers (exactly: no sign, space or leading zero),
+/// sorted by port; a repeated port keeps its last mode, as a map read does.
+fn port_map(value: &Json) -> Result<Vec<(u16, Mode)>, ReadError> {
     let Json::Object(members) = value else {
         return Err(type_error(value, "a map"));
     };
-    let mut out = BTreeMap::new();
+    let mut out: Vec<(u16, Mode)> = Vec::new();
     for (key, v) in members {
         let canonical =
             !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) && (key == "0" || !key.starts_with('0'));
@@ -330,7 +425,15 @@ fn port_map(value: &Json) -> Result<BTreeMap<u16, Mode>, ReadError> {
         let Some(port) = port else {
             return Err(ReadError::Port(key.clone()));
         };
-        out.insert(port, mode(v)?);
+        let mode = mode(v)?;
+        match out.binary_search_by_key(&port, |(p, _)| *p) {
+            Ok(at) => {
+                if let Some(slot) = out.get_mut(at) {
+                    slot.1 = mode;
+                }
+            }
+            Err(at) => out.insert(at, (port, mode)),
+        }
     }
     Ok(out)
 }
@@ -388,11 +491,16 @@ impl Parser<'_> {
         }
     }
 
+    /// An error at the current position (one function: the generic `err` only wraps it).
     fn err<T>(&self, what: &'static str) -> Result<T, ReadError> {
+        Err(self.error(what))
+    }
+
+    fn error(&self, what: &'static str) -> ReadError {
         let before = self.bytes.get(..self.pos).unwrap_or(self.bytes);
         let line = 1 + before.iter().filter(|b| **b == b'\n').count();
         let column = 1 + before.iter().rev().take_while(|b| **b != b'\n').count();
-        Err(ReadError::Syntax { what, line, column })
+        ReadError::Syntax { what, line, column }
     }
 
     fn value(&mut self) -> Result<Json, ReadError> {

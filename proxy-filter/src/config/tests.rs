@@ -224,8 +224,9 @@ fn by_serde(json: &[u8]) -> Result<(PluginConfig, Option<CompiledPolicy>), Optio
 }
 
 fn by_reader(json: &[u8]) -> Result<(PluginConfig, Option<CompiledPolicy>), Option<CompiledError>> {
-    let p = read::plugin(json).map_err(|_| None)?;
-    let compiled = p.compiled.as_ref().map(read::compiled_policy).transpose().map_err(Some)?;
+    let root = read::parse(json).map_err(|_| None)?;
+    let p = read::plugin(&root).map_err(|_| None)?;
+    let compiled = p.compiled.map(read::compiled_policy).transpose().map_err(Some)?;
     // The JSON of `compiled` is the reader's own; its content is compared as `compiled`.
     let cfg = PluginConfig {
         direction: p.direction,
@@ -402,4 +403,79 @@ fn the_reader_agrees_with_serde_on_the_odd_shapes() {
     let want = [0, 1, 6, 9, 19, 24, 25, 26, 27, 32];
     let got: Vec<usize> = (0..cases.len()).filter(|i| accepted[*i]).collect();
     assert_eq!(got, want);
+}
+
+// === messages built without core::fmt ===
+
+#[test]
+fn messages_read_as_the_formatted_ones_did() {
+    let mut n = String::new();
+    for v in [0, 7, 10, 65_535, u64::MAX] {
+        n.clear();
+        read::push_uint(&mut n, v);
+        assert_eq!(n, v.to_string());
+    }
+    // The summary, against the format! it replaced.
+    let guard = Guard::configure(&config("inbound", "foo/httpbin", ""), None).unwrap();
+    let Enforcement::Inbound(p) = &guard.enforcement else { panic!("inbound") };
+    let ports: Vec<String> = p.port_modes.iter().map(|(port, m)| format!("{port}={m}")).collect();
+    assert!(!ports.is_empty());
+    let expected = format!(
+        "meshlock: inbound http filter for {}: mode {}{}{}, trust domains [{}], {} authorization polic(ies)",
+        p.workload,
+        p.default_mode,
+        if ports.is_empty() { "" } else { ", ports " },
+        ports.join(","),
+        p.trust_domains.join(","),
+        p.authz.allow.len() + p.authz.deny.len()
+    );
+    assert_eq!(guard.summary(), expected);
+    let outbound = Guard::configure(&config("outbound", "foo/httpbin", r#","kind":"http""#), None).unwrap();
+    let Enforcement::Outbound(ps) = &outbound.enforcement else { panic!("outbound") };
+    assert_eq!(
+        outbound.summary(),
+        format!("meshlock: outbound http filter: secure naming for {} service(s)", ps.len())
+    );
+    // Every metric name is the core's.
+    for verdict in [Verdict::Refused("no_authority"), guard.decide_inbound(Some(80), &peer(false, false, None))] {
+        let expected = meshlock_core::compile::plugin::decision_metric(verdict.verdict(), verdict.reason());
+        assert_eq!(verdict.metric_name(), expected);
+    }
+    // The core's compiled-policy errors, worded as the core words them.
+    for e in [
+        CompiledError::NoSchema,
+        CompiledError::Schema(2),
+        CompiledError::Json("x at line 1 column 2".into()),
+        CompiledError::Invalid("inbound accepts no trust domain".into()),
+    ] {
+        assert_eq!(ConfigError::Compiled(e.clone()).to_string(), e.to_string());
+    }
+    let cases = [
+        (ConfigError::Missing, "no plugin configuration"),
+        (ConfigError::MissingPart("outbound"), "the compiled policy has no outbound part"),
+        (ConfigError::Unreadable(3), "policies: 3 document(s) could not be parsed"),
+        (ConfigError::Json("e".into()), "plugin configuration is not valid JSON for meshlock: e"),
+        (ConfigError::Version("v".into()), "invalid istioVersion: v"),
+        (ConfigError::Input("i".into()), "policies: i"),
+        (ConfigError::Query("q".into()), "q"),
+    ];
+    for (e, text) in cases {
+        assert_eq!(e.to_string(), text);
+    }
+    let reads = [
+        (
+            read::ReadError::Syntax { what: "expected value", line: 12, column: 301 },
+            "expected value at line 12 column 301",
+        ),
+        (read::ReadError::Missing("direction"), "missing field `direction`"),
+        (read::ReadError::Unknown("c".into(), "`a`, `b`".into()), "unknown field `c`, expected one of `a`, `b`"),
+        (read::ReadError::Duplicate("d".into()), "duplicate field `d`"),
+        (read::ReadError::Type { found: "string", expected: "u16" }, "invalid type: string, expected u16"),
+        (read::ReadError::Port("70000".into()), "invalid value: `70000`, expected u16"),
+        (read::ReadError::Variant("X".into(), "`a`".into()), "unknown variant `X`, expected one of `a`"),
+        (read::ReadError::Length(9, 7), "invalid length 9, expected at most 7 fields"),
+    ];
+    for (e, text) in reads {
+        assert_eq!(e.to_string(), text);
+    }
 }

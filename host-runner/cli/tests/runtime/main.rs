@@ -2,6 +2,7 @@
 //! `ca` commands. The filter modules must be built first (`scripts/build-filter.sh`); a
 //! missing module fails these tests with that instruction rather than skipping them.
 
+#![forbid(unsafe_code)]
 #![expect(
     clippy::expect_used,
     clippy::unwrap_used,

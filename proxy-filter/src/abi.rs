@@ -1,0 +1,325 @@
+//! The proxy-wasm ABI 0.2.1, raw: the host functions the filter calls and the callbacks it
+//! exports, and nothing else. The only unsafe code in the workspace.
+//!
+//! The imports are the ones the proxy-wasm Rust SDK 0.2.5 declares for the same calls (module
+//! `env`, the same names and signatures), so Envoy and `meshlock-proxy-host` load the module as
+//! before; the module imports only the eight it uses. The exports are the SDK's set; the ones
+//! the filter does not act on answer what the SDK's defaults answer (continue, done).
+//!
+//! Every wrapper turns a host status into `Option`/nothing: no host answer can panic here (a
+//! trap takes every plugin of the VM down). What the filter does with a callback is in
+//! [`crate::proxy`], in safe code.
+#![expect(
+    unsafe_code,
+    reason = "the proxy-wasm ABI: host imports, exports, and taking ownership of host-returned buffers"
+)]
+
+use crate::proxy;
+use std::mem::MaybeUninit;
+use std::ptr;
+
+/// `proxy_status_t`: the one status the wrappers tell apart.
+const OK: u32 = 0;
+
+/// `proxy_log_level_t`.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub enum LogLevel {
+    Info = 2,
+    Error = 4,
+    Critical = 5,
+}
+
+/// `proxy_buffer_type_t` values read here.
+#[cfg(feature = "test-panic")]
+const BUFFER_DOWNSTREAM_DATA: u32 = 2;
+const BUFFER_PLUGIN_CONFIGURATION: u32 = 7;
+/// `proxy_map_type_t`: the request headers.
+const MAP_REQUEST_HEADERS: u32 = 0;
+/// `proxy_stream_type_t`: the downstream connection.
+const STREAM_DOWNSTREAM: u32 = 2;
+/// `proxy_metric_type_t`: a counter.
+const METRIC_COUNTER: u32 = 0;
+
+#[link(wasm_import_module = "env")]
+unsafe extern "C" {
+    fn proxy_log(level: u32, message_data: *const u8, message_size: usize) -> u32;
+    fn proxy_get_buffer_bytes(
+        buffer_type: u32,
+        start: usize,
+        max_size: usize,
+        return_buffer_data: *mut *mut u8,
+        return_buffer_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_get_header_map_value(
+        map_type: u32,
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+    ) -> u32;
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
+    fn proxy_close_stream(stream_type: u32) -> u32;
+    fn proxy_define_metric(metric_type: u32, name_data: *const u8, name_size: usize, return_id: *mut u32) -> u32;
+    fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
+}
+
+#[cfg(target_os = "wasi")]
+unsafe extern "C" {
+    /// The static constructors wasi-libc and std register; a reactor module runs them itself.
+    fn __wasm_call_ctors();
+}
+
+// === host calls ===
+
+/// Takes ownership of a buffer the host returned: `Some` only on `Ok` with data. A null
+/// pointer (the host's answer for an empty value) is `None`, as the SDK has it.
+fn owned(status: u32, data: *mut u8, size: usize) -> Option<Vec<u8>> {
+    if status != OK || data.is_null() {
+        return None;
+    }
+    // SAFETY: by the ABI, a non-null buffer returned with `Ok` was allocated by the host through
+    // `proxy_on_memory_allocate(size)` (below: a boxed slice of exactly `size` bytes, align 1,
+    // from the global allocator), filled with `size` bytes and handed over to the module.
+    Some(unsafe { Vec::from_raw_parts(data, size, size) })
+}
+
+pub fn log(level: LogLevel, message: &str) {
+    // SAFETY: pointer and length of a live `&str`, read by the host during the call.
+    // Nothing sensible to do if the host refuses a log line.
+    let _ = unsafe { proxy_log(level as u32, message.as_ptr(), message.len()) };
+}
+
+fn buffer(buffer_type: u32, max_size: usize) -> Option<Vec<u8>> {
+    let mut data = ptr::null_mut();
+    let mut size = 0;
+    // SAFETY: the two out-pointers are live locals the host writes during the call.
+    let status = unsafe { proxy_get_buffer_bytes(buffer_type, 0, max_size, &mut data, &mut size) };
+    owned(status, data, size)
+}
+
+/// The plugin configuration, whole.
+pub fn plugin_configuration() -> Option<Vec<u8>> {
+    buffer(BUFFER_PLUGIN_CONFIGURATION, usize::MAX)
+}
+
+/// The first `max_size` bytes of the downstream data this callback was given.
+#[cfg(feature = "test-panic")]
+pub fn downstream_data(max_size: usize) -> Option<Vec<u8>> {
+    buffer(BUFFER_DOWNSTREAM_DATA, max_size)
+}
+
+/// A property by path (`["connection", "mtls"]`), its parts joined with NUL on the wire.
+pub fn property(path: &[&str]) -> Option<Vec<u8>> {
+    let mut joined = Vec::new();
+    for (i, part) in path.iter().enumerate() {
+        if i > 0 {
+            joined.push(0);
+        }
+        joined.extend_from_slice(part.as_bytes());
+    }
+    let mut data = ptr::null_mut();
+    let mut size = 0;
+    // SAFETY: the path is a live buffer read during the call; the out-pointers are live locals.
+    let status = unsafe { proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut size) };
+    owned(status, data, size)
+}
+
+/// A request header's value (an empty value when the host returns none). A value that is not
+/// UTF-8 is `None`: no such header, never a trap.
+pub fn request_header(name: &str) -> Option<String> {
+    let mut data = ptr::null_mut();
+    let mut size = 0;
+    // SAFETY: the key is a live `&str` read during the call; the out-pointers are live locals.
+    let status =
+        unsafe { proxy_get_header_map_value(MAP_REQUEST_HEADERS, name.as_ptr(), name.len(), &mut data, &mut size) };
+    if status != OK {
+        return None;
+    }
+    String::from_utf8(owned(status, data, size).unwrap_or_default()).ok()
+}
+
+/// A local reply with one header: the map serialized as the ABI wants it (count, then the
+/// key and value lengths, then each key and value NUL-terminated, lengths little-endian).
+pub fn send_local_response(status_code: u32, header: (&str, &str), body: &[u8]) {
+    let (key, value) = header;
+    let mut map = Vec::with_capacity(key.len() + value.len() + 14);
+    for n in [1, key.len(), value.len()] {
+        map.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes());
+    }
+    map.extend_from_slice(key.as_bytes());
+    map.push(0);
+    map.extend_from_slice(value.as_bytes());
+    map.push(0);
+    // SAFETY: body and map are live buffers the host reads during the call; no details string.
+    let _ = unsafe {
+        proxy_send_local_response(status_code, ptr::null(), 0, body.as_ptr(), body.len(), map.as_ptr(), map.len(), -1)
+    };
+}
+
+pub fn close_downstream() {
+    // SAFETY: no pointers.
+    let _ = unsafe { proxy_close_stream(STREAM_DOWNSTREAM) };
+}
+
+/// Defines a counter; `None` when the host refuses.
+pub fn define_counter(name: &str) -> Option<u32> {
+    let mut id = 0;
+    // SAFETY: the name is a live `&str` read during the call; `id` is a live local.
+    let status = unsafe { proxy_define_metric(METRIC_COUNTER, name.as_ptr(), name.len(), &mut id) };
+    (status == OK).then_some(id)
+}
+
+pub fn increment_counter(id: u32) {
+    // SAFETY: no pointers.
+    let _ = unsafe { proxy_increment_metric(id, 1) };
+}
+
+// === exports ===
+
+/// The ABI version marker; never called.
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_abi_version_0_2_1() {}
+
+/// The host allocates what it hands the module through this (`malloc` on
+/// wasm32-unknown-unknown, as the SDK names it there). [`owned`] takes these buffers back.
+#[cfg_attr(all(target_arch = "wasm32", target_os = "unknown"), unsafe(export_name = "malloc"))]
+#[cfg_attr(not(all(target_arch = "wasm32", target_os = "unknown")), unsafe(no_mangle))]
+pub extern "C" fn proxy_on_memory_allocate(size: usize) -> *mut u8 {
+    Box::into_raw(Box::<[MaybeUninit<u8>]>::new_uninit_slice(size)).cast::<u8>()
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn _initialize() {
+    // SAFETY: run once by the host before any other export, as a reactor module's start.
+    #[cfg(target_os = "wasi")]
+    unsafe {
+        __wasm_call_ctors();
+    }
+    proxy::start();
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_context_create(context_id: u32, root_context_id: u32) {
+    proxy::create(context_id, root_context_id);
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_vm_start(_context_id: u32, _vm_configuration_size: usize) -> bool {
+    true
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_configure(context_id: u32, _plugin_configuration_size: usize) -> bool {
+    proxy::configure(context_id)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_done(_context_id: u32) -> bool {
+    true
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_log(_context_id: u32) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_delete(context_id: u32) {
+    proxy::delete(context_id);
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_tick(_context_id: u32) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_queue_ready(_context_id: u32, _queue_id: u32) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_new_connection(_context_id: u32) -> u32 {
+    proxy::CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_downstream_data(context_id: u32, data_size: usize, _end_of_stream: u32) -> u32 {
+    proxy::downstream_data(context_id, data_size)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_downstream_connection_close(_context_id: u32, _peer_type: u32) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_upstream_data(_context_id: u32, _data_size: usize, _end_of_stream: u32) -> u32 {
+    proxy::CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_upstream_connection_close(_context_id: u32, _peer_type: u32) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_request_headers(context_id: u32, _num_headers: usize, _end_of_stream: u32) -> u32 {
+    proxy::request_headers(context_id)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_request_body(_context_id: u32, _body_size: usize, _end_of_stream: u32) -> u32 {
+    proxy::CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_request_trailers(_context_id: u32, _num_trailers: usize) -> u32 {
+    proxy::CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_response_headers(context_id: u32, _num_headers: usize, _end_of_stream: u32) -> u32 {
+    proxy::response_headers(context_id)
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_response_body(_context_id: u32, _body_size: usize, _end_of_stream: u32) -> u32 {
+    proxy::CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_response_trailers(_context_id: u32, _num_trailers: usize) -> u32 {
+    proxy::CONTINUE
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_http_call_response(
+    _context_id: u32,
+    _token_id: u32,
+    _num_headers: usize,
+    _body_size: usize,
+    _num_trailers: usize,
+) {
+}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_receive_initial_metadata(_context_id: u32, _token_id: u32, _headers: u32) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_receive(_context_id: u32, _token_id: u32, _response_size: usize) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_receive_trailing_metadata(_context_id: u32, _token_id: u32, _trailers: u32) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_grpc_close(_context_id: u32, _token_id: u32, _status_code: u32) {}
+
+#[unsafe(no_mangle)]
+pub extern "C" fn proxy_on_foreign_function(_context_id: u32, _function_id: u32, _arguments_size: usize) {}
