@@ -23,6 +23,7 @@ export type {
   Inventory,
   Level,
   NamespacePair,
+  NamespaceSummary,
   Plan,
   PortReport,
   ReachCounts,

@@ -94,7 +94,7 @@ function handle(req: Request): unknown {
     }
     case 'summary': {
       const started = performance.now();
-      const summary = modelFor(req.yaml, req.version).reachSummary(req.examples) as object;
+      const summary = modelFor(req.yaml, req.version).reachSummary(req.examples, req.text, req.state, req.limit) as object;
       return { ...summary, millis: performance.now() - started };
     }
     case 'explain':
