@@ -1,10 +1,13 @@
 // The engine at scale through the playground's wasm build (www/src/wasm, built by
 // scripts/build-web.sh) in Node: the same steps and output as `core/examples/scale.rs run`.
-// With SUMMARY_LIMIT, also the namespace summary the page asks for at that size (`reachSummary`
-// with no filter, that limit of pairs and EXAMPLES calls per failure cause, 0 unless given; a
-// module from before the limit ignores it and hands every pair over): its time, the time of
-// the worker's copy into the page (`structuredClone`), and the bytes of its JSON, which is what
-// crosses into the worker.
+// With SUMMARY_LIMIT, also what the page's worker asks at that size, each with the time of the
+// worker's copy into the page (`structuredClone`) and the bytes of its JSON:
+// * the report as the page holds it (`analyzeSlim(100)`; a module without it: `analyze()`, then
+//   services and the chains past the first 100 workloads dropped in JavaScript, as the worker
+//   did);
+// * the namespace summary (`reachSummary` with no filter, that limit of pairs and EXAMPLES calls
+//   per failure cause, 0 unless given; a module from before the limit ignores it and hands
+//   every pair over).
 // Usage: node engine-wasm.mjs WASM_DIR MESH.yaml RUNS [FORM] [SUMMARY_LIMIT [EXAMPLES]]
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,7 +20,18 @@ const exports = glue.initSync({ module: fs.readFileSync(path.join(path.resolve(d
 const text = fs.readFileSync(file, 'utf8');
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const load = [], analyze = [], reach = [], summary = [];
-const summaryClone = [];
+const summaryClone = [], pageAnalyze = [], pageClone = [];
+let pageBytes;
+/** The worker's report for the page, from a module without `analyzeSlim`. */
+function slimmed(report) {
+  report.services = [];
+  report.workloads.forEach((w, i) => {
+    if (i < 100) return;
+    for (const p of w.ports) p.chain = [];
+    w.chainsOmitted = true;
+  });
+  return report;
+}
 let summaryBytes, summaryPairs, summaryError;
 let facts = {};
 for (let i = 0; i < runs; i++) {
@@ -31,6 +45,13 @@ for (let i = 0; i < runs; i++) {
   const counts = model.reachCounts([], []);
   reach.push(performance.now() - t);
   if (summaryLimit !== undefined) {
+    t = performance.now();
+    const page = model.analyzeSlim ? model.analyzeSlim(100) : slimmed(model.analyze());
+    pageAnalyze.push(performance.now() - t);
+    t = performance.now();
+    structuredClone(page);
+    pageClone.push(performance.now() - t);
+    pageBytes = JSON.stringify(page).length;
     t = performance.now();
     try {
       const s = model.reachSummary(Number(examples), '', 'all', Number(summaryLimit));
@@ -56,6 +77,9 @@ console.log(JSON.stringify({
   load_ms: median(load),
   analyze_ms: median(analyze),
   reach_ms: median(reach),
+  ...(summaryLimit === undefined
+    ? {}
+    : { page_analyze_ms: median(pageAnalyze), page_analyze_clone_ms: median(pageClone), page_analyze_bytes: pageBytes }),
   ...(summaryLimit === undefined
     ? {}
     : summaryError !== undefined

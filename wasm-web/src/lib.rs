@@ -169,6 +169,15 @@ impl Model {
         to_js(&self.analysis.analyze_streamed())
     }
 
+    /// [`Model::analyze`] as the page holds it: no services (the page lists none) and the
+    /// precedence chains of the first `chains` workloads only, the others marked
+    /// `chainsOmitted` (their cards ask `workloadReports`). What is left out is never written,
+    /// parsed or copied: at 10,000 services it was most of the report.
+    #[wasm_bindgen(js_name = analyzeSlim)]
+    pub fn analyze_slim(&self, chains: usize) -> Result<JsValue, JsError> {
+        to_js(&self.analysis.analyze_streamed_slim(chains))
+    }
+
     /// `meshlock reach --format json`, optionally narrowed to clients (`ns/name`) and
     /// destinations (`HOST[:PORT]`).
     pub fn reach(&self, from: Vec<String>, to: Vec<String>) -> Result<JsValue, JsError> {

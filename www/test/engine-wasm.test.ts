@@ -246,6 +246,30 @@ describe('the bounded namespace summary', () => {
   });
 });
 
+describe('the report the page holds', () => {
+  it('analyzeSlim is analyze without the services and with the chains of the first workloads only', () => {
+    const ex = EXAMPLES.find((e) => e.id === 'strict-namespace')!;
+    const model = new glue.Model(ex.yaml, ex.istio, undefined);
+    try {
+      const full = model.analyze() as AnalyzeReport;
+      expect(full.workloads.length).toBeGreaterThan(2);
+      expect(full.services.length).toBeGreaterThan(0);
+      for (const chains of [0, 2, 100]) {
+        const want = structuredClone(full);
+        want.services = [];
+        want.workloads.forEach((w, i) => {
+          if (i < chains) return;
+          for (const p of w.ports) p.chain = [];
+          w.chainsOmitted = true;
+        });
+        expect(model.analyzeSlim(chains), `chains ${chains}`).toEqual(want);
+      }
+    } finally {
+      model.free();
+    }
+  });
+});
+
 describe('try a connection', () => {
   it("runs the filter's decision on the WasmPlugin's configuration, next to reach", () => {
     const ex = EXAMPLES.find((e) => e.id === 'strict-mesh')!;
