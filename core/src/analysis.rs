@@ -207,7 +207,16 @@ impl Analysis {
     /// workload and one service at a time while it is written: a cluster's report is never held
     /// whole (at 50,000 services it is hundreds of megabytes).
     pub fn analyze_streamed(&self) -> StreamedReport<'_> {
-        StreamedReport(self)
+        StreamedReport { a: self, chains: None }
+    }
+
+    /// [`analyze_streamed`](Self::analyze_streamed) for a viewer that asks for the rest when it
+    /// shows it ([`workload_reports`](Self::workload_reports)): no services, and the precedence
+    /// chains of the first `chains` workloads only. The ports of the others carry an empty
+    /// chain, and those workloads `"chainsOmitted": true`. At 10,000 services the chains and
+    /// the services are most of the report.
+    pub fn analyze_streamed_slim(&self, chains: usize) -> StreamedReport<'_> {
+        StreamedReport { a: self, chains: Some(chains) }
     }
 
     fn service_reports(&self) -> impl Iterator<Item = ServiceReport> + '_ {
@@ -276,7 +285,21 @@ impl Analysis {
 
 /// [`Analysis::analyze_streamed`]: serialises as [`AnalyzeReport`] does (the same fields, names
 /// and order; a test holds it to that).
-pub struct StreamedReport<'a>(&'a Analysis);
+/// With `chains`, the slimmed form of [`Analysis::analyze_streamed_slim`].
+pub struct StreamedReport<'a> {
+    a: &'a Analysis,
+    chains: Option<usize>,
+}
+
+/// A workload of the slimmed report: its entry, and whether its chains were left out.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SlimWorkload {
+    #[serde(flatten)]
+    report: WorkloadReport,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    chains_omitted: bool,
+}
 
 /// A sequence serialised from an iterator made anew for each serialisation.
 struct SeqOf<F>(F);
@@ -295,11 +318,27 @@ where
 impl serde::Serialize for StreamedReport<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let a = self.0;
+        let a = self.a;
         let mut report = serializer.serialize_struct("AnalyzeReport", 4)?;
         report.serialize_field("istioVersion", &a.version)?;
-        report.serialize_field("workloads", &SeqOf(|| a.workloads.iter().map(|w| a.workload_report(w))))?;
-        report.serialize_field("services", &SeqOf(|| a.service_reports()))?;
+        match self.chains {
+            None => {
+                report.serialize_field("workloads", &SeqOf(|| a.workloads.iter().map(|w| a.workload_report(w))))?;
+                report.serialize_field("services", &SeqOf(|| a.service_reports()))?;
+            }
+            Some(chains) => {
+                let slim = |(i, w): (usize, &WorkloadView)| {
+                    let mut report = a.workload_report(w);
+                    let chains_omitted = i >= chains;
+                    if chains_omitted {
+                        report.ports.iter_mut().for_each(|p| p.chain = Vec::new());
+                    }
+                    SlimWorkload { report, chains_omitted }
+                };
+                report.serialize_field("workloads", &SeqOf(|| a.workloads.iter().enumerate().map(slim)))?;
+                report.serialize_field("services", &[(); 0])?;
+            }
+        }
         report.serialize_field("diagnostics", &a.diagnostics)?;
         report.end()
     }

@@ -17,7 +17,8 @@ use std::ops::ControlFlow;
 
 mod summary;
 pub use summary::{
-    FailureGroup, NamespaceMatrix, NamespacePair, ReachSummary, StreamedSummary, summarize, summarize_streamed,
+    FailureGroup, NamespaceMatrix, NamespacePair, RankedPairs, ReachSummary, StreamedSummary, summarize,
+    summarize_streamed,
 };
 
 /// Which calls to list.
@@ -1353,6 +1354,36 @@ mod tests {
             groups.into_iter().map(|(c, (n, cl, sv))| (c, (n, cl.len() as u64, sv.len() as u64))).collect();
         assert_eq!(got, want);
         assert!(summary.failures.iter().all(|g| !g.examples.is_empty() && g.examples.len() <= 2));
+    }
+
+    /// The ranking of the pairs is the full list sorted by failing, plaintext and calls (ties in
+    /// the pairs' order), cut to its length, whatever `keep` leaves.
+    #[test]
+    fn most_failing_pairs_are_the_sorted_list_cut() {
+        let text = generate(&MeshShape { services: 120, per_namespace: 6, seed: 5 });
+        let a = Analysis::new(&[Source::new("m.yaml", text)], &Options::default());
+        let s = summarize_streamed(&a, &ReachFilter::default(), 0);
+        let all: Vec<(&str, &str, ReachCounts)> = s.namespaces.pairs().collect();
+        assert!(all.len() > 100 && all.iter().any(|p| p.2.failing > 0), "{}", all.len());
+        assert_eq!(s.namespaces.names().len(), 20);
+        type Keep = fn(&str, &str, &ReachCounts) -> bool;
+        let keeps: [(&str, Keep); 3] = [
+            ("every pair", |_, _, _| true),
+            ("ns1 either way", |from, to, _| from == "ns1" || to == "ns1"),
+            ("plaintext", |_, _, c| c.failing == 0 && c.plaintext > 0),
+        ];
+        for (what, keep) in keeps {
+            let mut want: Vec<_> = all.iter().filter(|(f, t, c)| keep(f, t, c)).copied().collect();
+            let kept = want.len();
+            assert!(kept > 0, "{what}");
+            // Stable: equal ranks stay in the pairs' order.
+            want.sort_by_key(|p| std::cmp::Reverse((p.2.failing, p.2.plaintext, p.2.total)));
+            for n in [0, 1, 7, kept - 1, kept, kept + 10] {
+                let ranked = s.namespaces.most_failing(n, keep);
+                assert_eq!(ranked.top, want.iter().take(n).copied().collect::<Vec<_>>(), "{what}, n = {n}");
+                assert_eq!((ranked.kept, ranked.all), (kept, all.len()), "{what}");
+            }
+        }
     }
 
     /// A mesh-wide AuthorizationPolicy on namespaces (and on `*`) makes every service authorize

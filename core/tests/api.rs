@@ -68,6 +68,31 @@ fn the_streamed_report_is_the_report_byte_for_byte() {
     }
 }
 
+/// The slimmed report is the report without its services and with the chains of the workloads
+/// past the first `chains` emptied and marked.
+#[test]
+fn the_slim_report_is_the_report_without_services_and_later_chains() {
+    let synthetic = meshlock_core::synth::generate(&meshlock_core::synth::MeshShape::new(40));
+    let a = Analysis::new(&[Source::new("mesh.yaml", synthetic)], &Options::default());
+    let whole = serde_json::to_value(a.analyze()).expect("json");
+    let workloads = whole["workloads"].as_array().expect("workloads").len();
+    assert!(workloads > 10);
+    for chains in [0, 10, workloads, workloads + 1] {
+        let mut want = whole.clone();
+        want["services"] = serde_json::json!([]);
+        for (i, w) in want["workloads"].as_array_mut().expect("workloads").iter_mut().enumerate() {
+            if i >= chains {
+                for p in w["ports"].as_array_mut().expect("ports") {
+                    p["chain"] = serde_json::json!([]);
+                }
+                w["chainsOmitted"] = serde_json::json!(true);
+            }
+        }
+        let slim = serde_json::to_value(a.analyze_streamed_slim(chains)).expect("json");
+        assert_eq!(slim, want, "chains {chains}");
+    }
+}
+
 #[test]
 fn reach_json_has_the_contract_fields() {
     let a = Analysis::new(&example(), &Options::default());

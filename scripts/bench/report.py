@@ -411,7 +411,7 @@ def main():
     add("bash scripts/bench.sh        # everything above, then this file")
     add("cargo run --release -p meshlock-core --example scale -- run MESH.yaml RUNS")
     add("cargo run --release -p meshlock-core --example scale -- plan MESH.yaml RUNS")
-    add("node scripts/bench/engine-wasm.mjs www/src/wasm MESH.yaml RUNS")
+    add("node scripts/bench/engine-wasm.mjs www/src/wasm MESH.yaml RUNS [FORM] [SUMMARY_LIMIT [EXAMPLES]]")
     add("cargo bench -p meshlock-testbed --bench datapath")
     add("cargo bench -p meshlock-testbed --bench envoy")
     add("cargo bench -p meshlock-core   # criterion: analyze and reach listing")

@@ -15,7 +15,9 @@ pub mod connection;
 use js_sys::JsString;
 use meshlock_core::convert::ConvertOutput;
 use meshlock_core::diff::diff as core_diff;
-use meshlock_core::reach::{ReachFilter, try_for_each_call};
+use meshlock_core::reach::{
+    FailureGroup, NamespacePair, ReachCounts, ReachFilter, summarize_streamed, try_for_each_call,
+};
 use meshlock_core::report::{Call, Outcome};
 use meshlock_core::{Analysis, IstioVersion, Options, Source};
 use serde::Serialize;
@@ -169,6 +171,15 @@ impl Model {
         to_js(&self.analysis.analyze_streamed())
     }
 
+    /// [`Model::analyze`] as the page holds it: no services (the page lists none) and the
+    /// precedence chains of the first `chains` workloads only, the others marked
+    /// `chainsOmitted` (their cards ask `workloadReports`). What is left out is never written,
+    /// parsed or copied: at 10,000 services it was most of the report.
+    #[wasm_bindgen(js_name = analyzeSlim)]
+    pub fn analyze_slim(&self, chains: usize) -> Result<JsValue, JsError> {
+        to_js(&self.analysis.analyze_streamed_slim(chains))
+    }
+
     /// `meshlock reach --format json`, optionally narrowed to clients (`ns/name`) and
     /// destinations (`HOST[:PORT]`).
     pub fn reach(&self, from: Vec<String>, to: Vec<String>) -> Result<JsValue, JsError> {
@@ -207,12 +218,24 @@ impl Model {
         to_js(&self.analysis.reach_counts(&filter_of(from, to)))
     }
 
-    /// `meshlock reach --summary --format json`: the counts per client namespace × service
-    /// namespace and the failing calls grouped by cause (`examples` calls each), in time linear
-    /// in the mesh — what the page shows first when workloads are too many to read.
+    /// `meshlock reach --summary --format json`, bounded: the counts per client namespace ×
+    /// service namespace that the matrix filter keeps (`text` in either namespace, `state`
+    /// `all`, `fail`, `plaintext` or `mtls`), at most `limit` of them, the most failing first;
+    /// the failing calls grouped by cause (`examples` calls each); how many pairs there are and
+    /// every namespace. In time linear in the mesh plus its pairs, which are ranked as they are
+    /// expanded, never all held — what the page shows first when workloads are too many to read.
+    /// Without `text`, `state` and `limit`: every pair. At most [`FAILURE_CAUSES`] causes.
     #[wasm_bindgen(js_name = reachSummary)]
-    pub fn reach_summary(&self, examples: usize) -> Result<JsValue, JsError> {
-        to_js(&self.analysis.reach_summary(&ReachFilter::default(), examples))
+    pub fn reach_summary(
+        &self,
+        examples: usize,
+        text: Option<String>,
+        state: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<JsValue, JsError> {
+        let filter = PairFilter::new(text.as_deref().unwrap_or(""), state.as_deref()).map_err(|e| JsError::new(&e))?;
+        let limit = limit.map_or(usize::MAX, |n| n as usize);
+        to_js(&summary_page(&self.analysis, examples, &filter, limit))
     }
 
     /// The inbound plugin configuration of `workload` (`ns/name`) as its WasmPlugin's
@@ -299,6 +322,111 @@ pub fn sample_calls(analysis: &Analysis, filter: &ReachFilter, limit: usize) -> 
         total,
         failing: usize::try_from(counts.failing).unwrap_or(usize::MAX),
         plaintext: usize::try_from(counts.plaintext).unwrap_or(usize::MAX),
+    }
+}
+
+/// What [`Model::reach_summary`] hands to JavaScript: [`meshlock_core::reach::ReachSummary`]
+/// with its namespace pairs filtered and bounded.
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceSummary {
+    /// Every call of the input.
+    pub counts: ReachCounts,
+    /// At most the limit of the pairs the filter keeps: the most failing calls first, then
+    /// plaintext, then calls, ties in the pairs' order (`meshlock reach`'s ranking), listed by
+    /// client namespace then service namespace.
+    pub namespaces: Vec<NamespacePair>,
+    /// Pairs with at least one call, filter or not.
+    pub pairs: usize,
+    /// Pairs the filter keeps.
+    pub matching: usize,
+    /// Whether `namespaces` holds fewer than `matching`.
+    pub truncated: bool,
+    /// Every namespace a pair can name, sorted.
+    pub names: Vec<String>,
+    /// The [`FAILURE_CAUSES`] causes with the most failing calls, most first.
+    pub failures: Vec<FailureGroup>,
+    /// Failure causes in all (one per policy or rule that breaks calls: thousands in a large mesh).
+    pub causes: usize,
+}
+
+/// Failure causes [`NamespaceSummary`] carries at most: as many as `meshlock reach` prints.
+pub const FAILURE_CAUSES: usize = 25;
+
+/// The namespace matrix's filter, as the page applies it to the pairs it holds: `text`
+/// (trimmed, any case) within either namespace's name, and the pair's state by its counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PairFilter {
+    needle: String,
+    state: Option<PairState>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PairState {
+    Fail,
+    Plaintext,
+    Mtls,
+}
+
+impl PairState {
+    /// What the page draws a pair as: failing if a call fails, plaintext if one is, else mTLS.
+    fn of(c: &ReachCounts) -> Self {
+        if c.failing > 0 {
+            Self::Fail
+        } else if c.plaintext > 0 {
+            Self::Plaintext
+        } else {
+            Self::Mtls
+        }
+    }
+}
+
+impl PairFilter {
+    /// `state`: `all` (or none), `fail`, `plaintext`, `mtls`.
+    pub fn new(text: &str, state: Option<&str>) -> Result<Self, String> {
+        let state = match state.unwrap_or("all") {
+            "all" | "" => None,
+            "fail" => Some(PairState::Fail),
+            "plaintext" => Some(PairState::Plaintext),
+            "mtls" => Some(PairState::Mtls),
+            other => return Err(format!("unknown outcome `{other}`: expected all, fail, plaintext or mtls")),
+        };
+        Ok(Self { needle: text.trim().to_lowercase(), state })
+    }
+}
+
+/// [`NamespaceSummary`]: the pairs `filter` keeps ranked as they are expanded, at most `limit`
+/// kept, so a mesh of 2,500 namespaces never hands its 6.25 million pairs over.
+pub fn summary_page(analysis: &Analysis, examples: usize, filter: &PairFilter, limit: usize) -> NamespaceSummary {
+    let s = summarize_streamed(analysis, &ReachFilter::default(), examples);
+    let names = s.namespaces.names();
+    // The names the text matches (sorted, as `names` is): looked up per pair by bisection.
+    let matched: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| filter.needle.is_empty() || n.to_lowercase().contains(&filter.needle))
+        .collect();
+    let named = |ns: &str| matched.binary_search(&ns).is_ok();
+    let ranked = s.namespaces.most_failing(limit, |from, to, counts| {
+        filter.state.is_none_or(|want| PairState::of(counts) == want)
+            && (filter.needle.is_empty() || named(from) || named(to))
+    });
+    let mut top = ranked.top;
+    top.sort_unstable_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    let namespaces: Vec<NamespacePair> = top
+        .into_iter()
+        .map(|(from, to, counts)| NamespacePair { from: from.to_owned(), to: to.to_owned(), counts })
+        .collect();
+    NamespaceSummary {
+        counts: s.counts,
+        truncated: namespaces.len() < ranked.kept,
+        namespaces,
+        pairs: ranked.all,
+        matching: ranked.kept,
+        names: names.iter().map(|n| (*n).to_owned()).collect(),
+        causes: s.failures.len(),
+        failures: s.failures.into_iter().take(FAILURE_CAUSES).collect(),
     }
 }
 
@@ -492,6 +620,71 @@ spec:
         assert!(one.failing >= 1);
         assert_eq!(one.calls.len(), 1);
         assert!(one.calls.iter().all(|c| c.outcome == Outcome::Fails), "failing first: {:?}", one.calls);
+    }
+
+    /// The bounded summary against the full one, filtered the way the page filters it.
+    #[test]
+    fn summary_page_is_the_full_summary_filtered_ranked_and_cut() {
+        use meshlock_core::synth::{MeshShape, generate};
+        let a = analysis_of(generate(&MeshShape { services: 120, per_namespace: 6, seed: 5 }), None, None).unwrap();
+        let full = a.reach_summary(&ReachFilter::default(), 2);
+        let rank = |p: &NamespacePair| std::cmp::Reverse((p.counts.failing, p.counts.plaintext, p.counts.total));
+
+        // Within the limit: the full summary, pair for pair.
+        for limit in [full.namespaces.len(), usize::MAX] {
+            let page = summary_page(&a, 2, &PairFilter::default(), limit);
+            assert_eq!(page.namespaces, full.namespaces);
+            assert_eq!(
+                (page.pairs, page.matching, page.truncated),
+                (full.namespaces.len(), full.namespaces.len(), false)
+            );
+            assert_eq!(page.counts, full.counts);
+            assert_eq!(page.causes, full.failures.len());
+            assert!(page.causes > FAILURE_CAUSES, "{}", page.causes);
+            assert_eq!(page.failures, full.failures[..FAILURE_CAUSES]);
+            assert_eq!(page.names.len(), 20);
+            assert!(page.names.windows(2).all(|w| w[0] < w[1]));
+        }
+
+        // Above it: the most failing, listed in pair order.
+        let mut ranked = full.namespaces.clone();
+        ranked.sort_by_key(rank);
+        let cut = |list: &[NamespacePair], n: usize| {
+            let mut top: Vec<NamespacePair> = list.iter().take(n).cloned().collect();
+            top.sort_by(|x, y| (&x.from, &x.to).cmp(&(&y.from, &y.to)));
+            top
+        };
+        let page = summary_page(&a, 2, &PairFilter::default(), 10);
+        assert_eq!(page.namespaces, cut(&ranked, 10));
+        assert!(page.truncated && page.matching == full.namespaces.len());
+        assert!(page.namespaces.iter().all(|p| p.counts.failing > 0), "failing first");
+
+        // Filtered: what the page's matrix keeps, then cut.
+        for (text, state) in [(" NS1 ", "all"), ("ns1", "fail"), ("", "plaintext"), ("", "mtls"), ("zz", "all")] {
+            let filter = PairFilter::new(text, Some(state)).unwrap();
+            let needle = text.trim().to_lowercase();
+            let kept: Vec<NamespacePair> = ranked
+                .iter()
+                .filter(|p| {
+                    let st = PairState::of(&p.counts);
+                    let st = match st {
+                        PairState::Fail => "fail",
+                        PairState::Plaintext => "plaintext",
+                        PairState::Mtls => "mtls",
+                    };
+                    (state == "all" || st == state) && (p.from.contains(&needle) || p.to.contains(&needle))
+                })
+                .cloned()
+                .collect();
+            for limit in [3, usize::MAX] {
+                let page = summary_page(&a, 2, &filter, limit);
+                assert_eq!(page.namespaces, cut(&kept, limit), "{text:?} {state}, limit {limit}");
+                assert_eq!(page.matching, kept.len(), "{text:?} {state}");
+                assert_eq!(page.pairs, full.namespaces.len());
+                assert_eq!(page.truncated, kept.len() > limit);
+            }
+        }
+        assert!(PairFilter::new("", Some("broken")).unwrap_err().contains("`broken`"));
     }
 
     #[test]

@@ -19,8 +19,8 @@ use meshlock_core::report::{
     ServicePortReport, ServiceReport, WorkloadReport,
 };
 use meshlock_core::version::IstioVersion;
-use meshlock_web::ReachSample;
 use meshlock_web::connection::{FilterDecision, TriedCall, TryResult};
+use meshlock_web::{NamespaceSummary, ReachSample};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use ts_rs::{Config, TS};
@@ -85,6 +85,7 @@ fn declarations(cfg: &Config) -> Vec<Declared> {
         NamespacePair,
         FailureGroup,
         ReachSummary,
+        NamespaceSummary,
         ReachSample,
         // explain, diff, convert
         Explanation,

@@ -7,6 +7,7 @@ import { createEditor, jumpToLine, setText, showDiagnostics } from './editor';
 import { Engine, Superseded } from './engine';
 import { EXAMPLES, ISTIO_VERSIONS } from './examples';
 import { LONG_URL, ShareError, decodeShare, encodeShare, isShareFragment } from './share';
+import { type MatrixFilter, type PartialPairs, sameFilter } from './model';
 import type { NamespaceCell } from './protocol';
 import type {
   AnalysisResult,
@@ -18,9 +19,9 @@ import type {
   Inventory,
   LoadResult,
   NamespacePair,
+  NamespaceSummary,
   Plan,
   ReachSample,
-  ReachSummary,
   TryResult,
   WorkloadReport,
 } from './types';
@@ -88,7 +89,10 @@ const graph = graphView(
   },
   (cell) => void drill(cell),
 );
-const matrix = matrixView((cell) => void drill(cell));
+const matrix = matrixView(
+  (cell) => void drill(cell),
+  (filter) => filterNamespaces(filter),
+);
 type CallsInput = Parameters<typeof graph.render>[0];
 /** What the graph and the matrix are to show next. Each is drawn when its tab is shown: drawing
  * a hidden view of a large mesh would only keep the main thread busy. */
@@ -143,6 +147,10 @@ let delay = 150;
 const CALL_LIMIT = 5000;
 /** Above this many workloads the graph and the matrix start at the namespace level. */
 const NAMESPACE_FIRST = MAX_NODES;
+/** Namespace pairs the engine hands over at most, the most failing first (2,500 namespaces have
+ * 6.25 million pairs). The square of the graph's most boxes: a mesh whose namespaces the graph
+ * can draw has all its pairs here, and below the limit the page filters them itself. */
+const NAMESPACE_PAIR_LIMIT = MAX_NODES * MAX_NODES;
 
 /** Runs one step of drawing the page under a `performance` measure (`meshlock:NAME`), so that
  * what keeps the main thread busy on a large input can be read from the browser's timeline. */
@@ -156,7 +164,13 @@ function timed<T>(name: string, f: () => T): T {
 }
 
 /** The graph and the matrix show the same level: workloads, namespaces, or one pair drilled into. */
-function showCalls(input: { report: AnalyzeReport; calls: readonly Call[]; namespaces?: NamespacePair[]; drilled?: NamespaceCell | null }): void {
+function showCalls(input: {
+  report: AnalyzeReport;
+  calls: readonly Call[];
+  namespaces?: NamespacePair[];
+  partial?: PartialPairs | null;
+  drilled?: NamespaceCell | null;
+}): void {
   undrawn.graph = input;
   undrawn.matrix = input;
   drawShownViews();
@@ -179,9 +193,56 @@ function drawShownViews(): void {
  * input between the steps of drawing a large report. */
 const nextTask = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
-/** The namespace level of the views: the summary of the last analysis and the pair drilled into. */
-let level: { yaml: string; version: string; report: AnalyzeReport; namespaces: NamespacePair[] } | null = null;
+/** The namespace level of the views: the summary of the last analysis and the pair drilled into.
+ * `partial` when the summary holds only the most failing pairs. */
+let level: {
+  yaml: string;
+  version: string;
+  report: AnalyzeReport;
+  namespaces: NamespacePair[];
+  partial: PartialPairs | null;
+} | null = null;
 let drilled: NamespaceCell | null = null;
+
+const ALL_PAIRS: MatrixFilter = { text: '', state: 'all' };
+
+/** The summary's namespace pairs that `filter` keeps, the most failing at most `NAMESPACE_PAIR_LIMIT`.
+ * No example calls: the page shows no failure causes (3 calls for each of the 2,066 causes of
+ * a 10,000-service mesh were 2.9 MB when every cause crossed). */
+function summaryOf(yaml: string, version: string, filter: MatrixFilter, lane: string): Promise<NamespaceSummary & { millis: number }> {
+  return engine.run(lane, { op: 'summary', yaml, version, examples: 0, text: filter.text, state: filter.state, limit: NAMESPACE_PAIR_LIMIT });
+}
+
+function partialOf(s: NamespaceSummary, filter: MatrixFilter): PartialPairs {
+  return { pairs: s.pairs, matching: s.matching, names: s.names, filter };
+}
+
+/** The matrix's filter when the page holds only part of the pairs: the engine filters them all
+ * (a while after the last keystroke: each answer expands every pair), and the matrix is drawn
+ * again with what it keeps. The graph keeps the unfiltered pairs. */
+let filterTimer: ReturnType<typeof setTimeout> | undefined;
+/** The filter the matrix waits for (`null`: none). */
+let wantedFilter: MatrixFilter | null = null;
+function filterNamespaces(filter: MatrixFilter | null): void {
+  clearTimeout(filterTimer);
+  wantedFilter = filter;
+  if (!filter) return;
+  filterTimer = setTimeout(async () => {
+    const at = level;
+    if (!at) return;
+    try {
+      const s = await summaryOf(at.yaml, at.version, filter, 'pairs');
+      // A newer analysis, another filter typed since, or a pair drilled into.
+      if (level !== at || !wantedFilter || !sameFilter(wantedFilter, filter) || drilled) return;
+      // Still part of the pairs, even when all that the filter keeps are here: another filter
+      // needs the engine again.
+      undrawn.matrix = { report: at.report, calls: [], namespaces: s.namespaces, partial: partialOf(s, filter), drilled: null };
+      drawShownViews();
+    } catch (e) {
+      if (!(e instanceof Superseded)) say(`The engine could not filter the namespace pairs: ${(e as Error).message}`, 'error');
+    }
+  }, 300);
+}
 
 async function drill(cell: NamespaceCell | null): Promise<void> {
   drilled = cell;
@@ -189,7 +250,7 @@ async function drill(cell: NamespaceCell | null): Promise<void> {
   if (!at) return;
   if (!cell) {
     // The namespace level lists no calls: the summary's counts are all it shows.
-    showCalls({ report: at.report, calls: [], namespaces: at.namespaces, drilled: null });
+    showCalls({ report: at.report, calls: [], namespaces: at.namespaces, partial: at.partial, drilled: null });
     return;
   }
   try {
@@ -201,7 +262,7 @@ async function drill(cell: NamespaceCell | null): Promise<void> {
       between: cell,
     });
     if (level !== at || drilled !== cell) return; // a newer analysis or click
-    showCalls({ report: at.report, calls: d.calls, namespaces: at.namespaces, drilled: cell });
+    showCalls({ report: at.report, calls: d.calls, namespaces: at.namespaces, partial: at.partial, drilled: cell });
   } catch (e) {
     if (!(e instanceof Superseded)) say(`The engine could not list the calls: ${(e as Error).message}`, 'error');
   }
@@ -250,21 +311,33 @@ async function analyze(): Promise<void> {
       // Namespaces first: the linear-time summary is all the views need until a pair is
       // drilled into (listing calls of a large mesh, even a sample of them, means evaluating
       // them one by one).
-      const summary = await engine.run<ReachSummary & { millis: number }>('reach', { op: 'summary', yaml, version, examples: 3 });
+      // The pairs the engine hands over are bounded (the most failing first); the matrix asks
+      // for the ones its filter keeps.
+      const summary = await summaryOf(yaml, version, ALL_PAIRS, 'reach');
       if (!current()) return;
       ({ total, failing } = summary.counts);
       millis = summary.millis;
-      level = { yaml, version, report: r.report, namespaces: summary.namespaces };
-      const still = drilled && summary.namespaces.some((p) => p.from === drilled?.client && p.to === drilled?.service);
+      // Below the limit the page holds every pair and filters them itself, as it always did.
+      const partial = summary.truncated ? partialOf(summary, ALL_PAIRS) : null;
+      level = { yaml, version, report: r.report, namespaces: summary.namespaces, partial };
+      const still =
+        drilled &&
+        (partial
+          ? partial.names.includes(drilled.client) && partial.names.includes(drilled.service)
+          : summary.namespaces.some((p) => p.from === drilled?.client && p.to === drilled?.service));
       if (still) void drill(drilled);
       else {
         drilled = null;
-        showCalls({ report: r.report, calls: [], namespaces: summary.namespaces, drilled: null });
+        showCalls({ report: r.report, calls: [], namespaces: summary.namespaces, partial, drilled: null });
       }
       reachNote.hidden = false;
       reachNote.textContent =
         `A large input: ${fmt(total)} calls (${fmt(failing)} fail, ${fmt(summary.counts.plaintext)} succeed in plaintext). ` +
         'The graph and the matrix start at the namespace level: click a box, an edge or a cell for its calls. ' +
+        (partial
+          ? `The page holds the ${fmt(summary.namespaces.length)} most failing of ${fmt(summary.pairs)} namespace pairs: ` +
+            'type a namespace in the matrix filter to narrow. '
+          : '') +
         '`meshlock reach` on the command line lists every call.';
     } else {
       const s = await engine.run<ReachSample>('reach', { op: 'reach', yaml, version, limit: CALL_LIMIT });

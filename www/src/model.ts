@@ -209,6 +209,26 @@ export function buildMatrix(report: AnalyzeReport, calls: readonly Call[], filte
   return { clients, destinations, cells };
 }
 
+/** Whether two matrix filters keep the same cells (the text is trimmed and compared in any case). */
+export function sameFilter(a: MatrixFilter, b: MatrixFilter): boolean {
+  return a.state === b.state && a.text.trim().toLowerCase() === b.text.trim().toLowerCase();
+}
+
+/**
+ * The namespace level when the engine handed over only part of the pairs (a mesh of N
+ * namespaces may have N² of them): the most failing of those `filter` keeps, and the counts.
+ */
+export interface PartialPairs {
+  /** Pairs with at least one call. */
+  pairs: number;
+  /** Pairs the filter keeps; the page holds the most failing of them. */
+  matching: number;
+  /** Every namespace, sorted. */
+  names: readonly string[];
+  /** The matrix filter the engine applied. */
+  filter: MatrixFilter;
+}
+
 /** The state of a group of calls known only by its counts (a namespace × namespace cell). */
 export function stateOfCounts(c: ReachCounts): CallState {
   if (c.failing > 0) return 'fail';

@@ -9,7 +9,18 @@ export interface NamespaceCell {
 export type Request =
   | { id: number; op: 'analyze'; yaml: string; version: string }
   | { id: number; op: 'reach'; yaml: string; version: string; limit: number; between?: NamespaceCell }
-  | { id: number; op: 'summary'; yaml: string; version: string; examples: number }
+  | {
+      id: number;
+      op: 'summary';
+      yaml: string;
+      version: string;
+      examples: number;
+      /** The namespace matrix's filter (`text` in either namespace, the pair's outcome). */
+      text: string;
+      state: string;
+      /** Namespace pairs handed over at most, the most failing first. */
+      limit: number;
+    }
   | { id: number; op: 'load'; files: { name: string; text: string }[] }
   | { id: number; op: 'workloads'; yaml: string; version: string; keys: string[] }
   | {

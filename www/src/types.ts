@@ -23,6 +23,7 @@ export type {
   Inventory,
   Level,
   NamespacePair,
+  NamespaceSummary,
   Plan,
   PortReport,
   ReachCounts,
@@ -44,13 +45,13 @@ export type PlanStep = Engine.Step;
 export type PlanProof = Engine.Proof;
 
 export interface WorkloadReport extends Engine.WorkloadReport {
-  /** Set by the page's worker on a large input: the ports' chains were left out of the report
-   * (the card asks for them). Never in the engine's JSON. */
+  /** Set by meshlock-web's `analyzeSlim` on a large input: the ports' chains were left out of
+   * the report (the card asks for them). Never in `meshlock analyze`'s JSON. */
   chainsOmitted?: boolean;
 }
 
-/** The analysis as the worker hands it to the page: `services` is empty there (the page lists
- * no services), and a workload may carry `chainsOmitted`. */
+/** The analysis as the worker hands it to the page (`analyzeSlim`): `services` is empty there
+ * (the page lists no services), and a workload may carry `chainsOmitted`. */
 export interface AnalyzeReport extends Engine.AnalyzeReport {
   workloads: WorkloadReport[];
 }

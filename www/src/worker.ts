@@ -35,22 +35,12 @@ function modelFor(yaml: string, version: string): Model {
 /** Workloads whose precedence chains travel to the page with the report (as many as the page
  * draws cards unfiltered); the cards of the others ask for theirs (`workloads`). Copying a
  * 10,000-workload report with every chain into the page (8 MB of JSON) blocks its main thread
- * for a third of a second. */
+ * for a third of a second. The engine leaves the other chains and the services (the page draws
+ * no service list: the services are in the calls) out of the report it writes
+ * (`analyzeSlim`): receiving a message is one task of the page's main thread, as long as the
+ * copy takes to rebuild, and the worker no longer parses what it would throw away. */
 const FULL_WORKLOADS = 100;
 
-/** What of the report crosses into the page: the page draws no service list (the services are
- * in the calls), and above `FULL_WORKLOADS` most chains stay here. Receiving a message is one
- * task of the page's main thread, as long as the copy takes to rebuild. */
-function slim(report: AnalyzeReport): AnalyzeReport {
-  report.services = [];
-  if (report.workloads.length <= FULL_WORKLOADS) return report;
-  report.workloads.forEach((w, i) => {
-    if (i < FULL_WORKLOADS) return;
-    for (const p of w.ports) p.chain = [];
-    w.chainsOmitted = true;
-  });
-  return report;
-}
 
 function sampleOf(yaml: string, version: string, limit: number, between?: NamespaceCell): object {
   const model = modelFor(yaml, version);
@@ -63,7 +53,7 @@ function handle(req: Request): unknown {
     case 'analyze': {
       const started = performance.now();
       const model = modelFor(req.yaml, req.version);
-      const report = slim(model.analyze() as AnalyzeReport);
+      const report = model.analyzeSlim(FULL_WORKLOADS) as AnalyzeReport;
       return {
         engineVersion: engineVersion(),
         istioVersion: model.istioVersion(),
@@ -94,7 +84,7 @@ function handle(req: Request): unknown {
     }
     case 'summary': {
       const started = performance.now();
-      const summary = modelFor(req.yaml, req.version).reachSummary(req.examples) as object;
+      const summary = modelFor(req.yaml, req.version).reachSummary(req.examples, req.text, req.state, req.limit) as object;
       return { ...summary, millis: performance.now() - started };
     }
     case 'explain':

@@ -1,10 +1,23 @@
 // The real meshlock-web module (built by scripts/build-web.sh) answering for every example of
 // the menu, in Node: the same wasm the page runs in its worker.
 import fs from 'node:fs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES } from '../src/examples';
 import { stepFile } from '../src/plan';
-import type { AnalyzeReport, Call, ConvertResult, DiffReport, Explanation, Plan, ReachReport, ReachSummary, TryResult } from '../src/types';
+import { buildNamespaceGraph, buildNamespaceMatrix } from '../src/model';
+import type {
+  AnalyzeReport,
+  Call,
+  ConvertResult,
+  DiffReport,
+  Explanation,
+  NamespacePair,
+  NamespaceSummary,
+  Plan,
+  ReachReport,
+  ReachSummary,
+  TryResult,
+} from '../src/types';
 import * as glue from '../src/wasm/meshlock_web.js';
 
 beforeAll(() => {
@@ -144,6 +157,113 @@ describe('the namespace level', () => {
       const cell = model.reachSampleBetween(pair.from, pair.to, 1000) as { calls: Call[]; total: number };
       expect(cell.total).toBe(inPair.length);
       expect(cell.calls.length).toBe(inPair.length);
+    } finally {
+      model.free();
+    }
+  });
+});
+
+describe('the bounded namespace summary', () => {
+  // 12 namespaces of 2 services, mesh-wide STRICT, the last 3 without sidecars: 144 pairs, the
+  // ones from the sidecarless namespaces failing.
+  const docs = ['apiVersion: security.istio.io/v1beta1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: istio-system}\nspec:\n  mtls: {mode: STRICT}'];
+  for (let ns = 0; ns < 12; ns++) {
+    docs.push(`apiVersion: v1\nkind: Namespace\nmetadata:\n  name: ns${ns}\n  labels: {istio-injection: ${ns < 9 ? 'enabled' : 'disabled'}}`);
+    for (let i = 0; i < 2; i++) {
+      docs.push(
+        `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app${i}, namespace: ns${ns}}\nspec:\n  template:\n    metadata: {labels: {app: app${i}}}\n    spec:\n      containers:\n      - name: app\n        ports: [{containerPort: 8080}]`,
+        `apiVersion: v1\nkind: Service\nmetadata: {name: app${i}, namespace: ns${ns}}\nspec:\n  selector: {app: app${i}}\n  ports: [{port: 80, targetPort: 8080}]`,
+      );
+    }
+  }
+  const yaml = docs.join('\n---\n');
+  let model: glue.Model;
+  let report: AnalyzeReport;
+  /** Every pair, grouped from the full listing of calls: what the page received before. */
+  let every: NamespacePair[];
+  beforeAll(() => {
+    model = new glue.Model(yaml, 'auto', undefined);
+    report = model.analyze() as AnalyzeReport;
+    const cells = new Map<string, NamespacePair>();
+    for (const c of (model.reach([], []) as ReachReport).calls) {
+      const [from = '', to = ''] = [c.from.split('/')[0], c.toWorkload.split('/')[0]];
+      const p = cells.get(`${from} ${to}`) ?? { from, to, counts: { total: 0, failing: 0, plaintext: 0, mtls: 0 } };
+      p.counts.total += 1;
+      if (!c.ok) p.counts.failing += 1;
+      else if (c.mtls) p.counts.mtls += 1;
+      else p.counts.plaintext += 1;
+      cells.set(`${from} ${to}`, p);
+    }
+    every = [...cells.values()].sort((x, y) => (x.from < y.from ? -1 : x.from > y.from ? 1 : x.to < y.to ? -1 : x.to > y.to ? 1 : 0));
+  });
+  afterAll(() => model.free());
+  const summary = (text: string, state: string, limit: number) => model.reachSummary(3, text, state, limit) as NamespaceSummary;
+  /** The CLI's ranking: most failing, then plaintext, then calls; ties in pair order. */
+  const ranked = (pairs: NamespacePair[]) =>
+    pairs
+      .map((p, i) => ({ p, i }))
+      .sort((x, y) => y.p.counts.failing - x.p.counts.failing || y.p.counts.plaintext - x.p.counts.plaintext || y.p.counts.total - x.p.counts.total || x.i - y.i)
+      .map((x) => x.p);
+  const inPairOrder = (pairs: NamespacePair[]) => every.filter((p) => pairs.includes(p));
+
+  it('below the limit: every pair, so the matrix and the graph are what they were', () => {
+    expect(every).toHaveLength(144);
+    const s = summary('', 'all', 22_500);
+    expect(s.namespaces).toEqual(every);
+    expect([s.pairs, s.matching, s.truncated]).toEqual([144, 144, false]);
+    expect(s.names).toEqual([...new Set(every.map((p) => p.from))].sort());
+    const old = model.reachSummary(3) as ReachSummary;
+    expect(s.namespaces).toEqual(old.namespaces);
+    expect(s.counts).toEqual(old.counts);
+    expect(s.failures).toEqual(old.failures);
+    for (const filter of [{ text: '', state: 'all' as const }, { text: 'ns1', state: 'fail' as const }]) {
+      expect(buildNamespaceMatrix(s.namespaces, filter)).toEqual(buildNamespaceMatrix(every, filter));
+    }
+    expect(buildNamespaceGraph(report, s.namespaces)).toEqual(buildNamespaceGraph(report, every));
+  });
+
+  it('above the limit: the most failing pairs in pair order, and how many there are', () => {
+    const s = summary('', 'all', 20);
+    expect([s.pairs, s.matching, s.truncated]).toEqual([144, 144, true]);
+    const want = ranked(every).slice(0, 20);
+    expect(s.namespaces).toEqual(inPairOrder(want));
+    expect(s.namespaces.every((p) => p.counts.failing > 0 && ['ns10', 'ns11', 'ns9'].includes(p.from))).toBe(true);
+    expect(s.names).toHaveLength(12);
+    expect(s.counts.total).toBe(every.reduce((n, p) => n + p.counts.total, 0));
+  });
+
+  it('filtered: the pairs the matrix filter keeps, bounded the same way', () => {
+    for (const [text, state] of [[' NS1', 'all'], ['ns3', 'fail'], ['', 'mtls'], ['', 'plaintext'], ['nowhere', 'all']] as const) {
+      const kept = [...buildNamespaceMatrix(every, { text, state }).cells.values()];
+      const all = summary(text, state, 22_500);
+      expect(all.namespaces, `${text} ${state}`).toEqual(inPairOrder(kept));
+      expect([all.pairs, all.matching, all.truncated]).toEqual([144, kept.length, false]);
+      const cut = summary(text, state, 5);
+      expect(cut.namespaces, `${text} ${state}`).toEqual(inPairOrder(ranked(inPairOrder(kept)).slice(0, 5)));
+      expect([cut.matching, cut.truncated]).toEqual([kept.length, kept.length > 5]);
+    }
+    expect(() => model.reachSummary(3, '', 'sometimes', 10)).toThrow(/`sometimes`/);
+  });
+});
+
+describe('the report the page holds', () => {
+  it('analyzeSlim is analyze without the services and with the chains of the first workloads only', () => {
+    const ex = EXAMPLES.find((e) => e.id === 'strict-namespace')!;
+    const model = new glue.Model(ex.yaml, ex.istio, undefined);
+    try {
+      const full = model.analyze() as AnalyzeReport;
+      expect(full.workloads.length).toBeGreaterThan(2);
+      expect(full.services.length).toBeGreaterThan(0);
+      for (const chains of [0, 2, 100]) {
+        const want = structuredClone(full);
+        want.services = [];
+        want.workloads.forEach((w, i) => {
+          if (i < chains) return;
+          for (const p of w.ports) p.chain = [];
+          w.chainsOmitted = true;
+        });
+        expect(model.analyzeSlim(chains), `chains ${chains}`).toEqual(want);
+      }
     } finally {
       model.free();
     }

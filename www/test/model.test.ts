@@ -1,5 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { buildGraph, buildMatrix, buildNamespaceGraph, buildNamespaceMatrix, cellKey, edgeGeometry, lineRange, nodeMode, shortHost, stateOf, stateOfCounts } from '../src/model';
+import {
+  buildGraph,
+  buildMatrix,
+  buildNamespaceGraph,
+  buildNamespaceMatrix,
+  cellKey,
+  edgeGeometry,
+  lineRange,
+  nodeMode,
+  sameFilter,
+  shortHost,
+  stateOf,
+  stateOfCounts,
+} from '../src/model';
 import type { AnalyzeReport, Call } from '../src/types';
 
 function call(from: string, toWorkload: string, to: string, ok: boolean, mtls: boolean): Call {
@@ -162,6 +175,12 @@ describe('the namespace matrix', () => {
     expect([...failing.cells.keys()]).toEqual([cellKey('legacy', 'pay')]);
     const text = buildNamespaceMatrix(pairs, { text: 'SHOP', state: 'all' });
     expect(text.cells.size).toBe(2);
+  });
+
+  it('two filters are the same when they keep the same cells', () => {
+    expect(sameFilter({ text: ' Shop ', state: 'fail' }, { text: 'shop', state: 'fail' })).toBe(true);
+    expect(sameFilter({ text: 'shop', state: 'fail' }, { text: 'shop', state: 'all' })).toBe(false);
+    expect(sameFilter({ text: 'shop', state: 'all' }, { text: 'sho', state: 'all' })).toBe(false);
   });
 });
 

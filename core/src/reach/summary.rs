@@ -11,7 +11,8 @@
 use super::{Members, ReachCounts, ReachFilter, Scope, Scopes, class_size, for_each_class_call};
 use crate::index::Analysis;
 use crate::report::{Call, Outcome};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 /// The reach of a mesh too large to list: counts per client namespace × service namespace, and
 /// the failing calls grouped by what breaks them.
@@ -182,6 +183,58 @@ impl<'a> NamespaceMatrix<'a> {
                 .map(move |(to, counts)| (*from, *to, counts))
         })
     }
+
+    /// Every namespace a pair can name, sorted: the order of [`NamespaceMatrix::pairs`].
+    pub fn names(&self) -> &[&'a str] {
+        &self.names
+    }
+
+    /// The `n` pairs that `keep` keeps with the most failing calls (then plaintext, then calls;
+    /// ties in the pairs' own order), most failing first, and how many pairs there are: a
+    /// bounded heap over the pairs as they are expanded, since a mesh of N namespaces may have
+    /// N² of them.
+    pub fn most_failing(&self, n: usize, mut keep: impl FnMut(&str, &str, &ReachCounts) -> bool) -> RankedPairs<'a> {
+        // Ranked by `Rank` alone: `seq` is unique, so the rest of an entry is never compared.
+        type Rank = (u64, u64, u64, Reverse<usize>);
+        let mut heap: BinaryHeap<Reverse<(Rank, &'a str, &'a str, u64)>> = BinaryHeap::with_capacity(n.min(1 << 16));
+        let (mut all, mut kept) = (0, 0);
+        for (seq, (from, to, c)) in self.pairs().enumerate() {
+            all += 1;
+            if !keep(from, to, &c) {
+                continue;
+            }
+            kept += 1;
+            let rank = (c.failing, c.plaintext, c.total, Reverse(seq));
+            // A full heap only takes a pair that outranks its least.
+            if heap.len() >= n && heap.peek().is_none_or(|Reverse((least, ..))| rank <= *least) {
+                continue;
+            }
+            heap.push(Reverse((rank, from, to, c.mtls)));
+            if heap.len() > n {
+                heap.pop();
+            }
+        }
+        let top = heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|Reverse(((failing, plaintext, total, _), from, to, mtls))| {
+                (from, to, ReachCounts { total, failing, plaintext, mtls })
+            })
+            .collect();
+        RankedPairs { top, kept, all }
+    }
+}
+
+/// What [`NamespaceMatrix::most_failing`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RankedPairs<'a> {
+    /// At most the `n` asked for: (client namespace, service namespace, counts), most failing
+    /// first.
+    pub top: Vec<(&'a str, &'a str, ReachCounts)>,
+    /// Pairs that `keep` kept.
+    pub kept: usize,
+    /// Pairs with at least one call.
+    pub all: usize,
 }
 
 impl serde::Serialize for NamespaceMatrix<'_> {

@@ -225,6 +225,46 @@ namespaces: Array<NamespacePair>,
 failures: Array<FailureGroup>, };
 
 /**
+ * What [`Model::reach_summary`] hands to JavaScript: [`meshlock_core::reach::ReachSummary`]
+ * with its namespace pairs filtered and bounded.
+ */
+export type NamespaceSummary = {
+/**
+ * Every call of the input.
+ */
+counts: ReachCounts,
+/**
+ * At most the limit of the pairs the filter keeps: the most failing calls first, then
+ * plaintext, then calls, ties in the pairs' order (`meshlock reach`'s ranking), listed by
+ * client namespace then service namespace.
+ */
+namespaces: Array<NamespacePair>,
+/**
+ * Pairs with at least one call, filter or not.
+ */
+pairs: number,
+/**
+ * Pairs the filter keeps.
+ */
+matching: number,
+/**
+ * Whether `namespaces` holds fewer than `matching`.
+ */
+truncated: boolean,
+/**
+ * Every namespace a pair can name, sorted.
+ */
+names: Array<string>,
+/**
+ * The [`FAILURE_CAUSES`] causes with the most failing calls, most first.
+ */
+failures: Array<FailureGroup>,
+/**
+ * Failure causes in all (one per policy or rule that breaks calls: thousands in a large mesh).
+ */
+causes: number, };
+
+/**
  * What [`Model::reach_sample`] hands to JavaScript.
  */
 export type ReachSample = { calls: Array<Call>,

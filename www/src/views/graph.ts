@@ -10,6 +10,7 @@ import {
   type GraphNode,
   type NamespaceEdge,
   type NamespaceNode,
+  type PartialPairs,
   buildGraph,
   buildNamespaceGraph,
   edgeGeometry,
@@ -71,6 +72,8 @@ export interface GraphInput {
   report: AnalyzeReport;
   calls: readonly Call[];
   namespaces?: readonly NamespacePair[];
+  /** Set when `namespaces` is only part of the pairs (the most failing). */
+  partial?: PartialPairs | null;
   drilled?: NamespaceCell | null;
 }
 
@@ -184,10 +187,18 @@ export function graphView(
     );
   };
 
-  const drawNamespaces = (report: AnalyzeReport, pairs: readonly NamespacePair[]) => {
+  const drawNamespaces = (report: AnalyzeReport, pairs: readonly NamespacePair[], partial: PartialPairs | null) => {
+    replaceChildren(crumbs, el('span', { class: 'crumb current' }, 'all namespaces'));
+    if (partial && partial.names.length > MAX_NODES) {
+      const text =
+        `${fmt(partial.names.length)} namespaces are too many to draw; the matrix shows the most failing of their ` +
+        `${fmt(partial.pairs)} pairs: type a namespace there to narrow.`;
+      replaceChildren(canvas, el('p', { class: 'muted' }, text));
+      count.textContent = '';
+      return;
+    }
     const want = show.value as 'all' | CallState;
     const g = buildNamespaceGraph(report, pairs, (s) => want === 'all' || s === want);
-    replaceChildren(crumbs, el('span', { class: 'crumb current' }, 'all namespaces'));
     if (g.nodes.length > MAX_NODES) {
       replaceChildren(canvas, el('p', { class: 'muted' }, `${g.nodes.length} namespaces are too many to draw; the matrix has every pair.`));
       count.textContent = '';
@@ -272,7 +283,8 @@ export function graphView(
     replaceChildren(details, 'Namespaces first: the mesh has too many workloads to draw. Click a box (calls inside it) or an edge for the workloads.');
     const failing = g.edges.filter((e) => e.state === 'fail').length;
     const shown = drawn.length < g.edges.length ? ` (showing ${drawn.length}, failing first: choose an outcome to narrow)` : '';
-    count.textContent = `${g.nodes.length} namespaces, ${g.edges.length} edges, ${failing} failing${shown}`;
+    const held = partial ? ` (from the ${fmt(pairs.length)} most failing of ${fmt(partial.pairs)} pairs)` : '';
+    count.textContent = `${g.nodes.length} namespaces, ${g.edges.length} edges, ${failing} failing${shown}${held}`;
   };
 
   const draw = () => {
@@ -280,7 +292,7 @@ export function graphView(
     const { calls, drilled } = last;
     let { report } = last;
     if (last.namespaces && !drilled) {
-      drawNamespaces(report, last.namespaces);
+      drawNamespaces(report, last.namespaces, last.partial ?? null);
       return;
     }
     if (drilled) {

@@ -2,7 +2,18 @@
 // between them (click for the details). Filterable by text and by outcome.
 
 import { el, replaceChildren } from '../dom';
-import { type CallState, type MatrixCell, buildMatrix, buildNamespaceMatrix, cellKey, shortHost, stateOfCounts } from '../model';
+import {
+  type CallState,
+  type MatrixCell,
+  type MatrixFilter,
+  type PartialPairs,
+  buildMatrix,
+  buildNamespaceMatrix,
+  cellKey,
+  sameFilter,
+  shortHost,
+  stateOfCounts,
+} from '../model';
 import type { NamespaceCell } from '../protocol';
 import type { AnalyzeReport, Call, NamespacePair } from '../types';
 import { lockImageClass } from '../icons';
@@ -22,6 +33,8 @@ export interface MatrixInput {
   calls: readonly Call[];
   /** The summary's namespace pairs when the page starts at the namespace level. */
   namespaces?: readonly NamespacePair[];
+  /** Set when `namespaces` is only part of the pairs: the engine filters, the page asks. */
+  partial?: PartialPairs | null;
   /** The cell drilled into (its calls are `calls`). */
   drilled?: NamespaceCell | null;
 }
@@ -32,8 +45,16 @@ export interface MatrixView {
 }
 
 
-/** `onDrill(cell)` asks the page for the calls of a namespace cell; `onDrill(null)` goes back. */
-export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () => {}): MatrixView {
+/**
+ * `onDrill(cell)` asks the page for the calls of a namespace cell; `onDrill(null)` goes back.
+ * `onFilter(filter)` asks the page for the namespace pairs that `filter` keeps when it holds
+ * only part of them (the page renders again with them); `onFilter(null)`: the pairs held are
+ * the ones wanted, a request not yet sent is not needed.
+ */
+export function matrixView(
+  onDrill: (cell: NamespaceCell | null) => void = () => {},
+  onFilter: (filter: MatrixFilter | null) => void = () => {},
+): MatrixView {
   const text = el('input', {
     class: 'filter',
     attrs: { type: 'search', placeholder: 'filter clients or services', 'aria-label': 'filter clients or services' },
@@ -67,10 +88,14 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
   /** Bumped by every drawing: rows still being added for an older one stop. */
   let generation = 0;
 
-  const drawNamespaces = (pairs: readonly NamespacePair[]) => {
+  const drawNamespaces = (pairs: readonly NamespacePair[], partial: PartialPairs | null) => {
     generation += 1;
     const mine = generation;
-    const m = buildNamespaceMatrix(pairs, { text: text.value, state: state.value as 'all' | CallState });
+    const filter: MatrixFilter = { text: text.value, state: state.value as 'all' | CallState };
+    // Part of the pairs: the engine filters them all. Meanwhile the ones held are filtered here.
+    const asked = partial !== null && !sameFilter(filter, partial.filter);
+    if (partial) onFilter(asked ? filter : null);
+    const m = buildNamespaceMatrix(pairs, filter);
     const clients = m.clients.slice(0, MAX_NAMESPACE_AXIS);
     const services = m.services.slice(0, MAX_NAMESPACE_AXIS);
     const head = el(
@@ -104,6 +129,19 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
     const notes: HTMLElement[] = [
       el('p', { class: 'muted' }, 'Namespaces first: the mesh has too many workloads to read one by one. Click a cell for its workloads.'),
     ];
+    if (partial) {
+      notes.push(
+        el(
+          'p',
+          { class: 'muted partial-note' },
+          asked
+            ? 'Asking the engine for the namespace pairs that match\u2026'
+            : `Showing ${fmt(pairs.length)} of ${fmt(partial.matching)} namespace pairs` +
+                (partial.matching < partial.pairs ? ` that match (${fmt(partial.pairs)} in all)` : '') +
+                ', the most failing first: type a namespace to narrow.',
+        ),
+      );
+    }
     if (m.clients.length > MAX_NAMESPACE_AXIS || m.services.length > MAX_NAMESPACE_AXIS) {
       notes.push(el('p', { class: 'muted' }, `Showing the first ${MAX_NAMESPACE_AXIS} namespaces each way: filter to narrow.`));
     }
@@ -113,6 +151,7 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
     // a lock image (`lockGlyph`), not inline SVG. The table says when it is complete.
     const body = el('tbody', {});
     const grid = el('table', { class: 'matrix matrix-namespaces' }, el('thead', {}, head), body);
+    if (partial && !asked) grid.dataset.matching = String(partial.matching);
     // One listener for every cell.
     const open = (ev: Event) => {
       const cell = (ev.target as Element).closest<HTMLElement>('td.ns-cell');
@@ -143,6 +182,7 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
     hint();
     const failing = [...m.cells.values()].filter((p) => p.counts.failing > 0).length;
     count.textContent = `${m.clients.length} client \u00d7 ${m.services.length} service namespaces, ${failing} pairs failing`;
+    if (partial && !asked) count.textContent += ` (of ${fmt(partial.matching)} pairs)`;
   };
 
   const draw = () => {
@@ -150,7 +190,7 @@ export function matrixView(onDrill: (cell: NamespaceCell | null) => void = () =>
     generation += 1;
     const { report, calls, namespaces, drilled } = last;
     if (namespaces && !drilled) {
-      drawNamespaces(namespaces);
+      drawNamespaces(namespaces, last.partial ?? null);
       return;
     }
     if (drilled) {

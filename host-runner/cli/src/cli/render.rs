@@ -271,8 +271,9 @@ pub fn reach_summary(s: &StreamedSummary<'_>, asked: bool) -> String {
             counts_line(&s.counts)
         )
     };
-    let (top, all) = most_failing_pairs(s, SUMMARY_ROWS);
-    let rows: Vec<Vec<String>> = top
+    let ranked = s.namespaces.most_failing(SUMMARY_ROWS, |_, _, _| true);
+    let rows: Vec<Vec<String>> = ranked
+        .top
         .iter()
         .map(|(from, to, counts)| {
             let mut row = vec![(*from).to_owned(), (*to).to_owned()];
@@ -282,7 +283,7 @@ pub fn reach_summary(s: &StreamedSummary<'_>, asked: bool) -> String {
         .collect();
     let _ = writeln!(out, "Namespaces (client → service), the most failing calls first:");
     out.push_str(&table(&["FROM", "TO", "CALLS", "MTLS", "PLAIN", "FAIL"], &rows));
-    more(&mut out, rows.len(), all, "namespace pairs");
+    more(&mut out, rows.len(), ranked.all, "namespace pairs");
     if s.failures.is_empty() {
         out.push_str("\nNo call fails.\n");
         return out;
@@ -311,33 +312,6 @@ pub fn reach_summary(s: &StreamedSummary<'_>, asked: bool) -> String {
     }
     more(&mut out, SUMMARY_ROWS.min(s.failures.len()), s.failures.len(), "causes");
     out
-}
-
-/// The `n` namespace pairs with the most failing calls (then plaintext, then calls; ties in
-/// the pairs' own order), and how many pairs there are: a bounded heap over the pairs as they
-/// are expanded, since a mesh of N namespaces may have N² of them.
-fn most_failing_pairs<'a>(s: &StreamedSummary<'a>, n: usize) -> (Vec<(&'a str, &'a str, ReachCounts)>, usize) {
-    use std::cmp::Reverse;
-    use std::collections::BinaryHeap;
-    type Rank = (u64, u64, u64, Reverse<usize>);
-    // Ranked by `Rank` alone: `seq` is unique, so the rest of an entry is never compared.
-    let mut heap: BinaryHeap<Reverse<(Rank, &'a str, &'a str, u64)>> = BinaryHeap::new();
-    let mut all = 0;
-    for (seq, (from, to, c)) in s.namespaces.pairs().enumerate() {
-        all += 1;
-        heap.push(Reverse(((c.failing, c.plaintext, c.total, Reverse(seq)), from, to, c.mtls)));
-        if heap.len() > n {
-            heap.pop();
-        }
-    }
-    let top = heap
-        .into_sorted_vec()
-        .into_iter()
-        .map(|Reverse(((failing, plaintext, total, _), from, to, mtls))| {
-            (from, to, ReachCounts { total, failing, plaintext, mtls })
-        })
-        .collect();
-    (top, all)
 }
 
 /// `diff` of two large meshes: net changes per namespace pair and per failure cause.
