@@ -1,7 +1,9 @@
 //! In Envoy: requests/s and p50/p99 latency through one real Envoy 1.40 (`--concurrency 1`; the
-//! load generator, single-threaded, has the other core) with three mTLS listeners that share the
+//! load generator, single-threaded, has the other core) with five mTLS listeners that share the
 //! certificates and all require a client certificate: (a) no filter, (b) Envoy's RBAC filter
-//! admitting authenticated principals of the trust domain, (c) the meshlock filter (STRICT).
+//! admitting authenticated principals of the trust domain, (c) the meshlock HTTP filter (STRICT),
+//! (d) the meshlock network filter, (e) a Wasm HTTP filter whose module exports no callback, the
+//! floor any Wasm HTTP filter pays.
 //! Every route is a `direct_response` 200, so the figures compare the filters against the
 //! cheapest possible request, not against an upstream's cost. Variants are interleaved in each
 //! round (order rotated); medians of the rounds are reported. Throughput is measured at 16
@@ -41,6 +43,14 @@ const CLIENT_ID: &str = "spiffe://cluster.local/ns/bar/sa/sleep";
 const WORKLOAD_PORT: u16 = 80;
 const CONNECTIONS: usize = 16;
 const READY_STARTS: usize = 5;
+/// The module of [`Variant::EmptyWasm`], written next to the filter's copy in the bench's
+/// directory: the ABI version marker and an allocator (Envoy refuses a module without one), no
+/// callback. Proxy-wasm hosts skip a callback a module does not export.
+const EMPTY_MODULE: &str = "empty.wasm";
+const EMPTY_MODULE_WAT: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "proxy_abi_version_0_2_1"))
+  (func (export "proxy_on_memory_allocate") (param i32) (result i32) i32.const 0))"#;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Variant {
@@ -51,10 +61,13 @@ enum Variant {
     /// The network filter (`envoy-config`'s default): one decision per connection, in front of
     /// the same HTTP connection manager.
     MeshlockNetwork,
+    /// A proxy-wasm HTTP filter whose module exports no callback at all: what any Wasm HTTP
+    /// filter costs Envoy per request before it runs a line of its own (the floor under ours).
+    EmptyWasm,
 }
 
 impl Variant {
-    const ALL: [Self; 4] = [Self::NoFilter, Self::Rbac, Self::Meshlock, Self::MeshlockNetwork];
+    const ALL: [Self; 5] = [Self::NoFilter, Self::Rbac, Self::Meshlock, Self::MeshlockNetwork, Self::EmptyWasm];
 
     fn name(self) -> &'static str {
         match self {
@@ -62,6 +75,7 @@ impl Variant {
             Self::Rbac => "Envoy RBAC filter",
             Self::Meshlock => "our filter",
             Self::MeshlockNetwork => "our network filter",
+            Self::EmptyWasm => "empty Wasm filter",
         }
     }
 
@@ -71,6 +85,7 @@ impl Variant {
             Self::Rbac => "bench_rbac",
             Self::Meshlock => "bench_meshlock",
             Self::MeshlockNetwork => "bench_meshlock_net",
+            Self::EmptyWasm => "bench_empty_wasm",
         }
     }
 }
@@ -121,6 +136,18 @@ fn http_filters(variant: Variant, filter: &Path) -> Vec<Value> {
             "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
                 "config": wasm_config(FilterKind::Http, filter),
+            },
+        })],
+        Variant::EmptyWasm => vec![json!({
+            "name": "envoy.filters.http.wasm",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                "config": {
+                    "name": "empty",
+                    "root_id": "empty",
+                    "failure_policy": "FAIL_CLOSED",
+                    "vm_config": {"vm_id": "empty", "runtime": "envoy.wasm.runtime.v8", "code": {"local": {"filename": filter.with_file_name(EMPTY_MODULE).display().to_string()}}},
+                },
             },
         })],
     };
@@ -309,9 +336,13 @@ fn main() {
     let envoy = locate_envoy(Some(&root())).expect("Envoy (run scripts/setup-envoy.sh)");
     let filter = root().join("target").join(meshlock_testbed::FILTER_WASIP1);
     assert!(filter.is_file(), "{} is missing: run scripts/build-filter.sh", filter.display());
-    let filter = std::fs::canonicalize(filter).unwrap();
     let dir = std::env::temp_dir().join(format!("meshlock-bench-envoy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    // The filter is copied into the bench's directory so the empty module can sit beside it.
+    let copied = dir.join("meshlock_filter.wasm");
+    std::fs::copy(&filter, &copied).unwrap();
+    let filter = copied;
+    std::fs::write(dir.join(EMPTY_MODULE), wat::parse_str(EMPTY_MODULE_WAT).unwrap()).unwrap();
 
     let load_before = loadavg();
     let ca = TestCa::generate(TRUST_DOMAIN).unwrap();
@@ -342,7 +373,7 @@ fn main() {
     }
     eprintln!("/ready ms without the filter: {:?}; with: {:?}", ready[&false], ready[&true]);
 
-    // --- One Envoy, four listeners ---
+    // --- One Envoy, five listeners ---
     let admin = free_port().unwrap();
     let listeners: BTreeMap<Variant, SocketAddr> = Variant::ALL.iter().map(|v| (*v, free_port().unwrap())).collect();
     let config = write_bootstrap(
@@ -353,15 +384,17 @@ fn main() {
     );
     let proxy = EnvoyProcess::start(&envoy, &config, admin, &dir.join("bench.log"), Duration::from_secs(30)).unwrap();
 
-    // The four listeners do what they claim: a mesh-CA certificate from another trust domain
-    // passes (a) and is refused by (b) and (c).
+    // The five listeners do what they claim: a mesh-CA certificate from another trust domain
+    // passes (a) and (e) and is refused by (b), (c) and (d).
     let stranger = identity(&ca, "spiffe://other.domain/ns/bar/sa/sleep");
     for v in Variant::ALL {
         let mut s = spec(listeners[&v], &ca, &stranger, ConnectionMode::KeepAlive, 1, 10.0);
         s.max_requests = 3;
         let r = run_blocking(&s).unwrap();
         match v {
-            Variant::NoFilter => assert_eq!(r.statuses, BTreeMap::from([(200, 3)]), "{}: {}", v.name(), r.summary()),
+            Variant::NoFilter | Variant::EmptyWasm => {
+                assert_eq!(r.statuses, BTreeMap::from([(200, 3)]), "{}: {}", v.name(), r.summary());
+            }
             Variant::Rbac | Variant::Meshlock => {
                 assert_eq!(r.statuses, BTreeMap::from([(403, 3)]), "{}: {}", v.name(), r.summary());
             }
@@ -450,6 +483,25 @@ fn main() {
         None,
         None,
     );
+    // The floor: an empty Wasm HTTP filter pays Envoy's per-stream Wasm context and nothing of
+    // ours; what our HTTP filter costs beyond it is its own code and host calls.
+    let rps_e = rps(&keep, Variant::EmptyWasm);
+    let ratio_eb = per_round(&keep, |r| r[&Variant::EmptyWasm].rps() / r[&Variant::Rbac].rps());
+    let ratio_ce = per_round(&keep, |r| r[&Variant::Meshlock].rps() / r[&Variant::EmptyWasm].rps());
+    rows.push(
+        "requests/s, an empty Wasm HTTP filter (no callbacks: the floor of any Wasm HTTP filter)",
+        med(&rps_e),
+        "req/s",
+        Some(("Envoy RBAC filter", med(&rps_b))),
+        None,
+    );
+    rows.push(
+        "requests/s, our filter vs the empty Wasm HTTP filter",
+        med(&rps_c),
+        "req/s",
+        Some(("empty Wasm filter", med(&rps_e))),
+        None,
+    );
     // The latency goal, on the unsaturated series.
     let single_p99 = |v: Variant| per_round(&single, |r| us(r[&v].percentile(0.99)));
     let single_added =
@@ -457,9 +509,10 @@ fn main() {
     for v in Variant::ALL {
         rows.push(&format!("p99 latency, 1 connection, {}", v.name()), med(&single_p99(v)), "µs", None, None);
     }
-    for v in [Variant::Rbac, Variant::Meshlock, Variant::MeshlockNetwork] {
+    for v in [Variant::Rbac, Variant::EmptyWasm, Variant::Meshlock, Variant::MeshlockNetwork] {
         let added = med(&single_added(v));
-        let goal = (v != Variant::Rbac).then_some(("under 50 µs p99 added", added < 50.0));
+        let goal = matches!(v, Variant::Meshlock | Variant::MeshlockNetwork)
+            .then_some(("under 50 µs p99 added", added < 50.0));
         rows.push(&format!("p99 added by {} vs no filter, 1 connection", v.name()), added, "µs", None, goal);
     }
     rows.push("p50 added by our filter vs no filter", med(&p50_added_a), "µs", None, None);
@@ -501,13 +554,14 @@ fn main() {
 
     let notes = vec![
         format!(
-            "One Envoy 1.40 (--concurrency 1) with four listeners on 127.0.0.1, the same test-CA server certificate, \
+            "One Envoy 1.40 (--concurrency 1) with five listeners on 127.0.0.1, the same test-CA server certificate, \
              require_client_certificate: true on all: (a) no HTTP filter, (b) envoy.filters.http.rbac ALLOW authenticated \
              principal_name prefix spiffe://{TRUST_DOMAIN}/, (c) the meshlock HTTP filter (V8, FAIL_CLOSED, STRICT foo/httpbin, \
              plugin configuration of `meshlock envoy-config` with per-decision log lines off; verdicts kept per connection), \
-             (d) the meshlock network filter (envoy-config's default kind) in front of the same HTTP connection manager."
+             (d) the meshlock network filter (envoy-config's default kind) in front of the same HTTP connection manager, \
+             (e) a Wasm HTTP filter whose module exports no callback (V8, the same settings): the floor of any Wasm HTTP filter."
         ),
-        "Routes: direct_response 200 on all four (no upstream), so the filter is compared with the cheapest request \
+        "Routes: direct_response 200 on all five (no upstream), so the filter is compared with the cheapest request \
          Envoy can serve; with a real upstream the relative cost would be smaller."
             .to_owned(),
         format!(
@@ -523,6 +577,13 @@ fn main() {
         ),
         format!("Per-round throughput ratios our/no filter: {}; median {:.3}.", fmt_list(&ratio_ca, 3), med(&ratio_ca)),
         format!(
+            "Per-round throughput ratios empty Wasm filter/RBAC: {}; median {:.3}; our/empty Wasm filter: {}; median {:.3}.",
+            fmt_list(&ratio_eb, 3),
+            med(&ratio_eb),
+            fmt_list(&ratio_ce, 3),
+            med(&ratio_ce)
+        ),
+        format!(
             "Per-round throughput ratios RBAC/no filter: {}; median {:.3}.",
             fmt_list(&ratio_ba, 3),
             med(&ratio_ba)
@@ -534,13 +595,15 @@ fn main() {
         ),
         format!(
             "Latency series: 1 keep-alive connection, one request at a time, {rounds} rounds of {seconds} s per variant, \
-             order rotated; per-round p99 added vs no filter (µs), HTTP filter: {}; network filter: {}; RBAC: {}.",
+             order rotated; per-round p99 added vs no filter (µs), HTTP filter: {}; network filter: {}; RBAC: {}; \
+             empty Wasm filter: {}.",
             fmt_list(&single_added(Variant::Meshlock), 0),
             fmt_list(&single_added(Variant::MeshlockNetwork), 0),
             fmt_list(&single_added(Variant::Rbac), 0),
+            fmt_list(&single_added(Variant::EmptyWasm), 0),
         ),
         format!(
-            "Sanity: a mesh-CA certificate of another trust domain got 200 from (a) and 403 from (b) and (c); the filter's \
+            "Sanity: a mesh-CA certificate of another trust domain got 200 from (a) and (e) and 403 from (b) and (c); the filter's \
              allow counter moved by exactly the {answered} requests listener (c) answered; zero errors in every run."
         ),
         format!(
