@@ -310,19 +310,27 @@ impl HostState {
     }
 }
 
-/// The callbacks the host calls (all exported by the SDK's dispatcher).
+/// The callbacks the host calls. Those marked optional may be missing from a module, and then
+/// answer what a proxy-wasm host answers for them (proxy-wasm-cpp-host, `ContextBase::onDone`
+/// and the rest): continue, done, nothing to do. A module need not pay a call into the VM for
+/// a callback it does not act on.
 #[derive(Clone)]
 struct Exports {
     context_create: TypedFunc<(i32, i32), ()>,
-    vm_start: TypedFunc<(i32, i32), i32>,
+    /// Optional: `true`.
+    vm_start: Option<TypedFunc<(i32, i32), i32>>,
     configure: TypedFunc<(i32, i32), i32>,
-    new_connection: TypedFunc<i32, i32>,
+    /// Optional: continue.
+    new_connection: Option<TypedFunc<i32, i32>>,
     downstream_data: TypedFunc<(i32, i32, i32), i32>,
-    downstream_close: TypedFunc<(i32, i32), ()>,
+    /// Optional.
+    downstream_close: Option<TypedFunc<(i32, i32), ()>>,
     request_headers: TypedFunc<(i32, i32, i32), i32>,
     response_headers: TypedFunc<(i32, i32, i32), i32>,
-    done: TypedFunc<i32, i32>,
-    log: TypedFunc<i32, ()>,
+    /// Optional: done.
+    done: Option<TypedFunc<i32, i32>>,
+    /// Optional.
+    log: Option<TypedFunc<i32, ()>>,
     delete: TypedFunc<i32, ()>,
 }
 
@@ -466,17 +474,26 @@ impl FilterModule {
                     .map_err(|e| HostError::NotProxyWasm(format!("{}: {e:#}", $name)))?
             };
         }
+        // Absent is fine; present with another signature is not a proxy-wasm module.
+        macro_rules! optional {
+            ($name:literal) => {
+                match instance.get_func(&mut store, $name) {
+                    None => None,
+                    Some(f) => Some(f.typed(&store).map_err(|e| HostError::NotProxyWasm(format!("{}: {e:#}", $name)))?),
+                }
+            };
+        }
         let exports = Exports {
             context_create: export!("proxy_on_context_create"),
-            vm_start: export!("proxy_on_vm_start"),
+            vm_start: optional!("proxy_on_vm_start"),
             configure: export!("proxy_on_configure"),
-            new_connection: export!("proxy_on_new_connection"),
+            new_connection: optional!("proxy_on_new_connection"),
             downstream_data: export!("proxy_on_downstream_data"),
-            downstream_close: export!("proxy_on_downstream_connection_close"),
+            downstream_close: optional!("proxy_on_downstream_connection_close"),
             request_headers: export!("proxy_on_request_headers"),
             response_headers: export!("proxy_on_response_headers"),
-            done: export!("proxy_on_done"),
-            log: export!("proxy_on_log"),
+            done: optional!("proxy_on_done"),
+            log: optional!("proxy_on_log"),
             delete: export!("proxy_on_delete"),
         };
         let initialize = instance.get_typed_func::<(), ()>(&mut store, "_initialize").ok();
@@ -495,8 +512,9 @@ impl FilterModule {
         }
         let (root, create) = (vm.root, vm.exports.context_create.clone());
         vm.call(root, "proxy_on_context_create", |s| create.call(s, (root as i32, 0)))?;
-        let vm_start = vm.exports.vm_start.clone();
-        vm.call(root, "proxy_on_vm_start", |s| vm_start.call(s, (root as i32, vm_config_len)))?;
+        if let Some(vm_start) = vm.exports.vm_start.clone() {
+            vm.call(root, "proxy_on_vm_start", |s| vm_start.call(s, (root as i32, vm_config_len)))?;
+        }
         let configure = vm.exports.configure.clone();
         let ok = vm.call(root, "proxy_on_configure", |s| configure.call(s, (root as i32, config_len)))?;
         vm.configured = ok != 0;
@@ -629,7 +647,9 @@ impl FilterVm {
 
     pub fn on_new_connection(&mut self, id: u32) -> Result<Action, HostError> {
         self.stream_mut(id)?;
-        let f = self.exports.new_connection.clone();
+        let Some(f) = self.exports.new_connection.clone() else {
+            return Ok(Action::Continue);
+        };
         self.call(id, "proxy_on_new_connection", |s| f.call(s, id as i32)).map(Action::from)
     }
 
@@ -688,12 +708,16 @@ impl FilterVm {
         self.stream_mut(id)?;
         let e = self.exports.clone();
         let result = (|| {
-            if connection {
+            if connection && let Some(close) = &e.downstream_close {
                 // PeerType 1: closed locally (by the proxy), 2: by the remote peer.
-                self.call(id, "proxy_on_downstream_connection_close", |s| e.downstream_close.call(s, (id as i32, 2)))?;
+                self.call(id, "proxy_on_downstream_connection_close", |s| close.call(s, (id as i32, 2)))?;
             }
-            self.call(id, "proxy_on_done", |s| e.done.call(s, id as i32))?;
-            self.call(id, "proxy_on_log", |s| e.log.call(s, id as i32))?;
+            if let Some(done) = &e.done {
+                self.call(id, "proxy_on_done", |s| done.call(s, id as i32))?;
+            }
+            if let Some(log) = &e.log {
+                self.call(id, "proxy_on_log", |s| log.call(s, id as i32))?;
+            }
             self.call(id, "proxy_on_delete", |s| e.delete.call(s, id as i32))
         })();
         let state = self.store.data_mut().streams.remove(&id).ok_or(HostError::NoStream(id))?;

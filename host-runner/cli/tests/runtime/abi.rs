@@ -204,6 +204,42 @@ fn out_of_bounds_guest_pointers_trap_and_kill_the_vm() {
     assert!(matches!(FilterModule::from_bytes(b"(module)"), Err(HostError::NotProxyWasm(_))));
 }
 
+/// Callbacks a module does not export are answered as a proxy-wasm host answers them (continue,
+/// done) without a call into the VM; one exported with another signature is refused when the
+/// module is instantiated.
+#[test]
+fn optional_callbacks_may_be_missing_but_not_mistyped() {
+    let minimal = HOSTILE
+        .replace("(drop (call $log (i32.const 2) (i32.const 0x100000) (i32.const 8)))", "")
+        .replace(r#"(func (export "proxy_on_vm_start") (param i32 i32) (result i32) (i32.const 1))"#, "")
+        .replace(
+            r#"(func (export "proxy_on_new_connection") (param i32) (result i32)
+    ;; a property whose value the host must write through the bogus allocator
+    (call $prop (i32.const 16) (i32.const 16) (i32.const 0) (i32.const 4)))"#,
+            "",
+        )
+        .replace(r#"(func (export "proxy_on_downstream_connection_close") (param i32 i32))"#, "")
+        .replace(r#"(func (export "proxy_on_done") (param i32) (result i32) (i32.const 1))"#, "")
+        .replace(r#"(func (export "proxy_on_log") (param i32))"#, "");
+    for name in ["vm_start", "new_connection", "downstream_connection_close", "on_done", "on_log"] {
+        assert!(!minimal.contains(name), "{name} is still exported");
+    }
+    let mut vm =
+        FilterModule::from_bytes(minimal.as_bytes()).unwrap().start(PluginSettings::new("{}", "meshlock")).unwrap();
+    assert!(vm.configured());
+    let id = vm.create_stream(props(80)).unwrap();
+    assert_eq!(vm.on_new_connection(id).unwrap(), Action::Continue);
+    assert_eq!(vm.on_downstream_data(id, b"x", false).unwrap(), Action::Continue);
+    vm.finish_stream(id, true).unwrap();
+    assert!(!vm.is_dead());
+    let mistyped = minimal.replace(
+        r#"(func (export "proxy_on_delete") (param i32))"#,
+        r#"(func (export "proxy_on_delete") (param i32)) (func (export "proxy_on_log") (param i32 i32))"#,
+    );
+    let refused = FilterModule::from_bytes(mistyped.as_bytes()).unwrap().start(PluginSettings::new("{}", "meshlock"));
+    assert!(matches!(&refused, Err(HostError::NotProxyWasm(m)) if m.contains("proxy_on_log")), "{refused:?}");
+}
+
 /// A well-formed module whose connection callback never returns, or allocates until stopped.
 fn runaway(body: &str) -> String {
     HOSTILE.replace("(drop (call $log (i32.const 2) (i32.const 0x100000) (i32.const 8)))", "").replace(
