@@ -328,12 +328,8 @@ impl serde::Serialize for StreamedReport<'_> {
             }
             Some(chains) => {
                 let slim = |(i, w): (usize, &WorkloadView)| {
-                    let mut report = a.workload_report(w);
                     let chains_omitted = i >= chains;
-                    if chains_omitted {
-                        report.ports.iter_mut().for_each(|p| p.chain = Vec::new());
-                    }
-                    SlimWorkload { report, chains_omitted }
+                    SlimWorkload { report: a.workload_report_with(w, !chains_omitted), chains_omitted }
                 };
                 report.serialize_field("workloads", &SeqOf(|| a.workloads.iter().enumerate().map(slim)))?;
                 report.serialize_field("services", &[(); 0])?;

@@ -169,13 +169,15 @@ impl ServerPolicy {
         self.per_port.get(&port).map_or(&self.chain, |p| &p.chain)
     }
 
-    pub fn port_reports(&self, sidecar: bool) -> Vec<PortReport> {
+    /// Each port's mode, and its precedence chain when `chains` (empty otherwise: the chains
+    /// are most of a large report).
+    pub fn port_reports(&self, sidecar: bool, chains: bool) -> Vec<PortReport> {
         self.ports
             .iter()
             .map(|&port| PortReport {
                 port,
                 mode: if sidecar { self.mode_for_port(port).to_string() } else { "NONE".to_owned() },
-                chain: self.chain_for_port(port).to_vec(),
+                chain: if chains { self.chain_for_port(port).to_vec() } else { Vec::new() },
             })
             .collect()
     }
@@ -444,6 +446,11 @@ impl Analysis {
     }
 
     pub(crate) fn workload_report(&self, w: &WorkloadView) -> WorkloadReport {
+        self.workload_report_with(w, true)
+    }
+
+    /// [`Analysis::workload_report`], its ports' chains left empty unless `chains`.
+    pub(crate) fn workload_report_with(&self, w: &WorkloadView, chains: bool) -> WorkloadReport {
         WorkloadReport {
             namespace: w.namespace().to_owned(),
             name: w.workload.meta.name().to_owned(),
@@ -453,7 +460,7 @@ impl Analysis {
             sidecar: w.sidecar,
             sidecar_reason: w.sidecar_reason.clone(),
             mode: if w.sidecar { w.server.mode.to_string() } else { "NONE".to_owned() },
-            ports: w.server.port_reports(w.sidecar),
+            ports: w.server.port_reports(w.sidecar, chains),
             accepted_trust_domains: if w.sidecar { self.trust_domains.clone() } else { Vec::new() },
             gateway_servers: self.gateway_servers(w),
         }
