@@ -1166,6 +1166,12 @@ impl Decided<'_> {
             },
             None => (outcome, symptom, why),
         };
+        // `cluster_builder.go`: ISTIO_MUTUAL without its own `sni` sends
+        // `BuildDNSSrvSubsetKey(outbound, subset, host, port)`.
+        let verifies = (self.cs.sends == Sends::IstioMutual).then(|| ServerVerification {
+            sni: self.cs.sni.clone().unwrap_or_else(|| crate::client::istio_mutual_sni(sp.port, subset, &svc.host)),
+            accepted_sans: self.accepted_sans().to_vec(),
+        });
         let cs = self.cs;
         let explanation = format!(
             "{} sends {} ({}); {}:{target} is {server_kind}: {why}",
@@ -1174,12 +1180,6 @@ impl Decided<'_> {
             cs.source,
             endpoint.key()
         );
-        // `cluster_builder.go`: ISTIO_MUTUAL without its own `sni` sends
-        // `BuildDNSSrvSubsetKey(outbound, subset, host, port)`.
-        let verifies = (cs.sends == Sends::IstioMutual).then(|| ServerVerification {
-            sni: cs.sni.clone().unwrap_or_else(|| crate::client::istio_mutual_sni(sp.port, subset, &svc.host)),
-            accepted_sans: crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities).to_vec(),
-        });
         let (failure, symptom) = symptom.map_or((None, None), |(class, text)| (Some(class), Some(text)));
         let call = Call {
             from: client.key(),
