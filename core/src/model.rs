@@ -107,13 +107,21 @@ pub enum Mode {
     Strict,
 }
 
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Mode {
+    /// The mode as Istio spells it (what `Display` writes), without `core::fmt`: the filter
+    /// words its log lines with it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Self::Disable => "DISABLE",
             Self::Permissive => "PERMISSIVE",
             Self::Strict => "STRICT",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -4,7 +4,6 @@
 
 use meshlock_core::compile::{CompiledError, CompiledPolicy, SCHEMA};
 use meshlock_core::enforce::{self, Decision, InboundPolicy, OutboundPolicy, PeerFacts};
-use meshlock_core::model::Mode;
 use read::{push_all, push_uint};
 
 mod read;
@@ -147,13 +146,9 @@ impl Verdict {
             Self::Refused(r) => r,
         }
     }
-    /// The Envoy stat name this decision increments: the core's
-    /// [`decision_metric`](meshlock_core::compile::plugin::decision_metric), spelled out here
-    /// without `core::fmt`.
+    /// The Envoy stat name this decision increments.
     pub fn metric_name(&self) -> String {
-        let mut name = String::from(meshlock_core::compile::plugin::DECISIONS_METRIC_PREFIX);
-        push_all(&mut name, &[".", self.verdict(), ".", self.reason()]);
-        name
+        meshlock_core::compile::plugin::decision_metric(self.verdict(), self.reason())
     }
 }
 
@@ -197,12 +192,12 @@ impl Guard {
                 let workload: &str = &p.workload;
                 push_all(
                     &mut s,
-                    &["meshlock: inbound ", kind, " filter for ", workload, ": mode ", mode_name(p.default_mode)],
+                    &["meshlock: inbound ", kind, " filter for ", workload, ": mode ", p.default_mode.as_str()],
                 );
                 for (i, (port, m)) in p.port_modes.iter().enumerate() {
                     s.push_str(if i == 0 { ", ports " } else { "," });
                     push_uint(&mut s, u64::from(*port));
-                    push_all(&mut s, &["=", mode_name(*m)]);
+                    push_all(&mut s, &["=", m.as_str()]);
                 }
                 s.push_str(", trust domains [");
                 for (i, domain) in p.trust_domains.iter().enumerate() {
@@ -285,15 +280,6 @@ fn compile_yaml(cfg: &read::Plugin<'_>, yaml: &str) -> Result<CompiledPolicy, Co
 #[cfg(not(feature = "yaml-config"))]
 fn compile_yaml(_cfg: &read::Plugin<'_>, _yaml: &str) -> Result<CompiledPolicy, ConfigError> {
     Err(ConfigError::YamlNotBuilt)
-}
-
-/// What `Mode`'s `Display` writes.
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Disable => "DISABLE",
-        Mode::Permissive => "PERMISSIVE",
-        Mode::Strict => "STRICT",
-    }
 }
 
 fn kind_from_root_id(root_id: Option<&str>) -> FilterKind {

@@ -436,9 +436,14 @@ fn messages_read_as_the_formatted_ones_did() {
         outbound.summary(),
         format!("meshlock: outbound http filter: secure naming for {} service(s)", ps.len())
     );
-    // Every metric name is the core's.
+    // Every metric name is `meshlock.decisions.<verdict>.<reason>`, the prefix the suite runner reads.
     for verdict in [Verdict::Refused("no_authority"), guard.decide_inbound(Some(80), &peer(false, false, None))] {
-        let expected = meshlock_core::compile::plugin::decision_metric(verdict.verdict(), verdict.reason());
+        let expected = format!(
+            "{}.{}.{}",
+            meshlock_core::compile::plugin::DECISIONS_METRIC_PREFIX,
+            verdict.verdict(),
+            verdict.reason()
+        );
         assert_eq!(verdict.metric_name(), expected);
     }
     // The core's compiled-policy errors, worded as the core words them.
