@@ -4,7 +4,7 @@ use super::{input, render};
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
 use meshlock_core::reach::ReachFilter;
-use meshlock_core::{Analysis, IstioVersion, Options, Severity};
+use meshlock_core::{Analysis, IstioVersion, Options, Severity, Source};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -140,21 +140,25 @@ pub struct ConvertArgs {
     pub common: Common,
 }
 
+/// Analyses `sources` for the command this process runs. The analysis lives until the process
+/// exits, and is never dropped: every command runs once and exits, and freeing a cluster's
+/// analysis object by object (millions of strings, maps and vectors) took about a tenth of a
+/// large run, for memory the exit returns anyway.
+pub(super) fn analyse_once(sources: &[Source], options: &Options) -> &'static Analysis {
+    Box::leak(Box::new(Analysis::new(sources, options)))
+}
+
 /// Loads and analyses; `Err` (exit 2) when a document could not be parsed at all.
-///
-/// The analysis lives until the process exits, and is never dropped: every command runs once and
-/// exits, and freeing a cluster's analysis object by object (millions of strings, maps and
-/// vectors) took about a tenth of a large run, for memory the exit returns anyway.
 pub(super) fn load(common: &Common, paths: &[PathBuf]) -> Result<&'static Analysis> {
     let sources = input::load(paths)?;
-    let analysis = Analysis::new(&sources, &Options { istio_version: common.istio_version });
+    let analysis = analyse_once(&sources, &Options { istio_version: common.istio_version });
     if analysis.unreadable() > 0 {
         for d in analysis.diagnostics().iter().filter(|d| d.severity == Severity::Error) {
             eprintln!("{d}");
         }
         bail!("{} document(s) could not be parsed", analysis.unreadable());
     }
-    Ok(Box::leak(Box::new(analysis)))
+    Ok(analysis)
 }
 
 /// Pretty JSON written straight to stdout: a cluster's report is hundreds of megabytes of text,

@@ -99,8 +99,8 @@ fn ensure_certs(dir: &std::path::Path, identity: &str) -> Result<CertFiles> {
 pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
     let sources = input::load(&args.paths)?;
     let options = Options { istio_version: args.istio_version };
-    let analysis = Analysis::new(&sources, &options);
-    ensure_usable(&analysis)?;
+    let analysis = super::analysis::analyse_once(&sources, &options);
+    ensure_usable(analysis)?;
     let kind = match args.kind {
         Kind::Http => FilterKind::Http,
         Kind::Network => FilterKind::Network,
@@ -120,7 +120,7 @@ pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
     };
     if args.all {
         let out = args.out.as_deref().unwrap_or(std::path::Path::new("."));
-        return all_wasm_plugins(&analysis, out, kind, image.as_ref());
+        return all_wasm_plugins(analysis, out, kind, image.as_ref());
     }
     let Some(workload) = args.workload.as_deref() else {
         anyhow::bail!("--workload NS/NAME (or --wasm-plugin --all --out DIR)");

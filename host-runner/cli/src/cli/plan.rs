@@ -1,12 +1,12 @@
 //! `meshlock plan`: an ordered, proven migration to STRICT (docs/plan.md). The core computes
 //! the plan; this writes the step files and prints the summary.
 
-use super::analysis::{Common, Format, print_json};
+use super::analysis::{Common, Format, analyse_once, print_json};
 use super::input;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
 use meshlock_core::plan::{BlockKind, Goal, Plan, PlanOptions};
-use meshlock_core::{Analysis, Options, Severity};
+use meshlock_core::{Options, Severity};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +33,7 @@ pub struct PlanArgs {
 
 pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     let sources = input::load(&args.common.paths)?;
-    let a = Analysis::new(&sources, &Options { istio_version: args.common.istio_version });
+    let a = analyse_once(&sources, &Options { istio_version: args.common.istio_version });
     if a.unreadable() > 0 || a.usable().is_err() {
         for d in a.diagnostics().iter().filter(|d| d.severity == Severity::Error) {
             eprintln!("{d}");
@@ -45,7 +45,7 @@ pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     let goal = match args.goal {
         GoalArg::Strict => Goal::Strict,
     };
-    let plan = meshlock_core::plan::plan(&a, &sources, &PlanOptions { goal })?;
+    let plan = meshlock_core::plan::plan(a, &sources, &PlanOptions { goal })?;
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         // Step files of an earlier plan would read as steps of this one: remove them first.
