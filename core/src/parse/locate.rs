@@ -88,15 +88,17 @@ fn is_blank(line: &str) -> bool {
     t.is_empty() || t.starts_with('#')
 }
 
+/// Whether a line's content starts with `key` (plain, or in double or single quotes) and a `:`.
+/// Called for every line a search passes, so it compares in place instead of building the
+/// quoted forms.
 fn key_matches(content: &str, key: &str) -> bool {
-    for quoted in [key.to_owned(), format!("\"{key}\""), format!("'{key}'")] {
-        if let Some(rest) = content.strip_prefix(quoted.as_str())
-            && rest.trim_start().starts_with(':')
-        {
-            return true;
+    let after_key = match content.as_bytes().first() {
+        Some(&q @ (b'"' | b'\'')) => {
+            content.get(1..).and_then(|c| c.strip_prefix(key)).and_then(|rest| rest.strip_prefix(char::from(q)))
         }
-    }
-    false
+        _ => content.strip_prefix(key),
+    };
+    after_key.is_some_and(|rest| rest.trim_start().starts_with(':'))
 }
 
 fn find_key(lines: &[&str], from: usize, parent: isize, key: &str) -> Option<(usize, isize)> {
@@ -184,6 +186,24 @@ spec:
         assert_eq!(locate(DOC, 1, &[k("metadata"), k("name")]), (4, 3));
         // Missing leaf: the nearest parent.
         assert_eq!(locate(DOC, 1, &[k("spec"), k("nothing")]), (5, 1));
+    }
+
+    #[test]
+    fn matches_plain_and_quoted_keys() {
+        for (content, key, want) in [
+            ("mode: STRICT", "mode", true),
+            ("mode : STRICT", "mode", true),
+            ("\"mode\": STRICT", "mode", true),
+            ("'mode': STRICT", "mode", true),
+            ("\"mode': STRICT", "mode", false),
+            ("modes: STRICT", "mode", false),
+            ("\"mode\"x: STRICT", "mode", false),
+            ("mode", "mode", false),
+            ("\"\": 1", "", true),
+            ("'", "", false),
+        ] {
+            assert_eq!(key_matches(content, key), want, "{content:?} against {key:?}");
+        }
     }
 
     #[test]

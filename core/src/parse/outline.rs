@@ -143,7 +143,16 @@ pub fn outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
             return Ok(o);
         }
     }
-    yaml_outline(text, max_depth)
+    yaml_outline(text, max_depth, Skim::Unread)
+}
+
+/// Whether the block scan skims the lines of unread subtrees ([`skim_unread_line`]) or shapes
+/// every line. Shaping every line is the specification the skim is tested against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Skim {
+    Unread,
+    #[cfg(test)]
+    Nothing,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,6 +223,28 @@ struct At {
 }
 
 impl MapTracker {
+    /// Whether [`MapTracker::line`] would leave the tracker as it is for a line at `indent` with
+    /// `dashes` sequence indicators: a line inside an unread subtree, or below a key whose
+    /// subtree holds none of the heads (anything under `spec`, or under `metadata` but not a
+    /// key of `metadata` or of `metadata.labels`).
+    fn ignores(&self, indent: usize, dashes: usize) -> bool {
+        if let Some((_, col)) = self.open_unread {
+            return indent > col || (indent == col && dashes > 0);
+        }
+        let Some(key_col) = self.key_col else {
+            return false;
+        };
+        if indent <= key_col {
+            return false;
+        }
+        match (self.meta, self.labels) {
+            (None, _) => true,
+            (Some(None), _) | (Some(Some(_)), Some(None)) => false,
+            (Some(Some(child)), None) => indent > child,
+            (Some(Some(child)), Some(Some(label))) => indent > child && indent > label,
+        }
+    }
+
     /// Closes an unread subtree at a line (starting at byte `start`) that is not inside it.
     fn close_unread(&mut self, indent: usize, dashes: usize, start: usize) {
         if let Some((_, col)) = self.open_unread
@@ -299,7 +330,7 @@ struct ItemsState {
     current: Option<(usize, u32, MapTracker)>,
 }
 
-fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
+fn yaml_outline(text: &str, max_depth: usize, skim: Skim) -> Result<Outline, TooDeep> {
     let mut out = Outline::default();
     let mut carry = Carry::None;
     // Columns of the open block collections: the block depth of the current line.
@@ -320,8 +351,8 @@ fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
     for (line_no, (start, raw)) in (0u32..).zip(super::lines::lines_inclusive(text)) {
         let offset = start + raw.len();
         out.scanned += raw.len() as u64;
-        let line = raw.trim_end_matches(['\n', '\r']);
-        let indent = line.len() - line.trim_start_matches(' ').len();
+        let line = without_line_end(raw);
+        let indent = line.bytes().take_while(|&c| c == b' ').count();
         let content = line.get(indent..).unwrap_or_default();
         let blank = content.is_empty() || content.starts_with('#');
         match carry {
@@ -358,6 +389,20 @@ fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
         }
         if stack.last() != Some(&indent) {
             stack.push(indent);
+        }
+        if skim == Skim::Unread {
+            // The map the line would be handed to, if it would be handed to one.
+            let tracker = match list.as_ref() {
+                Some(state) => {
+                    state.dash.filter(|&d| indent > d).and(state.current.as_ref().map(|(_, _, tracker)| tracker))
+                }
+                None => (root.is_some() && root_is_map).then_some(&root_map),
+            };
+            if let Some(tracker) = tracker
+                && skim_line(line, indent, &mut stack, max_depth, |dashes| tracker.ignores(indent, dashes))
+            {
+                continue;
+            }
         }
         let (shape, next) = shape_line(line, indent, &mut stack, max_depth, line_no)?;
         carry = next;
@@ -453,6 +498,90 @@ fn yaml_outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
         out.items = Some(items);
     }
     Ok(out)
+}
+
+/// A line the scan's map would ignore (`ignores(dashes)`: inside an unread subtree, or below a
+/// key whose subtree holds no head) matters only for the nesting depth, unless it could open a
+/// construct that goes on past the line (a quoted scalar, a flow collection, a block scalar)
+/// or a depth check could fail on it. Such a line is skimmed: its `- ` indicators are pushed as
+/// [`shape_line`] pushes them, its key and value are not read. Returns `false`, having changed
+/// nothing, for a line that must be shaped. Most lines of a cluster dump are `status`,
+/// `managedFields` and `spec`.
+fn skim_line(
+    line: &str,
+    indent: usize,
+    stack: &mut Vec<usize>,
+    max_depth: usize,
+    ignores: impl FnOnce(usize) -> bool,
+) -> bool {
+    let b = line.as_bytes();
+    // The `- ` indicators: where each one's node starts, as `shape_line` finds it.
+    let after_dash = |i: usize| -> Option<usize> {
+        (b.get(i) == Some(&b'-') && matches!(b.get(i + 1), None | Some(b' '))).then(|| skip_spaces(b, i + 1))
+    };
+    let mut dashes = 0usize;
+    let mut node = indent;
+    while let Some(next) = after_dash(node) {
+        dashes += 1;
+        node = next;
+    }
+    // Room for the indicators and a `{}` after a key, so no depth check can fail here.
+    if stack.len() + dashes + 2 > max_depth || !ignores(dashes) || !plain_to_the_end(b.get(node..).unwrap_or_default())
+    {
+        return false;
+    }
+    let mut i = indent;
+    while let Some(next) = after_dash(i) {
+        if b.get(next).is_some() && stack.last() != Some(&next) {
+            stack.push(next);
+        }
+        i = next;
+    }
+    true
+}
+
+/// Whether the rest of a line holds nothing that could start a multi-line construct or a
+/// property: no quote, no block scalar indicator, no tab, no anchor, tag or alias, and
+/// brackets only as the empty `{}` and `[]` (a `managedFields` line is mostly `f:name: {}`).
+fn plain_to_the_end(rest: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(&c) = rest.get(i) {
+        if NOT_PLAIN.get(usize::from(c)).copied().unwrap_or(true) {
+            let pair = match c {
+                b'{' => b'}',
+                b'[' => b']',
+                _ => return false,
+            };
+            if rest.get(i + 1) != Some(&pair) {
+                return false;
+            }
+            i += 1;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// The bytes [`plain_to_the_end`] stops at, as a table: it looks at every byte of half a dump.
+#[expect(clippy::indexing_slicing, reason = "evaluated by the compiler: an index out of range fails the build")]
+const NOT_PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let stops = b"\"'|>&!*?%@`\t{}[]";
+    let mut i = 0;
+    while i < stops.len() {
+        table[stops[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+/// A line without its `\n` and any `\r` before it (`raw` holds no other `\n`).
+fn without_line_end(raw: &str) -> &str {
+    let line = raw.strip_suffix('\n').unwrap_or(raw);
+    match line.as_bytes().last() {
+        Some(b'\r') => line.trim_end_matches('\r'),
+        _ => line,
+    }
 }
 
 /// A quoted scalar the outline could decode, or one it leaves to the parser.
@@ -1041,4 +1170,124 @@ mod tests {
         let err = outline(&nested, 256).unwrap_err();
         assert_eq!(err.line, 256);
     }
+
+    /// The outline with unread lines skimmed is the outline with every line shaped.
+    fn assert_skim_agrees(text: &str, max_depth: usize) {
+        let skimmed = yaml_outline(text, max_depth, Skim::Unread);
+        let shaped = yaml_outline(text, max_depth, Skim::Nothing);
+        assert_eq!(skimmed, shaped, "max depth {max_depth}, text:\n{text}");
+    }
+
+    #[test]
+    fn skimming_unread_subtrees_changes_nothing_on_dumps() {
+        use crate::synth::{DumpFormat, MeshShape, generate_dump};
+        for realistic in [false, true] {
+            for format in [DumpFormat::Documents, DumpFormat::ListYaml] {
+                let text = generate_dump(&MeshShape::new(12), realistic, format);
+                for doc in crate::parse::yaml::split_documents(&text) {
+                    for max_depth in [256, 12, 7] {
+                        assert_skim_agrees(doc.text, max_depth);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn skimming_unread_subtrees_changes_nothing_at_the_edges() {
+        let cases = [
+            // A flow collection that goes on below the subtree's column.
+            "kind: Pod\nstatus:\n  a: {x: 1,\nb: 2}\nspec:\n  c: 1\n",
+            "kind: Pod\nstatus:\n  a: [1,\n2]\nkind: Secret\n",
+            // A quoted scalar that goes on below it.
+            "kind: Pod\nstatus:\n  a: \"x\n  y\"\nkind: Secret\n",
+            "kind: Pod\nstatus:\n  a: 'x\nkind: y'\nmetadata:\n  name: n\n",
+            // A block scalar whose text looks like structure.
+            "kind: Pod\nstatus:\n  a: |\n    - - - - - -\n      - - - - x\n  b: 1\nkind: Secret\n",
+            // Sequences at the subtree's own column, nested on one line.
+            "kind: Pod\nmetadata:\n  managedFields:\n  - - - - a: {}\n  - b: []\n  name: n\n",
+            "items:\n- kind: Pod\n  status:\n  - a\n  -\n  - - b: {}\n  metadata:\n    name: p\n- kind: Secret\n",
+            // Tabs, anchors, aliases, explicit keys inside the subtree.
+            "kind: Pod\nstatus:\n  a:\t{}\n  -\tb\n  &x c: 1\n  ? d\n  : e\n  f: *x\nkind: Secret\n",
+            // Stray brackets, comments with quotes, a document marker.
+            "kind: Pod\nstatus:\n  a: {}}\n  b: x # it's\n  c: ]\n---\nkind: Secret\n",
+        ];
+        for text in cases {
+            for max_depth in [256, 6, 4, 3, 2] {
+                assert_skim_agrees(text, max_depth);
+            }
+        }
+        // Nesting inside an unread subtree still counts towards the limit.
+        let mut deep = String::from("kind: Pod\nstatus:\n");
+        for i in 1..300 {
+            deep.push_str(&" ".repeat(i));
+            deep.push_str("a:\n");
+        }
+        assert!(yaml_outline(&deep, 256, Skim::Unread).is_err());
+        assert_skim_agrees(&deep, 256);
+        assert_skim_agrees(&format!("kind: Pod\nstatus:\n  {}x\n", "- ".repeat(300)), 256);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn skimming_unread_subtrees_changes_nothing(
+            lines in proptest::collection::vec((0usize..7, 0usize..FRAGMENTS.len()), 0..40),
+            max_depth in 2usize..10,
+        ) {
+            let mut text = String::new();
+            for (indent, fragment) in lines {
+                text.push_str(&" ".repeat(indent));
+                text.push_str(FRAGMENTS.get(fragment).copied().unwrap_or_default());
+                text.push('\n');
+            }
+            assert_skim_agrees(&text, max_depth);
+            assert_skim_agrees(&text, 256);
+        }
+    }
+
+    /// Line bodies the property test builds documents from: the keys that open and close unread
+    /// subtrees, List items, and everything that makes a line carry over or nest.
+    const FRAGMENTS: &[&str] = &[
+        "status:",
+        "managedFields:",
+        "metadata:",
+        "items:",
+        "kind: List",
+        "kind: Pod",
+        "name: n",
+        "- a: 1",
+        "- - b",
+        "-",
+        "- ",
+        "f:x: {}",
+        "y: []",
+        "- {}",
+        "k: [1,",
+        "2]",
+        "m: {a: 1,",
+        "b: 2}",
+        "q: \"a",
+        "b\"",
+        "s: 'x",
+        "y'",
+        "t: |",
+        "text - - -",
+        "u: >",
+        "# it's",
+        "",
+        "&a x: 1",
+        "*a",
+        "? k",
+        ": v",
+        "\t- t",
+        "---",
+        "x: {}}",
+        "plain value",
+        "labels:",
+        "spec:",
+        "apiVersion: v1",
+        "namespace: ns",
+        "endpointslice.kubernetes.io/managed-by: m",
+        "- name: n",
+    ];
 }

@@ -56,33 +56,60 @@ pub struct SyntaxError {
 
 /// Splits a stream at `---` / `...` marker lines. YAML forbids a document marker at the start
 /// of a line inside any scalar (`c-forbidden`), so a line scan finds exactly the boundaries
-/// the parser would.
+/// the parser would. Only lines that start with three dashes or dots are candidates; they are
+/// found by substring search, and the lines between them are counted, not iterated: a cluster
+/// dump is hundreds of megabytes of lines with no marker at all.
 pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
+    let b = text.as_bytes();
     let mut docs = Vec::new();
     let mut start = 0usize;
     let mut start_line = 1u32;
-    for (line_no, (offset, line)) in (1u32..).zip(super::lines::lines_inclusive(text)) {
-        // Only a line that starts with `-` or `.` can be a marker: most lines are not looked at
-        // past their first byte.
-        if !matches!(line.as_bytes().first(), Some(b'-' | b'.')) {
+    // The line number of byte `counted_to`, advanced as candidates are met.
+    let mut counted_to = 0usize;
+    let mut line_no = 1u32;
+    for offset in marker_candidates(b) {
+        let line_end = super::lines::line_end(b, offset);
+        let line = text.get(offset..line_end).unwrap_or_default();
+        let bare = line.trim_end_matches('\r');
+        let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
+        let dashes = is_marker("---");
+        if !dashes && !is_marker("...") {
             continue;
         }
-        let bare = line.trim_end_matches(['\n', '\r']);
-        let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
-        if is_marker("---") || is_marker("...") {
-            push_doc(&mut docs, text, start, offset, start_line);
-            // Content after `--- ` on the same line belongs to the next document; keep the line.
-            if is_marker("---") && bare.len() > 3 {
-                start = offset;
-                start_line = line_no;
-            } else {
-                start = offset + line.len();
-                start_line = line_no + 1;
-            }
+        line_no = line_no.saturating_add(newlines(b.get(counted_to..offset).unwrap_or_default()));
+        counted_to = offset;
+        push_doc(&mut docs, text, start, offset, start_line);
+        // Content after `--- ` on the same line belongs to the next document; keep the line.
+        if dashes && bare.len() > 3 {
+            start = offset;
+            start_line = line_no;
+        } else {
+            start = (line_end + 1).min(text.len());
+            start_line = line_no.saturating_add(1);
         }
     }
     push_doc(&mut docs, text, start, text.len(), start_line);
     docs
+}
+
+/// The offsets of the lines that start with `---` or `...`, in order.
+fn marker_candidates(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let at_start = [b.starts_with(b"---") || b.starts_with(b"...")].into_iter().filter(|&s| s).map(|_| 0);
+    let after = |needle: &'static [u8]| memchr::memmem::find_iter(b, needle).map(|newline| newline + 1);
+    let mut dashes = after(b"\n---").peekable();
+    let mut dots = after(b"\n...").peekable();
+    let merged = std::iter::from_fn(move || match (dashes.peek(), dots.peek()) {
+        (Some(&d), Some(&o)) if o < d => dots.next(),
+        (Some(_), _) => dashes.next(),
+        (None, _) => dots.next(),
+    });
+    at_start.chain(merged)
+}
+
+/// How many `\n` bytes `b` holds (a loop the compiler vectorises).
+fn newlines(b: &[u8]) -> u32 {
+    let n = b.iter().filter(|&&c| c == b'\n').count();
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn push_doc<'a>(docs: &mut Vec<DocumentText<'a>>, text: &'a str, from: usize, to: usize, first_line: u32) {
@@ -534,6 +561,49 @@ fn absolute_positions(msg: &str, first_line: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The split as a walk over every line: what `split_documents` must equal.
+    fn split_line_by_line(text: &str) -> Vec<DocumentText<'_>> {
+        let mut docs = Vec::new();
+        let mut start = 0usize;
+        let mut start_line = 1u32;
+        for (line_no, (offset, line)) in (1u32..).zip(crate::parse::lines::lines_inclusive(text)) {
+            let bare = line.trim_end_matches(['\n', '\r']);
+            let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
+            if is_marker("---") || is_marker("...") {
+                push_doc(&mut docs, text, start, offset, start_line);
+                if is_marker("---") && bare.len() > 3 {
+                    start = offset;
+                    start_line = line_no;
+                } else {
+                    start = offset + line.len();
+                    start_line = line_no + 1;
+                }
+            }
+        }
+        push_doc(&mut docs, text, start, text.len(), start_line);
+        docs
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_split_is_the_line_by_line_split(
+            lines in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "---", "--- a: 1", "---\t", "----", "--", "...", "... x", "....", "..",
+                    "a: 1", "- b", " ---", "", "# c", "---\r", "...\r", "\r", "x---",
+                ]),
+                0..30,
+            ),
+            newline_at_end in proptest::bool::ANY,
+        ) {
+            let mut text = lines.join("\n");
+            if newline_at_end {
+                text.push('\n');
+            }
+            proptest::prop_assert_eq!(split_documents(&text), split_line_by_line(&text));
+        }
+    }
 
     #[test]
     fn splits_at_markers_only() {
