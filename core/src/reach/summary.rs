@@ -264,6 +264,59 @@ struct GroupTally<'a> {
     examples: Vec<Call>,
 }
 
+/// The namespaces whose every sidecar client is in a failure group: per scope, each namespace
+/// of the scope but those the group's `SidecarsOutside` classes all leave out (none for a scope
+/// without such a class). Asked per group, so it is worked out from the left-out namespaces (a
+/// few) rather than by listing the scope's namespaces (all of them, for every group).
+struct FullNamespaces<'s, 'a> {
+    scopes: &'s Scopes<'a>,
+    except: &'s [Option<BTreeSet<&'a str>>; 2],
+}
+
+impl FullNamespaces<'_, '_> {
+    fn except(&self, scope: Scope) -> Option<&BTreeSet<&str>> {
+        self.except.get(scope_slot(scope)).and_then(Option::as_ref)
+    }
+
+    fn in_scope(&self, scope: Scope, ns: &str) -> bool {
+        self.except(scope)
+            .is_some_and(|except| self.scopes.get(scope).by_namespace.contains_key(ns) && !except.contains(ns))
+    }
+
+    fn contains(&self, ns: &str) -> bool {
+        self.in_scope(Scope::All, ns) || self.in_scope(Scope::FilterNamespaces, ns)
+    }
+
+    /// The sidecar clients of these namespaces, counted as in all clients. `totals` holds, per
+    /// scope, the count over all of the scope's namespaces. The filter's scope is a part of all
+    /// clients (its namespaces are among theirs), so a namespace of both is counted once: under
+    /// all clients unless the group leaves it out there.
+    fn clients(&self, totals: &[usize; 2]) -> usize {
+        let size = |ns: &&str| self.scopes.all.by_namespace.get(ns).map_or(0, Vec::len);
+        let total = |scope: Scope| totals.get(scope_slot(scope)).copied().unwrap_or(0);
+        let in_keys = |scope: Scope, ns: &&str| self.scopes.get(scope).by_namespace.contains_key(ns);
+        let left_out = |scope: Scope, except: &BTreeSet<&str>| -> usize {
+            except.iter().filter(|ns| in_keys(scope, ns)).map(size).sum()
+        };
+        match (self.except(Scope::All), self.except(Scope::FilterNamespaces)) {
+            (None, None) => 0,
+            (Some(all), None) => total(Scope::All).saturating_sub(left_out(Scope::All, all)),
+            (None, Some(filter)) => {
+                total(Scope::FilterNamespaces).saturating_sub(left_out(Scope::FilterNamespaces, filter))
+            }
+            // What the filter's scope adds: its namespaces that all clients' classes left out.
+            (Some(all), Some(filter)) => {
+                let added: usize = all
+                    .iter()
+                    .filter(|ns| in_keys(Scope::FilterNamespaces, ns) && !filter.contains(*ns))
+                    .map(size)
+                    .sum();
+                total(Scope::All).saturating_sub(left_out(Scope::All, all)) + added
+            }
+        }
+    }
+}
+
 /// [`ReachSummary`] in time linear in the mesh: the same class traversal as
 /// [`super::count_calls`], each class's calls spread over its members' namespaces.
 /// `examples`: calls kept per group.
@@ -369,28 +422,23 @@ pub fn summarize_streamed<'a>(a: &'a Analysis, filter: &ReachFilter, examples: u
         }
     }
 
+    // Per scope, the sidecar clients (counted as in all clients) of every namespace it has.
+    let scope_total = |scope: Scope| -> usize {
+        scopes.get(scope).by_namespace.keys().filter_map(|ns| scopes.all.by_namespace.get(ns)).map(Vec::len).sum()
+    };
+    let totals = [scope_total(Scope::All), scope_total(Scope::FilterNamespaces)];
     let mut failures: Vec<FailureGroup> = groups
         .into_iter()
         .map(|(cause, g)| {
-            let full_namespaces: HashSet<&str> = [Scope::All, Scope::FilterNamespaces]
-                .into_iter()
-                .filter_map(|scope| {
-                    let except = g.outside_except.get(scope_slot(scope))?.as_ref()?;
-                    Some(scopes.get(scope).by_namespace.keys().filter(move |ns| !except.contains(*ns)))
-                })
-                .flatten()
-                .copied()
-                .collect();
-            let in_full = |i: &usize| a.workloads.get(*i).is_some_and(|w| full_namespaces.contains(w.namespace()));
-            let full: usize =
-                full_namespaces.iter().filter_map(|ns| scopes.all.by_namespace.get(ns)).map(Vec::len).sum();
+            let full = FullNamespaces { scopes: &scopes, except: &g.outside_except };
+            let in_full = |i: &usize| a.workloads.get(*i).is_some_and(|w| full.contains(w.namespace()));
             let listed = g.listed.iter().filter(|i| !in_full(i)).count();
             // The filter's namespaces are a part of all clients.
             let no_sidecar = g.no_sidecar.iter().map(|&scope| scopes.get(scope).no_sidecar.len()).max().unwrap_or(0);
             FailureGroup {
                 cause,
                 calls: g.calls,
-                clients: class_size(full + listed + no_sidecar),
+                clients: class_size(full.clients(&totals) + listed + no_sidecar),
                 services: class_size(g.services.len()),
                 examples: g.examples,
             }
@@ -401,5 +449,70 @@ pub fn summarize_streamed<'a>(a: &'a Analysis, filter: &ReachFilter, examples: u
         counts,
         namespaces: NamespaceMatrix { names, listed: listed_rows, spread, no_sidecar, sidecars },
         failures,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reach::Clients;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    const NAMESPACES: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+
+    fn clients(scope: Scope, sizes: &[usize], keep: &[bool]) -> Clients<'static> {
+        let mut next = 0;
+        let by_namespace: BTreeMap<&'static str, Vec<usize>> = NAMESPACES
+            .iter()
+            .zip(sizes.iter().zip(keep))
+            .filter(|(_, (size, kept))| **kept && **size > 0)
+            .map(|(ns, (size, _))| {
+                let members: Vec<usize> = (next..next + size).collect();
+                next += size;
+                (*ns, members)
+            })
+            .collect();
+        Clients { scope, no_sidecar: Vec::new(), sidecar_total: next, by_namespace }
+    }
+
+    fn except(set: Option<Vec<bool>>) -> Option<BTreeSet<&'static str>> {
+        set.map(|marks| NAMESPACES.iter().zip(marks).filter(|(_, m)| *m).map(|(ns, _)| *ns).collect())
+    }
+
+    proptest! {
+        /// The full namespaces worked out from what is left out are the set built by listing
+        /// every namespace of each scope, and so is their count of clients.
+        #[test]
+        fn full_namespaces_are_the_listed_set(
+            sizes in proptest::collection::vec(0usize..4, NAMESPACES.len()),
+            in_filter in proptest::collection::vec(any::<bool>(), NAMESPACES.len()),
+            except_all in proptest::option::of(proptest::collection::vec(any::<bool>(), NAMESPACES.len())),
+            except_filter in proptest::option::of(proptest::collection::vec(any::<bool>(), NAMESPACES.len())),
+        ) {
+            let all = clients(Scope::All, &sizes, &[true; NAMESPACES.len()]);
+            // The filter's scope is a part of all clients: some of their namespaces.
+            let filter = clients(Scope::FilterNamespaces, &sizes, &in_filter);
+            let scopes = Scopes { all, namespaces: filter };
+            let except = [except(except_all), except(except_filter)];
+            let listed: HashSet<&str> = [Scope::All, Scope::FilterNamespaces]
+                .into_iter()
+                .filter_map(|scope| {
+                    let except = except.get(scope_slot(scope))?.as_ref()?;
+                    Some(scopes.get(scope).by_namespace.keys().filter(move |ns| !except.contains(*ns)))
+                })
+                .flatten()
+                .copied()
+                .collect();
+            let want: usize = listed.iter().filter_map(|ns| scopes.all.by_namespace.get(ns)).map(Vec::len).sum();
+            let total = |scope: Scope| -> usize {
+                scopes.get(scope).by_namespace.keys().filter_map(|ns| scopes.all.by_namespace.get(ns)).map(Vec::len).sum()
+            };
+            let full = FullNamespaces { scopes: &scopes, except: &except };
+            prop_assert_eq!(full.clients(&[total(Scope::All), total(Scope::FilterNamespaces)]), want);
+            for ns in NAMESPACES {
+                prop_assert_eq!(full.contains(ns), listed.contains(ns), "{}", ns);
+            }
+        }
     }
 }
