@@ -416,7 +416,7 @@ fn retain_marked<T>(items: &mut Vec<T>, keep: &[bool]) {
 
 fn read_document(
     ctx: &mut Ctx<'_>,
-    node: &Node,
+    node: &Node<'_>,
     res: &mut Resources,
     seen: &mut HashMap<ResourceId, Location>,
     documents: &mut usize,
@@ -457,7 +457,7 @@ fn read_document(
     }
 }
 
-fn read_resource(ctx: &mut Ctx<'_>, node: &Node, res: &mut Resources, seen: &mut HashMap<ResourceId, Location>) {
+fn read_resource(ctx: &mut Ctx<'_>, node: &Node<'_>, res: &mut Resources, seen: &mut HashMap<ResourceId, Location>) {
     ctx.resource = None;
     let api_version =
         ctx.scalar_string(node.get("apiVersion"), &[Seg::Key(Cow::Borrowed("apiVersion"))]).unwrap_or_default();

@@ -24,13 +24,13 @@ const MAX_KEY_BYTES: usize = 1000;
 const LINEAR_KEYS: usize = 16;
 
 /// Reads `text` (one document) as `role`, or `None` when it is outside the subset.
-pub fn read(text: &str, role: Role, built: &mut Built) -> Option<Node> {
+pub fn read<'t>(text: &'t str, role: Role, built: &mut Built) -> Option<Node<'t>> {
     read_skipping(text, &[], role, built)
 }
 
 /// [`read`], stepping over the byte ranges `skip` (whole lines, sorted) as if their lines were
 /// empty: the subtrees the outline found meshlock never reads, read without a blanked copy.
-pub fn read_skipping(text: &str, skip: &[(usize, usize)], role: Role, built: &mut Built) -> Option<Node> {
+pub fn read_skipping<'t>(text: &'t str, skip: &[(usize, usize)], role: Role, built: &mut Built) -> Option<Node<'t>> {
     // The unread lines read as empty: what they hold is never looked at.
     let mut from = 0;
     for &(start, end) in skip {
@@ -132,7 +132,7 @@ enum Key<'t> {
     Quoted(String),
 }
 
-struct Fast<'t> {
+struct Fast<'t, 's> {
     text: &'t str,
     /// Start of the first line not yet looked at.
     pos: usize,
@@ -140,10 +140,10 @@ struct Fast<'t> {
     next: Option<Line<'t>>,
     nodes: u64,
     /// Line ranges still ahead that read as empty lines.
-    skip: &'t [(usize, usize)],
+    skip: &'s [(usize, usize)],
 }
 
-impl<'t> Fast<'t> {
+impl<'t> Fast<'t, '_> {
     /// The next line with content (blank and comment-only lines are passed over), not consumed.
     fn peek(&mut self) -> Option<Line<'t>> {
         if self.next.is_some() {
@@ -187,7 +187,7 @@ impl<'t> Fast<'t> {
     }
 
     /// A block node whose first line is `line` (already peeked, not consumed).
-    fn node(&mut self, line: Line<'t>, role: Role, keep: bool, depth: usize) -> Option<Node> {
+    fn node(&mut self, line: Line<'t>, role: Role, keep: bool, depth: usize) -> Option<Node<'t>> {
         if depth > MAX_DEPTH {
             return None;
         }
@@ -199,8 +199,8 @@ impl<'t> Fast<'t> {
     }
 
     /// A block mapping whose keys are at column `indent`.
-    fn map(&mut self, indent: usize, role: Role, keep: bool, depth: usize) -> Option<Node> {
-        let mut entries: Vec<(String, Node)> = Vec::new();
+    fn map(&mut self, indent: usize, role: Role, keep: bool, depth: usize) -> Option<Node<'t>> {
+        let mut entries: Vec<(Cow<'t, str>, Node<'t>)> = Vec::new();
         // Keys are borrowed from the line until one is built: most keys of a dump are not.
         let mut set: Option<HashSet<Cow<'t, str>>> = None;
         // Keys not built that still count for duplicates ([`Role::counts_unbuilt`]).
@@ -233,13 +233,13 @@ impl<'t> Fast<'t> {
                 return None;
             }
             if set.is_none() && entries.len() + others.len() >= LINEAR_KEYS {
-                let known = entries.iter().map(|(k, _)| Cow::Owned(k.clone())).chain(others.drain(..));
+                let known = entries.iter().map(|(k, _)| k.clone()).chain(others.drain(..));
                 set = Some(known.chain([key.clone()]).collect());
             }
             match role.child(&key) {
                 Some(child) => {
                     let value = self.value(rest, indent, child, true, depth + 1)?;
-                    entries.push((key.into_owned(), value));
+                    entries.push((key, value));
                 }
                 None => {
                     if set.is_none() && role.counts_unbuilt(&key) {
@@ -254,7 +254,7 @@ impl<'t> Fast<'t> {
     }
 
     /// A block sequence whose `-` are at column `indent`.
-    fn seq(&mut self, indent: usize, role: Role, keep: bool, depth: usize) -> Option<Node> {
+    fn seq(&mut self, indent: usize, role: Role, keep: bool, depth: usize) -> Option<Node<'t>> {
         let role = role.element();
         let mut items = Vec::new();
         while let Some(line) = self.peek() {
@@ -293,7 +293,7 @@ impl<'t> Fast<'t> {
     }
 
     /// The value after `key:` (`rest`) of a mapping whose keys are at column `indent`.
-    fn value(&mut self, rest: &'t str, indent: usize, role: Role, keep: bool, depth: usize) -> Option<Node> {
+    fn value(&mut self, rest: &'t str, indent: usize, role: Role, keep: bool, depth: usize) -> Option<Node<'t>> {
         let rest = rest.trim_start_matches(' ');
         if rest.is_empty() || rest.starts_with('#') {
             return self.below(indent, true, role, keep, depth);
@@ -303,7 +303,7 @@ impl<'t> Fast<'t> {
 
     /// A value on the lines below its key or `-` (at column `indent`): a more indented block
     /// node, a sequence at the key's own column, or nothing (null).
-    fn below(&mut self, indent: usize, of_key: bool, role: Role, keep: bool, depth: usize) -> Option<Node> {
+    fn below(&mut self, indent: usize, of_key: bool, role: Role, keep: bool, depth: usize) -> Option<Node<'t>> {
         match self.peek() {
             Some(l) if l.indent > indent => self.node(l, role, keep, depth),
             Some(l) if of_key && l.indent == indent && matches!(shape(l.content)?, Shape::Dash) => {
@@ -322,7 +322,7 @@ impl<'t> Fast<'t> {
     /// A value that starts on its key's or `-`'s line, in a collection at column `indent`.
     /// Its own line is consumed; a more indented line after it (a continuation) makes the
     /// enclosing collection step aside.
-    fn scalar(&mut self, s: &'t str, indent: usize, keep: bool) -> Option<Node> {
+    fn scalar(&mut self, s: &'t str, indent: usize, keep: bool) -> Option<Node<'t>> {
         let first = s.as_bytes().first().copied()?;
         if !keep {
             // Checked as the kept path checks it, without building what is dropped.
@@ -341,7 +341,7 @@ impl<'t> Fast<'t> {
         self.scalar_kept(s, indent, keep)
     }
 
-    fn scalar_kept(&mut self, s: &'t str, indent: usize, keep: bool) -> Option<Node> {
+    fn scalar_kept(&mut self, s: &'t str, indent: usize, keep: bool) -> Option<Node<'t>> {
         let first = s.as_bytes().first().copied()?;
         let node = match first {
             b'"' | b'\'' => {
@@ -349,7 +349,7 @@ impl<'t> Fast<'t> {
                 if !ends_line(tail) {
                     return None;
                 }
-                Node::String(value)
+                Node::String(Cow::Owned(value))
             }
             b'[' | b'{' => {
                 let tail = s.get(2..).unwrap_or_default();
@@ -374,7 +374,7 @@ impl<'t> Fast<'t> {
     /// A `|` / `|-` literal block scalar whose header is `s`, owned by a collection at column
     /// `indent`: its lines are those below, indented more than `indent`, up to the first
     /// less indented line with content.
-    fn literal(&mut self, s: &str, indent: usize, keep: bool) -> Option<Node> {
+    fn literal(&mut self, s: &str, indent: usize, keep: bool) -> Option<Node<'t>> {
         let header = s.get(1..).unwrap_or_default();
         let (strip, header) = match header.strip_prefix('-') {
             Some(h) => (true, h),
@@ -424,7 +424,7 @@ impl<'t> Fast<'t> {
         self.pos = at;
         self.next = None;
         self.count(keep);
-        Some(Node::String(out))
+        Some(Node::String(Cow::Owned(out)))
     }
 }
 
@@ -586,14 +586,16 @@ fn single_quoted_with(s: &str, mut push: impl FnMut(&str)) -> Option<&str> {
 /// A plain scalar typed as serde_yaml 0.9 types it for [`Node`]: null, boolean, number (as
 /// the text serde_yaml's value renders to) or string. `None` for integers beyond 64 bits,
 /// which the serde path refuses.
-fn plain_value(s: &str) -> Option<Node> {
+fn plain_value(s: &str) -> Option<Node<'_>> {
     Some(match s {
         "" | "~" | "null" | "Null" | "NULL" => Node::Null,
         "true" | "True" | "TRUE" => Node::Bool(true),
         "false" | "False" | "FALSE" => Node::Bool(false),
         _ => match number(s)? {
-            Some(text) => Node::Number(text),
-            None => Node::String(s.to_owned()),
+            // A number's text as serde_yaml renders it: the same as written, most often.
+            Some(text) if text == s => Node::Number(Cow::Borrowed(s)),
+            Some(text) => Node::Number(Cow::Owned(text)),
+            None => Node::String(Cow::Borrowed(s)),
         },
     })
 }

@@ -61,7 +61,7 @@ pub fn classify(api_version: &str, kind: &str) -> Option<(Kind, bool)> {
     Some((k, groups.contains(&group)))
 }
 
-pub fn read_meta(ctx: &mut Ctx<'_>, node: &Node, kind: &str, cluster_scoped: bool) -> Option<Meta> {
+pub fn read_meta(ctx: &mut Ctx<'_>, node: &Node<'_>, kind: &str, cluster_scoped: bool) -> Option<Meta> {
     let mpath = vec![Seg::Key(Cow::Borrowed("metadata"))];
     let md = node.get("metadata");
     ctx.map(md, &mpath);
@@ -99,7 +99,7 @@ fn spec_path() -> Vec<Seg> {
     vec![Seg::Key(Cow::Borrowed("spec"))]
 }
 
-fn selector(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Option<Selector> {
+fn selector(ctx: &mut Ctx<'_>, node: Option<&Node<'_>>, path: &[Seg]) -> Option<Selector> {
     let map = ctx.map(node, path);
     // `selector: {}` or `selector: null` written explicitly: present but empty.
     let present = node.is_some();
@@ -115,13 +115,13 @@ const PA_MODES: &[(&str, DeclaredMode)] = &[
     ("STRICT", DeclaredMode::Strict),
 ];
 
-fn pa_mode(ctx: &mut Ctx<'_>, mtls: Option<&Node>, path: &[Seg]) -> DeclaredMode {
+fn pa_mode(ctx: &mut Ctx<'_>, mtls: Option<&Node<'_>>, path: &[Seg]) -> DeclaredMode {
     ctx.map(mtls, path);
     ctx.unknown_fields(mtls, path, &["mode"]);
     ctx.enumerated(mtls.and_then(|m| m.get("mode")), &p(path, "mode"), PA_MODES).unwrap_or(DeclaredMode::Unset)
 }
 
-pub fn peer_authentication(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> PeerAuthentication {
+pub fn peer_authentication(ctx: &mut Ctx<'_>, meta: Meta, node: &Node<'_>) -> PeerAuthentication {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
@@ -134,7 +134,7 @@ pub fn peer_authentication(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> PeerAu
     let mut port_level = std::collections::BTreeMap::new();
     if let Some(entries) = ctx.map(pl_node, &plpath) {
         for (key, value) in entries {
-            let epath = p(&plpath, key.clone());
+            let epath = p(&plpath, key.clone().into_owned());
             let at = ctx.at(&epath);
             let port = key.trim().parse::<u32>().ok().filter(|n| (1..=65535).contains(n));
             let Some(port) = port else {
@@ -156,7 +156,7 @@ const TLS_MODES: &[(&str, TlsMode)] = &[
     ("ISTIO_MUTUAL", TlsMode::IstioMutual),
 ];
 
-fn client_tls(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Option<ClientTls> {
+fn client_tls(ctx: &mut Ctx<'_>, node: Option<&Node<'_>>, path: &[Seg]) -> Option<ClientTls> {
     let node = node?;
     if matches!(node, Node::Null) {
         return None;
@@ -203,7 +203,7 @@ fn client_tls(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Option<Cl
     })
 }
 
-fn traffic_policy(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Option<TrafficPolicy> {
+fn traffic_policy(ctx: &mut Ctx<'_>, node: Option<&Node<'_>>, path: &[Seg]) -> Option<TrafficPolicy> {
     let node = node?;
     ctx.map(Some(node), path)?;
     let tls = client_tls(ctx, node.get("tls"), &p(path, "tls"));
@@ -226,7 +226,7 @@ fn traffic_policy(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Optio
     Some(TrafficPolicy { tls, port_level, passthrough_lb })
 }
 
-pub fn destination_rule(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Option<DestinationRule> {
+pub fn destination_rule(ctx: &mut Ctx<'_>, meta: Meta, node: &Node<'_>) -> Option<DestinationRule> {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
@@ -257,7 +257,7 @@ pub fn destination_rule(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Option<De
     Some(DestinationRule { meta, host, host_at, export_to, workload_selector, traffic_policy: top_policy, subsets })
 }
 
-fn container_port_list(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> Vec<ContainerPort> {
+fn container_port_list(ctx: &mut Ctx<'_>, node: Option<&Node<'_>>, path: &[Seg]) -> Vec<ContainerPort> {
     let mut out = Vec::new();
     for (i, cp) in ctx.seq(node, path).iter().enumerate() {
         let ipath = pi(path, i);
@@ -272,7 +272,7 @@ fn container_port_list(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg]) -> 
     out
 }
 
-pub fn workload(ctx: &mut Ctx<'_>, meta: Meta, kind: WorkloadKind, node: &Node) -> Workload {
+pub fn workload(ctx: &mut Ctx<'_>, meta: Meta, kind: WorkloadKind, node: &Node<'_>) -> Workload {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
@@ -332,7 +332,7 @@ pub fn workload(ctx: &mut Ctx<'_>, meta: Meta, kind: WorkloadKind, node: &Node) 
         if let Some(Node::String(n)) = c.get("name")
             && n == "istio-proxy"
         {
-            containers.push(n.clone());
+            containers.push(n.clone().into_owned());
         }
     }
     let controller = controller_of(ctx, node);
@@ -354,7 +354,7 @@ pub fn workload(ctx: &mut Ctx<'_>, meta: Meta, kind: WorkloadKind, node: &Node) 
 }
 
 /// A WorkloadEntry's spec, or one of a ServiceEntry's `endpoints` (the same message).
-fn entry_endpoint(ctx: &mut Ctx<'_>, node: &Node, path: &[Seg]) -> EntryEndpoint {
+fn entry_endpoint(ctx: &mut Ctx<'_>, node: &Node<'_>, path: &[Seg]) -> EntryEndpoint {
     ctx.map(Some(node), path);
     let address = ctx.scalar_string(node.get("address"), &p(path, "address")).unwrap_or_default();
     let labels = ctx.labels(node.get("labels"), &p(path, "labels"));
@@ -363,8 +363,8 @@ fn entry_endpoint(ctx: &mut Ctx<'_>, node: &Node, path: &[Seg]) -> EntryEndpoint
     let mut ports = Vec::new();
     if let Some(entries) = ctx.map(node.get("ports"), &ppath) {
         for (name, value) in entries {
-            if let Some(port) = ctx.port(Some(value), &p(&ppath, name.clone())) {
-                ports.push((name.clone(), port));
+            if let Some(port) = ctx.port(Some(value), &p(&ppath, name.clone().into_owned())) {
+                ports.push((name.clone().into_owned(), port));
             }
         }
     }
@@ -374,7 +374,7 @@ fn entry_endpoint(ctx: &mut Ctx<'_>, node: &Node, path: &[Seg]) -> EntryEndpoint
 /// A WorkloadEntry, as a workload: its labels select it (Services and ServiceEntries in its
 /// namespace), its serviceAccount is its identity, and whether it has a sidecar comes from the
 /// entry itself.
-pub fn workload_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Workload {
+pub fn workload_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node<'_>) -> Workload {
     let sp = spec_path();
     let entry = match node.get("spec") {
         Some(spec) => entry_endpoint(ctx, spec, &sp),
@@ -426,8 +426,13 @@ pub fn is_controller_slice(managed_by: Option<&str>) -> bool {
 
 /// `Endpoints` (`subsets[].addresses[].ip`, `subsets[].ports`) or `EndpointSlice`
 /// (`endpoints[].addresses`, `ports`, the Service named by the `kubernetes.io/service-name` label).
-pub fn service_endpoint_list(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, slice: bool) -> Option<ServiceEndpointList> {
-    fn read_ports(ctx: &mut Ctx<'_>, list: Option<&Node>, path: &[Seg], ports: &mut Vec<(String, u16)>) {
+pub fn service_endpoint_list(
+    ctx: &mut Ctx<'_>,
+    meta: Meta,
+    node: &Node<'_>,
+    slice: bool,
+) -> Option<ServiceEndpointList> {
+    fn read_ports(ctx: &mut Ctx<'_>, list: Option<&Node<'_>>, path: &[Seg], ports: &mut Vec<(String, u16)>) {
         for (i, pn) in ctx.seq(list, path).iter().enumerate() {
             let ipath = pi(path, i);
             let name = ctx.scalar_string(pn.get("name"), &p(&ipath, "name")).unwrap_or_default();
@@ -468,13 +473,15 @@ pub fn service_endpoint_list(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, slice: 
 }
 
 /// The owner reference marked `controller: true`, as (kind, name).
-fn controller_of(ctx: &mut Ctx<'_>, node: &Node) -> Option<(String, String)> {
+fn controller_of(ctx: &mut Ctx<'_>, node: &Node<'_>) -> Option<(String, String)> {
     let path = p(&[Seg::Key(Cow::Borrowed("metadata"))], "ownerReferences");
     let refs = ctx.seq(node.get("metadata").and_then(|m| m.get("ownerReferences")), &path);
     refs.iter().find_map(|r| {
         let is_controller = matches!(r.get("controller"), Some(Node::Bool(true)));
         match (is_controller, r.get("kind"), r.get("name")) {
-            (true, Some(Node::String(k)), Some(Node::String(n))) => Some((k.clone(), n.clone())),
+            (true, Some(Node::String(k)), Some(Node::String(n))) => {
+                Some((k.clone().into_owned(), n.clone().into_owned()))
+            }
             _ => None,
         }
     })
@@ -482,7 +489,7 @@ fn controller_of(ctx: &mut Ctx<'_>, node: &Node) -> Option<(String, String)> {
 
 /// A Service's `ports` (`port`, `targetPort`) or a ServiceEntry's (`number`, and `targetPort`:
 /// the port on the endpoint, the host itself when there are no endpoints).
-fn service_ports(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg], entry: bool) -> Vec<ServicePort> {
+fn service_ports(ctx: &mut Ctx<'_>, node: Option<&Node<'_>>, path: &[Seg], entry: bool) -> Vec<ServicePort> {
     let mut out = Vec::new();
     let target_field = "targetPort";
     for (i, sp) in ctx.seq(node, path).iter().enumerate() {
@@ -501,7 +508,7 @@ fn service_ports(ctx: &mut Ctx<'_>, node: Option<&Node>, path: &[Seg], entry: bo
     out
 }
 
-pub fn service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Service {
+pub fn service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node<'_>) -> Service {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
@@ -512,7 +519,7 @@ pub fn service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Service {
     Service { meta, selector, ports, headless }
 }
 
-pub fn service_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> ServiceEntry {
+pub fn service_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node<'_>) -> ServiceEntry {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
@@ -539,7 +546,7 @@ pub fn service_entry(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> ServiceEntry
     ServiceEntry { meta, hosts, ports, location, subject_alt_names, workload_selector, export_to, endpoints }
 }
 
-pub fn virtual_service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> VirtualService {
+pub fn virtual_service(ctx: &mut Ctx<'_>, meta: Meta, node: &Node<'_>) -> VirtualService {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
@@ -577,7 +584,7 @@ const GW_MODES: &[(&str, GatewayTlsMode)] = &[
     ("OPTIONAL_MUTUAL", GatewayTlsMode::OptionalMutual),
 ];
 
-pub fn gateway(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Gateway {
+pub fn gateway(ctx: &mut Ctx<'_>, meta: Meta, node: &Node<'_>) -> Gateway {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
@@ -629,7 +636,7 @@ pub fn gateway(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Gateway {
     Gateway { meta, selector, servers }
 }
 
-fn authz_source(ctx: &mut Ctx<'_>, node: &Node, path: &[Seg]) -> AuthzSource {
+fn authz_source(ctx: &mut Ctx<'_>, node: &Node<'_>, path: &[Seg]) -> AuthzSource {
     let src = node.get("source");
     let spath = p(path, "source");
     let get = |k: &str| src.and_then(|s| s.get(k));
@@ -643,12 +650,12 @@ fn authz_source(ctx: &mut Ctx<'_>, node: &Node, path: &[Seg]) -> AuthzSource {
     if let Some(Node::Map(entries)) = src {
         s.other_fields = entries
             .iter()
-            .any(|(k, _)| !["principals", "notPrincipals", "namespaces", "notNamespaces"].contains(&k.as_str()));
+            .any(|(k, _)| !["principals", "notPrincipals", "namespaces", "notNamespaces"].contains(&&**k));
     }
     s
 }
 
-pub fn authorization_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> AuthorizationPolicy {
+pub fn authorization_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node<'_>) -> AuthorizationPolicy {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
@@ -705,7 +712,7 @@ pub fn authorization_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node) -> Autho
     AuthorizationPolicy { meta, selector, action, rules }
 }
 
-pub fn alpha_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, mesh: bool) -> AlphaPolicy {
+pub fn alpha_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node<'_>, mesh: bool) -> AlphaPolicy {
     let sp = spec_path();
     let spec = node.get("spec");
     ctx.map(spec, &sp);
@@ -759,15 +766,15 @@ pub fn alpha_policy(ctx: &mut Ctx<'_>, meta: Meta, node: &Node, mesh: bool) -> A
 }
 
 /// MeshConfig from ConfigMap `istio` (key `mesh`, a YAML string) or IstioOperator `spec.meshConfig`.
-pub fn mesh_config(ctx: &mut Ctx<'_>, node: &Node, from_operator: bool) -> Option<MeshConfig> {
-    let (mesh_node, path): (Node, Vec<Seg>) = if from_operator {
+pub fn mesh_config(ctx: &mut Ctx<'_>, node: &Node<'_>, from_operator: bool) -> Option<MeshConfig> {
+    let (mesh_node, path): (Node<'static>, Vec<Seg>) = if from_operator {
         let path = vec![Seg::Key(Cow::Borrowed("spec")), Seg::Key(Cow::Borrowed("meshConfig"))];
-        (node.get("spec").and_then(|s| s.get("meshConfig"))?.clone(), path)
+        (node.get("spec").and_then(|s| s.get("meshConfig"))?.clone().into_owned(), path)
     } else {
         let path = vec![Seg::Key(Cow::Borrowed("data")), Seg::Key(Cow::Borrowed("mesh"))];
         let text = ctx.string(node.get("data").and_then(|d| d.get("mesh")), &path)?;
         match parse_embedded(&text) {
-            Ok(n) => (n, path),
+            Ok(n) => (n.into_owned(), path),
             Err(e) => {
                 let msg = format!(
                     "the `mesh` key does not parse as YAML (line {} of the embedded text): {}",

@@ -84,12 +84,12 @@ impl<'a> Ctx<'a> {
         self.diags.push(d);
     }
 
-    fn wrong_type(&mut self, node: &Node, want: &str, path: &[Seg]) {
+    fn wrong_type(&mut self, node: &Node<'_>, want: &str, path: &[Seg]) {
         let msg = format!("`{}` must be {want}, found {}", path_string(path), node.type_name());
         self.report(Code::InvalidField, msg, path);
     }
 
-    pub fn map<'n>(&mut self, node: Option<&'n Node>, path: &[Seg]) -> Option<&'n [(String, Node)]> {
+    pub fn map<'n, 't>(&mut self, node: Option<&'n Node<'t>>, path: &[Seg]) -> Option<&'n [(Cow<'t, str>, Node<'t>)]> {
         match node? {
             Node::Map(m) => Some(m),
             Node::Null => None,
@@ -100,7 +100,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn seq<'n>(&mut self, node: Option<&'n Node>, path: &[Seg]) -> &'n [Node] {
+    pub fn seq<'n, 't>(&mut self, node: Option<&'n Node<'t>>, path: &[Seg]) -> &'n [Node<'t>] {
         match node {
             Some(Node::Seq(s)) => s,
             None | Some(Node::Null) => &[],
@@ -111,9 +111,9 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn string(&mut self, node: Option<&Node>, path: &[Seg]) -> Option<String> {
+    pub fn string(&mut self, node: Option<&Node<'_>>, path: &[Seg]) -> Option<String> {
         match node? {
-            Node::String(s) => Some(s.clone()),
+            Node::String(s) => Some(s.clone().into_owned()),
             Node::Null => None,
             other => {
                 self.wrong_type(other, "a string", path);
@@ -124,13 +124,13 @@ impl<'a> Ctx<'a> {
 
     /// A string where YAML may have typed the scalar (a label value like `true` or `1`):
     /// Kubernetes would reject it, so it is an error, but the text is kept.
-    pub fn scalar_string(&mut self, node: Option<&Node>, path: &[Seg]) -> Option<String> {
+    pub fn scalar_string(&mut self, node: Option<&Node<'_>>, path: &[Seg]) -> Option<String> {
         match node? {
-            Node::String(s) => Some(s.clone()),
+            Node::String(s) => Some(s.clone().into_owned()),
             Node::Null => None,
             Node::Number(n) => {
                 self.report(Code::InvalidField, format!("`{}` must be a string; quote `{n}`", path_string(path)), path);
-                Some(n.clone())
+                Some(n.clone().into_owned())
             }
             Node::Bool(b) => {
                 self.report(Code::InvalidField, format!("`{}` must be a string; quote `{b}`", path_string(path)), path);
@@ -143,7 +143,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn strings(&mut self, node: Option<&Node>, path: &[Seg]) -> Vec<String> {
+    pub fn strings(&mut self, node: Option<&Node<'_>>, path: &[Seg]) -> Vec<String> {
         let items = self.seq(node, path);
         let mut out = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -154,7 +154,7 @@ impl<'a> Ctx<'a> {
         out
     }
 
-    pub fn bool(&mut self, node: Option<&Node>, path: &[Seg]) -> Option<bool> {
+    pub fn bool(&mut self, node: Option<&Node<'_>>, path: &[Seg]) -> Option<bool> {
         match node? {
             Node::Bool(b) => Some(*b),
             Node::Null => None,
@@ -167,11 +167,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// A port number in 1..=65535, from a number or a string of digits.
-    pub fn port(&mut self, node: Option<&Node>, path: &[Seg]) -> Option<u16> {
+    pub fn port(&mut self, node: Option<&Node<'_>>, path: &[Seg]) -> Option<u16> {
         let node = node?;
         let text = match node {
-            Node::Number(n) => n.as_str(),
-            Node::String(s) => s.as_str(),
+            Node::Number(n) => &**n,
+            Node::String(s) => &**s,
             Node::Null => return None,
             other => {
                 self.wrong_type(other, "a port number", path);
@@ -189,13 +189,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// A port given by number or by name (`targetPort`, probe ports, Policy target ports).
-    pub fn port_ref(&mut self, node: Option<&Node>, path: &[Seg]) -> Option<PortRef> {
+    pub fn port_ref(&mut self, node: Option<&Node<'_>>, path: &[Seg]) -> Option<PortRef> {
         match node? {
             Node::Number(_) => self.port(node, path).map(PortRef::Number),
             Node::String(s) => match parse_port(s) {
                 Some(n) => Some(PortRef::Number(n)),
                 None if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') => {
-                    Some(PortRef::Name(s.clone()))
+                    Some(PortRef::Name(s.clone().into_owned()))
                 }
                 None => {
                     let msg =
@@ -212,17 +212,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn labels(&mut self, node: Option<&Node>, path: &[Seg]) -> Labels {
+    pub fn labels(&mut self, node: Option<&Node<'_>>, path: &[Seg]) -> Labels {
         let mut out = Labels::new();
         if let Some(entries) = self.map(node, path) {
             for (k, v) in entries {
                 // The path is built only for a diagnostic: most values are strings.
                 let value = match v {
-                    Node::String(s) => Some(s.clone()),
-                    _ => self.scalar_string(Some(v), &p(path, k.clone())),
+                    Node::String(s) => Some(s.clone().into_owned()),
+                    _ => self.scalar_string(Some(v), &p(path, k.clone().into_owned())),
                 };
                 if let Some(s) = value {
-                    out.insert(k.clone(), s);
+                    out.insert(k.clone().into_owned(), s);
                 }
             }
         }
@@ -230,7 +230,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// An enum value from a fixed list; anything else is reported with the allowed values.
-    pub fn enumerated<T: Copy>(&mut self, node: Option<&Node>, path: &[Seg], allowed: &[(&str, T)]) -> Option<T> {
+    pub fn enumerated<T: Copy>(&mut self, node: Option<&Node<'_>>, path: &[Seg], allowed: &[(&str, T)]) -> Option<T> {
         let s = self.scalar_string(node, path)?;
         if let Some((_, v)) = allowed.iter().find(|(name, _)| *name == s) {
             return Some(*v);
@@ -243,14 +243,14 @@ impl<'a> Ctx<'a> {
 
     /// Reports fields of a mapping this version of meshlock does not know (forward
     /// compatibility: they are tolerated).
-    pub fn unknown_fields(&mut self, node: Option<&Node>, path: &[Seg], known: &[&str]) {
+    pub fn unknown_fields(&mut self, node: Option<&Node<'_>>, path: &[Seg], known: &[&str]) {
         let Some(Node::Map(entries)) = node else {
             return;
         };
         for (k, _) in entries {
-            if !known.contains(&k.as_str()) {
-                let msg = format!("unknown field `{}` is ignored", path_string(&p(path, k.clone())));
-                self.report(Code::UnknownField, msg, &p(path, k.clone()));
+            if !known.contains(&&**k) {
+                let msg = format!("unknown field `{}` is ignored", path_string(&p(path, k.clone().into_owned())));
+                self.report(Code::UnknownField, msg, &p(path, k.clone().into_owned()));
             }
         }
     }

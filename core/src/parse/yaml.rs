@@ -3,22 +3,39 @@
 //! document does not hide the next, and converts the result into our own [`Node`] tree.
 
 use serde::de::{self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
+use std::borrow::Cow;
 use std::fmt;
 
-/// A parsed YAML/JSON value. Map keys are kept as written (scalars rendered to strings).
+/// A parsed YAML/JSON value. Map keys are kept as written (scalars rendered to strings). Keys
+/// and strings borrow from the document's text where it holds them as they are (the fast
+/// reader's plain scalars, JSON strings without escapes): a dump's tree costs no copy of most
+/// of its text.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Node {
+pub enum Node<'t> {
     Null,
     Bool(bool),
     /// A number, kept as its text so `8080` and `8080.0` stay distinguishable.
-    Number(String),
-    String(String),
-    Seq(Vec<Node>),
-    Map(Vec<(String, Node)>),
+    Number(Cow<'t, str>),
+    String(Cow<'t, str>),
+    Seq(Vec<Node<'t>>),
+    Map(Vec<(Cow<'t, str>, Node<'t>)>),
 }
 
-impl Node {
-    pub fn get(&self, key: &str) -> Option<&Node> {
+impl<'t> Node<'t> {
+    /// The same tree owning all of its text (for a tree read from a copy of the document).
+    pub fn into_owned(self) -> Node<'static> {
+        let own = |s: Cow<'t, str>| Cow::Owned(s.into_owned());
+        match self {
+            Node::Null => Node::Null,
+            Node::Bool(b) => Node::Bool(b),
+            Node::Number(n) => Node::Number(own(n)),
+            Node::String(s) => Node::String(own(s)),
+            Node::Seq(items) => Node::Seq(items.into_iter().map(Node::into_owned).collect()),
+            Node::Map(entries) => Node::Map(entries.into_iter().map(|(k, v)| (own(k), v.into_owned())).collect()),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Node<'t>> {
         #[cfg(test)]
         asked::record(self, key);
         match self {
@@ -106,9 +123,19 @@ fn marker_candidates(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
     at_start.chain(merged)
 }
 
-/// How many `\n` bytes `b` holds (a loop the compiler vectorises).
+/// How many `\n` bytes `b` holds, eight bytes at a time.
 fn newlines(b: &[u8]) -> u32 {
-    let n = b.iter().filter(|&&c| c == b'\n').count();
+    use super::lines::{HIGHS, ONES};
+    let lows = !HIGHS;
+    let mut words = b.chunks_exact(8);
+    let mut n = 0usize;
+    for chunk in &mut words {
+        let x = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes) ^ (ONES * u64::from(b'\n'));
+        // The high bit of each byte of x that is zero, exactly: no lane borrows from another.
+        let zero = !(((x & lows) + lows) | x | lows);
+        n += zero.count_ones() as usize;
+    }
+    n += words.remainder().iter().filter(|&&c| c == b'\n').count();
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
@@ -258,7 +285,7 @@ pub struct Built {
 /// Parses one document. `first_line` shifts error positions back into the whole source.
 /// JSON (`kubectl get -o json`) goes through `serde_json`, much faster than a YAML parser on
 /// the same text; anything it does not accept is read as YAML (a superset), whose error wins.
-pub fn parse_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> Result<Node, SyntaxError> {
+pub fn parse_document<'t>(doc: &DocumentText<'t>, role: Role, built: &mut Built) -> Result<Node<'t>, SyntaxError> {
     // A document that starts with `--- ` content: drop the marker so serde_yaml sees one document.
     if fast_reader_applies(doc.text)
         && let Some(node) = super::fast::read(doc.text, role, built)
@@ -279,12 +306,12 @@ fn fast_reader_applies(text: &str) -> bool {
 /// sorted) hold subtrees meshlock never reads. The fast reader steps over them; serde_yaml, when
 /// it must read the document, gets a copy with those lines left empty, so every other line keeps
 /// its number and columns and positions stay exact.
-pub fn parse_document_unread(
-    doc: &DocumentText<'_>,
+pub fn parse_document_unread<'t>(
+    doc: &DocumentText<'t>,
     unread: &[(usize, usize)],
     role: Role,
     built: &mut Built,
-) -> Result<Node, SyntaxError> {
+) -> Result<Node<'t>, SyntaxError> {
     if unread.is_empty() {
         return parse_document(doc, role, built);
     }
@@ -294,7 +321,9 @@ pub fn parse_document_unread(
     }
     let kept = blank_lines(doc.text, unread);
     let kept = DocumentText { text: &kept, first_line: doc.first_line };
-    if fast_first { serde_document(&kept, role, built) } else { parse_document(&kept, role, built) }
+    // Read from the blanked copy, so owning its text.
+    let node = if fast_first { serde_document(&kept, role, built) } else { parse_document(&kept, role, built) };
+    node.map(Node::into_owned)
 }
 
 /// `text` with the lines of `ranges` (sorted, whole lines) left empty.
@@ -313,7 +342,7 @@ pub fn blank_lines(text: &str, ranges: &[(usize, usize)]) -> String {
 }
 
 /// [`parse_document`] without the fast reader: serde_json for `{` documents, else serde_yaml.
-pub fn serde_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> Result<Node, SyntaxError> {
+pub fn serde_document<'t>(doc: &DocumentText<'t>, role: Role, built: &mut Built) -> Result<Node<'t>, SyntaxError> {
     let text = doc.text;
     if text.trim_start().starts_with('{') {
         let mut de = serde_json::Deserializer::from_str(text);
@@ -339,7 +368,7 @@ pub fn serde_document(doc: &DocumentText<'_>, role: Role, built: &mut Built) -> 
 }
 
 /// Parses a YAML string embedded in a field (MeshConfig's `mesh` key).
-pub fn parse_embedded(text: &str) -> Result<Node, SyntaxError> {
+pub fn parse_embedded(text: &str) -> Result<Node<'_>, SyntaxError> {
     parse_document(&DocumentText { text, first_line: 1 }, Role::Plain, &mut Built::default())
 }
 
@@ -351,9 +380,9 @@ struct NodeSeed<'b> {
 }
 
 impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
-    type Value = Node;
+    type Value = Node<'de>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
         d.deserialize_any(self)
     }
 }
@@ -370,48 +399,52 @@ pub(super) fn float_text(f: f64) -> String {
 }
 
 impl<'de> Visitor<'de> for NodeSeed<'_> {
-    type Value = Node;
+    type Value = Node<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any YAML value")
     }
 
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node, E> {
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Node<'de>, E> {
         self.built.nodes += 1;
         Ok(Node::Bool(v))
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node<'de>, E> {
         self.built.nodes += 1;
-        Ok(Node::Number(v.to_string()))
+        Ok(Node::Number(Cow::Owned(v.to_string())))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node<'de>, E> {
         self.built.nodes += 1;
-        Ok(Node::Number(v.to_string()))
+        Ok(Node::Number(Cow::Owned(v.to_string())))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node<'de>, E> {
         self.built.nodes += 1;
-        Ok(Node::Number(float_text(v)))
+        Ok(Node::Number(Cow::Owned(float_text(v))))
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Node<'de>, E> {
         self.built.nodes += 1;
-        Ok(Node::String(v.to_owned()))
+        Ok(Node::String(Cow::Borrowed(v)))
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Node, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Node<'de>, E> {
         self.built.nodes += 1;
-        Ok(Node::String(v))
+        Ok(Node::String(Cow::Owned(v.to_owned())))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Node, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Node<'de>, E> {
+        self.built.nodes += 1;
+        Ok(Node::String(Cow::Owned(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Node<'de>, E> {
         self.built.nodes += 1;
         Ok(Node::Null)
     }
-    fn visit_none<E: de::Error>(self) -> Result<Node, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Node<'de>, E> {
         self.visit_unit()
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Node<'de>, D::Error> {
         self.deserialize(d)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Node<'de>, A::Error> {
         self.built.nodes += 1;
         let role = self.role.element();
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
@@ -421,13 +454,13 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         Ok(Node::Seq(items))
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node<'de>, A::Error> {
         self.built.nodes += 1;
-        let mut entries: Vec<(String, Node)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
+        let mut entries: Vec<(Cow<'de, str>, Node<'de>)> = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
         // Duplicate keys are an error, as Kubernetes and serde_yaml's own mapping have it.
-        let mut keys: Option<std::collections::HashSet<String>> = None;
+        let mut keys: Option<std::collections::HashSet<Cow<'de, str>>> = None;
         // Keys not built that still count for duplicates ([`Role::counts_unbuilt`]).
-        let mut others: Vec<String> = Vec::new();
+        let mut others: Vec<Cow<'de, str>> = Vec::new();
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let duplicate = match keys.as_mut() {
                 Some(set) => !set.insert(key.clone()),
@@ -461,7 +494,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
 
     /// serde_yaml hands a tagged value (`!foo x`) over as an enum: the tag is dropped and the
     /// value kept, as the Kubernetes API server does with YAML tags it does not know.
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Node, A::Error> {
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Node<'de>, A::Error> {
         let (_tag, variant): (de::IgnoredAny, _) = data.variant()?;
         variant.newtype_variant_seed(self)
     }
@@ -472,55 +505,58 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
 struct KeySeed;
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = String;
+    type Value = Cow<'de, str>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
         d.deserialize_any(self)
     }
 }
 
 impl<'de> Visitor<'de> for KeySeed {
-    type Value = String;
+    type Value = Cow<'de, str>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a mapping key")
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-        Ok(v.to_string())
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-        Ok(v.to_string())
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-        Ok(v.to_string())
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_string()))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-        Ok(float_text(v))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(float_text(v)))
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-        Ok(v.to_owned())
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(v))
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<String, E> {
-        Ok(v)
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v.to_owned()))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-        Ok("null".to_owned())
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(v))
     }
-    fn visit_none<E: de::Error>(self) -> Result<String, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed("null"))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Cow<'de, str>, E> {
         self.visit_unit()
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
         self.deserialize(d)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<String, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cow<'de, str>, A::Error> {
         while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-        Ok("<complex key>".to_owned())
+        Ok(Cow::Borrowed("<complex key>"))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<String, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cow<'de, str>, A::Error> {
         while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
-        Ok("<complex key>".to_owned())
+        Ok(Cow::Borrowed("<complex key>"))
     }
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<String, A::Error> {
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Cow<'de, str>, A::Error> {
         let (_tag, variant): (de::IgnoredAny, _) = data.variant()?;
         variant.newtype_variant_seed(self)
     }
@@ -602,6 +638,14 @@ mod tests {
                 text.push('\n');
             }
             proptest::prop_assert_eq!(split_documents(&text), split_line_by_line(&text));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn newlines_are_counted(text in "[a\\n\u{e9}\u{8a}\u{0a8a} ]{0,80}") {
+            let want = text.bytes().filter(|&c| c == b'\n').count();
+            proptest::prop_assert_eq!(newlines(text.as_bytes()) as usize, want);
         }
     }
 
@@ -689,11 +733,11 @@ pub(crate) mod asked {
         static KEYS: RefCell<Option<BTreeSet<(usize, String)>>> = const { RefCell::new(None) };
     }
 
-    pub(crate) fn address(node: &Node) -> usize {
+    pub(crate) fn address(node: &Node<'_>) -> usize {
         std::ptr::from_ref(node) as usize
     }
 
-    pub(crate) fn record(node: &Node, key: &str) {
+    pub(crate) fn record(node: &Node<'_>, key: &str) {
         KEYS.with(|keys| {
             if let Some(set) = keys.borrow_mut().as_mut() {
                 set.insert((address(node), key.to_owned()));

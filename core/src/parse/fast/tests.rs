@@ -505,7 +505,7 @@ fn the_workload_roles_build_every_field_the_workload_reader_asks_for() {
     use crate::model::WorkloadKind;
     use crate::parse::{kinds, read::Ctx, yaml::asked};
     use std::collections::HashMap;
-    fn roles_of(node: &Node, role: Role, out: &mut HashMap<usize, Role>) {
+    fn roles_of(node: &Node<'_>, role: Role, out: &mut HashMap<usize, Role>) {
         out.insert(asked::address(node), role);
         match node {
             Node::Map(entries) => {
@@ -524,7 +524,7 @@ fn the_workload_roles_build_every_field_the_workload_reader_asks_for() {
     for (text, kind_name, kind) in
         [(deployment, "Deployment", WorkloadKind::Deployment), (pod, "Pod", WorkloadKind::Pod)]
     {
-        let read_workload = |node: &Node| {
+        let read_workload = |node: &Node<'_>| {
             let mut diags = Vec::new();
             let mut ctx = Ctx::new("w.yaml", text, 1, &mut diags);
             let meta = kinds::read_meta(&mut ctx, node, kind_name, false).expect("meta");
