@@ -7,7 +7,7 @@ Each start: a bootstrap written by `meshlock envoy-config` for examples/authn (f
 loopback ports, `envoy -c FILE --concurrency 1` as a child, admin /ready polled every 15 ms until
 LIVE (at most --timeout seconds), then the child killed by its PID. The no-filter variant is the
 same bootstrap with the wasm filters taken out. Every --module is one more variant (default: the
-shipped wasm32-wasip1 build), so two builds of the filter can be compared in the same run. Prints
+shipped wasm32-unknown-unknown build), so two builds of the filter can be compared in the same run. Prints
 every start and the medians, in ms from spawn to LIVE."""
 import argparse
 import os
@@ -110,7 +110,7 @@ def main():
     p.add_argument("--timeout", type=float, default=30.0)
     args = p.parse_args()
     modules = [m.split("=", 1) for m in args.module] or [
-        ["filter", os.path.join(TARGET, "wasm32-wasip1", "release-wasm", "meshlock_filter.wasm")]
+        ["filter", os.path.join(TARGET, "wasm32-unknown-unknown", "release-wasm", "meshlock_filter.wasm")]
     ]
     variants = [("no filter", None)] + [(label, os.path.abspath(path)) for label, path in modules]
     for label, path in variants[1:]:
