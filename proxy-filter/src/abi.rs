@@ -284,8 +284,12 @@ unsafe impl Sync for Heap {}
 static HEAP: Heap = Heap { state: std::cell::UnsafeCell::new(HeapState { free: [0; CLASSES], next: 0, end: 0 }) };
 
 /// The class of a request: its size and alignment rounded up to a power of two. A block of
-/// class `k` is aligned to `1 << k` (up to a page), so it satisfies any alignment up to its size.
+/// class `k` is aligned to `1 << k` up to a page, so it satisfies any alignment up to its size;
+/// none is promised past a page (no type of the filter asks for that).
 fn class(layout: std::alloc::Layout) -> Option<u32> {
+    if layout.align() > PAGE {
+        return None;
+    }
     let size = layout.size().max(layout.align()).checked_next_power_of_two()?;
     Some(size.trailing_zeros().max(MIN_CLASS))
 }
