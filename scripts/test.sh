@@ -33,6 +33,7 @@ step "cargo clippy (workspace, all targets, -D warnings; the filter's wasm-only 
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --quiet -p meshlock-filter --target wasm32-wasip1 -- -D warnings
 cargo clippy --quiet -p meshlock-filter --target wasm32-wasip1 --no-default-features --features proxy-abi -- -D warnings
+cargo clippy --quiet -p meshlock-filter --target wasm32-unknown-unknown --no-default-features --features proxy-abi -- -D warnings
 
 step "fuzz smoke: every cargo-fuzz target for 15 s (scripts/fuzz.sh SECONDS for longer runs)"
 bash scripts/fuzz.sh 15

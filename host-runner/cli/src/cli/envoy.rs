@@ -31,7 +31,7 @@ pub struct EnvoyConfigArgs {
     /// The Istio version whose behaviour the filter reproduces.
     #[arg(long, value_name = "V")]
     pub istio_version: Option<IstioVersion>,
-    /// The filter module Envoy loads (default: the wasm32-wasip1 release-wasm build).
+    /// The filter module Envoy loads (default: the wasm32-unknown-unknown release-wasm build).
     #[arg(long, value_name = "PATH.wasm")]
     pub filter: Option<PathBuf>,
     /// The inbound listener.

@@ -16,7 +16,7 @@ pub enum OciCommand {
 
 #[derive(Debug, Args)]
 pub struct ModuleArgs {
-    /// The filter module (default: the wasm32-wasip1 release-wasm build).
+    /// The filter module (default: the wasm32-unknown-unknown release-wasm build).
     #[arg(long, value_name = "PATH.wasm")]
     pub wasm: Option<PathBuf>,
 }

@@ -31,7 +31,7 @@ pub struct TestArgs {
     /// Also write the results as JUnit XML.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
-    /// The filter module (default: the wasm32-wasip1 release-wasm build).
+    /// The filter module (default: the wasm32-unknown-unknown release-wasm build).
     #[arg(long, value_name = "PATH.wasm")]
     pub filter: Option<PathBuf>,
 }
@@ -124,7 +124,7 @@ pub struct HostArgs {
     /// else http).
     #[arg(long, value_enum)]
     pub kind: Option<Kind>,
-    /// The filter module (default: the wasm32-wasip1 release-wasm build).
+    /// The filter module (default: the wasm32-unknown-unknown release-wasm build).
     #[arg(long, value_name = "PATH.wasm")]
     pub filter: Option<PathBuf>,
 }

@@ -34,7 +34,7 @@ pub struct SimulateArgs {
     /// List every call, whatever the number.
     #[arg(long)]
     pub full: bool,
-    /// The filter module (default: the wasm32-wasip1 release-wasm build).
+    /// The filter module (default: the wasm32-unknown-unknown release-wasm build).
     #[arg(long, value_name = "PATH.wasm")]
     pub filter: Option<PathBuf>,
 }

@@ -18,7 +18,7 @@ fn envoy() -> PathBuf {
 }
 
 fn wasm() -> PathBuf {
-    std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_WASIP1)).unwrap()
+    std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_UNKNOWN)).unwrap()
 }
 
 /// The decision counters a host report implies: `<verdict>.<reason>` per filter-stage run.

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// The filter built with `--features test-panic` (never the release artifact).
-const PANIC_FILTER: &str = "test-panic/wasm32-wasip1/release-wasm/meshlock_filter.wasm";
+const PANIC_FILTER: &str = "test-panic/wasm32-unknown-unknown/release-wasm/meshlock_filter.wasm";
 /// The header (HTTP filter) or first bytes (network filter) that make the test build panic.
 const MARKER: &str = "x-meshlock-test-panic";
 const IO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -602,7 +602,7 @@ fn upstream_faults(
 #[test]
 fn an_upstream_dying_mid_request_fails_that_request_only_in_the_host() {
     let mesh = Mesh::new("faults-upstream-host");
-    let filter = wasm_path(meshlock_testbed::FILTER_WASIP1);
+    let filter = wasm_path(meshlock_testbed::FILTER_UNKNOWN);
     let mut upstream = Upstream::start();
     let mut report = Vec::new();
     for kind in ["http", "network"] {
@@ -624,7 +624,7 @@ fn an_upstream_dying_mid_request_fails_that_request_only_in_the_host() {
 fn an_upstream_dying_mid_request_fails_that_request_only_in_envoy() {
     let mesh = Mesh::new("faults-upstream-envoy");
     let mut upstream = Upstream::start();
-    let envoy = Envoy::start(&mesh, &wasm_path(meshlock_testbed::FILTER_WASIP1), upstream.addr);
+    let envoy = Envoy::start(&mesh, &wasm_path(meshlock_testbed::FILTER_UNKNOWN), upstream.addr);
     let mut alive = || envoy.process.counters("server.live").is_ok_and(|c| c.values().any(|v| *v == 1));
     let http = upstream_faults(&mesh, envoy.http, &mut upstream, &mut alive);
     let network = upstream_faults(&mesh, envoy.network, &mut upstream, &mut alive);
@@ -647,7 +647,7 @@ fn the_host_rotates_its_certificate_on_sighup_without_dropping_connections() {
     use meshlock_testbed::ca::cert_facts;
     let mesh = Mesh::new("faults-rotate");
     let upstream = Upstream::start();
-    let mut host = Host::start(&mesh, "http", &wasm_path(meshlock_testbed::FILTER_WASIP1), upstream.addr);
+    let mut host = Host::start(&mesh, "http", &wasm_path(meshlock_testbed::FILTER_UNKNOWN), upstream.addr);
     let healthy = Answer::Status(200, BODY.to_owned());
     let mut before = mesh.mtls(host.addr).unwrap();
     assert_eq!(before.get(""), healthy);
@@ -793,7 +793,7 @@ fn a_listener_update_from_permissive_to_strict_by_lds_file_in_envoy() {
     let upstream = Upstream::start();
     let (http, admin) = (free_port().unwrap(), free_port().unwrap());
     let spec = |mode: &str| BootstrapSpec {
-        filter: std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_WASIP1)).unwrap(),
+        filter: std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_UNKNOWN)).unwrap(),
         plugin_config: BTreeMap::from([("http", plugin_config("inbound", "http", &policies(mode)))]),
         listeners: vec![InboundListener { kind: FilterKind::Http, address: http }],
         upstream: upstream.addr,
@@ -877,7 +877,7 @@ fn a_policy_update_by_ecds_reaches_open_connections_in_envoy() {
     let upstream = Upstream::start();
     let (http, tcp, admin) = (free_port().unwrap(), free_port().unwrap(), free_port().unwrap());
     let spec = |mode: &str| BootstrapSpec {
-        filter: std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_WASIP1)).unwrap(),
+        filter: std::fs::canonicalize(wasm_path(meshlock_testbed::FILTER_UNKNOWN)).unwrap(),
         plugin_config: BTreeMap::from([
             ("http", plugin_config("inbound", "http", &policies(mode))),
             ("network", plugin_config("inbound", "network", &policies(mode))),

@@ -157,6 +157,19 @@ impl EnvoyProcess {
         log: &Path,
         timeout: Duration,
     ) -> Result<Self, EnvoyError> {
+        Self::start_polled(envoy, config, admin, log, timeout, Duration::from_millis(50))
+    }
+
+    /// [`EnvoyProcess::start`], asking `/ready` every `poll`: `startup` is late by up to one
+    /// `poll`, so a measurement of it polls finely (tests need not).
+    pub fn start_polled(
+        envoy: &Path,
+        config: &Path,
+        admin: SocketAddr,
+        log: &Path,
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<Self, EnvoyError> {
         let started = Instant::now();
         let child = spawn(envoy, config, log)?;
         let mut me = Self { child, admin, log: log.to_owned(), startup: Duration::ZERO };
@@ -175,7 +188,7 @@ impl EnvoyProcess {
                     log_tail(log, 15)
                 )));
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(poll);
         }
     }
 
