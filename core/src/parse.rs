@@ -92,6 +92,14 @@ pub fn fast_reader_differential(text: &str) -> Result<bool, String> {
     fast::differential(text)
 }
 
+/// The outline scan skimming the lines no head can be in against the scan shaping every line,
+/// for the differential fuzz target: `Err` describing both outlines when they differ (a bug).
+#[doc(hidden)]
+pub fn outline_skim_differential(text: &str) -> Result<(), String> {
+    // A small limit too, so that depth errors on skimmed lines are compared where fuzzing reaches.
+    outline::skim_differential(text, SCAN_DEPTH_LIMIT).and_then(|()| outline::skim_differential(text, 6))
+}
+
 /// Reads every source with the default limits.
 pub fn parse_sources(sources: &[Source]) -> Parsed {
     parse_with_limits(sources, &Limits::DEFAULT)

@@ -1,6 +1,8 @@
 //! The fast YAML reader against serde_yaml on arbitrary text: wherever the fast reader accepts a
 //! document it must build exactly the tree (and node count) serde_yaml builds; wherever it does
-//! not, serde_yaml reads it (and reports its own error). A difference is a crash.
+//! not, serde_yaml reads it (and reports its own error). And the outline scan that skims the
+//! lines no head can be in against the scan that shapes every line: the same outline, the same
+//! depth errors. A difference is a crash.
 
 #![forbid(unsafe_code)]
 #![no_main]
@@ -12,6 +14,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Err(difference) = meshlock_core::parse::fast_reader_differential(text) {
+        panic!("{difference}");
+    }
+    if let Err(difference) = meshlock_core::parse::outline_skim_differential(text) {
         panic!("{difference}");
     }
 });

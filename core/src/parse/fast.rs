@@ -31,6 +31,10 @@ pub fn read<'t>(text: &'t str, role: Role, built: &mut Built) -> Option<Node<'t>
 /// [`read`], stepping over the byte ranges `skip` (whole lines, sorted) as if their lines were
 /// empty: the subtrees the outline found meshlock never reads, read without a blanked copy.
 pub fn read_skipping<'t>(text: &'t str, skip: &[(usize, usize)], role: Role, built: &mut Built) -> Option<Node<'t>> {
+    // A document marker inside the text ends the document for the parser: not one document.
+    if super::yaml::holds_marker_line(text) {
+        return None;
+    }
     // The unread lines read as empty: what they hold is never looked at.
     let mut from = 0;
     for &(start, end) in skip {

@@ -151,8 +151,15 @@ pub fn outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Skim {
     Unread,
-    #[cfg(test)]
     Nothing,
+}
+
+/// The outline with skimmed lines against the outline with every line shaped, for the
+/// differential fuzz target and the tests: `Err` describing both when they differ (a bug).
+pub fn skim_differential(text: &str, max_depth: usize) -> Result<(), String> {
+    let skimmed = yaml_outline(text, max_depth, Skim::Unread);
+    let shaped = yaml_outline(text, max_depth, Skim::Nothing);
+    if skimmed == shaped { Ok(()) } else { Err(format!("skimmed: {skimmed:?}\nshaped: {shaped:?}")) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1173,9 +1180,9 @@ mod tests {
 
     /// The outline with unread lines skimmed is the outline with every line shaped.
     fn assert_skim_agrees(text: &str, max_depth: usize) {
-        let skimmed = yaml_outline(text, max_depth, Skim::Unread);
-        let shaped = yaml_outline(text, max_depth, Skim::Nothing);
-        assert_eq!(skimmed, shaped, "max depth {max_depth}, text:\n{text}");
+        if let Err(difference) = skim_differential(text, max_depth) {
+            panic!("max depth {max_depth}, text:\n{text}\n{difference}");
+        }
     }
 
     #[test]

@@ -85,28 +85,48 @@ pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
     let mut counted_to = 0usize;
     let mut line_no = 1u32;
     for offset in marker_candidates(b) {
-        let line_end = super::lines::line_end(b, offset);
-        let line = text.get(offset..line_end).unwrap_or_default();
-        let bare = line.trim_end_matches('\r');
-        let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
-        let dashes = is_marker("---");
-        if !dashes && !is_marker("...") {
+        let Some(marker) = marker_at(text, offset) else {
             continue;
-        }
+        };
         line_no = line_no.saturating_add(newlines(b.get(counted_to..offset).unwrap_or_default()));
         counted_to = offset;
         push_doc(&mut docs, text, start, offset, start_line);
         // Content after `--- ` on the same line belongs to the next document; keep the line.
-        if dashes && bare.len() > 3 {
+        if marker.dashes && marker.content_after {
             start = offset;
             start_line = line_no;
         } else {
-            start = (line_end + 1).min(text.len());
+            start = (marker.line_end + 1).min(text.len());
             start_line = line_no.saturating_add(1);
         }
     }
     push_doc(&mut docs, text, start, text.len(), start_line);
     docs
+}
+
+/// A document marker line: `---` or `...` alone or before a space or tab.
+struct Marker {
+    /// `---` (a document starts), else `...` (one ends).
+    dashes: bool,
+    /// Where the marker's line ends (its `\n`, or the end of the text).
+    line_end: usize,
+    /// Something follows the marker on its line.
+    content_after: bool,
+}
+
+/// The marker whose line starts at `offset`, if that line is one.
+fn marker_at(text: &str, offset: usize) -> Option<Marker> {
+    let line_end = super::lines::line_end(text.as_bytes(), offset);
+    let bare = text.get(offset..line_end).unwrap_or_default().trim_end_matches('\r');
+    let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
+    let dashes = is_marker("---");
+    (dashes || is_marker("...")).then_some(Marker { dashes, line_end, content_after: bare.len() > 3 })
+}
+
+/// Whether `text` holds a document marker line. The parser ends or starts a document there,
+/// even inside a scalar (`c-forbidden`); a reader of one document steps aside for it.
+pub(super) fn holds_marker_line(text: &str) -> bool {
+    marker_candidates(text.as_bytes()).any(|offset| marker_at(text, offset).is_some())
 }
 
 /// The offsets of the lines that start with `---` or `...`, in order.

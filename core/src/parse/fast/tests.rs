@@ -11,6 +11,17 @@ fn agrees(text: &str) -> bool {
     }
 }
 
+/// A marker line ends or starts a document for the parser, even where it reads as a key: the
+/// fast reader, which reads one document, steps aside (the stream is split at markers before).
+#[test]
+fn steps_aside_at_document_markers() {
+    for text in ["\n\n... .:\n", "a: 1\n---\nb: 2\n", "a: |\n  x\n...\n", "--- x:\n", "a:\n... # end\n"] {
+        let _ = agrees(text);
+        assert!(read(text, Role::Document, &mut Built::default()).is_none(), "{text:?}");
+    }
+    assert!(agrees("a: ...x\nb: y---\nc: ...\n"), "not markers");
+}
+
 #[test]
 fn reads_what_kubectl_prints_as_serde_yaml_does() {
     for text in [
