@@ -31,10 +31,6 @@ pub fn read<'t>(text: &'t str, role: Role, built: &mut Built) -> Option<Node<'t>
 /// [`read`], stepping over the byte ranges `skip` (whole lines, sorted) as if their lines were
 /// empty: the subtrees the outline found meshlock never reads, read without a blanked copy.
 pub fn read_skipping<'t>(text: &'t str, skip: &[(usize, usize)], role: Role, built: &mut Built) -> Option<Node<'t>> {
-    // A document marker inside the text ends the document for the parser: not one document.
-    if super::yaml::holds_marker_line(text) {
-        return None;
-    }
     // The unread lines read as empty: what they hold is never looked at.
     let mut from = 0;
     for &(start, end) in skip {
@@ -46,10 +42,11 @@ pub fn read_skipping<'t>(text: &'t str, skip: &[(usize, usize)], role: Role, bui
     if !plain_text(text.get(from.min(text.len())..)?) {
         return None;
     }
-    let mut r = Fast { text, pos: 0, next: None, nodes: 0, skip };
+    let mut r = Fast { text, pos: 0, next: None, nodes: 0, skip, marker: false };
     let first = r.peek()?;
     let node = r.node(first, role, true, 0)?;
-    if r.peek().is_some() {
+    // A document marker ends the document for the parser: the text is not one document.
+    if r.peek().is_some() || r.marker {
         return None;
     }
     built.nodes += r.nodes;
@@ -145,6 +142,8 @@ struct Fast<'t, 's> {
     nodes: u64,
     /// Line ranges still ahead that read as empty lines.
     skip: &'s [(usize, usize)],
+    /// A document marker line was met (and read as the end of the text).
+    marker: bool,
 }
 
 impl<'t> Fast<'t, '_> {
@@ -169,6 +168,12 @@ impl<'t> Fast<'t, '_> {
             let next = (self.pos + len + 1).min(bytes.len());
             match line.get(indent) {
                 None | Some(b'#') => self.pos = next,
+                Some(b'-' | b'.')
+                    if indent == 0 && super::yaml::marker_kind(self.text.get(self.pos..self.pos + len)?).is_some() =>
+                {
+                    self.marker = true;
+                    self.pos = bytes.len();
+                }
                 Some(_) => {
                     let content = self.text.get(self.pos + indent..self.pos + len)?;
                     self.next = Some(Line { indent, content, next });

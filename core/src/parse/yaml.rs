@@ -117,16 +117,17 @@ struct Marker {
 /// The marker whose line starts at `offset`, if that line is one.
 fn marker_at(text: &str, offset: usize) -> Option<Marker> {
     let line_end = super::lines::line_end(text.as_bytes(), offset);
-    let bare = text.get(offset..line_end).unwrap_or_default().trim_end_matches('\r');
-    let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
-    let dashes = is_marker("---");
-    (dashes || is_marker("...")).then_some(Marker { dashes, line_end, content_after: bare.len() > 3 })
+    let line = text.get(offset..line_end).unwrap_or_default();
+    let dashes = marker_kind(line)?;
+    Some(Marker { dashes, line_end, content_after: line.trim_end_matches('\r').len() > 3 })
 }
 
-/// Whether `text` holds a document marker line. The parser ends or starts a document there,
-/// even inside a scalar (`c-forbidden`); a reader of one document steps aside for it.
-pub(super) fn holds_marker_line(text: &str) -> bool {
-    marker_candidates(text.as_bytes()).any(|offset| marker_at(text, offset).is_some())
+/// Whether a line (without its `\n`) is a document marker: `Some(true)` for `---`, `Some(false)`
+/// for `...`. The parser starts or ends a document there, even inside a scalar (`c-forbidden`).
+pub(super) fn marker_kind(line: &str) -> Option<bool> {
+    let bare = line.trim_end_matches('\r');
+    let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
+    if is_marker("---") { Some(true) } else { is_marker("...").then_some(false) }
 }
 
 /// The offsets of the lines that start with `---` or `...`, in order.
