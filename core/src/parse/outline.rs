@@ -143,21 +143,21 @@ pub fn outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
             return Ok(o);
         }
     }
-    yaml_outline(text, max_depth, Skim::Unread)
+    yaml_outline(text, max_depth, Skim::Ignored)
 }
 
-/// Whether the block scan skims the lines of unread subtrees ([`skim_unread_line`]) or shapes
-/// every line. Shaping every line is the specification the skim is tested against.
+/// Whether the block scan skims the lines its maps ignore ([`skim_line`]) or shapes every line.
+/// Shaping every line is the specification the skim is tested against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Skim {
-    Unread,
+    Ignored,
     Nothing,
 }
 
 /// The outline with skimmed lines against the outline with every line shaped, for the
 /// differential fuzz target and the tests: `Err` describing both when they differ (a bug).
 pub fn skim_differential(text: &str, max_depth: usize) -> Result<(), String> {
-    let skimmed = yaml_outline(text, max_depth, Skim::Unread);
+    let skimmed = yaml_outline(text, max_depth, Skim::Ignored);
     let shaped = yaml_outline(text, max_depth, Skim::Nothing);
     if skimmed == shaped { Ok(()) } else { Err(format!("skimmed: {skimmed:?}\nshaped: {shaped:?}")) }
 }
@@ -397,7 +397,7 @@ fn yaml_outline(text: &str, max_depth: usize, skim: Skim) -> Result<Outline, Too
         if stack.last() != Some(&indent) {
             stack.push(indent);
         }
-        if skim == Skim::Unread {
+        if skim == Skim::Ignored {
             // The map the line would be handed to, if it would be handed to one.
             let tracker = match list.as_ref() {
                 Some(state) => {
@@ -1230,7 +1230,7 @@ mod tests {
             deep.push_str(&" ".repeat(i));
             deep.push_str("a:\n");
         }
-        assert!(yaml_outline(&deep, 256, Skim::Unread).is_err());
+        assert!(yaml_outline(&deep, 256, Skim::Ignored).is_err());
         assert_skim_agrees(&deep, 256);
         assert_skim_agrees(&format!("kind: Pod\nstatus:\n  {}x\n", "- ".repeat(300)), 256);
     }

@@ -92,7 +92,7 @@ pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
         counted_to = offset;
         push_doc(&mut docs, text, start, offset, start_line);
         // Content after `--- ` on the same line belongs to the next document; keep the line.
-        if marker.dashes && marker.content_after {
+        if marker.kind == MarkerKind::Start && marker.content_after {
             start = offset;
             start_line = line_no;
         } else {
@@ -104,10 +104,16 @@ pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
     docs
 }
 
+/// What a document marker line says: `---` starts a document, `...` ends one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MarkerKind {
+    Start,
+    End,
+}
+
 /// A document marker line: `---` or `...` alone or before a space or tab.
 struct Marker {
-    /// `---` (a document starts), else `...` (one ends).
-    dashes: bool,
+    kind: MarkerKind,
     /// Where the marker's line ends (its `\n`, or the end of the text).
     line_end: usize,
     /// Something follows the marker on its line.
@@ -118,16 +124,16 @@ struct Marker {
 fn marker_at(text: &str, offset: usize) -> Option<Marker> {
     let line_end = super::lines::line_end(text.as_bytes(), offset);
     let line = text.get(offset..line_end).unwrap_or_default();
-    let dashes = marker_kind(line)?;
-    Some(Marker { dashes, line_end, content_after: line.trim_end_matches('\r').len() > 3 })
+    let kind = marker_kind(line)?;
+    Some(Marker { kind, line_end, content_after: line.trim_end_matches('\r').len() > 3 })
 }
 
-/// Whether a line (without its `\n`) is a document marker: `Some(true)` for `---`, `Some(false)`
-/// for `...`. The parser starts or ends a document there, even inside a scalar (`c-forbidden`).
-pub(super) fn marker_kind(line: &str) -> Option<bool> {
+/// Whether a line (without its `\n`) is a document marker, and which. The parser starts or ends
+/// a document there, even inside a scalar (`c-forbidden`).
+pub(super) fn marker_kind(line: &str) -> Option<MarkerKind> {
     let bare = line.trim_end_matches('\r');
     let is_marker = |m: &str| bare == m || bare.strip_prefix(m).is_some_and(|r| r.starts_with([' ', '\t']));
-    if is_marker("---") { Some(true) } else { is_marker("...").then_some(false) }
+    if is_marker("---") { Some(MarkerKind::Start) } else { is_marker("...").then_some(MarkerKind::End) }
 }
 
 /// The offsets of the lines that start with `---` or `...`, in order.
