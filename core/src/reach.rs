@@ -202,6 +202,15 @@ impl Routed<'_> {
         if self.undefined.is_some() { Outcome::Fails } else { self.decided.outcome() }
     }
 
+    /// The cause [`Routed::render`] gives a failing call, without putting the call in words
+    /// (`None` for a call that works): what the summary groups by.
+    pub(crate) fn cause(&self) -> Option<String> {
+        match self.undefined {
+            Some(name) => Some(undefined_subset_cause(&self.decided.svc.host, name)),
+            None => self.decided.cause(),
+        }
+    }
+
     pub(crate) fn render(self) -> Evaluated {
         let host = self.decided.svc.host.as_str();
         let mut e = self.decided.render();
@@ -214,12 +223,16 @@ impl Routed<'_> {
                  DestinationRule this client uses does not define"
             ));
             e.call.explanation = format!("{}; subset {name} is undefined", e.call.explanation);
-            e.cause = Some(format!(
-                "a VirtualService routes {host} to subset {name}, which the DestinationRule the client uses does not define"
-            ));
+            e.cause = Some(undefined_subset_cause(host, name));
         }
         e
     }
+}
+
+fn undefined_subset_cause(host: &str, subset: &str) -> String {
+    format!(
+        "a VirtualService routes {host} to subset {subset}, which the DestinationRule the client uses does not define"
+    )
 }
 
 /// [`routed_call`], decided only.
@@ -1135,6 +1148,32 @@ impl Decided<'_> {
         crate::client::accepted_sans(self.cs.dr_sans.as_deref(), &self.svc.identities)
     }
 
+    /// What a call the transport fails is put down to: `why` with the setting behind it.
+    fn transport_cause(&self, why: &str) -> String {
+        match (self.cs.sends, self.server_mode) {
+            (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
+                format!("{why}: {} accepts {}", self.svc.host, self.accepted_sans().join(", "))
+            }
+            (_, None) => format!("{why} (client TLS: {})", self.cs.source),
+            (_, Some(_)) => format!(
+                "{why} (server: {}; client TLS: {})",
+                server_mode_source(self.endpoint, self.target),
+                self.cs.source
+            ),
+        }
+    }
+
+    /// The cause [`Decided::render`] gives (`None` for a call that works), without the rest of
+    /// the words: an authorization refusal's own cause, else the transport's.
+    pub(crate) fn cause(&self) -> Option<String> {
+        if let Some((peer, decision)) = &self.authz
+            && let Err(denied) = authorization_words(self.endpoint, peer.as_ref(), decision, self.http)
+        {
+            return Some(denied.cause);
+        }
+        (self.transport.outcome() == Outcome::Fails).then(|| self.transport_cause(&self.why()))
+    }
+
     /// The call in words.
     pub(crate) fn render(self) -> Evaluated {
         let Decided { client, svc, sp, subset, endpoint, target, server_mode, .. } = self;
@@ -1147,15 +1186,7 @@ impl Decided<'_> {
         let outcome = self.transport.outcome();
         let symptom = self.symptom();
         let why = self.why();
-        let mut cause = (outcome == Outcome::Fails).then(|| match (self.cs.sends, server_mode) {
-            (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
-                format!("{why}: {} accepts {}", svc.host, self.accepted_sans().join(", "))
-            }
-            (_, None) => format!("{why} (client TLS: {})", self.cs.source),
-            (_, Some(_)) => {
-                format!("{why} (server: {}; client TLS: {})", server_mode_source(endpoint, target), self.cs.source)
-            }
-        });
+        let mut cause = (outcome == Outcome::Fails).then(|| self.transport_cause(&why));
         let (outcome, symptom, why) = match &self.authz {
             Some((peer, decision)) => match authorization_words(endpoint, peer.as_ref(), decision, self.http) {
                 Ok(note) => (outcome, symptom, note.map_or(why.clone(), |n| format!("{why}; {n}"))),

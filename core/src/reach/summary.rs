@@ -367,8 +367,8 @@ pub fn summarize_streamed<'a>(a: &'a Analysis, filter: &ReachFilter, examples: u
         if outcome != Outcome::Fails {
             return;
         }
-        let e = routed.render();
-        let Some(cause) = e.cause else { return };
+        // The cause alone: the call is put into words only when it is kept as an example.
+        let Some(cause) = routed.cause() else { return };
         let g = groups.entry(cause).or_default();
         g.calls += class.size;
         g.services.insert(svc.host.as_str());
@@ -387,7 +387,7 @@ pub fn summarize_streamed<'a>(a: &'a Analysis, filter: &ReachFilter, examples: u
             }
         }
         if g.examples.len() < examples {
-            g.examples.push(e.call);
+            g.examples.push(routed.render().call);
         }
     });
 
