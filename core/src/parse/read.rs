@@ -249,8 +249,9 @@ impl<'a> Ctx<'a> {
         };
         for (k, _) in entries {
             if !known.contains(&&**k) {
-                let msg = format!("unknown field `{}` is ignored", path_string(&p(path, k.clone().into_owned())));
-                self.report(Code::UnknownField, msg, &p(path, k.clone().into_owned()));
+                let field = p(path, k.clone().into_owned());
+                let msg = format!("unknown field `{}` is ignored", path_string(&field));
+                self.report(Code::UnknownField, msg, &field);
             }
         }
     }

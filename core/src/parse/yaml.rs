@@ -88,7 +88,7 @@ pub fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
         let Some(marker) = marker_at(text, offset) else {
             continue;
         };
-        line_no = line_no.saturating_add(newlines(b.get(counted_to..offset).unwrap_or_default()));
+        line_no = line_no.saturating_add(super::lines::count_newlines(b.get(counted_to..offset).unwrap_or_default()));
         counted_to = offset;
         push_doc(&mut docs, text, start, offset, start_line);
         // Content after `--- ` on the same line belongs to the next document; keep the line.
@@ -138,7 +138,7 @@ pub(super) fn marker_kind(line: &str) -> Option<MarkerKind> {
 
 /// The offsets of the lines that start with `---` or `...`, in order.
 fn marker_candidates(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let at_start = [b.starts_with(b"---") || b.starts_with(b"...")].into_iter().filter(|&s| s).map(|_| 0);
+    let at_start = (b.starts_with(b"---") || b.starts_with(b"...")).then_some(0);
     let after = |needle: &'static [u8]| memchr::memmem::find_iter(b, needle).map(|newline| newline + 1);
     let mut dashes = after(b"\n---").peekable();
     let mut dots = after(b"\n...").peekable();
@@ -147,23 +147,7 @@ fn marker_candidates(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
         (Some(_), _) => dashes.next(),
         (None, _) => dots.next(),
     });
-    at_start.chain(merged)
-}
-
-/// How many `\n` bytes `b` holds, eight bytes at a time.
-fn newlines(b: &[u8]) -> u32 {
-    use super::lines::{HIGHS, ONES};
-    let lows = !HIGHS;
-    let mut words = b.chunks_exact(8);
-    let mut n = 0usize;
-    for chunk in &mut words {
-        let x = <[u8; 8]>::try_from(chunk).map_or(0, u64::from_le_bytes) ^ (ONES * u64::from(b'\n'));
-        // The high bit of each byte of x that is zero, exactly: no lane borrows from another.
-        let zero = !(((x & lows) + lows) | x | lows);
-        n += zero.count_ones() as usize;
-    }
-    n += words.remainder().iter().filter(|&&c| c == b'\n').count();
-    u32::try_from(n).unwrap_or(u32::MAX)
+    at_start.into_iter().chain(merged)
 }
 
 fn push_doc<'a>(docs: &mut Vec<DocumentText<'a>>, text: &'a str, from: usize, to: usize, first_line: u32) {
@@ -665,14 +649,6 @@ mod tests {
                 text.push('\n');
             }
             proptest::prop_assert_eq!(split_documents(&text), split_line_by_line(&text));
-        }
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn newlines_are_counted(text in "[a\\n\u{e9}\u{8a}\u{0a8a} ]{0,80}") {
-            let want = text.bytes().filter(|&c| c == b'\n').count();
-            proptest::prop_assert_eq!(newlines(text.as_bytes()) as usize, want);
         }
     }
 
