@@ -294,11 +294,143 @@ pub struct StreamedReport<'a> {
 /// A workload of the slimmed report: its entry, and whether its chains were left out.
 #[derive(serde::Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SlimWorkload {
+struct SlimWorkload<'a> {
     #[serde(flatten)]
-    report: WorkloadReport,
+    report: WorkloadEntry<'a>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     chains_omitted: bool,
+}
+
+/// [`WorkloadReport`] written straight from the analysis: the same fields, names and order (the
+/// streamed report is held to the built one by a test), without copying a workload's strings
+/// and precedence chains into a report first.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WorkloadEntry<'a> {
+    namespace: &'a str,
+    name: &'a str,
+    kind: Text<&'a WorkloadKind>,
+    service_account: &'a str,
+    identity: &'a str,
+    sidecar: bool,
+    sidecar_reason: &'a str,
+    mode: &'static str,
+    ports: PortEntries<'a>,
+    accepted_trust_domains: &'a [String],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    gateway_servers: Vec<crate::report::GatewayServerReport>,
+}
+
+impl<'a> WorkloadEntry<'a> {
+    /// The entry of `w`; its ports' chains left empty unless `chains`.
+    fn new(a: &'a Analysis, w: &'a WorkloadView, chains: bool) -> Self {
+        WorkloadEntry {
+            namespace: w.namespace(),
+            name: w.workload.meta.name(),
+            kind: Text(&w.workload.kind),
+            service_account: &w.workload.service_account,
+            identity: &w.identity,
+            sidecar: w.sidecar,
+            sidecar_reason: &w.sidecar_reason,
+            mode: if w.sidecar { w.server.mode.as_str() } else { "NONE" },
+            ports: PortEntries { server: &w.server, sidecar: w.sidecar, chains },
+            accepted_trust_domains: if w.sidecar { &a.trust_domains } else { &[] },
+            gateway_servers: a.gateway_servers(w),
+        }
+    }
+}
+
+/// A value written as the string its `Display` gives, without building the string first.
+struct Text<T>(T);
+
+impl<T: std::fmt::Display> serde::Serialize for Text<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// A workload's ports as [`ServerPolicy::port_reports`] gives them.
+struct PortEntries<'a> {
+    server: &'a ServerPolicy,
+    sidecar: bool,
+    chains: bool,
+}
+
+impl serde::Serialize for PortEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.server.ports.iter().map(|&port| PortEntry {
+            port,
+            mode: if self.sidecar { self.server.mode_for_port(port).as_str() } else { "NONE" },
+            chain: if self.chains { self.server.chain_for_port(port) } else { &[] },
+        }))
+    }
+}
+
+/// [`ServiceReport`] written straight from the analysis, as [`WorkloadEntry`] is.
+struct ServiceEntry<'a> {
+    a: &'a Analysis,
+    service: &'a crate::index::ServiceView,
+}
+
+impl<'a> serde::Serialize for ServiceEntry<'a> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (a, s) = (self.a, self.service);
+        let mut entry = serializer.serialize_struct("ServiceReport", 6)?;
+        entry.serialize_field("namespace", &s.namespace)?;
+        entry.serialize_field("name", &s.name)?;
+        entry.serialize_field("host", &s.host)?;
+        let port = |p: &'a ServicePort| ServicePortEntry {
+            port: p.port,
+            name: p.name.as_deref(),
+            target_port: Text(TargetPort(p)),
+        };
+        entry.serialize_field("ports", &SeqOf(|| s.ports.iter().map(port)))?;
+        let key = |w: &'a WorkloadView| Text(WorkloadKey(w));
+        entry
+            .serialize_field("endpoints", &SeqOf(|| s.endpoints.iter().filter_map(|&i| a.workloads.get(i)).map(key)))?;
+        entry.serialize_field("identities", &s.identities)?;
+        entry.end()
+    }
+}
+
+/// [`crate::report::ServicePortReport`], borrowed.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ServicePortEntry<'a> {
+    port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    target_port: Text<TargetPort<'a>>,
+}
+
+/// A service port's target port as the report writes it: the service port when none is set.
+struct TargetPort<'a>(&'a ServicePort);
+
+impl std::fmt::Display for TargetPort<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0.target_port {
+            Some(target) => target.fmt(f),
+            None => self.0.port.fmt(f),
+        }
+    }
+}
+
+/// A workload's `namespace/name` ([`WorkloadView::key`]).
+struct WorkloadKey<'a>(&'a WorkloadView);
+
+impl std::fmt::Display for WorkloadKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0.namespace(), self.0.workload.meta.name())
+    }
+}
+
+/// [`crate::report::PortReport`], borrowed.
+#[derive(serde::Serialize)]
+struct PortEntry<'a> {
+    port: u16,
+    mode: &'static str,
+    chain: &'a [crate::report::ChainEntry],
 }
 
 /// A sequence serialised from an iterator made anew for each serialisation.
@@ -315,7 +447,7 @@ where
     }
 }
 
-impl serde::Serialize for StreamedReport<'_> {
+impl<'a> serde::Serialize for StreamedReport<'a> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let a = self.a;
@@ -323,13 +455,18 @@ impl serde::Serialize for StreamedReport<'_> {
         report.serialize_field("istioVersion", &a.version)?;
         match self.chains {
             None => {
-                report.serialize_field("workloads", &SeqOf(|| a.workloads.iter().map(|w| a.workload_report(w))))?;
-                report.serialize_field("services", &SeqOf(|| a.service_reports()))?;
+                report.serialize_field(
+                    "workloads",
+                    &SeqOf(|| a.workloads.iter().map(|w| WorkloadEntry::new(a, w, true))),
+                )?;
+                let services =
+                    || a.services.iter().filter(|s| !s.mesh_external).map(|service| ServiceEntry { a, service });
+                report.serialize_field("services", &SeqOf(services))?;
             }
             Some(chains) => {
-                let slim = |(i, w): (usize, &WorkloadView)| {
+                let slim = |(i, w): (usize, &'a WorkloadView)| {
                     let chains_omitted = i >= chains;
-                    SlimWorkload { report: a.workload_report_with(w, !chains_omitted), chains_omitted }
+                    SlimWorkload { report: WorkloadEntry::new(a, w, !chains_omitted), chains_omitted }
                 };
                 report.serialize_field("workloads", &SeqOf(|| a.workloads.iter().enumerate().map(slim)))?;
                 report.serialize_field("services", &[(); 0])?;

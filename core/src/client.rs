@@ -197,16 +197,21 @@ impl DestinationRuleIndex {
         service_host: &str,
         service_ns: &str,
     ) -> Option<&MergedRule> {
+        // Each step looks at its namespace's few rules twice (the most specific host, then the
+        // rule for it) rather than collecting them: this runs once per call decided.
         // 1. The client's own namespace: everything visible there, selector rules only when they
         //    select the client (`SidecarScope.DestinationRule`).
         if let Some(list) = self.by_namespace.get(client_ns) {
-            let candidates: Vec<&MergedRule> = list
-                .iter()
-                .filter(|m| m.visible_to(client_ns) && host_matches(&m.host, service_host))
-                .filter(|m| m.selector.as_ref().is_none_or(|sel| crate::model::selects(sel, client_labels)))
-                .collect();
-            if let Some(best) = most_specific(&candidates) {
-                let chosen = candidates.iter().filter(|m| m.host == best).min_by_key(|m| m.selector.is_none()).copied();
+            let candidate = |m: &&MergedRule| {
+                m.visible_to(client_ns)
+                    && host_matches(&m.host, service_host)
+                    && m.selector.as_ref().is_none_or(|sel| crate::model::selects(sel, client_labels))
+            };
+            if let Some(best) = most_specific(list.iter().filter(candidate)) {
+                // For that host, a rule selecting the client before one for the whole namespace,
+                // the oldest first within each.
+                let mut for_best = list.iter().filter(candidate).filter(|m| m.host == best);
+                let chosen = for_best.clone().find(|m| m.selector.is_some()).or_else(|| for_best.next());
                 if chosen.is_some() {
                     return chosen;
                 }
@@ -214,25 +219,20 @@ impl DestinationRuleIndex {
         }
         // 2. and 3. The service's namespace, then the root namespace: the most specific host
         //    among rules that are not private, *then* the exportTo check.
-        let mut namespaces = vec![service_ns];
-        if self.root != service_ns {
-            namespaces.push(self.root.as_str());
-        }
-        for ns in namespaces {
+        let root = (self.root != service_ns).then_some(self.root.as_str());
+        for ns in [Some(service_ns), root].into_iter().flatten() {
             if ns == client_ns {
                 continue;
             }
             let Some(list) = self.by_namespace.get(ns) else {
                 continue;
             };
-            let candidates: Vec<&MergedRule> = list
-                .iter()
-                .filter(|m| m.selector.is_none() && m.export_to != ["."] && host_matches(&m.host, service_host))
-                .collect();
-            let Some(best) = most_specific(&candidates) else {
+            let candidate =
+                |m: &&MergedRule| m.selector.is_none() && m.export_to != ["."] && host_matches(&m.host, service_host);
+            let Some(best) = most_specific(list.iter().filter(candidate)) else {
                 continue;
             };
-            if let Some(m) = candidates.iter().find(|m| m.host == best && m.visible_to(client_ns)) {
+            if let Some(m) = list.iter().filter(candidate).find(|m| m.host == best && m.visible_to(client_ns)) {
                 return Some(m);
             }
         }
@@ -240,15 +240,16 @@ impl DestinationRuleIndex {
     }
 }
 
-fn most_specific(candidates: &[&MergedRule]) -> Option<String> {
-    candidates.iter().max_by_key(|m| specificity(&m.host)).map(|m| m.host.clone())
+/// The most specific host among `candidates`; of equals, the last.
+fn most_specific<'r>(candidates: impl Iterator<Item = &'r MergedRule>) -> Option<&'r str> {
+    candidates.max_by_key(|m| specificity(&m.host)).map(|m| m.host.as_str())
 }
 
 /// The TLS settings a rule gives for a service port and subset, and where they came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleTls {
+pub struct RuleTls<'r> {
     /// `None`: the rule leaves TLS unset, so auto mTLS decides.
-    pub tls: Option<ClientTls>,
+    pub tls: Option<&'r ClientTls>,
     /// The member rule and the block of it whose `tls` decided (no block when the rule has no
     /// trafficPolicy at all).
     pub part: RulePart,
@@ -274,14 +275,14 @@ pub fn accepted_sans<'a>(rule_sans: Option<&'a [String]>, service_identities: &'
 }
 
 /// Resolves the rule's TLS for a service port and an optional subset.
-pub fn rule_tls(rule: &MergedRule, service_port: u16, subset: Option<&str>) -> RuleTls {
+pub fn rule_tls<'r>(rule: &'r MergedRule, service_port: u16, subset: Option<&str>) -> RuleTls<'r> {
     let port = u32::from(service_port);
     let part = |rule: &ResourceId, block: TlsBlock| RulePart { rule: rule.clone(), block: Some(block) };
     let (mut tls, mut from) = match &rule.traffic_policy {
         Some((tp, name)) => match tp.port_level.iter().find(|pl| pl.port == port) {
             // The port entry replaces the whole policy: an entry without tls means tls = nil.
-            Some(pl) => (pl.tls.clone(), part(name, TlsBlock::Port(port))),
-            None => (tp.tls.clone(), part(name, TlsBlock::Top)),
+            Some(pl) => (pl.tls.as_ref(), part(name, TlsBlock::Port(port))),
+            None => (tp.tls.as_ref(), part(name, TlsBlock::Top)),
         },
         None => (None, RulePart { rule: rule.first_member().cloned().unwrap_or_default(), block: None }),
     };
@@ -289,11 +290,11 @@ pub fn rule_tls(rule: &MergedRule, service_port: u16, subset: Option<&str>) -> R
         && let Some(stp) = &s.traffic_policy
     {
         if let Some(t) = &stp.tls {
-            tls = Some(t.clone());
+            tls = Some(t);
             from = part(name, TlsBlock::Subset(s.name.clone()));
         }
         if let Some(pl) = stp.port_level.iter().find(|pl| pl.port == port) {
-            tls = pl.tls.clone();
+            tls = pl.tls.as_ref();
             from = part(name, TlsBlock::SubsetPort(s.name.clone(), port));
         }
     }

@@ -177,7 +177,7 @@ impl Analysis {
                 .iter()
                 .map(|sp| {
                     let rt = rule.map(|r| rule_tls(r, sp.port, None));
-                    let sans = rt.as_ref().and_then(|r| r.tls.as_ref()).and_then(rule_sans);
+                    let sans = rt.and_then(|r| r.tls).and_then(rule_sans);
                     (sp.port, accepted_sans(sans, &svc.identities).to_vec())
                 })
                 .collect();

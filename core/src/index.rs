@@ -445,12 +445,9 @@ impl Analysis {
         }
     }
 
+    /// A workload's entry of the report. The streamed report writes the same from the analysis
+    /// without building it (`analysis::WorkloadEntry`).
     pub(crate) fn workload_report(&self, w: &WorkloadView) -> WorkloadReport {
-        self.workload_report_with(w, true)
-    }
-
-    /// [`Analysis::workload_report`], its ports' chains left empty unless `chains`.
-    pub(crate) fn workload_report_with(&self, w: &WorkloadView, chains: bool) -> WorkloadReport {
         WorkloadReport {
             namespace: w.namespace().to_owned(),
             name: w.workload.meta.name().to_owned(),
@@ -460,7 +457,7 @@ impl Analysis {
             sidecar: w.sidecar,
             sidecar_reason: w.sidecar_reason.clone(),
             mode: if w.sidecar { w.server.mode.to_string() } else { "NONE".to_owned() },
-            ports: w.server.port_reports(w.sidecar, chains),
+            ports: w.server.port_reports(w.sidecar, true),
             accepted_trust_domains: if w.sidecar { self.trust_domains.clone() } else { Vec::new() },
             gateway_servers: self.gateway_servers(w),
         }
@@ -468,7 +465,7 @@ impl Analysis {
 
     /// Servers of Gateways whose selector matches the workload (any namespace, as Istio's
     /// default `PILOT_SCOPE_GATEWAY_TO_NAMESPACE=false`).
-    fn gateway_servers(&self, w: &WorkloadView) -> Vec<crate::report::GatewayServerReport> {
+    pub(crate) fn gateway_servers(&self, w: &WorkloadView) -> Vec<crate::report::GatewayServerReport> {
         let mut out = Vec::new();
         for gw in &self.resources.gateways {
             if gw.selector.is_empty() || !selects(&gw.selector, w.labels()) {

@@ -6,7 +6,7 @@
 //! outcome follows the transport matrix of docs/reach.md ("One call, three stages").
 
 use crate::authz::{AuthzDecision, AuthzDenial};
-use crate::client::{resolve_host, rule_tls};
+use crate::client::{RuleTls, resolve_host, rule_tls};
 use crate::identity::SpiffeId;
 use crate::index::{Analysis, ServiceView, WorkloadView, host_matches_query};
 use crate::model::{Mode, ServicePort, TlsMode};
@@ -771,8 +771,8 @@ fn client_side(
     }
     let rule = a.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace);
     let rt = rule.map(|r| rule_tls(r, sp.port, subset));
-    if let Some((tls, part)) = rt.as_ref().and_then(|r| Some((r.tls.as_ref()?, &r.part))) {
-        let from_rule = |setting| ClientTlsSource::Rule { part: part.clone(), setting };
+    if let Some(RuleTls { tls: Some(tls), part }) = rt {
+        let from_rule = |setting| ClientTlsSource::Rule { part, setting };
         // `cluster_tls.go :: buildUpstreamClusterTLSContext`: for a sidecar, a SIMPLE or MUTUAL
         // rule whose credentialName needs a Secret and that has no workloadSelector builds no TLS
         // context at all (so that every sidecar in scope does not wait for a Secret it may not
@@ -845,7 +845,7 @@ pub fn app_speaks_tls(sp: &ServicePort) -> bool {
 fn port_protocol(sp: &ServicePort) -> (bool, bool) {
     // Compared without case and without a copy: this runs once per call decided.
     let name = sp.name.as_deref().unwrap_or("");
-    let prefix = name.split('-').next().unwrap_or("");
+    let prefix = name.as_bytes().iter().position(|&b| b == b'-').and_then(|at| name.get(..at)).unwrap_or(name);
     let is = |text: &str, names: &[&str]| names.iter().any(|n| text.eq_ignore_ascii_case(n));
     let protocol = sp.protocol.as_str();
     let http =
@@ -1174,15 +1174,38 @@ impl Decided<'_> {
         (self.transport.outcome() == Outcome::Fails).then(|| self.transport_cause(&self.why()))
     }
 
-    /// The call in words.
-    pub(crate) fn render(self) -> Evaluated {
-        let Decided { client, svc, sp, subset, endpoint, target, server_mode, .. } = self;
-        let server_kind = match server_mode {
+    /// The server end as a call reports it.
+    pub(crate) fn server_kind(&self) -> ServerModeKind {
+        match self.server_mode {
             None => ServerModeKind::NoSidecar,
             Some(Mode::Strict) => ServerModeKind::Strict,
             Some(Mode::Permissive) => ServerModeKind::Permissive,
             Some(Mode::Disable) => ServerModeKind::Disable,
-        };
+        }
+    }
+
+    /// What the client sidecar sends and the setting that decided it (the call's `client_tls`
+    /// and `client_tls_source`).
+    pub(crate) fn client_tls(&self) -> (ClientTlsKind, &ClientTlsSource) {
+        (self.cs.kind, &self.cs.source)
+    }
+
+    /// The workload that answers and the port it is reached on (the call's `to_workload` and
+    /// `target_port`).
+    pub(crate) fn endpoint(&self) -> (&WorkloadView, u16) {
+        (self.endpoint, self.target)
+    }
+
+    /// The symptom [`Decided::render`] gives a call its transport fails (an authorization
+    /// refusal has its own).
+    pub(crate) fn transport_symptom(&self) -> Option<String> {
+        self.symptom().map(|(_, text)| text)
+    }
+
+    /// The call in words.
+    pub(crate) fn render(self) -> Evaluated {
+        let server_kind = self.server_kind();
+        let Decided { client, svc, sp, subset, endpoint, target, .. } = self;
         let outcome = self.transport.outcome();
         let symptom = self.symptom();
         let why = self.why();

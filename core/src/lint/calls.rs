@@ -7,10 +7,13 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::index::Analysis;
 use crate::model::*;
 use crate::provenance::{AutoMtls, ClientTlsSource, PolicyRef};
-use crate::report::{Call, ClientTlsKind, ServerModeKind, list_some};
+use crate::report::{ClientTlsKind, ServerModeKind, list_some};
 use crate::server::target_port;
 use crate::source::Location;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// The policy of a port no policy sets (Istio's default), to borrow like the others.
+static BUILT_IN: PolicyRef = PolicyRef::BuiltIn;
 
 /// Callers without a sidecar toward STRICT ports: one finding per policy that made ports STRICT,
 /// at that policy's line, naming the ports and the callers.
@@ -26,7 +29,7 @@ fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
         return;
     }
     // deciding policy → (its location, STRICT targets)
-    let mut by_policy: BTreeMap<PolicyRef, (Location, BTreeSet<String>)> = BTreeMap::new();
+    let mut by_policy: BTreeMap<&PolicyRef, (Location, BTreeSet<String>)> = BTreeMap::new();
     let mut seen: BTreeSet<(usize, u16)> = BTreeSet::new();
     for svc in a.services.iter().filter(|s| !s.mesh_external) {
         for sp in &svc.ports {
@@ -41,12 +44,14 @@ fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
                 }
                 let chain = w.server.chain_for_port(port);
                 let decider = chain.iter().rev().find(|e| e.effect == crate::report::Effect::Applied);
-                let policy = decider.map_or(PolicyRef::BuiltIn, |e| e.policy.clone());
-                let at = decider
-                    .and_then(|e| Some(Location::new(e.file.clone()?, e.line?, 1)))
-                    .unwrap_or_else(|| w.workload.meta.at.clone());
-                let entry = by_policy.entry(policy).or_insert_with(|| (at, BTreeSet::new()));
-                entry.1.insert(format!("{}:{port}", w.key()));
+                let policy = decider.map_or(&BUILT_IN, |e| &e.policy);
+                let at = || {
+                    decider
+                        .and_then(|e| Some(Location::new(e.file.clone()?, e.line?, 1)))
+                        .unwrap_or_else(|| w.workload.meta.at.clone())
+                };
+                let entry = by_policy.entry(policy).or_insert_with(|| (at(), BTreeSet::new()));
+                entry.1.insert(format!("{}/{}:{port}", w.namespace(), w.workload.meta.name()));
             }
         }
     }
@@ -94,16 +99,15 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
         let fallback = clients.keys().copied().find(|ns| !special.contains(ns));
         let mut visit: BTreeSet<&str> = special.iter().copied().filter(|ns| clients.contains_key(ns)).collect();
         visit.extend(fallback);
-        let mut classes: Vec<(String, &[usize])> = Vec::new();
+        let mut classes: Vec<(ClassLabel<'_>, &[usize])> = Vec::new();
         for ns in visit {
             let Some(list) = clients.get(ns) else { continue };
             if selector_ns.contains(ns) {
-                classes.push((ns.to_owned(), list.as_slice()));
+                classes.push((ClassLabel::Namespace(ns), list.as_slice()));
             } else if special.contains(ns) {
-                classes.push((ns.to_owned(), list.get(..2).unwrap_or(list)));
+                classes.push((ClassLabel::Namespace(ns), list.get(..2).unwrap_or(list)));
             } else {
-                let label = format!("{ns} (and every other namespace without its own rule for this host)");
-                classes.push((label, list.get(..2).unwrap_or(list)));
+                classes.push((ClassLabel::EveryOther(ns), list.get(..2).unwrap_or(list)));
             }
         }
         for sp in &svc.ports {
@@ -125,7 +129,7 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
                                     undefined
                                         .entry((svc.host.clone(), name.to_owned()))
                                         .or_default()
-                                        .insert(label.clone());
+                                        .insert(label.to_string());
                                     continue;
                                 }
                             }
@@ -135,12 +139,22 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
                         if decided.outcome().ok() || decided.denied_by_authz() {
                             continue;
                         }
-                        let call = decided.render().call;
-                        let Some(code) = failure_code(&call) else { continue };
-                        let key = (code, call.client_tls_source, call.to_workload, call.target_port);
-                        let failed =
-                            || (FailedCall { to: call.to, symptom: call.symptom.unwrap_or_default() }, BTreeSet::new());
-                        grouped.entry(key).or_insert_with(failed).1.insert(label.clone());
+                        // Only what the finding quotes is put into words, and only for the first
+                        // call of its key: the rest of the calls count their client class.
+                        let (client_tls, source) = decided.client_tls();
+                        let Some(code) = failure_code(&svc.host, client_tls, source, decided.server_kind()) else {
+                            continue;
+                        };
+                        let (to_workload, target_port) = decided.endpoint();
+                        let key = (code, source.clone(), to_workload.key(), target_port);
+                        let failed = || {
+                            let to = format!("{}:{}", svc.host, sp.port);
+                            (
+                                FailedCall { to, symptom: decided.transport_symptom().unwrap_or_default() },
+                                BTreeSet::new(),
+                            )
+                        };
+                        grouped.entry(key).or_insert_with(failed).1.insert(label.to_string());
                     }
                 }
             }
@@ -186,15 +200,22 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn failure_code(c: &Call) -> Option<Code> {
+/// The finding a failing call's client and server settings make (`None`: no finding of this
+/// pass), from the call's target host, client TLS and server mode.
+fn failure_code(
+    host: &str,
+    client_tls: ClientTlsKind,
+    source: &ClientTlsSource,
+    server_mode: ServerModeKind,
+) -> Option<Code> {
     // The API server has its own finding (ML0314), with the fix.
-    if c.to.strip_prefix(crate::index::API_SERVER_HOST).is_some_and(|rest| rest.starts_with(':')) {
+    if host.strip_prefix(crate::index::API_SERVER_HOST).is_some_and(|rest| rest.is_empty() || rest.starts_with(':')) {
         return None;
     }
-    let rule_tls = matches!(c.client_tls_source, ClientTlsSource::Rule { .. });
+    let rule_tls = matches!(source, ClientTlsSource::Rule { .. });
     let namespace_disable =
-        matches!(c.client_tls_source, ClientTlsSource::AutoMtls { decision: AutoMtls::NamespaceDisable { .. }, .. });
-    Some(match (c.client_tls, c.server_mode) {
+        matches!(source, ClientTlsSource::AutoMtls { decision: AutoMtls::NamespaceDisable { .. }, .. });
+    Some(match (client_tls, server_mode) {
         (ClientTlsKind::Disable, ServerModeKind::Strict) if rule_tls => Code::DestinationRuleDisablesMtls,
         (ClientTlsKind::Disable, ServerModeKind::Strict) if namespace_disable => Code::AutoMtlsNamespaceDisable,
         (ClientTlsKind::IstioMutual, ServerModeKind::NoSidecar) if rule_tls => Code::IstioMutualWithoutSidecar,
@@ -205,6 +226,25 @@ fn failure_code(c: &Call) -> Option<Code> {
         }
         _ => return None,
     })
+}
+
+/// The clients a finding names: a namespace, or one namespace standing for every namespace
+/// that sees the service alike. Put into words only for the calls that fail.
+#[derive(Debug, Clone, Copy)]
+enum ClassLabel<'a> {
+    Namespace(&'a str),
+    EveryOther(&'a str),
+}
+
+impl std::fmt::Display for ClassLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClassLabel::Namespace(ns) => f.write_str(ns),
+            ClassLabel::EveryOther(ns) => {
+                write!(f, "{ns} (and every other namespace without its own rule for this host)")
+            }
+        }
+    }
 }
 
 /// (cause, client TLS source, target workload, target port).
