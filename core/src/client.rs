@@ -245,14 +245,24 @@ fn most_specific<'r>(candidates: impl Iterator<Item = &'r MergedRule>) -> Option
     candidates.max_by_key(|m| specificity(&m.host)).map(|m| m.host.as_str())
 }
 
-/// The TLS settings a rule gives for a service port and subset, and where they came from.
+/// The TLS settings a rule gives for a service port and subset, and where they came from
+/// (borrowed from the rule: [`RuleTls::part`] copies the place out when a caller keeps it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleTls<'r> {
     /// `None`: the rule leaves TLS unset, so auto mTLS decides.
     pub tls: Option<&'r ClientTls>,
-    /// The member rule and the block of it whose `tls` decided (no block when the rule has no
-    /// trafficPolicy at all).
-    pub part: RulePart,
+    /// The member rule whose policy decided: the one holding `block`, or the oldest member of
+    /// the merged rule when none has a trafficPolicy.
+    pub rule: &'r ResourceId,
+    /// The block of it whose `tls` decided; `None`: the rule has no trafficPolicy at all.
+    pub block: Option<TlsBlock>,
+}
+
+impl RuleTls<'_> {
+    /// The member rule and block that decided.
+    pub fn part(&self) -> RulePart {
+        RulePart { rule: self.rule.clone(), block: self.block.clone() }
+    }
 }
 
 /// The SANs an ISTIO_MUTUAL DestinationRule puts in place of the service's identities: its
@@ -277,29 +287,31 @@ pub fn accepted_sans<'a>(rule_sans: Option<&'a [String]>, service_identities: &'
 /// Resolves the rule's TLS for a service port and an optional subset.
 pub fn rule_tls<'r>(rule: &'r MergedRule, service_port: u16, subset: Option<&str>) -> RuleTls<'r> {
     let port = u32::from(service_port);
-    let part = |rule: &ResourceId, block: TlsBlock| RulePart { rule: rule.clone(), block: Some(block) };
     let (mut tls, mut from) = match &rule.traffic_policy {
         Some((tp, name)) => match tp.port_level.iter().find(|pl| pl.port == port) {
             // The port entry replaces the whole policy: an entry without tls means tls = nil.
-            Some(pl) => (pl.tls.as_ref(), part(name, TlsBlock::Port(port))),
-            None => (tp.tls.as_ref(), part(name, TlsBlock::Top)),
+            Some(pl) => (pl.tls.as_ref(), (name, Some(TlsBlock::Port(port)))),
+            None => (tp.tls.as_ref(), (name, Some(TlsBlock::Top))),
         },
-        None => (None, RulePart { rule: rule.first_member().cloned().unwrap_or_default(), block: None }),
+        None => (None, (rule.first_member().unwrap_or(&NO_RULE), None)),
     };
     if let Some((s, name)) = subset.and_then(|want| rule.subsets.iter().find(|(s, _)| s.name == want))
         && let Some(stp) = &s.traffic_policy
     {
         if let Some(t) = &stp.tls {
             tls = Some(t);
-            from = part(name, TlsBlock::Subset(s.name.clone()));
+            from = (name, Some(TlsBlock::Subset(s.name.clone())));
         }
         if let Some(pl) = stp.port_level.iter().find(|pl| pl.port == port) {
             tls = pl.tls.as_ref();
-            from = part(name, TlsBlock::SubsetPort(s.name.clone(), port));
+            from = (name, Some(TlsBlock::SubsetPort(s.name.clone(), port)));
         }
     }
-    RuleTls { tls, part: from }
+    RuleTls { tls, rule: from.0, block: from.1 }
 }
+
+/// A merged rule has at least one member; this stands in should one ever have none.
+static NO_RULE: ResourceId = ResourceId { kind: String::new(), namespace: String::new(), name: String::new() };
 
 #[cfg(test)]
 mod tests {

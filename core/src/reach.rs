@@ -81,14 +81,34 @@ enum Sends {
     UserTls,
 }
 
-struct ClientSide {
+struct ClientSide<'a> {
     kind: ClientTlsKind,
-    source: ClientTlsSource,
+    source: Source<'a>,
     sends: Sends,
     /// The ISTIO_MUTUAL rule's SANs (`client::rule_sans`); `None`: the service's identities.
-    dr_sans: Option<Vec<String>>,
+    dr_sans: Option<&'a [String]>,
     /// The rule's `sni`, if it sets one.
-    sni: Option<String>,
+    sni: Option<&'a str>,
+}
+
+/// [`ClientTlsSource`], borrowing the rule: most calls are only counted, so the source is
+/// copied out ([`Source::owned`]) only for the calls put into words.
+enum Source<'a> {
+    NoSidecar,
+    Rule { rule: RuleTls<'a>, setting: RuleTlsSetting },
+    AutoMtls { unset_by: Option<RuleTls<'a>>, decision: AutoMtls },
+}
+
+impl Source<'_> {
+    fn owned(&self) -> ClientTlsSource {
+        match self {
+            Source::NoSidecar => ClientTlsSource::NoSidecar,
+            Source::Rule { rule, setting } => ClientTlsSource::Rule { part: rule.part(), setting: *setting },
+            Source::AutoMtls { unset_by, decision } => {
+                ClientTlsSource::AutoMtls { unset_by: unset_by.as_ref().map(RuleTls::part), decision: decision.clone() }
+            }
+        }
+    }
 }
 
 pub fn calls(a: &Analysis, filter: &ReachFilter) -> ReachReport {
@@ -751,19 +771,19 @@ fn service_mtls_mode(a: &Analysis, svc: &ServiceView, sp: &ServicePort, passthro
     Some(Mode::Permissive)
 }
 
-fn client_side(
-    a: &Analysis,
+fn client_side<'a>(
+    a: &'a Analysis,
     client: &WorkloadView,
     svc: &ServiceView,
     sp: &ServicePort,
     subset: Option<&str>,
     endpoint: &WorkloadView,
     target: u16,
-) -> ClientSide {
+) -> ClientSide<'a> {
     if !client.sidecar {
         return ClientSide {
             kind: ClientTlsKind::None,
-            source: ClientTlsSource::NoSidecar,
+            source: Source::NoSidecar,
             sends: Sends::Plaintext,
             dr_sans: None,
             sni: None,
@@ -771,8 +791,10 @@ fn client_side(
     }
     let rule = a.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace);
     let rt = rule.map(|r| rule_tls(r, sp.port, subset));
-    if let Some(RuleTls { tls: Some(tls), part }) = rt {
-        let from_rule = |setting| ClientTlsSource::Rule { part, setting };
+    if let Some(rt) = rt.clone()
+        && let Some(tls) = rt.tls
+    {
+        let from_rule = |setting| Source::Rule { rule: rt, setting };
         // `cluster_tls.go :: buildUpstreamClusterTLSContext`: for a sidecar, a SIMPLE or MUTUAL
         // rule whose credentialName needs a Secret and that has no workloadSelector builds no TLS
         // context at all (so that every sidecar in scope does not wait for a Secret it may not
@@ -792,16 +814,21 @@ fn client_side(
         }
         let (sends, dr_sans) = match tls.mode {
             TlsMode::Disable => (Sends::Plaintext, None),
-            TlsMode::IstioMutual => (Sends::IstioMutual, crate::client::rule_sans(tls).map(<[String]>::to_vec)),
+            TlsMode::IstioMutual => (Sends::IstioMutual, crate::client::rule_sans(tls)),
             TlsMode::Simple | TlsMode::Mutual => (Sends::UserTls, None),
         };
         let setting = if tls.mode_omitted { RuleTlsSetting::ModeOmitted } else { RuleTlsSetting::Mode(tls.mode) };
-        return ClientSide { kind: tls.mode.into(), source: from_rule(setting), sends, dr_sans, sni: tls.sni.clone() };
+        return ClientSide {
+            kind: tls.mode.into(),
+            source: from_rule(setting),
+            sends,
+            dr_sans,
+            sni: tls.sni.as_deref(),
+        };
     }
-    let unset_by = rt.map(|r| r.part);
     let plain = |decision: AutoMtls| ClientSide {
         kind: ClientTlsKind::Disable,
-        source: ClientTlsSource::AutoMtls { unset_by: unset_by.clone(), decision },
+        source: Source::AutoMtls { unset_by: rt.clone(), decision },
         sends: Sends::Plaintext,
         dr_sans: None,
         sni: None,
@@ -828,7 +855,7 @@ fn client_side(
     }
     ClientSide {
         kind: ClientTlsKind::IstioMutual,
-        source: ClientTlsSource::AutoMtls { unset_by, decision: AutoMtls::Mtls },
+        source: Source::AutoMtls { unset_by: rt, decision: AutoMtls::Mtls },
         sends: Sends::IstioMutual,
         dr_sans: None,
         sni: None,
@@ -954,7 +981,7 @@ pub(crate) struct Decided<'a> {
     endpoint: &'a WorkloadView,
     target: u16,
     server_mode: Option<Mode>,
-    cs: ClientSide,
+    cs: ClientSide<'a>,
     http: bool,
     app_tls: bool,
     transport: Transport,
@@ -993,7 +1020,7 @@ pub(crate) fn decide<'a>(
         (Sends::Plaintext, None) if outside => PlaintextToOutside,
         (Sends::Plaintext, None) => PlaintextToNoSidecar,
         (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
-            let expected = crate::client::accepted_sans(cs.dr_sans.as_deref(), &svc.identities);
+            let expected = crate::client::accepted_sans(cs.dr_sans, &svc.identities);
             if !expected.is_empty() && !expected.contains(&endpoint.identity) {
                 SecureNaming
             } else if app_tls {
@@ -1145,7 +1172,7 @@ impl Decided<'_> {
     }
 
     fn accepted_sans(&self) -> &[String] {
-        crate::client::accepted_sans(self.cs.dr_sans.as_deref(), &self.svc.identities)
+        crate::client::accepted_sans(self.cs.dr_sans, &self.svc.identities)
     }
 
     /// What a call the transport fails is put down to: `why` with the setting behind it.
@@ -1154,11 +1181,11 @@ impl Decided<'_> {
             (Sends::IstioMutual, Some(Mode::Strict | Mode::Permissive)) => {
                 format!("{why}: {} accepts {}", self.svc.host, self.accepted_sans().join(", "))
             }
-            (_, None) => format!("{why} (client TLS: {})", self.cs.source),
+            (_, None) => format!("{why} (client TLS: {})", self.cs.source.owned()),
             (_, Some(_)) => format!(
                 "{why} (server: {}; client TLS: {})",
                 server_mode_source(self.endpoint, self.target),
-                self.cs.source
+                self.cs.source.owned()
             ),
         }
     }
@@ -1186,8 +1213,8 @@ impl Decided<'_> {
 
     /// What the client sidecar sends and the setting that decided it (the call's `client_tls`
     /// and `client_tls_source`).
-    pub(crate) fn client_tls(&self) -> (ClientTlsKind, &ClientTlsSource) {
-        (self.cs.kind, &self.cs.source)
+    pub(crate) fn client_tls(&self) -> (ClientTlsKind, ClientTlsSource) {
+        (self.cs.kind, self.cs.source.owned())
     }
 
     /// The workload that answers and the port it is reached on (the call's `to_workload` and
@@ -1223,15 +1250,13 @@ impl Decided<'_> {
         // `cluster_builder.go`: ISTIO_MUTUAL without its own `sni` sends
         // `BuildDNSSrvSubsetKey(outbound, subset, host, port)`.
         let verifies = (self.cs.sends == Sends::IstioMutual).then(|| ServerVerification {
-            sni: self.cs.sni.clone().unwrap_or_else(|| crate::client::istio_mutual_sni(sp.port, subset, &svc.host)),
+            sni: self.cs.sni.map_or_else(|| crate::client::istio_mutual_sni(sp.port, subset, &svc.host), str::to_owned),
             accepted_sans: self.accepted_sans().to_vec(),
         });
-        let cs = self.cs;
+        let (client_tls, source) = (self.cs.kind, self.cs.source.owned());
         let explanation = format!(
-            "{} sends {} ({}); {}:{target} is {server_kind}: {why}",
+            "{} sends {client_tls} ({source}); {}:{target} is {server_kind}: {why}",
             client.key(),
-            cs.kind,
-            cs.source,
             endpoint.key()
         );
         let (failure, symptom) = symptom.map_or((None, None), |(class, text)| (Some(class), Some(text)));
@@ -1241,8 +1266,8 @@ impl Decided<'_> {
             to: format!("{}:{}", svc.host, sp.port),
             to_workload: endpoint.key(),
             subset: subset.map(str::to_owned),
-            client_tls: cs.kind,
-            client_tls_source: cs.source,
+            client_tls,
+            client_tls_source: source,
             server_mode: server_kind,
             outcome,
             symptom,

@@ -142,11 +142,11 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
                         // Only what the finding quotes is put into words, and only for the first
                         // call of its key: the rest of the calls count their client class.
                         let (client_tls, source) = decided.client_tls();
-                        let Some(code) = failure_code(&svc.host, client_tls, source, decided.server_kind()) else {
+                        let Some(code) = failure_code(&svc.host, client_tls, &source, decided.server_kind()) else {
                             continue;
                         };
                         let (to_workload, target_port) = decided.endpoint();
-                        let key = (code, source.clone(), to_workload.key(), target_port);
+                        let key = (code, source, to_workload.key(), target_port);
                         let failed = || {
                             let to = format!("{}:{}", svc.host, sp.port);
                             (

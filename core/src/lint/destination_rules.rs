@@ -189,7 +189,7 @@ pub(super) fn api_server(a: &Analysis, out: &mut Vec<Diagnostic>) {
         }
         let rt = crate::client::rule_tls(rule, 443, None);
         let Some(tls) = rt.tls.filter(|t| t.mode == TlsMode::IstioMutual) else { continue };
-        let entry = by_rule.entry(rt.part).or_insert_with(|| (tls.at.clone(), BTreeSet::new(), rule.host.clone()));
+        let entry = by_rule.entry(rt.part()).or_insert_with(|| (tls.at.clone(), BTreeSet::new(), rule.host.clone()));
         entry.1.insert(w.namespace());
     }
     for (source, (at, namespaces, pattern)) in by_rule {

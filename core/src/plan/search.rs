@@ -176,7 +176,7 @@ impl Planner<'_> {
                 }
                 let rule =
                     before.destination_rules.lookup(client.namespace(), client.labels(), &svc.host, &svc.namespace)?;
-                rule_tls(rule, pc.port.port, pc.subset).part.origin()
+                rule_tls(rule, pc.port.port, pc.subset).part().origin()
             };
             match change {
                 ChangeKind::Breaks | ChangeKind::Decrypts => cmp.bad.push(Bad {
