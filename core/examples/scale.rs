@@ -26,6 +26,10 @@ use meshlock_core::synth::{DumpFormat, MeshShape, generate, generate_dump};
 use meshlock_core::{Analysis, Options, Source};
 use std::time::Instant;
 
+/// The heap the `meshlock` CLI runs on, so these figures are the CLI's.
+#[global_allocator]
+static HEAP: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
