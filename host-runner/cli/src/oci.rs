@@ -27,6 +27,8 @@ pub enum OciError {
     Reference(String),
     #[error("not a WebAssembly module (no `\\0asm` header)")]
     NotWasm,
+    #[error("the WebAssembly module's sections cannot be read ({0})")]
+    BadModule(&'static str),
     #[error("{method} {url}: {reason}")]
     Http { method: &'static str, url: String, reason: String },
     #[error("{0}")]
@@ -117,10 +119,13 @@ impl WasmImage {
         let layer = gz.finish().map_err(|e| OciError::Layout(e.to_string()))?;
         let module_digest = sha256_digest(module);
         // An image config as the OCI image spec describes it; Istio ignores it, registries and
-        // tools (skopeo inspect) show its platform.
+        // tools (skopeo inspect) show its platform: `wasip1` for a module that imports WASI,
+        // `unknown` (the OS of the wasm32-unknown-unknown target) for one that needs nothing of
+        // its host but proxy-wasm.
+        let os = if imports_wasi(module)? { "wasip1" } else { "unknown" };
         let config = serde_json::to_vec(&serde_json::json!({
             "architecture": "wasm",
-            "os": "wasip1",
+            "os": os,
             "config": {},
             "rootfs": {"type": "layers", "diff_ids": [sha256_digest(&tar)]},
         }))
@@ -505,6 +510,97 @@ fn base64_encode(text: &str) -> String {
     out
 }
 
+/// Whether a module imports from `wasi_snapshot_preview1` (a wasm32-wasip1 build), read from
+/// its import section alone (the binary format's section and import encodings).
+fn imports_wasi(module: &[u8]) -> Result<bool, OciError> {
+    let mut r = ModuleBytes { bytes: module, at: 8 };
+    while r.at < module.len() {
+        let id = r.byte()?;
+        let size = usize::try_from(r.leb()?).map_err(|_| OciError::BadModule("section size"))?;
+        let end = r.at.checked_add(size).filter(|&e| e <= module.len()).ok_or(OciError::BadModule("section size"))?;
+        if id != 2 {
+            r.at = end;
+            continue;
+        }
+        for _ in 0..r.leb()? {
+            let from = r.name()?;
+            r.name()?;
+            if from == b"wasi_snapshot_preview1" {
+                return Ok(true);
+            }
+            // What is imported, to step over it: a function's type index; a table's element
+            // type and limits; a memory's limits; a global's value type and mutability; a tag's
+            // attribute and type index.
+            match r.byte()? {
+                0x00 => {
+                    r.leb()?;
+                }
+                0x01 => {
+                    r.byte()?;
+                    r.limits()?;
+                }
+                0x02 => r.limits()?,
+                0x03 => {
+                    r.byte()?;
+                    r.byte()?;
+                }
+                0x04 => {
+                    r.byte()?;
+                    r.leb()?;
+                }
+                _ => return Err(OciError::BadModule("import kind")),
+            }
+        }
+        return Ok(false);
+    }
+    Ok(false)
+}
+
+/// A cursor over a module's bytes for [`imports_wasi`].
+struct ModuleBytes<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> ModuleBytes<'a> {
+    fn byte(&mut self) -> Result<u8, OciError> {
+        let b = self.bytes.get(self.at).copied().ok_or(OciError::BadModule("truncated"))?;
+        self.at += 1;
+        Ok(b)
+    }
+
+    /// An unsigned LEB128 number (at most 64 bits).
+    fn leb(&mut self) -> Result<u64, OciError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(OciError::BadModule("number too long"))
+    }
+
+    fn name(&mut self) -> Result<&'a [u8], OciError> {
+        let len = usize::try_from(self.leb()?).map_err(|_| OciError::BadModule("name"))?;
+        let end = self.at.checked_add(len).ok_or(OciError::BadModule("name"))?;
+        let name = self.bytes.get(self.at..end).ok_or(OciError::BadModule("truncated"))?;
+        self.at = end;
+        Ok(name)
+    }
+
+    /// Table or memory limits: flags, the minimum, and the maximum when the flags say so.
+    fn limits(&mut self) -> Result<(), OciError> {
+        let flags = self.byte()?;
+        self.leb()?;
+        if flags & 1 != 0 {
+            self.leb()?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,6 +630,31 @@ mod tests {
         assert_eq!(a.manifest, b.manifest);
         assert_eq!(module_from_layer(&a.layer).unwrap(), MODULE);
         assert!(WasmImage::new(b"not wasm").is_err());
+    }
+
+    /// The image config's `os`, from a module written in the text format.
+    fn os_of(wat: &str) -> Result<String, OciError> {
+        let image = WasmImage::new(&wat::parse_str(wat).unwrap())?;
+        let config: serde_json::Value = serde_json::from_slice(&image.config).unwrap();
+        Ok(config["os"].as_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn the_config_names_wasi_only_for_a_module_that_imports_it() {
+        let wasi = r#"(module
+            (import "env" "proxy_log" (func (param i32 i32 i32) (result i32)))
+            (import "env" "memory" (memory 1 2))
+            (import "env" "table" (table 1 funcref))
+            (import "env" "g" (global (mut i32)))
+            (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))))"#;
+        assert_eq!(os_of(wasi).unwrap(), "wasip1");
+        let proxy_only = r#"(module (import "env" "proxy_log" (func (param i32 i32 i32) (result i32))) (memory 1))"#;
+        assert_eq!(os_of(proxy_only).unwrap(), "unknown");
+        assert_eq!(os_of("(module)").unwrap(), "unknown");
+        // An import section cut short is refused, not guessed at.
+        let mut cut = wat::parse_str(wasi).unwrap();
+        cut.truncate(30);
+        assert!(matches!(WasmImage::new(&cut), Err(OciError::BadModule(_))));
     }
 
     #[test]
