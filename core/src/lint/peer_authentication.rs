@@ -109,11 +109,8 @@ pub(super) fn shapes(a: &Analysis, out: &mut Vec<Diagnostic>) {
         if !pa.has_selector() || ns == root {
             continue;
         }
-        let selected: Vec<&WorkloadView> = a
-            .workloads_in(ns)
-            .map(|(_, w)| w)
-            .filter(|w| pa.selector.as_ref().is_some_and(|s| s.matches(w.labels())))
-            .collect();
+        let selected: Vec<(usize, &WorkloadView)> =
+            a.workloads_in(ns).filter(|(_, w)| pa.selector.as_ref().is_some_and(|s| s.matches(w.labels()))).collect();
         if selected.is_empty() && any_workloads {
             let sel = pa.selector.as_ref().map(ToString::to_string).unwrap_or_default();
             let msg = format!(
@@ -123,8 +120,8 @@ pub(super) fn shapes(a: &Analysis, out: &mut Vec<Diagnostic>) {
             out.push(d(Code::SelectorMatchesNothing, msg, &pa.meta.at, &pa.meta.id));
         }
         for (&port, pm) in &pa.port_level {
-            for w in &selected {
-                port_level_port(a, pa, port, &pm.at, w, out);
+            for &(wi, w) in &selected {
+                port_level_port(a, pa, port, &pm.at, (wi, w), out);
             }
         }
     }
@@ -136,10 +133,9 @@ fn port_level_port(
     pa: &PeerAuthentication,
     port: u32,
     at: &Location,
-    w: &WorkloadView,
+    (wi, w): (usize, &WorkloadView),
     out: &mut Vec<Diagnostic>,
 ) {
-    let Some(wi) = a.workloads.iter().position(|x| std::ptr::eq(x, w)) else { return };
     let container: Vec<u32> = w.workload.ports.iter().map(|p| u32::from(p.port)).collect();
     let mut targets: Vec<(u32, u32, &ServiceView)> = Vec::new();
     for svc in a.services_of(wi) {
