@@ -124,19 +124,13 @@ pub fn downstream_data(max_size: usize) -> Option<Vec<u8>> {
     buffer(BUFFER_DOWNSTREAM_DATA, max_size)
 }
 
-/// A property by path (`["connection", "mtls"]`), its parts joined with NUL on the wire.
-pub fn property(path: &[&str]) -> Option<Vec<u8>> {
-    let mut joined = Vec::new();
-    for (i, part) in path.iter().enumerate() {
-        if i > 0 {
-            joined.push(0);
-        }
-        joined.extend_from_slice(part.as_bytes());
-    }
+/// A property by path, its parts already joined with NUL as the ABI wants them
+/// (`b"connection\0mtls"`): a constant, so a request builds no path.
+pub fn property(path: &[u8]) -> Option<Vec<u8>> {
     let mut data = ptr::null_mut();
     let mut size = 0;
     // SAFETY: the path is a live buffer read during the call; the out-pointers are live locals.
-    let status = unsafe { proxy_get_property(joined.as_ptr(), joined.len(), &mut data, &mut size) };
+    let status = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
     owned(status, data, size)
 }
 

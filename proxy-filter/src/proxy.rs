@@ -25,22 +25,22 @@ pub fn start() {
 }
 
 /// Counters by decision and reason, defined on first use (`meshlock.decisions.allow.mtls_peer`);
-/// looked up by the (verdict, reason) pair, so a request allocates nothing to count.
+/// looked up by the verdict itself (an enum compare, no string compare), so a request allocates
+/// nothing to count. Verdicts of one name share the host's counter.
 #[derive(Default)]
 struct Metrics {
-    ids: RefCell<Vec<(&'static str, &'static str, u32)>>,
+    ids: RefCell<Vec<(Verdict, u32)>>,
 }
 
 impl Metrics {
     fn count(&self, verdict: &Verdict) {
-        let (v, r) = (verdict.verdict(), verdict.reason());
-        let known = self.ids.try_borrow().ok().and_then(|ids| ids.iter().find(|k| k.0 == v && k.1 == r).map(|k| k.2));
+        let known = self.ids.try_borrow().ok().and_then(|ids| ids.iter().find(|k| k.0 == *verdict).map(|k| k.1));
         let id = match known {
             Some(id) => id,
             None => match abi::define_counter(&verdict.metric_name()) {
                 Some(id) => {
                     if let Ok(mut ids) = self.ids.try_borrow_mut() {
-                        ids.push((v, r, id));
+                        ids.push((verdict.clone(), id));
                     }
                     id
                 }
@@ -171,7 +171,7 @@ pub fn configure(root_id: u32) -> bool {
         return false;
     };
     let config = abi::plugin_configuration().unwrap_or_default();
-    let plugin_root_id = abi::property(&["plugin_root_id"]).and_then(|b| String::from_utf8(b).ok());
+    let plugin_root_id = abi::property(b"plugin_root_id").and_then(|b| String::from_utf8(b).ok());
     match Guard::configure(&config, plugin_root_id.as_deref()) {
         Ok(guard) => {
             abi::log(LogLevel::Info, &guard.summary());
@@ -199,17 +199,21 @@ fn one_line(e: &ConfigError) -> String {
 /// Decides one inbound connection or request from Envoy's connection properties.
 fn decide_inbound(guard: &Guard) -> Verdict {
     let raw = InboundProperties {
-        destination_port: abi::property(&["destination", "port"]),
-        mtls: abi::property(&["connection", "mtls"]),
-        tls_version: abi::property(&["connection", "tls_version"]),
-        uri_san: abi::property(&["connection", "uri_san_peer_certificate"]),
+        destination_port: abi::property(b"destination\0port"),
+        mtls: abi::property(b"connection\0mtls"),
+        tls_version: abi::property(b"connection\0tls_version"),
+        uri_san: abi::property(b"connection\0uri_san_peer_certificate"),
     };
     raw.decide(guard)
 }
 
-/// Envoy's downstream connection id (`connection.id`, 8 bytes little-endian).
+/// Envoy's downstream connection id, 8 bytes little-endian. Envoy answers its top-level
+/// `connection_id` with `connection.id`'s value without first building the connection's
+/// property map in an arena, which `connection.id` does on every read; `connection.id` answers
+/// on a host without it.
 fn connection_id() -> Option<u64> {
-    let bytes: [u8; 8] = abi::property(&["connection", "id"])?.as_slice().try_into().ok()?;
+    let raw = abi::property(b"connection_id").or_else(|| abi::property(b"connection\0id"))?;
+    let bytes: [u8; 8] = raw.as_slice().try_into().ok()?;
     Some(u64::from_le_bytes(bytes))
 }
 
@@ -339,13 +343,13 @@ pub fn response_headers(id: u32) -> u32 {
     // Envoy runs the encoder filters on its own local replies too (the 503 for an upstream
     // whose chain failed verification): no upstream answered, so there is no certificate to
     // judge and nothing of an upstream's reaches the app. Absent outside Envoy.
-    if abi::property(&["response", "code_details"]).is_some_and(|d| d != b"via_upstream") {
+    if abi::property(b"response\0code_details").is_some_and(|d| d != b"via_upstream") {
         return CONTINUE;
     }
-    let raw_san = abi::property(&["upstream", "uri_san_peer_certificate"]);
+    let raw_san = abi::property(b"upstream\0uri_san_peer_certificate");
     let san = properties::uri_san(raw_san.as_deref());
     // Envoy sets `upstream.tls_version` only on a TLS upstream connection.
-    let upstream_tls = abi::property(&["upstream", "tls_version"]).is_some_and(|v| !v.is_empty());
+    let upstream_tls = abi::property(b"upstream\0tls_version").is_some_and(|v| !v.is_empty());
     let verdict = shared.guard.decide_outbound_upstream(authority.as_deref(), upstream_tls, san);
     record(&shared, &verdict, "upstream");
     if verdict.is_allow() {

@@ -306,6 +306,8 @@ impl HostState {
     }
 
     fn property(&self, path: &str) -> Option<&[u8]> {
+        // Envoy answers its top-level `connection_id` with `connection.id`'s value.
+        let path = if path == "connection_id" { "connection.id" } else { path };
         self.streams.get(&self.active).and_then(|s| s.properties.get(path)).or_else(|| self.vm_properties.get(path))
     }
 }

@@ -1,6 +1,6 @@
 //! The proxy-wasm host against the real filter and against a hostile module.
 
-use crate::support::{plugin_config, strict_policies, wasip1};
+use crate::support::{plugin_config, strict_policies, unknown, wasip1};
 use meshlock_proxy_host::{Action, FilterModule, FilterVm, GuestLimits, HostError, PluginSettings, Properties};
 use std::time::Duration;
 
@@ -59,6 +59,44 @@ fn decisions_are_counted_by_verdict_and_reason() {
     assert_eq!(vm.metric_kinds().get("meshlock.decisions.allow.mtls_peer"), Some(&"counter"));
     let decision_logs = vm.logs().iter().filter(|l| l.message.starts_with("meshlock: connection: ")).count();
     assert_eq!(decision_logs, 3);
+}
+
+/// The HTTP filter decides a connection's first request and reuses that verdict for the rest of
+/// the connection (Envoy's `connection_id`, which the host answers with `connection.id`): the
+/// peer cannot change on a connection. Another connection, or a request with no id, is decided
+/// on its own properties.
+#[test]
+fn the_http_filter_keeps_one_verdict_per_connection() {
+    for module in [wasip1(), unknown()] {
+        let mut vm = module
+            .start(PluginSettings::new(plugin_config("inbound", "http", &strict_policies()), "meshlock"))
+            .unwrap();
+        let mut peer = props(80);
+        peer.set_bool("connection.mtls", true)
+            .set_str("connection.tls_version", "TLSv1.3")
+            .set_str("connection.uri_san_peer_certificate", "spiffe://cluster.local/ns/bar/sa/sleep");
+        // Connection 7 with a peer, then connection 7 again with properties that alone would be
+        // denied, connection 8 with those, and a request with no connection id.
+        let cases = [
+            (Some(7), true, Action::Continue),
+            (Some(7), false, Action::Continue),
+            (Some(8), false, Action::Pause),
+            (None, false, Action::Pause),
+        ];
+        for (connection, with_peer, expected) in cases {
+            let mut p = if with_peer { peer.clone() } else { props(80) };
+            if let Some(c) = connection {
+                p.set_int("connection.id", c);
+            }
+            let id = vm.create_stream(p).unwrap();
+            let action = vm.on_request_headers(id, vec![(":path".into(), b"/".to_vec())], true).unwrap();
+            vm.finish_stream(id, false).unwrap();
+            assert_eq!(action, expected, "connection {connection:?}");
+        }
+        let m = vm.metrics();
+        assert_eq!(m.get("meshlock.decisions.allow.mtls_peer"), Some(&2), "{m:?}");
+        assert_eq!(m.get("meshlock.decisions.deny.plaintext"), Some(&2), "{m:?}");
+    }
 }
 
 #[test]
