@@ -872,7 +872,7 @@ pub fn app_speaks_tls(sp: &ServicePort) -> bool {
 fn port_protocol(sp: &ServicePort) -> (bool, bool) {
     // Compared without case and without a copy: this runs once per call decided.
     let name = sp.name.as_deref().unwrap_or("");
-    let prefix = name.as_bytes().iter().position(|&b| b == b'-').and_then(|at| name.get(..at)).unwrap_or(name);
+    let prefix = name.split('-').next().unwrap_or("");
     let is = |text: &str, names: &[&str]| names.iter().any(|n| text.eq_ignore_ascii_case(n));
     let protocol = sp.protocol.as_str();
     let http =
