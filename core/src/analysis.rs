@@ -386,7 +386,7 @@ impl<'a> serde::Serialize for ServiceEntry<'a> {
             target_port: Text(TargetPort(p)),
         };
         entry.serialize_field("ports", &SeqOf(|| s.ports.iter().map(port)))?;
-        let key = |w: &'a WorkloadView| Text(WorkloadKey(w));
+        let key = |w: &'a WorkloadView| Text(w.key_text());
         entry
             .serialize_field("endpoints", &SeqOf(|| s.endpoints.iter().filter_map(|&i| a.workloads.get(i)).map(key)))?;
         entry.serialize_field("identities", &s.identities)?;
@@ -413,15 +413,6 @@ impl std::fmt::Display for TargetPort<'_> {
             Some(target) => target.fmt(f),
             None => self.0.port.fmt(f),
         }
-    }
-}
-
-/// A workload's `namespace/name` ([`WorkloadView::key`]).
-struct WorkloadKey<'a>(&'a WorkloadView);
-
-impl std::fmt::Display for WorkloadKey<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.0.namespace(), self.0.workload.meta.name())
     }
 }
 

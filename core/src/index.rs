@@ -56,14 +56,28 @@ pub struct WorkloadView {
 }
 
 impl WorkloadView {
+    /// `namespace/name`.
     pub fn key(&self) -> String {
-        format!("{}/{}", self.workload.meta.namespace(), self.workload.meta.name())
+        self.key_text().to_string()
+    }
+    /// [`WorkloadView::key`] as something to write, for writers that need not allocate it.
+    pub(crate) fn key_text(&self) -> WorkloadKey<'_> {
+        WorkloadKey(self)
     }
     pub fn namespace(&self) -> &str {
         self.workload.meta.namespace()
     }
     pub fn labels(&self) -> &Labels {
         &self.workload.pod_labels
+    }
+}
+
+/// A workload's `namespace/name`, written where it is needed ([`WorkloadView::key_text`]).
+pub(crate) struct WorkloadKey<'a>(&'a WorkloadView);
+
+impl std::fmt::Display for WorkloadKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0.namespace(), self.0.workload.meta.name())
     }
 }
 

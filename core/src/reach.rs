@@ -1253,7 +1253,7 @@ impl Decided<'_> {
             sni: self.cs.sni.map_or_else(|| crate::client::istio_mutual_sni(sp.port, subset, &svc.host), str::to_owned),
             accepted_sans: self.accepted_sans().to_vec(),
         });
-        let (client_tls, source) = (self.cs.kind, self.cs.source.owned());
+        let (client_tls, source) = self.client_tls();
         let explanation = format!(
             "{} sends {client_tls} ({source}); {}:{target} is {server_kind}: {why}",
             client.key(),

@@ -51,7 +51,7 @@ fn plaintext_callers(a: &Analysis, out: &mut Vec<Diagnostic>) {
                         .unwrap_or_else(|| w.workload.meta.at.clone())
                 };
                 let entry = by_policy.entry(policy).or_insert_with(|| (at(), BTreeSet::new()));
-                entry.1.insert(format!("{}/{}:{port}", w.namespace(), w.workload.meta.name()));
+                entry.1.insert(format!("{}:{port}", w.key_text()));
             }
         }
     }
