@@ -35,6 +35,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// The CLI's options: every core the machine gives the process, or `SCALE_THREADS` of them (1
+/// measures the one-thread reading the playground does).
+fn read_options() -> Options {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let threads = std::env::var("SCALE_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(cores);
+    Options { threads, ..Options::default() }
+}
+
 /// A writer that keeps only the number of bytes written.
 struct ByteCount(usize);
 
@@ -81,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let form = args.get(3).map_or("docs", String::as_str).to_owned();
             let yaml_bytes = std::fs::metadata(file)?.len();
             let runs: usize = runs.parse()?;
+            let options = read_options();
             let (mut load, mut analyze, mut reach, mut summary) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let mut drops = Vec::new();
             let mut facts = (0, 0, 0, 0, 0);
@@ -89,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 // The text is read anew each run and dropped once loaded, as the CLI does.
                 let text = std::fs::read_to_string(file)?;
                 let t = Instant::now();
-                let a = Analysis::new(&[Source::new(*file, text)], &Options::default());
+                let a = Analysis::new(&[Source::new(*file, text)], &options);
                 load.push(t.elapsed().as_secs_f64() * 1e3);
                 let t = Instant::now();
                 // As `meshlock analyze --format json` does: the report written as it is built.
@@ -122,6 +131,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "{}",
                 serde_json::json!({
                     "target": "native",
+                    "threads": options.threads,
                     "form": form,
                     "yaml_bytes": yaml_bytes,
                     "workloads": workloads,

@@ -6,7 +6,7 @@ use crate::client::DestinationRuleIndex;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::enforce::InboundPolicy;
 use crate::model::*;
-use crate::parse::{Parsed, parse_sources};
+use crate::parse::{Limits, Parsed, parse_with};
 use crate::report::{AnalyzeReport, Explanation, ReachReport, ServicePortReport, ServiceReport, WorkloadReport};
 use crate::server::ServerPolicy;
 use crate::source::Source;
@@ -23,12 +23,16 @@ pub struct Options {
     /// `None`: the newest behaviour, except that input holding v1alpha1 MeshPolicy/Policy is
     /// read with 1.5 semantics (both APIs), which an info diagnostic says.
     pub istio_version: Option<IstioVersion>,
+    /// Threads the input may be read on: 0 or 1 read on the caller's thread (the default, and
+    /// the playground's); 2 or more outline a large `kind: List` on a second thread while its
+    /// items are parsed ([`crate::parse::parse_with`]). The analysis is the same either way.
+    pub threads: usize,
 }
 
 impl Analysis {
     /// Parses and analyses the sources.
     pub fn new(sources: &[Source], options: &Options) -> Self {
-        let mut analysis = Self::from_parsed(parse_sources(sources), options);
+        let mut analysis = Self::from_parsed(parse_with(sources, &Limits::DEFAULT, options.threads), options);
         crate::diagnostic::attribute_templates(sources, &mut analysis.diagnostics);
         analysis
     }

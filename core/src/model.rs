@@ -620,6 +620,16 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// Adds the counts of `other`.
+    pub(crate) fn add(&mut self, other: Inventory) {
+        for (kind, n) in other.read {
+            *self.read.entry(kind).or_default() += n;
+        }
+        for (kind, n) in other.skipped {
+            *self.skipped.entry(kind).or_default() += n;
+        }
+    }
+
     pub(crate) fn count_read(&mut self, kind: &str) {
         count(&mut self.read, kind);
     }
@@ -655,4 +665,43 @@ pub struct Resources {
     pub alpha_policies: Vec<AlphaPolicy>,
     pub gateways: Vec<Gateway>,
     pub authorization_policies: Vec<AuthorizationPolicy>,
+}
+
+impl Resources {
+    /// `later`'s resources after these, as if read in one stream (a mesh config in `later`
+    /// replaces this one's, as a later document's does).
+    pub(crate) fn append(&mut self, later: Resources) {
+        let Resources {
+            namespaces,
+            workloads,
+            services,
+            service_entries,
+            service_endpoints,
+            inventory,
+            service_accounts,
+            virtual_services,
+            mesh_config,
+            peer_authentications,
+            destination_rules,
+            alpha_policies,
+            gateways,
+            authorization_policies,
+        } = later;
+        self.namespaces.extend(namespaces);
+        self.workloads.extend(workloads);
+        self.services.extend(services);
+        self.service_entries.extend(service_entries);
+        self.service_endpoints.extend(service_endpoints);
+        self.inventory.add(inventory);
+        self.service_accounts.extend(service_accounts);
+        self.virtual_services.extend(virtual_services);
+        if mesh_config.is_some() {
+            self.mesh_config = mesh_config;
+        }
+        self.peer_authentications.extend(peer_authentications);
+        self.destination_rules.extend(destination_rules);
+        self.alpha_policies.extend(alpha_policies);
+        self.gateways.extend(gateways);
+        self.authorization_policies.extend(authorization_policies);
+    }
 }

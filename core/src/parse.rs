@@ -18,11 +18,12 @@ use crate::model::{ResourceId, Resources};
 use crate::source::{Location, Source};
 use kinds::Kind;
 use locate::Seg;
-use outline::{Heads, Outline};
+use outline::{Heads, Item, Outline, TooDeep};
 use read::Ctx;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use yaml::{Built, DocumentText, Node, Role};
 
 /// Input limits (docs/limits.md). Alias expansion and nesting up to 128 levels are bounded
@@ -51,6 +52,21 @@ impl Default for Limits {
 /// length). Between the parser's limit (128) and this one, the parser decides.
 pub const SCAN_DEPTH_LIMIT: usize = 256;
 
+/// Documents at least this large are outlined on a second thread while their List items are
+/// parsed, when the caller allows more than one thread: below it a thread costs more than it
+/// saves.
+const OUTLINE_ALONGSIDE_BYTES: usize = 1 << 20;
+
+/// The outlining thread parses an item itself, before handing it over, while this many items
+/// it handed over are still waiting to be read: the outline costs about three quarters of what
+/// parsing and reading the items cost, so the reading thread falls behind unless the outlining
+/// one takes some of the parses (about a fifth, on a cluster dump), and then both finish
+/// together.
+const BACKLOG_PARSED_BY_OUTLINER: usize = 2;
+
+/// A List item's parse, done by the thread that outlined it.
+type ParsedAhead<'t> = (Result<Node<'t>, yaml::SyntaxError>, Built);
+
 /// The result of reading every source.
 #[derive(Debug, Clone, Default)]
 pub struct Parsed {
@@ -75,9 +91,22 @@ pub struct Work {
     pub lines_located: u64,
     /// Documents and List items skipped by kind without being parsed.
     pub skipped_unparsed: u64,
+    /// List items read while the rest of their List was outlined on another thread (the only
+    /// figure that depends on the number of threads).
+    pub read_alongside: u64,
 }
 
 impl Work {
+    fn add(&mut self, other: &Work) {
+        let Work { scanned_bytes, parsed_bytes, nodes_built, lines_located, skipped_unparsed, read_alongside } = *other;
+        self.scanned_bytes += scanned_bytes;
+        self.parsed_bytes += parsed_bytes;
+        self.nodes_built += nodes_built;
+        self.lines_located += lines_located;
+        self.skipped_unparsed += skipped_unparsed;
+        self.read_alongside += read_alongside;
+    }
+
     /// All of it in one number: what the linearity tests compare.
     pub fn total(&self) -> u64 {
         self.scanned_bytes + self.parsed_bytes + self.nodes_built + self.lines_located
@@ -106,26 +135,87 @@ pub fn parse_sources(sources: &[Source]) -> Parsed {
 }
 
 pub fn parse_with_limits(sources: &[Source], limits: &Limits) -> Parsed {
-    let mut reader = Reader { out: Parsed::default(), seen: HashMap::new(), documents: 0, limits };
+    parse_with(sources, limits, 1)
+}
+
+/// [`parse_with_limits`] on up to `threads` threads (more than 1: a large document is outlined
+/// on a second thread while this one parses the List items the outline has passed). The result
+/// is the same for any number of threads; where no thread can be started (wasm), one is used.
+pub fn parse_with(sources: &[Source], limits: &Limits, threads: usize) -> Parsed {
+    let mut reader = Reader { out: Parsed::default(), seen: Seen::default(), documents: 0, limits, threads };
     for source in sources {
         if reader.read_source(source).is_break() {
             break;
         }
     }
-    finish(reader.out)
+    let redefined = reader.seen.redefined;
+    finish(reader.out, redefined)
 }
 
 /// What reading carries from one document to the next.
-struct Reader<'l> {
+struct Reader<'l, 's> {
     out: Parsed,
-    /// Where each resource was first defined (a later definition is reported and used).
-    seen: HashMap<ResourceId, Location>,
+    seen: Seen<'s>,
     /// Documents and List items read so far, against `limits.max_documents`.
     documents: usize,
     limits: &'l Limits,
+    threads: usize,
 }
 
-impl Reader<'_> {
+/// Where each resource was defined (a later definition is reported and used): `ids`, and for a
+/// List read alongside its outline, what was `earlier` defined in the documents before it.
+#[derive(Default)]
+struct Seen<'s> {
+    earlier: Option<&'s HashMap<ResourceId, Location>>,
+    ids: HashMap<ResourceId, Location>,
+    /// An id was defined again.
+    redefined: bool,
+}
+
+impl Seen<'_> {
+    /// Records where `id` is defined; where it was defined before, if it was.
+    fn insert(&mut self, id: ResourceId, at: Location) -> Option<Location> {
+        let before = match self.ids.entry(id) {
+            std::collections::hash_map::Entry::Occupied(mut known) => Some(known.insert(at)),
+            std::collections::hash_map::Entry::Vacant(new) => {
+                let before = self.earlier.and_then(|earlier| earlier.get(new.key())).cloned();
+                new.insert(at);
+                before
+            }
+        };
+        self.redefined |= before.is_some();
+        before
+    }
+}
+
+/// Why reading a List's items stopped before their end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemStop {
+    /// The document limit: nothing after it is read.
+    Limit,
+    /// An alias into another item: the List is read whole instead.
+    Whole,
+}
+
+/// A List's items read on this thread while a second one outlined the List: kept apart, and
+/// taken only if the outline, once done, splits the List into exactly the items read.
+struct Alongside {
+    out: Parsed,
+    ids: HashMap<ResourceId, Location>,
+    redefined: bool,
+    documents: usize,
+    /// The items the outline handed over (read or not, once a stop was met).
+    items: usize,
+    stop: Option<ItemStop>,
+}
+
+impl Alongside {
+    fn reads(&self, outline: &Outline) -> bool {
+        self.stop != Some(ItemStop::Whole) && list_items(outline).is_some_and(|items| items.len() == self.items)
+    }
+}
+
+impl Reader<'_, '_> {
     fn read_source(&mut self, source: &Source) -> ControlFlow<()> {
         let file = source.name.as_str();
         if source.text.len() > self.limits.max_source_bytes {
@@ -148,7 +238,12 @@ impl Reader<'_> {
                 self.out.unreadable += 1;
                 return ControlFlow::Break(());
             }
-            let outline = match outline::outline(doc.text, SCAN_DEPTH_LIMIT) {
+            let (outline, alongside) = if self.threads > 1 && doc.text.len() >= OUTLINE_ALONGSIDE_BYTES {
+                self.outline_alongside(file, &doc)
+            } else {
+                (outline::outline(doc.text, SCAN_DEPTH_LIMIT), None)
+            };
+            let outline = match outline {
                 Ok(o) => o,
                 Err(deep) => {
                     let msg = format!(
@@ -162,7 +257,10 @@ impl Reader<'_> {
                 }
             };
             self.out.work.scanned_bytes += outline.scanned;
-            self.read_outlined(file, &doc, &outline)?;
+            match alongside.filter(|a| a.reads(&outline)) {
+                Some(items_read) => self.take(items_read)?,
+                None => self.read_outlined(file, &doc, &outline)?,
+            }
         }
         ControlFlow::Continue(())
     }
@@ -170,47 +268,125 @@ impl Reader<'_> {
     /// Reads one document whose outline is known: a List item by item, a resource of a kind
     /// that does not bear on mTLS by its outline alone, anything else parsed whole.
     fn read_outlined(&mut self, file: &str, doc: &DocumentText<'_>, outline: &Outline) -> ControlFlow<()> {
-        let is_list = !outline.heads.unsure && outline.heads.kind.scalar().is_some_and(is_list_kind);
-        let Some(items) = outline.items.as_ref().filter(|_| is_list) else {
+        let Some(items) = list_items(outline) else {
             self.read_whole(file, doc, &outline.heads, &outline.unread);
             return ControlFlow::Continue(());
         };
         for item in items {
-            self.documents += 1;
-            let text = doc.text.get(item.start..item.end).unwrap_or_default();
-            let first_line = doc.first_line.saturating_add(item.line);
-            if self.documents > self.limits.max_documents {
-                let msg =
-                    format!("more than {} documents; the rest of the list is not read", self.limits.max_documents);
-                let (line, column) = locate::locate(text, first_line, &[]);
-                self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &Location::new(file, line, column)));
-                self.out.unreadable += 1;
-                return ControlFlow::Break(());
-            }
-            let item_doc = DocumentText { text, first_line };
-            if self.skip_unparsed(file, &item_doc, &item.heads) {
-                continue;
-            }
-            // A YAML item keeps its `- `, so its lines keep their columns: it parses as a
-            // one-element sequence of resources.
-            let role = match (text.trim_start().starts_with('-'), workload_role(&item.heads)) {
-                (true, Some(pod)) => Role::WorkloadResources(pod),
-                (false, Some(pod)) => Role::WorkloadResource(pod),
-                (true, None) => Role::Resources,
-                (false, None) => Role::Resource,
-            };
-            let unread = relative_to(item.start, item.end, &item.unread);
-            if let Err(e) = self.parse_and_read(file, &item_doc, &unread, role) {
-                if e.message.contains("unknown anchor") {
+            match self.read_item(file, doc, item, None) {
+                ControlFlow::Continue(()) => {}
+                ControlFlow::Break(ItemStop::Limit) => return ControlFlow::Break(()),
+                ControlFlow::Break(ItemStop::Whole) => {
                     // An alias into another item: the items cannot be read apart. Read the
                     // List whole, as the parser sees it (slower, but exact).
                     self.read_whole(file, doc, &Heads::default(), &[]);
                     return ControlFlow::Continue(());
                 }
-                self.syntax_error(file, e);
             }
         }
         ControlFlow::Continue(())
+    }
+
+    /// Reads one item of a List.
+    /// `ahead`: its parse, when another thread has done it.
+    fn read_item<'t>(
+        &mut self,
+        file: &str,
+        doc: &DocumentText<'t>,
+        item: &Item,
+        ahead: Option<ParsedAhead<'t>>,
+    ) -> ControlFlow<ItemStop> {
+        self.documents += 1;
+        let (item_doc, unread, role) = item_input(doc, item);
+        if self.documents > self.limits.max_documents {
+            let msg = format!("more than {} documents; the rest of the list is not read", self.limits.max_documents);
+            let (line, column) = locate::locate(item_doc.text, item_doc.first_line, &[]);
+            self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &Location::new(file, line, column)));
+            self.out.unreadable += 1;
+            return ControlFlow::Break(ItemStop::Limit);
+        }
+        if self.skip_unparsed(file, &item_doc, &item.heads) {
+            return ControlFlow::Continue(());
+        }
+        if let Err(e) = self.parse_and_read(file, &item_doc, &unread, role, ahead) {
+            if e.message.contains("unknown anchor") {
+                return ControlFlow::Break(ItemStop::Whole);
+            }
+            self.syntax_error(file, e);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Outlines `doc` on a second thread while this one reads each List item the outline has
+    /// passed, as [`Reader::read_outlined`] would, into a reader of its own: a cluster dump's
+    /// outline and the reading of its items, its two largest costs, side by side (the outlining
+    /// thread also parses the items it hands over while this one is behind). Which thread
+    /// parsed an item changes nothing read. `None` for the items when no thread could be
+    /// started (the outline is then made here).
+    fn outline_alongside(&self, file: &str, doc: &DocumentText<'_>) -> (Result<Outline, TooDeep>, Option<Alongside>) {
+        let text = doc.text;
+        // Items handed over and not yet taken by the reading thread.
+        let backlog = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let (items, handed) = std::sync::mpsc::channel::<(Item, Option<ParsedAhead<'_>>)>();
+            let waiting = &backlog;
+            let outliner = std::thread::Builder::new().spawn_scoped(scope, move || {
+                outline::outline_streaming(text, SCAN_DEPTH_LIMIT, &mut |item| {
+                    let behind = waiting.load(Ordering::Relaxed) >= BACKLOG_PARSED_BY_OUTLINER;
+                    let parsed = (behind && skip_reason(&item.heads).is_none()).then(|| {
+                        let (item_doc, unread, role) = item_input(doc, item);
+                        parse_unread(&item_doc, &unread, role)
+                    });
+                    waiting.fetch_add(1, Ordering::Relaxed);
+                    // The receiver outlives this thread: a send cannot fail.
+                    let _ = items.send((item.clone(), parsed));
+                })
+            });
+            let Ok(outliner) = outliner else {
+                return (outline::outline(text, SCAN_DEPTH_LIMIT), None);
+            };
+            let mut reader = Reader {
+                out: Parsed::default(),
+                seen: Seen { earlier: Some(&self.seen.ids), ids: HashMap::new(), redefined: false },
+                documents: self.documents,
+                limits: self.limits,
+                threads: 1,
+            };
+            let (mut count, mut stop) = (0, None);
+            for (item, parsed) in handed {
+                backlog.fetch_sub(1, Ordering::Relaxed);
+                count += 1;
+                if stop.is_none() {
+                    reader.out.work.read_alongside += 1;
+                    stop = reader.read_item(file, doc, &item, parsed).break_value();
+                }
+            }
+            let outline = match outliner.join() {
+                Ok(outline) => outline,
+                // A panic in the outline is a bug; it surfaces as it would on one thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            let Reader { out, seen, documents, .. } = reader;
+            let Seen { ids, redefined, .. } = seen;
+            (outline, Some(Alongside { out, ids, redefined, documents, items: count, stop }))
+        })
+    }
+
+    /// Takes the items read alongside the outline as if they had been read here, in order.
+    fn take(&mut self, items_read: Alongside) -> ControlFlow<()> {
+        let Alongside { out, ids, redefined, documents, stop, .. } = items_read;
+        let Parsed { resources, diagnostics, unreadable, work } = out;
+        self.out.resources.append(resources);
+        self.out.diagnostics.extend(diagnostics);
+        self.out.unreadable += unreadable;
+        self.out.work.add(&work);
+        self.seen.ids.extend(ids);
+        self.seen.redefined |= redefined;
+        self.documents = documents;
+        match stop {
+            Some(ItemStop::Limit) => ControlFlow::Break(()),
+            Some(ItemStop::Whole) | None => ControlFlow::Continue(()),
+        }
     }
 
     /// Parses a document whole and reads it (a resource, or a List the outline could not split).
@@ -219,24 +395,25 @@ impl Reader<'_> {
             return;
         }
         let role = workload_role(heads).map_or(Role::Document, Role::WorkloadResource);
-        if let Err(e) = self.parse_and_read(file, doc, unread, role) {
+        if let Err(e) = self.parse_and_read(file, doc, unread, role, None) {
             self.syntax_error(file, e);
         }
     }
 
     /// Parses `doc` as `role`, its `unread` lines (byte ranges of its text) read as empty, and
-    /// reads the resources in it; diagnostics are located in `doc`'s own text.
-    fn parse_and_read(
+    /// reads the resources in it; diagnostics are located in `doc`'s own text. `ahead`: the
+    /// same parse, done by another thread.
+    fn parse_and_read<'t>(
         &mut self,
         file: &str,
-        doc: &DocumentText<'_>,
+        doc: &DocumentText<'t>,
         unread: &[(usize, usize)],
         role: Role,
+        ahead: Option<ParsedAhead<'t>>,
     ) -> Result<(), yaml::SyntaxError> {
         let skipped: usize = unread.iter().map(|&(from, to)| to.saturating_sub(from)).sum();
         self.out.work.parsed_bytes += doc.text.len().saturating_sub(skipped) as u64;
-        let mut built = Built::default();
-        let parsed = yaml::parse_document_unread(doc, unread, role, &mut built);
+        let (parsed, built) = ahead.unwrap_or_else(|| parse_unread(doc, unread, role));
         self.out.work.nodes_built += built.nodes;
         let node = parsed?;
         let resources = match (role, &node) {
@@ -277,6 +454,35 @@ impl Reader<'_> {
         self.out.work.skipped_unparsed += 1;
         true
     }
+}
+
+/// Parses a document (or List item) with its `unread` lines read as empty.
+fn parse_unread<'t>(doc: &DocumentText<'t>, unread: &[(usize, usize)], role: Role) -> ParsedAhead<'t> {
+    let mut built = Built::default();
+    let parsed = yaml::parse_document_unread(doc, unread, role, &mut built);
+    (parsed, built)
+}
+
+/// A List item as the reader parses it: its text and first line, its unread lines (offsets into
+/// its text) and the role of its tree.
+fn item_input<'t>(doc: &DocumentText<'t>, item: &Item) -> (DocumentText<'t>, Vec<(usize, usize)>, Role) {
+    let text = doc.text.get(item.start..item.end).unwrap_or_default();
+    let first_line = doc.first_line.saturating_add(item.line);
+    // A YAML item keeps its `- `, so its lines keep their columns: it parses as a one-element
+    // sequence of resources.
+    let role = match (text.trim_start().starts_with('-'), workload_role(&item.heads)) {
+        (true, Some(pod)) => Role::WorkloadResources(pod),
+        (false, Some(pod)) => Role::WorkloadResource(pod),
+        (true, None) => Role::Resources,
+        (false, None) => Role::Resource,
+    };
+    (DocumentText { text, first_line }, relative_to(item.start, item.end, &item.unread), role)
+}
+
+/// The items of a document the outline found to be a `kind: List` it could split.
+fn list_items(outline: &Outline) -> Option<&Vec<Item>> {
+    let is_list = !outline.heads.unsure && outline.heads.kind.scalar().is_some_and(is_list_kind);
+    outline.items.as_ref().filter(|_| is_list)
 }
 
 /// The unread ranges of an item (`start..end` of its document) as offsets into the item's text.
@@ -351,8 +557,11 @@ fn outlined_id(kind: &str, heads: &Heads) -> Option<ResourceId> {
     Some(ResourceId { kind: kind.to_owned(), namespace, name: name.to_owned() })
 }
 
-fn finish(mut out: Parsed) -> Parsed {
-    keep_last_definitions(&mut out.resources);
+/// `redefined`: some resource was defined more than once (otherwise there is nothing to drop).
+fn finish(mut out: Parsed, redefined: bool) -> Parsed {
+    if redefined {
+        keep_last_definitions(&mut out.resources);
+    }
     fold_owned_workloads(&mut out.resources);
     out
 }
@@ -426,7 +635,7 @@ fn read_document(
     ctx: &mut Ctx<'_>,
     node: &Node<'_>,
     res: &mut Resources,
-    seen: &mut HashMap<ResourceId, Location>,
+    seen: &mut Seen<'_>,
     documents: &mut usize,
     limits: &Limits,
 ) {
@@ -465,7 +674,7 @@ fn read_document(
     }
 }
 
-fn read_resource(ctx: &mut Ctx<'_>, node: &Node<'_>, res: &mut Resources, seen: &mut HashMap<ResourceId, Location>) {
+fn read_resource(ctx: &mut Ctx<'_>, node: &Node<'_>, res: &mut Resources, seen: &mut Seen<'_>) {
     ctx.resource = None;
     let api_version =
         ctx.scalar_string(node.get("apiVersion"), &[Seg::Key(Cow::Borrowed("apiVersion"))]).unwrap_or_default();

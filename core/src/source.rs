@@ -76,17 +76,11 @@ impl RenderedTemplates {
 
 /// `text.contains(HELM_SOURCE)`, by skipping from `#` to `#`. Off x86-64 (the playground's
 /// wasm) `str::contains` is a generic two-way search, a fifth of a cluster dump's load there;
-/// `find(char)` skips to the few `#`s of a manifest a word at a time, as fast natively.
+/// `memchr` skips to the few `#`s of a manifest a word at a time there, and with vector
+/// instructions natively (a tenth of `str::find(char)`'s instructions on a dump).
 fn mentions_helm_source(text: &str) -> bool {
-    let mut rest = text;
-    while let Some(at) = rest.find('#') {
-        let Some(from) = rest.get(at..) else { return false };
-        if from.starts_with(HELM_SOURCE) {
-            return true;
-        }
-        rest = from.get(1..).unwrap_or_default();
-    }
-    false
+    let b = text.as_bytes();
+    memchr::memchr_iter(b'#', b).any(|at| b.get(at..).is_some_and(|from| from.starts_with(HELM_SOURCE.as_bytes())))
 }
 
 #[cfg(test)]

@@ -237,7 +237,7 @@ fn version_knob_and_alpha_defaults() {
     let a = Analysis::new(std::slice::from_ref(&alpha), &Options::default());
     assert_eq!(a.version(), IstioVersion::V1_5);
     assert!(a.diagnostics().iter().any(|d| d.code == Code::AlphaReadAs15));
-    let b = Analysis::new(&[alpha], &Options { istio_version: Some(IstioVersion::new(1, 9)) });
+    let b = Analysis::new(&[alpha], &Options { istio_version: Some(IstioVersion::new(1, 9)), ..Options::default() });
     assert!(b.diagnostics().iter().any(|d| d.code == Code::AlphaIgnored));
 }
 

@@ -97,7 +97,10 @@ fn short(to: &str) -> String {
 fn check(case: &Case, file: &str) -> Vec<String> {
     let mut errs = Vec::new();
     let version = case.istio_version.as_ref().map(|v| v.parse::<IstioVersion>().expect("istioVersion"));
-    let a = Analysis::new(&[Source::new(file, case.resources.clone())], &Options { istio_version: version });
+    let a = Analysis::new(
+        &[Source::new(file, case.resources.clone())],
+        &Options { istio_version: version, ..Options::default() },
+    );
     let report = a.analyze();
     if let Some(v) = &case.expect.version
         && &a.version().to_string() != v

@@ -7,7 +7,7 @@
 #![expect(clippy::expect_used, reason = "test code: a failed expectation is a test failure")]
 #![expect(clippy::indexing_slicing, reason = "test code: a failed index is a test failure")]
 
-use meshlock_core::parse::{Parsed, parse_sources};
+use meshlock_core::parse::{Limits, Parsed, parse_sources, parse_with};
 use meshlock_core::reach::ReachFilter;
 use meshlock_core::synth::{DumpFormat, MeshShape, generate, generate_dump};
 use meshlock_core::{Analysis, Code, Options, Source};
@@ -45,6 +45,56 @@ fn every_form_of_a_mesh_reads_the_same() {
             assert_eq!(a.unreadable(), 0, "{form:?} realistic={realistic}");
             assert_eq!(facts(&a), docs, "{form:?} realistic={realistic}");
         }
+    }
+}
+
+/// Reading on two threads (a large List outlined beside the parsing of its items) reads what
+/// one thread reads: the same resources, the same diagnostics in the same order, the same work.
+#[test]
+fn two_threads_read_what_one_thread_reads() {
+    for format in [DumpFormat::ListYaml, DumpFormat::ListJson] {
+        let mut text = generate_dump(&MeshShape::new(60), true, format);
+        if format == DumpFormat::ListYaml {
+            // A duplicate key in one item: an error whose place in the order must not move.
+            let at = text.find("\n  kind: Service\n").expect("a Service");
+            text.insert_str(at, "\n  kind: Service");
+        }
+        assert!(text.len() >= 1 << 20, "large enough to be outlined on a second thread");
+        // Read twice: every resource of the second copy is defined again, which is reported
+        // at its place in the order, though the first copy was read by the other reader.
+        let sources = [Source::new("dump", text.clone()), Source::new("again", text)];
+        let one = parse_with(&sources, &Limits::DEFAULT, 1);
+        let mut two = parse_with(&sources, &Limits::DEFAULT, 2);
+        assert_eq!(one.work.read_alongside, 0);
+        assert!(two.work.read_alongside > 400, "{format:?}: {:?}", two.work);
+        two.work.read_alongside = 0;
+        assert_eq!(format!("{one:?}"), format!("{two:?}"), "{format:?}");
+        assert!(one.resources.workloads.len() >= 60);
+        assert!(one.diagnostics.iter().filter(|d| d.code == Code::DuplicateResource).count() >= 60);
+        assert_eq!(one.unreadable, 2 * usize::from(format == DumpFormat::ListYaml));
+        // Lists the outline gives up splitting only at their end, or whose items cannot be read
+        // apart, or that are refused: read as one thread reads them.
+        let quoted = format!("{}  note: \"never closed\n", sources[0].text);
+        let deep = format!("{}  deep: {}\n", sources[0].text, "[".repeat(300));
+        let alias = sources[0].text.replacen("  kind: Service\n", "  kind: Service\n  x-a: &shared 1\n", 1).replacen(
+            "  kind: ServiceAccount\n",
+            "  kind: ServiceAccount\n  x-b: *shared\n",
+            1,
+        );
+        for odd in [quoted, deep, alias] {
+            let odd = [Source::new("odd", odd)];
+            let one = parse_with(&odd, &Limits::DEFAULT, 1);
+            let mut two = parse_with(&odd, &Limits::DEFAULT, 2);
+            two.work.read_alongside = 0;
+            assert_eq!(format!("{one:?}"), format!("{two:?}"), "{format:?}, odd");
+            assert!(one.unreadable > 0 || one.resources.workloads.len() >= 60, "{format:?}: {:?}", one.work);
+        }
+        // A document limit met inside the List stops both where one thread stops.
+        let limits = Limits { max_documents: 300, ..Limits::DEFAULT };
+        let one = parse_with(&sources, &limits, 1);
+        let mut two = parse_with(&sources, &limits, 2);
+        two.work.read_alongside = 0;
+        assert_eq!(format!("{one:?}"), format!("{two:?}"), "{format:?}, limited");
     }
 }
 

@@ -101,7 +101,7 @@ fn every_corpus_case_plans_safely_and_as_claimed() {
         let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         let case: Case = serde_yaml::from_str(&std::fs::read_to_string(f).expect("read")).expect("case");
         let version = case.istio_version.as_deref().map(|v| v.parse::<IstioVersion>().expect("version"));
-        let options = Options { istio_version: version };
+        let options = Options { istio_version: version, ..Options::default() };
         let sources = vec![Source::new("case.yaml", case.resources)];
         let a = Analysis::new(&sources, &options);
         match plan(&a, &sources, &PlanOptions::default()) {
@@ -116,7 +116,7 @@ fn every_corpus_case_plans_safely_and_as_claimed() {
                 let converted = meshlock_core::convert::convert(&sources);
                 let mut stream = sources.clone();
                 stream.push(Source::new("converted.yaml", converted.yaml));
-                let options = Options { istio_version: Some(IstioVersion::V1_6) };
+                let options = Options { istio_version: Some(IstioVersion::V1_6), ..Options::default() };
                 let a = Analysis::new(&stream, &options);
                 let p = plan(&a, &stream, &PlanOptions::default()).expect("a plan after convert");
                 apply_and_check(&name, &stream, &options, &p);
@@ -184,7 +184,7 @@ proptest! {
         }
         let sources = vec![Source::new("mesh.yaml", text)];
         // Before 1.12 auto mTLS ignores a workload's own DISABLE (`mtls_checker.go`).
-        let options = Options { istio_version: before_1_12.then(|| IstioVersion::new(1, 11)) };
+        let options = Options { istio_version: before_1_12.then(|| IstioVersion::new(1, 11)), ..Options::default() };
         let a = Analysis::new(&sources, &options);
         let p = plan(&a, &sources, &PlanOptions::default()).expect("plan");
         let last = apply_and_check("synthetic", &sources, &options, &p);

@@ -267,7 +267,7 @@ fn compile_yaml(cfg: &read::Plugin<'_>, yaml: &str) -> Result<CompiledPolicy, Co
         .transpose()
         .map_err(|e| ConfigError::Version(e.to_string()))?;
     let workload = cfg.workload.as_ref().ok_or(ConfigError::NoWorkload)?;
-    let analysis = Analysis::new(&[Source::new("policies", yaml)], &Options { istio_version });
+    let analysis = Analysis::new(&[Source::new("policies", yaml)], &Options { istio_version, ..Options::default() });
     analysis.usable().map_err(|e| match e {
         UnusableInput::Unreadable(n) => ConfigError::Unreadable(n),
         other => ConfigError::Input(other.to_string()),

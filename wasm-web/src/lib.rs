@@ -42,7 +42,7 @@ pub fn analysis_of(
     file: Option<&str>,
     istio_version: Option<&str>,
 ) -> Result<Analysis, String> {
-    let options = Options { istio_version: parse_version(istio_version)? };
+    let options = Options { istio_version: parse_version(istio_version)?, ..Options::default() };
     let source = Source::new(file.unwrap_or(DEFAULT_FILE), yaml);
     Ok(Analysis::new(&[source], &options))
 }
@@ -137,7 +137,10 @@ impl Model {
         yaml: &JsString,
         istio_version: Option<String>,
     ) -> Result<Model, JsError> {
-        let options = Options { istio_version: parse_version(istio_version.as_deref()).map_err(|e| JsError::new(&e))? };
+        let options = Options {
+            istio_version: parse_version(istio_version.as_deref()).map_err(|e| JsError::new(&e))?,
+            ..Options::default()
+        };
         let mut sources = Vec::with_capacity(names.len() + 1);
         for (name, text) in names.into_iter().zip(&texts) {
             sources.push(Source::new(name, text_of(text)?));
@@ -456,7 +459,7 @@ pub fn plan_of(
     file: Option<&str>,
     istio_version: Option<&str>,
 ) -> Result<meshlock_core::plan::Plan, String> {
-    let options = Options { istio_version: parse_version(istio_version)? };
+    let options = Options { istio_version: parse_version(istio_version)?, ..Options::default() };
     let sources = [Source::new(file.unwrap_or(DEFAULT_FILE), yaml)];
     let analysis = Analysis::new(&sources, &options);
     meshlock_core::plan::plan(&analysis, &sources, &meshlock_core::plan::PlanOptions::default())

@@ -143,7 +143,23 @@ pub fn outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
             return Ok(o);
         }
     }
-    yaml_outline(text, max_depth, Skim::Ignored)
+    yaml_outline(text, max_depth, Skim::Ignored, &mut |_| {})
+}
+
+/// [`outline`], handing each List item to `on_item` as soon as the scan has passed it, so a
+/// caller can read items while the rest of the List is scanned. An item handed over is final
+/// only if the outline's `items` holds it in the end (the scan may yet find something it does
+/// not follow and give up the split); JSON is outlined whole first.
+pub fn outline_streaming(text: &str, max_depth: usize, on_item: &mut dyn FnMut(&Item)) -> Result<Outline, TooDeep> {
+    if text.trim_start().starts_with('{')
+        && let Some(o) = json_outline(text, max_depth)?
+    {
+        for item in o.items.iter().flatten() {
+            on_item(item);
+        }
+        return Ok(o);
+    }
+    yaml_outline(text, max_depth, Skim::Ignored, on_item)
 }
 
 /// Whether the block scan skims the lines its maps ignore ([`skim_line`]) or shapes every line.
@@ -157,8 +173,8 @@ enum Skim {
 /// The outline with skimmed lines against the outline with every line shaped, for the
 /// differential fuzz target and the tests: `Err` describing both when they differ (a bug).
 pub fn skim_differential(text: &str, max_depth: usize) -> Result<(), String> {
-    let skimmed = yaml_outline(text, max_depth, Skim::Ignored);
-    let shaped = yaml_outline(text, max_depth, Skim::Nothing);
+    let skimmed = yaml_outline(text, max_depth, Skim::Ignored, &mut |_| {});
+    let shaped = yaml_outline(text, max_depth, Skim::Nothing, &mut |_| {});
     if skimmed == shaped { Ok(()) } else { Err(format!("skimmed: {skimmed:?}\nshaped: {shaped:?}")) }
 }
 
@@ -337,7 +353,7 @@ struct ItemsState {
     current: Option<(usize, u32, MapTracker)>,
 }
 
-fn yaml_outline(text: &str, max_depth: usize, skim: Skim) -> Result<Outline, TooDeep> {
+fn yaml_outline(text: &str, max_depth: usize, skim: Skim, on_item: &mut dyn FnMut(&Item)) -> Result<Outline, TooDeep> {
     let mut out = Outline::default();
     let mut carry = Carry::None;
     // Columns of the open block collections: the block depth of the current line.
@@ -349,10 +365,12 @@ fn yaml_outline(text: &str, max_depth: usize, skim: Skim) -> Result<Outline, Too
     let mut items: Vec<Item> = Vec::new();
     let mut items_unsure = false;
     let mut items_seen = false;
-    let close = |items: &mut Vec<Item>, state: &mut ItemsState, end: usize| {
+    let mut close = |items: &mut Vec<Item>, state: &mut ItemsState, end: usize| {
         if let Some((start, line, mut tracker)) = state.current.take() {
             tracker.finish(end);
-            items.push(Item { start, end, line, heads: tracker.heads, unread: tracker.unread });
+            let item = Item { start, end, line, heads: tracker.heads, unread: tracker.unread };
+            on_item(&item);
+            items.push(item);
         }
     };
     for (line_no, (start, raw)) in (0u32..).zip(super::lines::lines_inclusive(text)) {
@@ -1241,7 +1259,7 @@ mod tests {
             deep.push_str(&" ".repeat(i));
             deep.push_str("a:\n");
         }
-        assert!(yaml_outline(&deep, 256, Skim::Ignored).is_err());
+        assert!(yaml_outline(&deep, 256, Skim::Ignored, &mut |_| {}).is_err());
         assert_skim_agrees(&deep, 256);
         assert_skim_agrees(&format!("kind: Pod\nstatus:\n  {}x\n", "- ".repeat(300)), 256);
     }

@@ -19,7 +19,7 @@ fn app(ns: &str, name: &str) -> String {
 
 fn analysis(text: &str, version: Option<IstioVersion>) -> (Analysis, Vec<Source>) {
     let sources = vec![Source::new("in.yaml", text)];
-    (Analysis::new(&sources, &Options { istio_version: version }), sources)
+    (Analysis::new(&sources, &Options { istio_version: version, ..Options::default() }), sources)
 }
 
 fn plan_of(text: &str) -> Plan {

@@ -143,7 +143,8 @@ pub fn compile_policies(
     use meshlock_core::{Analysis, IstioVersion, Options, Source};
     let istio_version =
         istio_version.map(str::parse::<IstioVersion>).transpose().map_err(|e| format!("istioVersion: {e}"))?;
-    let analysis = Analysis::new(&[Source::new("policies", policies)], &Options { istio_version });
+    let analysis =
+        Analysis::new(&[Source::new("policies", policies)], &Options { istio_version, ..Options::default() });
     analysis.usable().map_err(|e| format!("policies: {e}"))?;
     analysis.compile(workload).map_err(|e| e.to_string())
 }

@@ -144,6 +144,13 @@ pub struct ConvertArgs {
 /// exits, and is never dropped: every command runs once and exits, and freeing a cluster's
 /// analysis object by object (millions of strings, maps and vectors) took about a tenth of a
 /// large run, for memory the exit returns anyway.
+/// The options of every command that reads input: the Istio version asked for, and every core
+/// this machine gives the process to read a large cluster dump with.
+pub(super) fn read_options(istio_version: Option<IstioVersion>) -> Options {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    Options { istio_version, threads }
+}
+
 pub(super) fn analyse_once(sources: &[Source], options: &Options) -> &'static Analysis {
     Box::leak(Box::new(Analysis::new(sources, options)))
 }
@@ -151,7 +158,7 @@ pub(super) fn analyse_once(sources: &[Source], options: &Options) -> &'static An
 /// Loads and analyses; `Err` (exit 2) when a document could not be parsed at all.
 pub(super) fn load(common: &Common, paths: &[PathBuf]) -> Result<&'static Analysis> {
     let sources = input::load(paths)?;
-    let analysis = analyse_once(&sources, &Options { istio_version: common.istio_version });
+    let analysis = analyse_once(&sources, &read_options(common.istio_version));
     if analysis.unreadable() > 0 {
         for d in analysis.diagnostics().iter().filter(|d| d.severity == Severity::Error) {
             eprintln!("{d}");

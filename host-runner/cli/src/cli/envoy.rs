@@ -6,7 +6,7 @@ use super::input;
 use super::runtime::{Kind, TestArgs};
 use anyhow::{Context as _, Result};
 use clap::Args;
-use meshlock_core::{Analysis, IstioVersion, Options};
+use meshlock_core::{Analysis, IstioVersion};
 use meshlock_testbed::ca::{LeafSpec, ROOT_CERT, ROOT_KEY, TestCa};
 use meshlock_testbed::datapath::FilterKind;
 use meshlock_testbed::envoy::process::locate_envoy;
@@ -98,7 +98,7 @@ fn ensure_certs(dir: &std::path::Path, identity: &str) -> Result<CertFiles> {
 
 pub fn envoy_config(args: &EnvoyConfigArgs) -> Result<ExitCode> {
     let sources = input::load(&args.paths)?;
-    let options = Options { istio_version: args.istio_version };
+    let options = super::analysis::read_options(args.istio_version);
     let analysis = super::analysis::analyse_once(&sources, &options);
     ensure_usable(analysis)?;
     let kind = match args.kind {

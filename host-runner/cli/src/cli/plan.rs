@@ -5,8 +5,8 @@ use super::analysis::{Common, Format, analyse_once, print_json};
 use super::input;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, ValueEnum};
+use meshlock_core::Severity;
 use meshlock_core::plan::{BlockKind, Goal, Plan, PlanOptions};
-use meshlock_core::{Options, Severity};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,7 +33,7 @@ pub struct PlanArgs {
 
 pub fn plan(args: &PlanArgs) -> Result<ExitCode> {
     let sources = input::load(&args.common.paths)?;
-    let a = analyse_once(&sources, &Options { istio_version: args.common.istio_version });
+    let a = analyse_once(&sources, &super::analysis::read_options(args.common.istio_version));
     if a.unreadable() > 0 || a.usable().is_err() {
         for d in a.diagnostics().iter().filter(|d| d.severity == Severity::Error) {
             eprintln!("{d}");

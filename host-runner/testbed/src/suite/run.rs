@@ -148,7 +148,7 @@ pub(super) fn workload_identity_of(
     policies: &str,
     istio_version: Option<&str>,
 ) -> Result<String, String> {
-    let options = Options { istio_version: istio_version.and_then(|v| v.parse().ok()) };
+    let options = Options { istio_version: istio_version.and_then(|v| v.parse().ok()), ..Options::default() };
     let analysis = Analysis::new(&[Source::new("policies", policies)], &options);
     analysis.workload(workload).map(|(_, w)| w.identity.clone()).map_err(|e| e.to_string())
 }
