@@ -204,14 +204,16 @@ struct Alongside {
     ids: HashMap<ResourceId, Location>,
     redefined: bool,
     documents: usize,
-    /// The items the outline handed over (read or not, once a stop was met).
-    items: usize,
+    /// Where the items the outline handed over start and end (read or not, once a stop was met).
+    spans: Vec<(usize, usize)>,
     stop: Option<ItemStop>,
 }
 
 impl Alongside {
     fn reads(&self, outline: &Outline) -> bool {
-        self.stop != Some(ItemStop::Whole) && list_items(outline).is_some_and(|items| items.len() == self.items)
+        self.stop != Some(ItemStop::Whole)
+            && list_items(outline)
+                .is_some_and(|items| items.iter().map(|item| (item.start, item.end)).eq(self.spans.iter().copied()))
     }
 }
 
@@ -352,10 +354,10 @@ impl Reader<'_, '_> {
                 limits: self.limits,
                 threads: 1,
             };
-            let (mut count, mut stop) = (0, None);
+            let (mut spans, mut stop) = (Vec::new(), None);
             for (item, parsed) in handed {
                 backlog.fetch_sub(1, Ordering::Relaxed);
-                count += 1;
+                spans.push((item.start, item.end));
                 if stop.is_none() {
                     reader.out.work.read_alongside += 1;
                     stop = reader.read_item(file, doc, &item, parsed).break_value();
@@ -368,7 +370,7 @@ impl Reader<'_, '_> {
             };
             let Reader { out, seen, documents, .. } = reader;
             let Seen { ids, redefined, .. } = seen;
-            (outline, Some(Alongside { out, ids, redefined, documents, items: count, stop }))
+            (outline, Some(Alongside { out, ids, redefined, documents, spans, stop }))
         })
     }
 

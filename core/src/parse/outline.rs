@@ -137,26 +137,19 @@ pub struct TooDeep {
 
 /// Outlines a document: JSON when it starts with `{`, block YAML otherwise.
 pub fn outline(text: &str, max_depth: usize) -> Result<Outline, TooDeep> {
-    if text.trim_start().starts_with('{') {
-        // `None`: not JSON after all (YAML flow style); the YAML scan judges it.
-        if let Some(o) = json_outline(text, max_depth)? {
-            return Ok(o);
-        }
-    }
-    yaml_outline(text, max_depth, Skim::Ignored, &mut |_| {})
+    outline_streaming(text, max_depth, &mut |_| {})
 }
 
 /// [`outline`], handing each List item to `on_item` as soon as the scan has passed it, so a
 /// caller can read items while the rest of the List is scanned. An item handed over is final
-/// only if the outline's `items` holds it in the end (the scan may yet find something it does
-/// not follow and give up the split); JSON is outlined whole first.
+/// only if the outline's `items` holds it in the end: the scan may yet find something it does
+/// not follow and give up the split, or find that a document starting with `{` is not JSON and
+/// outline it again as YAML.
 pub fn outline_streaming(text: &str, max_depth: usize, on_item: &mut dyn FnMut(&Item)) -> Result<Outline, TooDeep> {
+    // `None`: not JSON after all (YAML flow style); the YAML scan judges it.
     if text.trim_start().starts_with('{')
-        && let Some(o) = json_outline(text, max_depth)?
+        && let Some(o) = json_outline(text, max_depth, on_item)?
     {
-        for item in o.items.iter().flatten() {
-            on_item(item);
-        }
         return Ok(o);
     }
     yaml_outline(text, max_depth, Skim::Ignored, on_item)
@@ -946,7 +939,7 @@ enum Frame {
 }
 
 /// Outlines a JSON document. `Ok(None)`: not JSON the outline follows (the caller parses it).
-fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep> {
+fn json_outline(text: &str, max_depth: usize, on_item: &mut dyn FnMut(&Item)) -> Result<Option<Outline>, TooDeep> {
     let b = text.as_bytes();
     let mut out = Outline::default();
     let mut stack: Vec<Frame> = Vec::new();
@@ -966,7 +959,9 @@ fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep
                 line_start = i + 1;
                 i += 1;
             }
-            b' ' | b'\t' | b'\r' | b',' | b':' => i += 1,
+            // `kubectl get -o json` indents by up to dozens of spaces a line.
+            b' ' => i = space_run_end(b, i),
+            b'\t' | b'\r' | b',' | b':' => i += 1,
             b'{' | b'[' => {
                 if done {
                     return Ok(None);
@@ -1012,7 +1007,9 @@ fn json_outline(text: &str, max_depth: usize) -> Result<Option<Outline>, TooDeep
                 if frame == Frame::Item
                     && let Some(item) = current.take()
                 {
-                    items.push(Item { end: i + 1, ..item });
+                    let item = Item { end: i + 1, ..item };
+                    on_item(&item);
+                    items.push(item);
                 }
                 if stack.is_empty() {
                     done = true;
@@ -1079,19 +1076,20 @@ fn record(
     key: Option<&[u8]>,
     value: impl FnOnce() -> Head,
 ) {
+    // Most values are in frames that hold no head: their keys are not even decoded.
+    let (heads, slot_of): (&mut Heads, fn(&str) -> Option<Slot>) = match (frame, item) {
+        (Some(Frame::Root), _) => (root, root_slot),
+        (Some(Frame::RootMeta), _) => (root, metadata_slot),
+        (Some(Frame::Item), Some(item)) => (&mut item.heads, root_slot),
+        (Some(Frame::ItemMeta), Some(item)) => (&mut item.heads, metadata_slot),
+        (Some(Frame::RootLabels), _) => (root, label_slot),
+        (Some(Frame::ItemLabels), Some(item)) => (&mut item.heads, label_slot),
+        _ => return,
+    };
     let Some(key) = key.and_then(|k| std::str::from_utf8(k).ok()) else {
         return;
     };
-    let (heads, slot) = match (frame, item) {
-        (Some(Frame::Root), _) => (root, root_slot(key)),
-        (Some(Frame::RootMeta), _) => (root, metadata_slot(key)),
-        (Some(Frame::Item), Some(item)) => (&mut item.heads, root_slot(key)),
-        (Some(Frame::ItemMeta), Some(item)) => (&mut item.heads, metadata_slot(key)),
-        (Some(Frame::RootLabels), _) => (root, label_slot(key)),
-        (Some(Frame::ItemLabels), Some(item)) => (&mut item.heads, label_slot(key)),
-        _ => return,
-    };
-    if let Some(slot) = slot {
+    if let Some(slot) = slot_of(key) {
         heads.set(slot, value());
     }
 }
@@ -1104,17 +1102,34 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The end (exclusive, after the closing quote) of a JSON string whose body starts at `from`.
+/// The end of the run of spaces at `i`, eight bytes at a time.
+fn space_run_end(b: &[u8], mut i: usize) -> usize {
+    const SPACES: u64 = super::lines::ONES * b' ' as u64;
+    while let Some(chunk) = b.get(i..i + 8) {
+        let differs = <[u8; 8]>::try_from(chunk).map_or(u64::MAX, u64::from_le_bytes) ^ SPACES;
+        if differs != 0 {
+            // The lowest byte that is not a space (little-endian: the first in the text).
+            return i + (differs.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    i
+}
+
+/// Strings are most of a JSON dump's bytes: the three that matter are found with `memchr`.
 fn json_string_end(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while let Some(&c) = b.get(i) {
-        match c {
+    loop {
+        i += memchr::memchr3(b'\\', b'"', b'\n', b.get(i..)?)?;
+        match b.get(i)? {
             b'\\' => i += 2,
             b'"' => return Some(i + 1),
-            b'\n' => return None,
-            _ => i += 1,
+            _ => return None,
         }
     }
-    None
 }
 
 #[cfg(test)]
@@ -1265,6 +1280,34 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn space_runs_end_where_a_byte_by_byte_scan_ends_them(
+            bytes in proptest::collection::vec(proptest::sample::select(b"   a\n".to_vec()), 0..40),
+            from in 0usize..12,
+        ) {
+            let by_byte = from + bytes.iter().skip(from).take_while(|&&c| c == b' ').count();
+            proptest::prop_assert_eq!(space_run_end(&bytes, from), by_byte.max(from));
+        }
+
+        #[test]
+        fn json_strings_end_where_a_byte_by_byte_scan_ends_them(
+            bytes in proptest::collection::vec(proptest::sample::select(b"ab\\\"\n ".to_vec()), 0..40),
+            from in 0usize..8,
+        ) {
+            let by_byte = |b: &[u8], mut i: usize| {
+                while let Some(&c) = b.get(i) {
+                    match c {
+                        b'\\' => i += 2,
+                        b'"' => return Some(i + 1),
+                        b'\n' => return None,
+                        _ => i += 1,
+                    }
+                }
+                None
+            };
+            proptest::prop_assert_eq!(json_string_end(&bytes, from), by_byte(&bytes, from));
+        }
+
         #[test]
         fn plain_lines_are_found_a_word_at_a_time(
             // Mostly plain bytes, so that whole words without a stop come up often.
