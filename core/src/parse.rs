@@ -142,7 +142,33 @@ pub fn parse_with_limits(sources: &[Source], limits: &Limits) -> Parsed {
 /// on a second thread while this one parses the List items the outline has passed). The result
 /// is the same for any number of threads; where no thread can be started (wasm), one is used.
 pub fn parse_with(sources: &[Source], limits: &Limits, threads: usize) -> Parsed {
-    let mut reader = Reader { out: Parsed::default(), seen: Seen::default(), documents: 0, limits, threads };
+    let alongside_from = if threads > 1 { OUTLINE_ALONGSIDE_BYTES } else { usize::MAX };
+    read_all(sources, limits, alongside_from)
+}
+
+/// One thread against two that outline every document, however small, beside the reading of its
+/// items, for the differential fuzz target: the text read twice (every resource defined again),
+/// with the default limits and with a document limit met early. `Err` describing both when they
+/// differ (a bug).
+#[doc(hidden)]
+pub fn threads_differential(text: &str) -> Result<(), String> {
+    let sources = [Source::new("a.yaml", text.to_owned()), Source::new("b.yaml", text.to_owned())];
+    for limits in [Limits::DEFAULT, Limits { max_documents: 3, ..Limits::DEFAULT }] {
+        let one = read_all(&sources, &limits, usize::MAX);
+        let mut two = read_all(&sources, &limits, 0);
+        two.work.read_alongside = 0;
+        let (one, two) = (format!("{one:#?}"), format!("{two:#?}"));
+        if one != two {
+            return Err(format!("one thread:\n{one}\ntwo threads:\n{two}"));
+        }
+    }
+    Ok(())
+}
+
+/// Reads every source; documents of `alongside_from` bytes or more are outlined on a second
+/// thread beside the reading of their items.
+fn read_all(sources: &[Source], limits: &Limits, alongside_from: usize) -> Parsed {
+    let mut reader = Reader { out: Parsed::default(), seen: Seen::default(), documents: 0, limits, alongside_from };
     for source in sources {
         if reader.read_source(source).is_break() {
             break;
@@ -159,7 +185,8 @@ struct Reader<'l, 's> {
     /// Documents and List items read so far, against `limits.max_documents`.
     documents: usize,
     limits: &'l Limits,
-    threads: usize,
+    /// Documents this large or larger are outlined on a second thread (`usize::MAX`: none).
+    alongside_from: usize,
 }
 
 /// Where each resource was defined (a later definition is reported and used): `ids`, and for a
@@ -240,7 +267,7 @@ impl Reader<'_, '_> {
                 self.out.unreadable += 1;
                 return ControlFlow::Break(());
             }
-            let (outline, alongside) = if self.threads > 1 && doc.text.len() >= OUTLINE_ALONGSIDE_BYTES {
+            let (outline, alongside) = if doc.text.len() >= self.alongside_from {
                 self.outline_alongside(file, &doc)
             } else {
                 (outline::outline(doc.text, SCAN_DEPTH_LIMIT), None)
@@ -352,7 +379,7 @@ impl Reader<'_, '_> {
                 seen: Seen { earlier: Some(&self.seen.ids), ids: HashMap::new(), redefined: false },
                 documents: self.documents,
                 limits: self.limits,
-                threads: 1,
+                alongside_from: usize::MAX,
             };
             let (mut spans, mut stop) = (Vec::new(), None);
             for (item, parsed) in handed {

@@ -98,6 +98,30 @@ fn two_threads_read_what_one_thread_reads() {
     }
 }
 
+/// Every YAML file of the repository, read on one thread and with every document (however
+/// small) outlined on a second one: the same `Parsed`.
+#[test]
+fn every_repository_yaml_reads_the_same_on_two_threads() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut dirs = vec![root.join("examples"), root.join("tests")];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a directory").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+                let text = std::fs::read_to_string(&path).expect("utf-8");
+                if let Err(difference) = meshlock_core::parse::threads_differential(&text) {
+                    panic!("{}:\n{difference}", path.display());
+                }
+                files += 1;
+            }
+        }
+    }
+    assert!(files > 50, "{files} files");
+}
+
 #[test]
 fn a_dump_folds_pods_and_replicasets_into_their_deployment() {
     let text = generate_dump(&MeshShape::new(20), true, DumpFormat::ListYaml);

@@ -2,7 +2,9 @@
 //! document it must build exactly the tree (and node count) serde_yaml builds; wherever it does
 //! not, serde_yaml reads it (and reports its own error). And the outline scan that skims the
 //! lines no head can be in against the scan that shapes every line: the same outline, the same
-//! depth errors. A difference is a crash.
+//! depth errors. And reading on one thread against reading with every document outlined on a
+//! second thread beside the reading of its List items: the same resources, diagnostics and work.
+//! A difference is a crash.
 
 #![forbid(unsafe_code)]
 #![no_main]
@@ -17,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
         panic!("{difference}");
     }
     if let Err(difference) = meshlock_core::parse::outline_skim_differential(text) {
+        panic!("{difference}");
+    }
+    if let Err(difference) = meshlock_core::parse::threads_differential(text) {
         panic!("{difference}");
     }
 });
