@@ -29,8 +29,9 @@ step "the playground: meshlock-web (wasm32-unknown-unknown) and www/dist"
 bash scripts/build-web.sh
 export MESHLOCK_WEB_BUILT=1
 
-step "cargo clippy (workspace, all targets, -D warnings; the filter's wasm-only glue on wasm32)"
+step "cargo clippy (workspace, all targets, -D warnings; the wasm-only code of the filter and the playground on wasm32)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --quiet -p meshlock-web --target wasm32-unknown-unknown -- -D warnings
 cargo clippy --quiet -p meshlock-filter --target wasm32-wasip1 -- -D warnings
 cargo clippy --quiet -p meshlock-filter --target wasm32-wasip1 --no-default-features --features proxy-abi -- -D warnings
 cargo clippy --quiet -p meshlock-filter --target wasm32-unknown-unknown --no-default-features --features proxy-abi -- -D warnings

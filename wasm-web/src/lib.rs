@@ -8,9 +8,12 @@
 //! Reports cross the boundary as JSON text parsed by `JSON.parse` (maps as plain objects,
 //! playground.md P5; `None` as `null`), so the objects match `meshlock … --format json`.
 
-#![forbid(unsafe_code)]
+// Unsafe code is denied by the workspace; only the heap (wasm32 only) lifts it, to forward an
+// allocator's raw pointers.
 
 pub mod connection;
+#[cfg(target_arch = "wasm32")]
+mod heap;
 
 use js_sys::JsString;
 use meshlock_core::convert::ConvertOutput;
