@@ -21,7 +21,11 @@ fuzz_target!(|data: &[u8]| {
     if let Err(difference) = meshlock_core::parse::outline_skim_differential(text) {
         panic!("{difference}");
     }
-    if let Err(difference) = meshlock_core::parse::threads_differential(text) {
+    // Only a `kind: List` is read apart from its outline; a thread per document costs the other
+    // differentials most of their executions, so only texts that could hold one pay for it.
+    if text.contains("items")
+        && let Err(difference) = meshlock_core::parse::threads_differential(text)
+    {
         panic!("{difference}");
     }
 });
