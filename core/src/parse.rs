@@ -58,10 +58,9 @@ pub const SCAN_DEPTH_LIMIT: usize = 256;
 const OUTLINE_ALONGSIDE_BYTES: usize = 1 << 20;
 
 /// The outlining thread parses an item itself, before handing it over, while this many items
-/// it handed over are still waiting to be read: the outline costs about three quarters of what
-/// parsing and reading the items cost, so the reading thread falls behind unless the outlining
-/// one takes some of the parses (about a fifth, on a cluster dump), and then both finish
-/// together.
+/// it handed over are still waiting to be read: the outline costs less than parsing and reading
+/// the items, so the reading thread falls behind unless the outlining one takes a share of the
+/// parses (more than half of them on a cluster dump), and then both finish together.
 const BACKLOG_PARSED_BY_OUTLINER: usize = 2;
 
 /// A List item's parse, done by the thread that outlined it.
