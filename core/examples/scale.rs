@@ -5,7 +5,8 @@
 //!   `kind: List`, as `kubectl get -o yaml|json` prints), `dump-yaml`, `dump-json` (the same
 //!   List with every object as a cluster returns it: managedFields, status, Pods, ReplicaSets,
 //!   Events, ConfigMaps, Secrets).
-//! * `scale run FILE RUNS [FORM]`: loads (parse + index), analyses (the report, serialised to JSON as
+//! * `scale run FILE RUNS [FORM]`: reading on the machine's cores as the CLI does
+//!   (`SCALE_THREADS=1`: on one thread, as the playground does), loads (parse + index), analyses (the report, serialised to JSON as
 //!   the CLI writes it, built while it is written) and counts the full reach of FILE, RUNS times, and
 //!   prints one JSON line: the median of each step, the calls, and the process's peak RSS (at the
 //!   end, and after load + analyze: what `meshlock analyze` holds). The
