@@ -41,11 +41,13 @@ struct Target {
     evidence: Box<dyn Fn() -> BTreeMap<String, u64>>,
 }
 
-/// The host's refusal evidence: its log lines, counted by kind.
+/// The host's refusal evidence: its log lines, counted by kind. Only whole lines count: the host
+/// writes a line in several pieces, and one read here once caught `TLS handshake failed: ` before
+/// its reason.
 fn host_evidence(log: &Path) -> BTreeMap<String, u64> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let mut out = BTreeMap::new();
-    for line in text.lines() {
+    for line in text.split_inclusive('\n').filter_map(|l| l.strip_suffix('\n')) {
         let kind = if let Some(rest) = line.split_once("meshlock: connection: ").map(|(_, r)| r) {
             rest.to_owned()
         } else if let Some((_, rest)) = line.split_once("TLS handshake failed: ") {
