@@ -225,8 +225,23 @@ impl EnvoyProcess {
     }
 }
 
-/// A free port on 127.0.0.1 (bound, then released).
+/// A free port on 127.0.0.1 (bound, then released) that this process has not handed out
+/// before. Each port is released before the next is bound, so two calls in a row can get the
+/// same one back: a suite's admin port and its listener once did, and Envoy then failed to bind
+/// ("Address already in use").
 pub fn free_port() -> Result<SocketAddr, EnvoyError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?)
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Ports already handed out stay bound while the next is asked for, so the OS offers others.
+    let mut refused = Vec::new();
+    for _ in 0..64 {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let addr = l.local_addr()?;
+        if handed_out.insert(addr.port()) {
+            return Ok(addr);
+        }
+        refused.push(l);
+    }
+    Err(EnvoyError::Start("no free port on 127.0.0.1 that was not handed out before".to_owned()))
 }
