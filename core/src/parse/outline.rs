@@ -1101,7 +1101,6 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The end (exclusive, after the closing quote) of a JSON string whose body starts at `from`.
 /// The end of the run of spaces at `i`, eight bytes at a time.
 fn space_run_end(b: &[u8], mut i: usize) -> usize {
     const SPACES: u64 = super::lines::ONES * b' ' as u64;
@@ -1119,6 +1118,7 @@ fn space_run_end(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The end (exclusive, after the closing quote) of a JSON string whose body starts at `from`.
 /// Strings are most of a JSON dump's bytes: the three that matter are found with `memchr`.
 fn json_string_end(b: &[u8], from: usize) -> Option<usize> {
     let mut i = from;

@@ -140,10 +140,6 @@ pub struct ConvertArgs {
     pub common: Common,
 }
 
-/// Analyses `sources` for the command this process runs. The analysis lives until the process
-/// exits, and is never dropped: every command runs once and exits, and freeing a cluster's
-/// analysis object by object (millions of strings, maps and vectors) took about a tenth of a
-/// large run, for memory the exit returns anyway.
 /// The options of every command that reads input: the Istio version asked for, and every core
 /// this machine gives the process to read a large cluster dump with.
 pub(super) fn read_options(istio_version: Option<IstioVersion>) -> Options {
@@ -151,6 +147,10 @@ pub(super) fn read_options(istio_version: Option<IstioVersion>) -> Options {
     Options { istio_version, threads }
 }
 
+/// Analyses `sources` for the command this process runs. The analysis lives until the process
+/// exits, and is never dropped: every command runs once and exits, and freeing a cluster's
+/// analysis object by object (millions of strings, maps and vectors) took about a tenth of a
+/// large run, for memory the exit returns anyway.
 pub(super) fn analyse_once(sources: &[Source], options: &Options) -> &'static Analysis {
     Box::leak(Box::new(Analysis::new(sources, options)))
 }
