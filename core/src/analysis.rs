@@ -24,8 +24,9 @@ pub struct Options {
     /// read with 1.5 semantics (both APIs), which an info diagnostic says.
     pub istio_version: Option<IstioVersion>,
     /// Threads the input may be read on: 0 or 1 read on the caller's thread (the default, and
-    /// the playground's); 2 or more outline a large `kind: List` on a second thread while its
-    /// items are parsed ([`crate::parse::parse_with`]). The analysis is the same either way.
+    /// the playground's); 2 or more split and outline a large `---` stream on a second thread
+    /// while its documents are read, and a large `kind: List` while its items are parsed
+    /// ([`crate::parse::parse_with`]). The analysis is the same either way.
     pub threads: usize,
 }
 

@@ -52,19 +52,37 @@ impl Default for Limits {
 /// length). Between the parser's limit (128) and this one, the parser decides.
 pub const SCAN_DEPTH_LIMIT: usize = 256;
 
-/// Documents at least this large are outlined on a second thread while their List items are
-/// parsed, when the caller allows more than one thread: below it a thread costs more than it
-/// saves.
-const OUTLINE_ALONGSIDE_BYTES: usize = 1 << 20;
+/// When the caller allows more than one thread, a document at least this large is outlined on
+/// a second thread while its List items are parsed, and a source this large is split into its
+/// documents and outlined on a second thread while they are read: below it a thread costs more
+/// than it saves.
+const SECOND_THREAD_BYTES: usize = 1 << 20;
 
-/// The outlining thread parses an item itself, before handing it over, while this many items
-/// it handed over are still waiting to be read: the outline costs less than parsing and reading
-/// the items, so the reading thread falls behind unless the outlining one takes a share of the
-/// parses (more than half of them on a cluster dump), and then both finish together.
+/// The outlining thread parses an item (or document) itself, before handing it over, while
+/// this many it handed over are still waiting to be read: the outline costs less than parsing
+/// and reading, so the reading thread falls behind unless the outlining one takes a share of the
+/// parses (more than half of them on a cluster dump), and then both finish together. The
+/// backlog stays near this size, so parsed trees never pile up between the threads.
 const BACKLOG_PARSED_BY_OUTLINER: usize = 2;
 
-/// A List item's parse, done by the thread that outlined it.
+/// A List item's or document's parse, done by the thread that outlined it.
 type ParsedAhead<'t> = (Result<Node<'t>, yaml::SyntaxError>, Built);
+
+/// Where the second thread works (`usize::MAX`: nowhere, one thread).
+#[derive(Debug, Clone, Copy)]
+struct SecondThread {
+    /// Sources this large or larger are split and their documents outlined there.
+    documents_from: usize,
+    /// Documents this large or larger are outlined there beside the reading of their items.
+    items_from: usize,
+    /// It parses what it hands over while this many are waiting to be read.
+    parses_from_backlog: usize,
+}
+
+impl SecondThread {
+    const NONE: Self =
+        Self { documents_from: usize::MAX, items_from: usize::MAX, parses_from_backlog: BACKLOG_PARSED_BY_OUTLINER };
+}
 
 /// The result of reading every source.
 #[derive(Debug, Clone, Default)]
@@ -90,20 +108,37 @@ pub struct Work {
     pub lines_located: u64,
     /// Documents and List items skipped by kind without being parsed.
     pub skipped_unparsed: u64,
-    /// List items read while the rest of their List was outlined on another thread (the only
-    /// figure that depends on the number of threads).
+    /// List items read while the rest of their List was outlined on another thread (with
+    /// `outlined_ahead`, the only figures that depend on the number of threads).
     pub read_alongside: u64,
+    /// Documents split and outlined on another thread while the ones before them were read.
+    pub outlined_ahead: u64,
 }
 
 impl Work {
     fn add(&mut self, other: &Work) {
-        let Work { scanned_bytes, parsed_bytes, nodes_built, lines_located, skipped_unparsed, read_alongside } = *other;
+        let Work {
+            scanned_bytes,
+            parsed_bytes,
+            nodes_built,
+            lines_located,
+            skipped_unparsed,
+            read_alongside,
+            outlined_ahead,
+        } = *other;
         self.scanned_bytes += scanned_bytes;
         self.parsed_bytes += parsed_bytes;
         self.nodes_built += nodes_built;
         self.lines_located += lines_located;
         self.skipped_unparsed += skipped_unparsed;
         self.read_alongside += read_alongside;
+        self.outlined_ahead += outlined_ahead;
+    }
+
+    /// This work without the figures that depend on the number of threads.
+    #[doc(hidden)]
+    pub fn on_any_threads(self) -> Self {
+        Self { read_alongside: 0, outlined_ahead: 0, ..self }
     }
 
     /// All of it in one number: what the linearity tests compare.
@@ -137,37 +172,52 @@ pub fn parse_with_limits(sources: &[Source], limits: &Limits) -> Parsed {
     parse_with(sources, limits, 1)
 }
 
-/// [`parse_with_limits`] on up to `threads` threads (more than 1: a large document is outlined
-/// on a second thread while this one parses the List items the outline has passed). The result
-/// is the same for any number of threads; where no thread can be started (wasm), one is used.
+/// [`parse_with_limits`] on up to `threads` threads (more than 1: a large source is split and
+/// its documents outlined on a second thread while this one reads them, and a large document is
+/// outlined there while this one parses the List items the outline has passed). The result is
+/// the same for any number of threads; where no thread can be started (wasm), one is used.
 pub fn parse_with(sources: &[Source], limits: &Limits, threads: usize) -> Parsed {
-    let alongside_from = if threads > 1 { OUTLINE_ALONGSIDE_BYTES } else { usize::MAX };
-    read_all(sources, limits, alongside_from)
+    let second = if threads > 1 {
+        SecondThread { documents_from: SECOND_THREAD_BYTES, items_from: SECOND_THREAD_BYTES, ..SecondThread::NONE }
+    } else {
+        SecondThread::NONE
+    };
+    read_all(sources, limits, second)
 }
 
-/// One thread against two that outline every document, however small, beside the reading of its
-/// items, for the differential fuzz target: the text read twice (every resource defined again),
-/// with the default limits and with a document limit met early. `Err` describing both when they
-/// differ (a bug).
+/// How many placements of the second thread [`threads_differential`] knows.
 #[doc(hidden)]
-pub fn threads_differential(text: &str) -> Result<(), String> {
+pub const THREAD_PLACEMENTS: usize = 3;
+
+/// One thread against two, the second thread placed as `placement` (modulo
+/// [`THREAD_PLACEMENTS`]) says: splitting and outlining every source and every document, however
+/// small, beside their reading, and parsing all it hands over; or documents only, parsed there
+/// while the reader is behind; or List items only. For the differential fuzz target: the text
+/// read twice (every resource defined again), with the default limits and with a document limit
+/// met early. `Err` describing both when they differ (a bug).
+#[doc(hidden)]
+pub fn threads_differential(text: &str, placement: usize) -> Result<(), String> {
+    let second = match placement % THREAD_PLACEMENTS {
+        0 => SecondThread { documents_from: 0, items_from: 0, parses_from_backlog: 0 },
+        1 => SecondThread { documents_from: 0, ..SecondThread::NONE },
+        _ => SecondThread { items_from: 0, ..SecondThread::NONE },
+    };
     let sources = [Source::new("a.yaml", text.to_owned()), Source::new("b.yaml", text.to_owned())];
     for limits in [Limits::DEFAULT, Limits { max_documents: 3, ..Limits::DEFAULT }] {
-        let one = read_all(&sources, &limits, usize::MAX);
-        let mut two = read_all(&sources, &limits, 0);
-        two.work.read_alongside = 0;
-        let (one, two) = (format!("{one:#?}"), format!("{two:#?}"));
+        let one = format!("{:#?}", read_all(&sources, &limits, SecondThread::NONE));
+        let mut two = read_all(&sources, &limits, second);
+        two.work = two.work.on_any_threads();
+        let two = format!("{two:#?}");
         if one != two {
-            return Err(format!("one thread:\n{one}\ntwo threads:\n{two}"));
+            return Err(format!("one thread:\n{one}\ntwo threads ({second:?}):\n{two}"));
         }
     }
     Ok(())
 }
 
-/// Reads every source; documents of `alongside_from` bytes or more are outlined on a second
-/// thread beside the reading of their items.
-fn read_all(sources: &[Source], limits: &Limits, alongside_from: usize) -> Parsed {
-    let mut reader = Reader { out: Parsed::default(), seen: Seen::default(), documents: 0, limits, alongside_from };
+/// Reads every source, with a second thread where `second` says.
+fn read_all(sources: &[Source], limits: &Limits, second: SecondThread) -> Parsed {
+    let mut reader = Reader { out: Parsed::default(), seen: Seen::default(), documents: 0, limits, second };
     for source in sources {
         if reader.read_source(source).is_break() {
             break;
@@ -184,8 +234,7 @@ struct Reader<'l, 's> {
     /// Documents and List items read so far, against `limits.max_documents`.
     documents: usize,
     limits: &'l Limits,
-    /// Documents this large or larger are outlined on a second thread (`usize::MAX`: none).
-    alongside_from: usize,
+    second: SecondThread,
 }
 
 /// Where each resource was defined (a later definition is reported and used): `ids`, and for a
@@ -256,48 +305,110 @@ impl Reader<'_, '_> {
             self.out.unreadable += 1;
             return ControlFlow::Continue(());
         }
+        if source.text.len() >= self.second.documents_from {
+            return self.read_documents_ahead(file, &source.text);
+        }
         for doc in yaml::split_documents(&source.text) {
-            self.documents += 1;
-            if self.documents > self.limits.max_documents {
-                let msg =
-                    format!("more than {} documents; the rest of the input is not read", self.limits.max_documents);
-                let at = Location::new(file, doc.first_line, 1);
-                self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &at));
-                self.out.unreadable += 1;
-                return ControlFlow::Break(());
-            }
-            let (outline, alongside) = if doc.text.len() >= self.alongside_from {
-                self.outline_alongside(file, &doc)
-            } else {
-                (outline::outline(doc.text, SCAN_DEPTH_LIMIT), None)
-            };
-            let outline = match outline {
-                Ok(o) => o,
-                Err(deep) => {
-                    let msg = format!(
-                        "nesting deeper than {} levels (the limit is 128); the document is refused",
-                        deep.limit
-                    );
-                    let at = Location::new(file, doc.first_line.saturating_add(deep.line), deep.column);
-                    self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &at));
-                    self.out.unreadable += 1;
-                    continue;
-                }
-            };
-            self.out.work.scanned_bytes += outline.scanned;
-            match alongside.filter(|a| a.reads(&outline)) {
-                Some(items_read) => self.take(items_read)?,
-                None => self.read_outlined(file, &doc, &outline)?,
-            }
+            self.read_document_text(file, &doc, None, None)?;
         }
         ControlFlow::Continue(())
     }
 
+    /// Splits `text` into its documents and outlines them on a second thread (which also parses
+    /// the ones it hands over while this one is behind) while this one reads them in order, as
+    /// [`Reader::read_source`] does on one thread: a `---` stream's outlines and parses, its two
+    /// largest costs, side by side. Which thread outlined or parsed a document changes nothing
+    /// read; this thread alone counts the documents against the limit, reports and reads.
+    fn read_documents_ahead(&mut self, file: &str, text: &str) -> ControlFlow<()> {
+        let second = self.second;
+        // Documents handed over and not yet taken by the reading thread.
+        let backlog = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            let (documents, handed) = std::sync::mpsc::channel::<Ahead<'_>>();
+            let waiting = &backlog;
+            let splitter = std::thread::Builder::new().spawn_scoped(scope, move || {
+                for doc in yaml::split_documents(text) {
+                    let behind = waiting.load(Ordering::Relaxed) >= second.parses_from_backlog;
+                    let ahead = Ahead::of(doc, second.items_from, behind);
+                    waiting.fetch_add(1, Ordering::Relaxed);
+                    // The reader stopped (the document limit): nothing more is needed.
+                    if documents.send(ahead).is_err() {
+                        break;
+                    }
+                }
+            });
+            let Ok(splitter) = splitter else {
+                for doc in yaml::split_documents(text) {
+                    self.read_document_text(file, &doc, None, None)?;
+                }
+                return ControlFlow::Continue(());
+            };
+            for ahead in handed {
+                backlog.fetch_sub(1, Ordering::Relaxed);
+                self.out.work.outlined_ahead += 1;
+                self.read_document_text(file, &ahead.doc, ahead.outline, ahead.parsed)?;
+            }
+            match splitter.join() {
+                Ok(()) => ControlFlow::Continue(()),
+                // A panic there is a bug; it surfaces as it would on one thread.
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
+
+    /// Reads one document of a source: counted against the document limit, outlined (unless
+    /// another thread did: `outlined`), refused when too deep, read (`parsed`: its parse, when
+    /// another thread has done it).
+    fn read_document_text<'t>(
+        &mut self,
+        file: &str,
+        doc: &DocumentText<'t>,
+        outlined: Option<Result<Outline, TooDeep>>,
+        parsed: Option<ParsedAhead<'t>>,
+    ) -> ControlFlow<()> {
+        self.documents += 1;
+        if self.documents > self.limits.max_documents {
+            let msg = format!("more than {} documents; the rest of the input is not read", self.limits.max_documents);
+            let at = Location::new(file, doc.first_line, 1);
+            self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &at));
+            self.out.unreadable += 1;
+            return ControlFlow::Break(());
+        }
+        let (outline, alongside) = match outlined {
+            Some(outline) => (outline, None),
+            None if doc.text.len() >= self.second.items_from => self.outline_alongside(file, doc),
+            None => (outline::outline(doc.text, SCAN_DEPTH_LIMIT), None),
+        };
+        let outline = match outline {
+            Ok(o) => o,
+            Err(deep) => {
+                let msg =
+                    format!("nesting deeper than {} levels (the limit is 128); the document is refused", deep.limit);
+                let at = Location::new(file, doc.first_line.saturating_add(deep.line), deep.column);
+                self.out.diagnostics.push(Diagnostic::new(Code::InputLimit, msg, &at));
+                self.out.unreadable += 1;
+                return ControlFlow::Continue(());
+            }
+        };
+        self.out.work.scanned_bytes += outline.scanned;
+        match alongside.filter(|a| a.reads(&outline)) {
+            Some(items_read) => self.take(items_read),
+            None => self.read_outlined(file, doc, &outline, parsed),
+        }
+    }
+
     /// Reads one document whose outline is known: a List item by item, a resource of a kind
-    /// that does not bear on mTLS by its outline alone, anything else parsed whole.
-    fn read_outlined(&mut self, file: &str, doc: &DocumentText<'_>, outline: &Outline) -> ControlFlow<()> {
+    /// that does not bear on mTLS by its outline alone, anything else parsed whole (`parsed`:
+    /// that parse, when another thread has done it).
+    fn read_outlined<'t>(
+        &mut self,
+        file: &str,
+        doc: &DocumentText<'t>,
+        outline: &Outline,
+        parsed: Option<ParsedAhead<'t>>,
+    ) -> ControlFlow<()> {
         let Some(items) = list_items(outline) else {
-            self.read_whole(file, doc, &outline.heads, &outline.unread);
+            self.read_whole(file, doc, &outline.heads, &outline.unread, parsed);
             return ControlFlow::Continue(());
         };
         for item in items {
@@ -307,7 +418,7 @@ impl Reader<'_, '_> {
                 ControlFlow::Break(ItemStop::Whole) => {
                     // An alias into another item: the items cannot be read apart. Read the
                     // List whole, as the parser sees it (slower, but exact).
-                    self.read_whole(file, doc, &Heads::default(), &[]);
+                    self.read_whole(file, doc, &Heads::default(), &[], None);
                     return ControlFlow::Continue(());
                 }
             }
@@ -352,7 +463,7 @@ impl Reader<'_, '_> {
     /// parsed an item changes nothing read. `None` for the items when no thread could be
     /// started (the outline is then made here).
     fn outline_alongside(&self, file: &str, doc: &DocumentText<'_>) -> (Result<Outline, TooDeep>, Option<Alongside>) {
-        let text = doc.text;
+        let (text, parses_from_backlog) = (doc.text, self.second.parses_from_backlog);
         // Items handed over and not yet taken by the reading thread.
         let backlog = AtomicUsize::new(0);
         std::thread::scope(|scope| {
@@ -360,7 +471,7 @@ impl Reader<'_, '_> {
             let waiting = &backlog;
             let outliner = std::thread::Builder::new().spawn_scoped(scope, move || {
                 outline::outline_streaming(text, SCAN_DEPTH_LIMIT, &mut |item| {
-                    let behind = waiting.load(Ordering::Relaxed) >= BACKLOG_PARSED_BY_OUTLINER;
+                    let behind = waiting.load(Ordering::Relaxed) >= parses_from_backlog;
                     let parsed = (behind && skip_reason(&item.heads).is_none()).then(|| {
                         let (item_doc, unread, role) = item_input(doc, item);
                         parse_unread(&item_doc, &unread, role)
@@ -378,7 +489,7 @@ impl Reader<'_, '_> {
                 seen: Seen { earlier: Some(&self.seen.ids), ids: HashMap::new(), redefined: false },
                 documents: self.documents,
                 limits: self.limits,
-                alongside_from: usize::MAX,
+                second: SecondThread::NONE,
             };
             let (mut spans, mut stop) = (Vec::new(), None);
             for (item, parsed) in handed {
@@ -418,12 +529,19 @@ impl Reader<'_, '_> {
     }
 
     /// Parses a document whole and reads it (a resource, or a List the outline could not split).
-    fn read_whole(&mut self, file: &str, doc: &DocumentText<'_>, heads: &Heads, unread: &[(usize, usize)]) {
+    /// `parsed`: that parse, when another thread has done it.
+    fn read_whole<'t>(
+        &mut self,
+        file: &str,
+        doc: &DocumentText<'t>,
+        heads: &Heads,
+        unread: &[(usize, usize)],
+        parsed: Option<ParsedAhead<'t>>,
+    ) {
         if self.skip_unparsed(file, doc, heads) {
             return;
         }
-        let role = workload_role(heads).map_or(Role::Document, Role::WorkloadResource);
-        if let Err(e) = self.parse_and_read(file, doc, unread, role, None) {
+        if let Err(e) = self.parse_and_read(file, doc, unread, document_role(heads), parsed) {
             self.syntax_error(file, e);
         }
     }
@@ -482,6 +600,36 @@ impl Reader<'_, '_> {
         self.out.work.skipped_unparsed += 1;
         true
     }
+}
+
+/// A document as the splitting thread hands it over.
+struct Ahead<'t> {
+    doc: DocumentText<'t>,
+    /// `None` for a document large enough to be outlined beside the reading of its items.
+    outline: Option<Result<Outline, TooDeep>>,
+    /// Its parse, done there while the reader was behind (never a List's: its items are
+    /// parsed one by one).
+    parsed: Option<ParsedAhead<'t>>,
+}
+
+impl<'t> Ahead<'t> {
+    /// Outlines `doc` unless it is `items_from` bytes or larger, and parses it if `parse` and
+    /// the reader will parse it whole.
+    fn of(doc: DocumentText<'t>, items_from: usize, parse: bool) -> Self {
+        let outline = (doc.text.len() < items_from).then(|| outline::outline(doc.text, SCAN_DEPTH_LIMIT));
+        let parsed = match &outline {
+            Some(Ok(o)) if parse && list_items(o).is_none() && skip_reason(&o.heads).is_none() => {
+                Some(parse_unread(&doc, &o.unread, document_role(&o.heads)))
+            }
+            _ => None,
+        };
+        Self { doc, outline, parsed }
+    }
+}
+
+/// The role a document is parsed whole in.
+fn document_role(heads: &Heads) -> Role {
+    workload_role(heads).map_or(Role::Document, Role::WorkloadResource)
 }
 
 /// Parses a document (or List item) with its `unread` lines read as empty.

@@ -48,58 +48,72 @@ fn every_form_of_a_mesh_reads_the_same() {
     }
 }
 
-/// Reading on two threads (a large List outlined beside the parsing of its items) reads what
-/// one thread reads: the same resources, the same diagnostics in the same order, the same work.
+/// Reading on two threads (a large List outlined beside the parsing of its items, a large
+/// stream split and outlined beside the reading of its documents) reads what one thread reads:
+/// the same resources, the same diagnostics in the same order, the same work.
 #[test]
 fn two_threads_read_what_one_thread_reads() {
-    for format in [DumpFormat::ListYaml, DumpFormat::ListJson] {
+    for format in [DumpFormat::ListYaml, DumpFormat::ListJson, DumpFormat::Documents] {
         let mut text = generate_dump(&MeshShape::new(60), true, format);
-        if format == DumpFormat::ListYaml {
-            // A duplicate key in one item: an error whose place in the order must not move.
-            let at = text.find("\n  kind: Service\n").expect("a Service");
-            text.insert_str(at, "\n  kind: Service");
+        // A List's items are indented under `items:`; a stream's documents are not.
+        let indent = if format == DumpFormat::Documents { "" } else { "  " };
+        if format != DumpFormat::ListJson {
+            // A duplicate key in one resource: an error whose place in the order must not move.
+            let at = text.find(&format!("\n{indent}kind: Service\n")).expect("a Service");
+            text.insert_str(at, &format!("\n{indent}kind: Service"));
         }
-        assert!(text.len() >= 1 << 20, "large enough to be outlined on a second thread");
+        assert!(text.len() >= 1 << 20, "large enough to be read with a second thread");
         // Read twice: every resource of the second copy is defined again, which is reported
         // at its place in the order, though the first copy was read by the other reader.
         let sources = [Source::new("dump", text.clone()), Source::new("again", text)];
         let one = parse_with(&sources, &Limits::DEFAULT, 1);
-        let mut two = parse_with(&sources, &Limits::DEFAULT, 2);
-        assert_eq!(one.work.read_alongside, 0);
-        assert!(two.work.read_alongside > 400, "{format:?}: {:?}", two.work);
-        two.work.read_alongside = 0;
-        assert_eq!(format!("{one:?}"), format!("{two:?}"), "{format:?}");
+        let two = parse_with(&sources, &Limits::DEFAULT, 2);
+        assert_eq!(one.work, one.work.on_any_threads());
+        let on_second = if format == DumpFormat::Documents { two.work.outlined_ahead } else { two.work.read_alongside };
+        assert!(on_second > 400, "{format:?}: {:?}", two.work);
+        assert_eq!(format!("{one:?}"), format!("{:?}", without_thread_counts(two)), "{format:?}");
         assert!(one.resources.workloads.len() >= 60);
         assert!(one.diagnostics.iter().filter(|d| d.code == Code::DuplicateResource).count() >= 60);
-        assert_eq!(one.unreadable, 2 * usize::from(format == DumpFormat::ListYaml));
+        assert_eq!(one.unreadable, 2 * usize::from(format != DumpFormat::ListJson));
         // Lists the outline gives up splitting only at their end, or whose items cannot be read
-        // apart, or that are refused: read as one thread reads them.
-        let quoted = format!("{}  note: \"never closed\n", sources[0].text);
-        let deep = format!("{}  deep: {}\n", sources[0].text, "[".repeat(300));
-        let alias = sources[0].text.replacen("  kind: Service\n", "  kind: Service\n  x-a: &shared 1\n", 1).replacen(
-            "  kind: ServiceAccount\n",
-            "  kind: ServiceAccount\n  x-b: *shared\n",
-            1,
-        );
+        // apart, or that are refused; streams whose last document is one of those: read as one
+        // thread reads them.
+        let quoted = format!("{}{indent}note: \"never closed\n", sources[0].text);
+        let deep = format!("{}{indent}deep: {}\n", sources[0].text, "[".repeat(300));
+        let alias = sources[0]
+            .text
+            .replacen(
+                &format!("{indent}kind: Service\n"),
+                &format!("{indent}kind: Service\n{indent}x-a: &shared 1\n"),
+                1,
+            )
+            .replacen(
+                &format!("{indent}kind: ServiceAccount\n"),
+                &format!("{indent}kind: ServiceAccount\n{indent}x-b: *shared\n"),
+                1,
+            );
         for odd in [quoted, deep, alias] {
             let odd = [Source::new("odd", odd)];
             let one = parse_with(&odd, &Limits::DEFAULT, 1);
-            let mut two = parse_with(&odd, &Limits::DEFAULT, 2);
-            two.work.read_alongside = 0;
-            assert_eq!(format!("{one:?}"), format!("{two:?}"), "{format:?}, odd");
+            let two = parse_with(&odd, &Limits::DEFAULT, 2);
+            assert_eq!(format!("{one:?}"), format!("{:?}", without_thread_counts(two)), "{format:?}, odd");
             assert!(one.unreadable > 0 || one.resources.workloads.len() >= 60, "{format:?}: {:?}", one.work);
         }
-        // A document limit met inside the List stops both where one thread stops.
+        // A document limit met inside the List or the stream stops both where one thread stops.
         let limits = Limits { max_documents: 300, ..Limits::DEFAULT };
         let one = parse_with(&sources, &limits, 1);
-        let mut two = parse_with(&sources, &limits, 2);
-        two.work.read_alongside = 0;
-        assert_eq!(format!("{one:?}"), format!("{two:?}"), "{format:?}, limited");
+        let two = parse_with(&sources, &limits, 2);
+        assert_eq!(format!("{one:?}"), format!("{:?}", without_thread_counts(two)), "{format:?}, limited");
     }
 }
 
-/// Every YAML file of the repository, read on one thread and with every document (however
-/// small) outlined on a second one: the same `Parsed`.
+fn without_thread_counts(mut parsed: Parsed) -> Parsed {
+    parsed.work = parsed.work.on_any_threads();
+    parsed
+}
+
+/// Every YAML file of the repository, read on one thread and with every source and document
+/// (however small) split and outlined on a second one: the same `Parsed`.
 #[test]
 fn every_repository_yaml_reads_the_same_on_two_threads() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -112,8 +126,10 @@ fn every_repository_yaml_reads_the_same_on_two_threads() {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
                 let text = std::fs::read_to_string(&path).expect("utf-8");
-                if let Err(difference) = meshlock_core::parse::threads_differential(&text) {
-                    panic!("{}:\n{difference}", path.display());
+                for placement in 0..meshlock_core::parse::THREAD_PLACEMENTS {
+                    if let Err(difference) = meshlock_core::parse::threads_differential(&text, placement) {
+                        panic!("{}:\n{difference}", path.display());
+                    }
                 }
                 files += 1;
             }
