@@ -102,9 +102,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let a = Analysis::new(&[Source::new(*file, text)], &options);
                 load.push(t.elapsed().as_secs_f64() * 1e3);
                 let t = Instant::now();
-                // As `meshlock analyze --format json` does: the report written as it is built.
+                // As `meshlock analyze --format json` does: the report written, pretty, as it is
+                // built.
                 let mut json = ByteCount(0);
-                serde_json::to_writer(&mut json, &a.analyze_streamed())?;
+                serde_json::to_writer_pretty(&mut json, &a.analyze_streamed())?;
                 analyze.push(t.elapsed().as_secs_f64() * 1e3);
                 // What `meshlock analyze` holds at its peak: the analysis, the text while it is read.
                 peak_analyze = peak_analyze.max(peak_rss_kib());

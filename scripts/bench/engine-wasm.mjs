@@ -1,5 +1,8 @@
 // The engine at scale through the playground's wasm build (www/src/wasm, built by
 // scripts/build-web.sh) in Node: the same steps and output as `core/examples/scale.rs run`.
+// *analyze* is the report as `meshlock analyze --format json` writes it (`analyzeJson`, the
+// page's report download), the work scale.rs times natively; *analyze_objects* is the same
+// report handed to JavaScript as objects (`analyze`: written in wasm, then `JSON.parse`d by V8).
 // With SUMMARY_LIMIT, also what the page's worker asks at that size, each with the time of the
 // worker's copy into the page (`structuredClone`) and the bytes of its JSON:
 // * the report as the page holds it (`analyzeSlim(100)`; a module without it: `analyze()`, then
@@ -19,7 +22,7 @@ const glue = await import(pathToFileURL(path.join(path.resolve(dir), 'meshlock_w
 const exports = glue.initSync({ module: fs.readFileSync(path.join(path.resolve(dir), 'meshlock_web_bg.wasm')) });
 const text = fs.readFileSync(file, 'utf8');
 const median = (v) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-const load = [], analyze = [], reach = [], summary = [];
+const load = [], analyze = [], analyzeObjects = [], reach = [], summary = [];
 const summaryClone = [], pageAnalyze = [], pageClone = [];
 let pageBytes;
 /** The worker's report for the page, from a module without `analyzeSlim`. */
@@ -39,8 +42,15 @@ for (let i = 0; i < runs; i++) {
   const model = new glue.Model(text, undefined, file);
   load.push(performance.now() - t);
   t = performance.now();
+  if (model.analyzeJson) {
+    model.analyzeJson();
+    analyze.push(performance.now() - t);
+    t = performance.now();
+  }
   const report = model.analyze();
-  analyze.push(performance.now() - t);
+  analyzeObjects.push(performance.now() - t);
+  // A module from before `analyzeJson`: only the objects can be timed.
+  if (!model.analyzeJson) analyze.push(analyzeObjects.at(-1));
   t = performance.now();
   const counts = model.reachCounts([], []);
   reach.push(performance.now() - t);
@@ -76,6 +86,7 @@ console.log(JSON.stringify({
   runs,
   load_ms: median(load),
   analyze_ms: median(analyze),
+  analyze_objects_ms: median(analyzeObjects),
   reach_ms: median(reach),
   ...(summaryLimit === undefined
     ? {}

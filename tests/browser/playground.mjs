@@ -8,7 +8,7 @@
 // Prints one line per check and a closing `N passed, M failed`; exits 1 when a check fails.
 // Screenshots go to tests/artifacts/.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { createRequire } from 'node:module';
@@ -679,6 +679,25 @@ async function main() {
     assert(/^0?1-.*\.yaml$/.test(download.suggestedFilename()), `step file: ${download.suggestedFilename()}`);
     await shot(page, 'plan');
     await page.click('#tab-workloads');
+  });
+
+  await check('download report: the analysis as `meshlock analyze --format json` prints it, byte for byte', async () => {
+    await selectExample(page, 'permissive-migration');
+    const yaml = await editorText(page);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download-report')]);
+    assert(download.suggestedFilename() === 'meshlock-report.json', download.suggestedFilename());
+    const got = fs.readFileSync(await download.path(), 'utf8');
+    // The CLI on the same text under the page's file name, so that every location matches.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshlock-report-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'playground.yaml'), yaml);
+      const cli = spawnSync(BIN, ['analyze', '--format', 'json', 'playground.yaml'], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+      assert(cli.status === 0 || cli.status === 1, `meshlock analyze exited ${cli.status}: ${cli.stderr}`);
+      assert(JSON.parse(got).workloads.length > 0, 'the report lists workloads');
+      assert(got === cli.stdout, `the download (${got.length} bytes) differs from the CLI's report (${cli.stdout.length} bytes)`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   await check('typing a policy change updates the chain and the graph', async () => {

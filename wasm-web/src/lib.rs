@@ -177,6 +177,17 @@ impl Model {
         to_js(&self.analysis.analyze_streamed())
     }
 
+    /// `meshlock analyze --format json` as the CLI prints it, byte for byte (the input read
+    /// under the file name given to [`Model::new`]): the report the page offers for download.
+    /// Text, not objects: nothing is rebuilt in JavaScript.
+    #[wasm_bindgen(js_name = analyzeJson)]
+    pub fn analyze_json(&self) -> Result<String, JsError> {
+        let mut text = serde_json::to_string_pretty(&self.analysis.analyze_streamed())
+            .map_err(|e| JsError::new(&format!("cannot write the report: {e}")))?;
+        text.push('\n');
+        Ok(text)
+    }
+
     /// [`Model::analyze`] as the page holds it: no services (the page lists none) and the
     /// precedence chains of the first `chains` workloads only, the others marked
     /// `chainsOmitted` (their cards ask `workloadReports`). What is left out is never written,

@@ -553,6 +553,19 @@ byId('download').addEventListener('click', () => {
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);
 });
 
+byId('download-report').addEventListener('click', async () => {
+  try {
+    const yaml = editor.state.doc.toString();
+    const text = await engine.run<string>('report', { op: 'report', yaml, version: versionSelect.value });
+    const blob = new Blob([text], { type: 'application/json' });
+    const a = el('a', { attrs: { href: URL.createObjectURL(blob), download: 'meshlock-report.json' } });
+    a.click();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  } catch (e) {
+    say((e as Error).message, 'error');
+  }
+});
+
 byId('convert').addEventListener('click', async () => {
   const out = byId<HTMLElement>('convert-out');
   out.hidden = false;

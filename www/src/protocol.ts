@@ -8,6 +8,8 @@ export interface NamespaceCell {
 
 export type Request =
   | { id: number; op: 'analyze'; yaml: string; version: string }
+  /** `meshlock analyze --format json` of the input, as text (the report to download). */
+  | { id: number; op: 'report'; yaml: string; version: string }
   | { id: number; op: 'reach'; yaml: string; version: string; limit: number; between?: NamespaceCell }
   | {
       id: number;

@@ -61,6 +61,8 @@ function handle(req: Request): unknown {
         millis: performance.now() - started,
       };
     }
+    case 'report':
+      return modelFor(req.yaml, req.version).analyzeJson();
     case 'reach': {
       const started = performance.now();
       const sample = sampleOf(req.yaml, req.version, req.limit, req.between);

@@ -268,6 +268,20 @@ describe('the report the page holds', () => {
       model.free();
     }
   });
+
+  it('analyzeJson is analyze as pretty JSON text (the CLI\'s output; the browser test compares the bytes)', () => {
+    for (const ex of EXAMPLES) {
+      const model = new glue.Model(ex.yaml, ex.istio, undefined);
+      try {
+        const text = model.analyzeJson();
+        expect(text.endsWith('}\n'), ex.id).toBe(true);
+        expect(text.startsWith('{\n  "'), ex.id).toBe(true);
+        expect(JSON.parse(text), ex.id).toEqual(model.analyze());
+      } finally {
+        model.free();
+      }
+    }
+  });
 });
 
 describe('try a connection', () => {
