@@ -73,12 +73,12 @@ fn regular_file_length(f: &std::fs::File) -> Option<u64> {
 
 /// Reads at most one byte past the size limit into one buffer, allocated once: grown by
 /// doubling, a cluster dump of hundreds of megabytes is copied again at every step and about
-/// twice its size in fresh pages is touched (a 225 MB dump: 0.1 s and 227 MB read into a buffer
-/// of its length, 0.2–1.4 s and 496 MB grown). `length`: what the input is expected to hold (a
+/// twice its size in fresh pages is touched (a 225 MB dump: 0.1 s and 222 MiB read into a buffer
+/// of its length, 0.2–1.4 s and 484 MiB grown). `length`: what the input is expected to hold (a
 /// length that turns out wrong, the file changed, only costs that growth). Without one (a pipe,
 /// `kubectl get … | meshlock analyze -`) the buffer is reserved at the limit: the allocator maps
 /// it untouched and a page costs memory only once input is written to it (the same dump
-/// through a pipe: 0.3 s and 227 MB, against 0.5–1.7 s and 496 MB grown). Where the system
+/// through a pipe: 0.3 s and 222 MiB, against 0.5–1.7 s and 484 MiB grown). Where the system
 /// refuses the reservation (strict overcommit), the buffer grows instead.
 fn read_limited(reader: impl Read, name: &str, length: Option<u64>) -> Result<Source> {
     let limit = Limits::DEFAULT.max_source_bytes;
