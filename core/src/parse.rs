@@ -65,6 +65,11 @@ const SECOND_THREAD_BYTES: usize = 1 << 20;
 /// backlog stays near this size, so parsed trees never pile up between the threads.
 const BACKLOG_PARSED_BY_OUTLINER: usize = 2;
 
+/// The second thread waits while this many documents or List items it handed over are not yet
+/// taken: what lies between the threads stays bounded when the reader is held up (a large List
+/// inside a stream, read with a third thread, while the documents after it are parsed ahead).
+const HANDED_OVER_AT_MOST: usize = 64;
+
 /// A List item's or document's parse, done by the thread that outlined it.
 type ParsedAhead<'t> = (Result<Node<'t>, yaml::SyntaxError>, Built);
 
@@ -324,14 +329,15 @@ impl Reader<'_, '_> {
         // Documents handed over and not yet taken by the reading thread.
         let backlog = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            let (documents, handed) = std::sync::mpsc::channel::<Ahead<'_>>();
+            let (documents, handed) = std::sync::mpsc::sync_channel::<Ahead<'_>>(HANDED_OVER_AT_MOST);
             let waiting = &backlog;
             let splitter = std::thread::Builder::new().spawn_scoped(scope, move || {
                 for doc in yaml::split_documents(text) {
                     let behind = waiting.load(Ordering::Relaxed) >= second.parses_from_backlog;
                     let ahead = Ahead::of(doc, second.items_from, behind);
                     waiting.fetch_add(1, Ordering::Relaxed);
-                    // The reader stopped (the document limit): nothing more is needed.
+                    // The reader stopped (the document limit; a wait for room ends there too):
+                    // nothing more is needed.
                     if documents.send(ahead).is_err() {
                         break;
                     }
@@ -467,7 +473,7 @@ impl Reader<'_, '_> {
         // Items handed over and not yet taken by the reading thread.
         let backlog = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            let (items, handed) = std::sync::mpsc::channel::<(Item, Option<ParsedAhead<'_>>)>();
+            let (items, handed) = std::sync::mpsc::sync_channel::<(Item, Option<ParsedAhead<'_>>)>(HANDED_OVER_AT_MOST);
             let waiting = &backlog;
             let outliner = std::thread::Builder::new().spawn_scoped(scope, move || {
                 outline::outline_streaming(text, SCAN_DEPTH_LIMIT, &mut |item| {
@@ -477,7 +483,8 @@ impl Reader<'_, '_> {
                         parse_unread(&item_doc, &unread, role)
                     });
                     waiting.fetch_add(1, Ordering::Relaxed);
-                    // The receiver outlives this thread: a send cannot fail.
+                    // The receiver takes every item until this thread ends: a send neither
+                    // fails nor waits for ever.
                     let _ = items.send((item.clone(), parsed));
                 })
             });

@@ -107,6 +107,21 @@ fn two_threads_read_what_one_thread_reads() {
     }
 }
 
+/// A large List inside a large stream: its items are read with a third thread while the
+/// splitting one parses the documents after it ahead, until the bound between them holds it.
+#[test]
+fn a_large_list_inside_a_large_stream_reads_the_same_on_two_threads() {
+    let list = generate_dump(&MeshShape::new(60), true, DumpFormat::ListYaml);
+    let documents = generate_dump(&MeshShape::new(60), true, DumpFormat::Documents);
+    let stream = format!("{list}---\n{documents}---\n{list}");
+    let sources = [Source::new("stream", stream)];
+    let one = parse_with(&sources, &Limits::DEFAULT, 1);
+    let two = parse_with(&sources, &Limits::DEFAULT, 2);
+    assert!(two.work.read_alongside > 800 && two.work.outlined_ahead > 400, "{:?}", two.work);
+    assert_eq!(format!("{one:?}"), format!("{:?}", without_thread_counts(two)));
+    assert!(one.resources.workloads.len() >= 60);
+}
+
 fn without_thread_counts(mut parsed: Parsed) -> Parsed {
     parsed.work = parsed.work.on_any_threads();
     parsed
