@@ -62,7 +62,8 @@ const SECOND_THREAD_BYTES: usize = 1 << 20;
 /// this many it handed over are still waiting to be read: the outline costs less than parsing
 /// and reading, so the reading thread falls behind unless the outlining one takes a share of the
 /// parses (more than half of them on a cluster dump), and then both finish together. The
-/// backlog stays near this size, so parsed trees never pile up between the threads.
+/// backlog stays near this size while the reader keeps pace, and [`HANDED_OVER_AT_MOST`] bounds
+/// it when the reader is held up.
 const BACKLOG_PARSED_BY_OUTLINER: usize = 2;
 
 /// The second thread waits while this many documents or List items it handed over are not yet
