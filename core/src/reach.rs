@@ -554,7 +554,7 @@ impl<'a> Scopes<'a> {
     }
 }
 
-/// The counts of [`for_each_call`] in time linear in the mesh (see [`for_each_class_call`]).
+/// The counts of [`for_each_call`] in time linear in the mesh (see `for_each_class_call`).
 pub fn count_calls(a: &Analysis, filter: &ReachFilter) -> ReachCounts {
     let scopes = Scopes::of(a, filter);
     let mut counts = ReachCounts::default();
