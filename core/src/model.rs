@@ -48,9 +48,24 @@ pub struct Meta {
     /// zero `time.Time` in Istio's `configCompareByCreationTime`.
     pub created: Option<i64>,
     pub labels: Labels,
+    /// The annotations meshlock reads ([`READ_ANNOTATIONS`]); the others are checked when read
+    /// and not kept.
     pub annotations: Labels,
     pub at: Location,
 }
+
+/// The annotations any rule reads, on a resource or a pod (template). A cluster dump's pods carry
+/// kilobytes of others (`sidecar.istio.io/status`, `prometheus.io/*` …), held by every pod until
+/// it is folded into its controller; they are checked as every string map is and not kept.
+pub const READ_ANNOTATIONS: [&str; 4] = [
+    // A Service's identities before `ServiceAccount` SANs were derived from endpoints.
+    "alpha.istio.io/canonical-serviceaccounts",
+    "alpha.istio.io/kubernetes-serviceaccounts",
+    // Sidecar injection opted out per pod.
+    "sidecar.istio.io/inject",
+    // Whether the sidecar rewrites HTTP probes (STRICT breaks kubelet probes otherwise).
+    "sidecar.istio.io/rewriteAppHTTPProbers",
+];
 
 impl Meta {
     pub fn name(&self) -> &str {
@@ -236,6 +251,7 @@ pub struct Workload {
     pub kind: WorkloadKind,
     /// Pod (template) labels: what selectors match.
     pub pod_labels: Labels,
+    /// As [`Meta::annotations`]: the ones meshlock reads.
     pub pod_annotations: Labels,
     pub service_account: String,
     pub host_network: bool,

@@ -357,3 +357,18 @@ kind: List
     assert_eq!(d.line, 6, "{d:?}");
     assert!(p.diagnostics.iter().any(|d| d.message.contains("BOGUS")), "the next item is read");
 }
+
+/// Only the annotations a rule reads are kept; every other one is still checked where it stands.
+#[test]
+fn annotations_no_rule_reads_are_checked_and_not_kept() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  namespace: ns\n  annotations:\n    \
+                sidecar.istio.io/inject: \"false\"\n    sidecar.istio.io/status: '{\"containers\":[\"istio-proxy\"]}'\n    \
+                prometheus.io/port: 15020\nspec:\n  containers:\n  - name: app\n";
+    let parsed = parse(text);
+    let pod = parsed.resources.workloads.first().expect("the pod");
+    let kept: Vec<_> = pod.pod_annotations.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    assert_eq!(kept, [("sidecar.istio.io/inject", "false")]);
+    assert_eq!(pod.meta.annotations, pod.pod_annotations);
+    let port = parsed.diagnostics.iter().find(|d| d.message.contains("prometheus.io/port")).expect("reported");
+    assert_eq!((port.code, port.line), (Code::InvalidField, 9), "{port:?}");
+}

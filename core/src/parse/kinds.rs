@@ -90,7 +90,7 @@ pub fn read_meta(ctx: &mut Ctx<'_>, node: &Node<'_>, kind: &str, cluster_scoped:
         None => None,
     };
     let labels = ctx.labels(md.and_then(|m| m.get("labels")), &p(&mpath, "labels"));
-    let annotations = ctx.labels(md.and_then(|m| m.get("annotations")), &p(&mpath, "annotations"));
+    let annotations = ctx.annotations(md.and_then(|m| m.get("annotations")), &p(&mpath, "annotations"));
     let at = ctx.at(&[]);
     Some(Meta { id: ResourceId { kind: kind.to_owned(), namespace, name }, created, labels, annotations, at })
 }
@@ -290,7 +290,7 @@ pub fn workload(ctx: &mut Ctx<'_>, meta: Meta, kind: WorkloadKind, node: &Node<'
         let mp = p(&p(&sp, "template"), "metadata");
         (
             ctx.labels(tmeta.and_then(|m| m.get("labels")), &p(&mp, "labels")),
-            ctx.labels(tmeta.and_then(|m| m.get("annotations")), &p(&mp, "annotations")),
+            ctx.annotations(tmeta.and_then(|m| m.get("annotations")), &p(&mp, "annotations")),
         )
     };
     let sa = ctx

@@ -4,7 +4,7 @@
 use super::locate::{Seg, locate_counted, locate_in_lines};
 use super::yaml::Node;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::model::{Labels, PortRef};
+use crate::model::{Labels, PortRef, READ_ANNOTATIONS};
 use crate::source::Location;
 use std::borrow::Cow;
 
@@ -213,9 +213,25 @@ impl<'a> Ctx<'a> {
     }
 
     pub fn labels(&mut self, node: Option<&Node<'_>>, path: &[Seg]) -> Labels {
+        self.labels_kept(node, path, |_| true)
+    }
+
+    /// [`Ctx::labels`] of annotations: every value checked, only [`READ_ANNOTATIONS`] kept.
+    pub fn annotations(&mut self, node: Option<&Node<'_>>, path: &[Seg]) -> Labels {
+        self.labels_kept(node, path, |key| READ_ANNOTATIONS.contains(&key))
+    }
+
+    fn labels_kept(&mut self, node: Option<&Node<'_>>, path: &[Seg], keep: impl Fn(&str) -> bool) -> Labels {
         let mut out = Labels::new();
         if let Some(entries) = self.map(node, path) {
             for (k, v) in entries {
+                if !keep(k) {
+                    // Checked as a kept one is (a value that is not a string is reported).
+                    if !matches!(v, Node::String(_)) {
+                        self.scalar_string(Some(v), &p(path, k.clone().into_owned()));
+                    }
+                    continue;
+                }
                 // The path is built only for a diagnostic: most values are strings.
                 let value = match v {
                     Node::String(s) => Some(s.clone().into_owned()),
