@@ -58,12 +58,14 @@ pub struct Meta {
 /// kilobytes of others (`sidecar.istio.io/status`, `prometheus.io/*` …), held by every pod until
 /// it is folded into its controller; they are checked as every string map is and not kept.
 pub const READ_ANNOTATIONS: [&str; 4] = [
-    // A Service's identities before `ServiceAccount` SANs were derived from endpoints.
+    // Service accounts a Service's pods may run as, added to its secure-naming identities
+    // (Istio's `ConvertService`).
     "alpha.istio.io/canonical-serviceaccounts",
     "alpha.istio.io/kubernetes-serviceaccounts",
     // Sidecar injection opted out per pod.
     "sidecar.istio.io/inject",
-    // Whether the sidecar rewrites HTTP probes (STRICT breaks kubelet probes otherwise).
+    // Whether the sidecar rewrites HTTP probes, so that kubelet's plaintext probes pass a STRICT
+    // port.
     "sidecar.istio.io/rewriteAppHTTPProbers",
 ];
 

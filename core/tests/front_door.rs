@@ -372,3 +372,32 @@ fn annotations_no_rule_reads_are_checked_and_not_kept() {
     let port = parsed.diagnostics.iter().find(|d| d.message.contains("prometheus.io/port")).expect("reported");
     assert_eq!((port.code, port.line), (Code::InvalidField, 9), "{port:?}");
 }
+
+/// Every annotation the core's rules look up is one the reader keeps: a rule reading another would
+/// find nothing.
+#[test]
+fn every_annotation_a_rule_reads_is_kept() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut dirs = vec![src];
+    let mut looked_up = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a directory").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("utf-8");
+            for rest in text.split("annotations.get(\"").skip(1) {
+                let key = rest.split('"').next().unwrap_or_default();
+                assert!(
+                    meshlock_core::model::READ_ANNOTATIONS.contains(&key),
+                    "{} looks up the annotation `{key}`, which the reader does not keep",
+                    path.display()
+                );
+                looked_up += 1;
+            }
+        }
+    }
+    assert!(looked_up >= 4, "{looked_up} look-ups found");
+}
