@@ -26,7 +26,8 @@ pub struct Options {
     /// Threads the input may be read on: 0 or 1 read on the caller's thread (the default, and
     /// the playground's); 2 or more split and outline a large `---` stream on a second thread
     /// while its documents are read, and a large `kind: List` while its items are parsed
-    /// ([`crate::parse::parse_with`]). The analysis is the same either way.
+    /// ([`crate::parse::parse_with`]), and check a large mesh's calls beside the other checks.
+    /// The analysis is the same either way.
     pub threads: usize,
 }
 
@@ -112,7 +113,7 @@ impl Analysis {
         analysis.resolve_servers();
         analysis.destination_rules =
             DestinationRuleIndex::build(&analysis.resources.destination_rules, &analysis.mesh.root_namespace);
-        crate::lint::run(&mut analysis);
+        crate::lint::run(&mut analysis, options.threads);
         analysis
             .diagnostics
             .sort_by(|a, b| (&a.file, a.line, a.column, a.code).cmp(&(&b.file, b.line, b.column, b.code)));

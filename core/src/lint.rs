@@ -15,7 +15,44 @@ mod peer_authentication;
 mod probes;
 mod services;
 
-pub fn run(a: &mut Analysis) {
+/// Meshes with at least this many workloads have their calls checked on a second thread (when
+/// the caller allows one) beside the other checks: below it a thread costs more than it saves.
+const CALLS_BESIDE_FROM: usize = 1_000;
+
+/// Runs every check. `threads` above 1 lets [`calls::check`], the largest, run on a second thread
+/// beside the others; its diagnostics are appended after theirs either way, so the result is
+/// the same for any number of threads.
+pub fn run(a: &mut Analysis, threads: usize) {
+    let analysis: &Analysis = a;
+    let (mut out, calls_out) = if threads > 1 && analysis.workloads.len() >= CALLS_BESIDE_FROM {
+        std::thread::scope(|scope| {
+            let calls = std::thread::Builder::new().spawn_scoped(scope, || checked_calls(analysis));
+            let others = other_checks(analysis);
+            let calls = match calls {
+                Ok(thread) => match thread.join() {
+                    Ok(calls) => calls,
+                    // A panic there is a bug; it surfaces as it would on one thread.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(_) => checked_calls(analysis),
+            };
+            (others, calls)
+        })
+    } else {
+        (other_checks(analysis), checked_calls(analysis))
+    };
+    out.extend(calls_out);
+    a.diagnostics.extend(out);
+}
+
+fn checked_calls(a: &Analysis) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    calls::check(a, &mut out);
+    out
+}
+
+/// Every check but the calls'.
+fn other_checks(a: &Analysis) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let has_workloads = a.workloads.iter().any(|w| w.workload.kind.is_client());
     if !has_workloads
@@ -39,8 +76,7 @@ pub fn run(a: &mut Analysis) {
     services::check(a, &mut out);
     destination_rules::api_server(a, &mut out);
     probes::check(a, &mut out);
-    calls::check(a, &mut out);
-    a.diagnostics.extend(out);
+    out
 }
 
 fn d(code: Code, msg: String, at: &Location, resource: &ResourceId) -> Diagnostic {

@@ -401,3 +401,27 @@ fn every_annotation_a_rule_reads_is_kept() {
     }
     assert!(looked_up >= 4, "{looked_up} look-ups found");
 }
+
+/// The calls are checked on a second thread in a large mesh when the caller allows one: the same
+/// diagnostics, in the same order, as on one thread.
+#[test]
+fn the_checks_report_the_same_on_two_threads() {
+    let mut text = generate(&MeshShape::new(1_200));
+    // A mesh-wide rule that turns mTLS off for every host, so the call checks report on every
+    // namespace's STRICT servers.
+    text.push_str(
+        "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: off\n  namespace: istio-system\nspec:\n  host: \"*.svc.cluster.local\"\n  trafficPolicy:\n    tls:\n      mode: DISABLE\n",
+    );
+    let sources = [Source::new("mesh.yaml", text)];
+    let one = Analysis::new(&sources, &Options { threads: 1, ..Options::default() });
+    let two = Analysis::new(&sources, &Options { threads: 2, ..Options::default() });
+    assert!(one.workload_views().len() >= 1_000, "large enough for the second thread");
+    let from_calls = |a: &Analysis| {
+        a.diagnostics()
+            .iter()
+            .filter(|d| matches!(d.code, Code::DestinationRuleDisablesMtls | Code::IstioMutualToDisable))
+            .count()
+    };
+    assert!(from_calls(&one) > 0, "the call checks report: {:?}", one.diagnostics().first());
+    assert_eq!(format!("{:?}", one.diagnostics()), format!("{:?}", two.diagnostics()));
+}
