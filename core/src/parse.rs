@@ -314,7 +314,12 @@ impl Reader<'_, '_> {
         if source.text.len() >= self.second.documents_from {
             return self.read_documents_ahead(file, &source.text);
         }
-        for doc in yaml::split_documents(&source.text) {
+        self.read_documents(file, &source.text)
+    }
+
+    /// Splits `text` into its documents and reads them in order, on this thread alone.
+    fn read_documents(&mut self, file: &str, text: &str) -> ControlFlow<()> {
+        for doc in yaml::split_documents(text) {
             self.read_document_text(file, &doc, None, None)?;
         }
         ControlFlow::Continue(())
@@ -322,7 +327,7 @@ impl Reader<'_, '_> {
 
     /// Splits `text` into its documents and outlines them on a second thread (which also parses
     /// the ones it hands over while this one is behind) while this one reads them in order, as
-    /// [`Reader::read_source`] does on one thread: a `---` stream's outlines and parses, its two
+    /// [`Reader::read_documents`] does on one thread: a `---` stream's outlines and parses, its two
     /// largest costs, side by side. Which thread outlined or parsed a document changes nothing
     /// read; this thread alone counts the documents against the limit, reports and reads.
     fn read_documents_ahead(&mut self, file: &str, text: &str) -> ControlFlow<()> {
@@ -345,10 +350,7 @@ impl Reader<'_, '_> {
                 }
             });
             let Ok(splitter) = splitter else {
-                for doc in yaml::split_documents(text) {
-                    self.read_document_text(file, &doc, None, None)?;
-                }
-                return ControlFlow::Continue(());
+                return self.read_documents(file, text);
             };
             for ahead in handed {
                 backlog.fetch_sub(1, Ordering::Relaxed);
@@ -434,16 +436,19 @@ impl Reader<'_, '_> {
     }
 
     /// Reads one item of a List.
-    /// `ahead`: its parse, when another thread has done it.
+    /// `ahead`: its input and parse, when another thread has done it.
     fn read_item<'t>(
         &mut self,
         file: &str,
         doc: &DocumentText<'t>,
         item: &Item,
-        ahead: Option<ParsedAhead<'t>>,
+        ahead: Option<ItemParsedAhead<'t>>,
     ) -> ControlFlow<ItemStop> {
         self.documents += 1;
-        let (item_doc, unread, role) = item_input(doc, item);
+        let (ItemInput { doc: item_doc, unread, role }, ahead) = match ahead {
+            Some((input, parsed)) => (input, Some(parsed)),
+            None => (ItemInput::of(doc, item), None),
+        };
         if self.documents > self.limits.max_documents {
             let msg = format!("more than {} documents; the rest of the list is not read", self.limits.max_documents);
             let (line, column) = locate::locate(item_doc.text, item_doc.first_line, &[]);
@@ -474,14 +479,16 @@ impl Reader<'_, '_> {
         // Items handed over and not yet taken by the reading thread.
         let backlog = AtomicUsize::new(0);
         std::thread::scope(|scope| {
-            let (items, handed) = std::sync::mpsc::sync_channel::<(Item, Option<ParsedAhead<'_>>)>(HANDED_OVER_AT_MOST);
+            let (items, handed) =
+                std::sync::mpsc::sync_channel::<(Item, Option<ItemParsedAhead<'_>>)>(HANDED_OVER_AT_MOST);
             let waiting = &backlog;
             let outliner = std::thread::Builder::new().spawn_scoped(scope, move || {
                 outline::outline_streaming(text, SCAN_DEPTH_LIMIT, &mut |item| {
                     let behind = waiting.load(Ordering::Relaxed) >= parses_from_backlog;
                     let parsed = (behind && skip_reason(&item.heads).is_none()).then(|| {
-                        let (item_doc, unread, role) = item_input(doc, item);
-                        parse_unread(&item_doc, &unread, role)
+                        let input = ItemInput::of(doc, item);
+                        let parsed = parse_unread(&input.doc, &input.unread, input.role);
+                        (input, parsed)
                     });
                     waiting.fetch_add(1, Ordering::Relaxed);
                     // The receiver takes every item until this thread ends: a send neither
@@ -647,20 +654,35 @@ fn parse_unread<'t>(doc: &DocumentText<'t>, unread: &[(usize, usize)], role: Rol
     (parsed, built)
 }
 
-/// A List item as the reader parses it: its text and first line, its unread lines (offsets into
-/// its text) and the role of its tree.
-fn item_input<'t>(doc: &DocumentText<'t>, item: &Item) -> (DocumentText<'t>, Vec<(usize, usize)>, Role) {
-    let text = doc.text.get(item.start..item.end).unwrap_or_default();
-    let first_line = doc.first_line.saturating_add(item.line);
-    // A YAML item keeps its `- `, so its lines keep their columns: it parses as a one-element
-    // sequence of resources.
-    let role = match (text.trim_start().starts_with('-'), workload_role(&item.heads)) {
-        (true, Some(pod)) => Role::WorkloadResources(pod),
-        (false, Some(pod)) => Role::WorkloadResource(pod),
-        (true, None) => Role::Resources,
-        (false, None) => Role::Resource,
-    };
-    (DocumentText { text, first_line }, relative_to(item.start, item.end, &item.unread), role)
+/// A List item as the reader parses it.
+struct ItemInput<'t> {
+    /// Its text and first line.
+    doc: DocumentText<'t>,
+    /// Its unread lines, as offsets into its text.
+    unread: Vec<(usize, usize)>,
+    /// The role of its tree.
+    role: Role,
+}
+
+/// A List item's input and its parse, made by the outlining thread (the reader then makes
+/// neither again).
+type ItemParsedAhead<'t> = (ItemInput<'t>, ParsedAhead<'t>);
+
+impl<'t> ItemInput<'t> {
+    fn of(doc: &DocumentText<'t>, item: &Item) -> Self {
+        let text = doc.text.get(item.start..item.end).unwrap_or_default();
+        let first_line = doc.first_line.saturating_add(item.line);
+        // A YAML item keeps its `- `, so its lines keep their columns: it parses as a
+        // one-element sequence of resources.
+        let role = match (text.trim_start().starts_with('-'), workload_role(&item.heads)) {
+            (true, Some(pod)) => Role::WorkloadResources(pod),
+            (false, Some(pod)) => Role::WorkloadResource(pod),
+            (true, None) => Role::Resources,
+            (false, None) => Role::Resource,
+        };
+        let unread = relative_to(item.start, item.end, &item.unread);
+        Self { doc: DocumentText { text, first_line }, unread, role }
+    }
 }
 
 /// The items of a document the outline found to be a `kind: List` it could split.

@@ -122,6 +122,22 @@ fn a_large_list_inside_a_large_stream_reads_the_same_on_two_threads() {
     assert!(one.resources.workloads.len() >= 60);
 }
 
+/// Every file under `dirs`, however deep.
+fn files_under(mut dirs: Vec<std::path::PathBuf>) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a directory").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 fn without_thread_counts(mut parsed: Parsed) -> Parsed {
     parsed.work = parsed.work.on_any_threads();
     parsed
@@ -132,22 +148,16 @@ fn without_thread_counts(mut parsed: Parsed) -> Parsed {
 #[test]
 fn every_repository_yaml_reads_the_same_on_two_threads() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut dirs = vec![root.join("examples"), root.join("tests")];
     let mut files = 0;
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("a directory").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
-                let text = std::fs::read_to_string(&path).expect("utf-8");
-                for placement in 0..meshlock_core::parse::THREAD_PLACEMENTS {
-                    if let Err(difference) = meshlock_core::parse::threads_differential(&text, placement) {
-                        panic!("{}:\n{difference}", path.display());
-                    }
+    for path in files_under(vec![root.join("examples"), root.join("tests")]) {
+        if path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+            let text = std::fs::read_to_string(&path).expect("utf-8");
+            for placement in 0..meshlock_core::parse::THREAD_PLACEMENTS {
+                if let Err(difference) = meshlock_core::parse::threads_differential(&text, placement) {
+                    panic!("{}:\n{difference}", path.display());
                 }
-                files += 1;
             }
+            files += 1;
         }
     }
     assert!(files > 50, "{files} files");
@@ -378,25 +388,17 @@ fn annotations_no_rule_reads_are_checked_and_not_kept() {
 #[test]
 fn every_annotation_a_rule_reads_is_kept() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut dirs = vec![src];
     let mut looked_up = 0;
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("a directory").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("utf-8");
-            for rest in text.split("annotations.get(\"").skip(1) {
-                let key = rest.split('"').next().unwrap_or_default();
-                assert!(
-                    meshlock_core::model::READ_ANNOTATIONS.contains(&key),
-                    "{} looks up the annotation `{key}`, which the reader does not keep",
-                    path.display()
-                );
-                looked_up += 1;
-            }
+    for path in files_under(vec![src]) {
+        let text = std::fs::read_to_string(&path).expect("utf-8");
+        for rest in text.split("annotations.get(\"").skip(1) {
+            let key = rest.split('"').next().unwrap_or_default();
+            assert!(
+                meshlock_core::model::READ_ANNOTATIONS.contains(&key),
+                "{} looks up the annotation `{key}`, which the reader does not keep",
+                path.display()
+            );
+            looked_up += 1;
         }
     }
     assert!(looked_up >= 4, "{looked_up} look-ups found");
