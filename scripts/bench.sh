@@ -2,12 +2,33 @@
 # The README's third command: every benchmark of BENCHMARKS.md in one run, bounded, loopback
 # only, then BENCHMARKS.md itself (scripts/bench/report.py). Not part of the test command.
 # Installs what it needs first (as test.sh does; plus binaryen for the wasm-opt sizes).
+#
+#   bash scripts/bench.sh [SECTION...]
+#
+# SECTION: engine, plan, criterion (decision cost, data path, VM start), sidecars, simulate, envoy,
+# manifests, sizes; none means all. Only the tables of the sections measured are rewritten in
+# BENCHMARKS.md; the rest of the file, hand-measured sections included, is kept as it is.
 set -euo pipefail
+ALL_SECTIONS="engine plan criterion sidecars simulate envoy manifests sizes"
+SECTIONS="${*:-$ALL_SECTIONS}"
+for section in $SECTIONS; do
+    case " $ALL_SECTIONS " in
+    *" $section "*) ;;
+    *)
+        echo "bench.sh: unknown section '$section' (one of: $ALL_SECTIONS)" >&2
+        exit 2
+        ;;
+    esac
+done
+export MESHLOCK_BENCH_SECTIONS="$SECTIONS"
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/setup.sh
-MESHLOCK_ENVOY="$(bash scripts/setup-envoy.sh)"
-export MESHLOCK_ENVOY
+if want envoy; then
+    MESHLOCK_ENVOY="$(bash scripts/setup-envoy.sh)"
+    export MESHLOCK_ENVOY
+fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 OUT="${MESHLOCK_BENCH_OUT:-$TARGET_DIR/bench}"
 export MESHLOCK_BENCH_OUT="$OUT"
@@ -22,11 +43,18 @@ if ! command -v wasm-opt >/dev/null 2>&1; then
 fi
 
 step "builds: the filter, the playground (wasm), the scale example (release)"
-bash scripts/build-filter.sh
-bash scripts/build-web.sh >/dev/null
+if want criterion || want sidecars || want envoy || want sizes; then bash scripts/build-filter.sh; fi
+if want engine || want sizes; then bash scripts/build-web.sh >/dev/null; fi
 cargo build --quiet --release -p meshlock-core --example scale
 scale="$TARGET_DIR/release/examples/scale"
+# The synthetic mesh of N services in FORM, generated once into $OUT.
+mesh_file() {
+    local mesh="$OUT/mesh-$1-$2.yaml"
+    [ -s "$mesh" ] || "$scale" gen "$1" "$mesh" "$2"
+    echo "$mesh"
+}
 
+if want engine; then
 step "1. engine at scale: 1k, 10k, 50k services, native and wasm (Node); List, JSON and kubectl-shaped dumps"
 : >"$OUT/engine-native.jsonl"
 : >"$OUT/engine-native-1.jsonl"
@@ -40,8 +68,7 @@ for case in 1000:docs 10000:docs 50000:docs 1000:list-yaml 10000:list-yaml 10000
     1000:dump-yaml 1000:dump-json 10000:dump-yaml 5000:dump-json; do
     n="${case%%:*}"
     form="${case#*:}"
-    mesh="$OUT/mesh-$n-$form.yaml"
-    [ -s "$mesh" ] || "$scale" gen "$n" "$mesh" "$form"
+    mesh="$(mesh_file "$n" "$form")"
     runs=5
     [ "$n" -ge 10000 ] && [ "$form" != docs ] && runs=3
     [ "$n" -ge 50000 ] && runs=3
@@ -53,15 +80,6 @@ for case in 1000:docs 10000:docs 50000:docs 1000:list-yaml 10000:list-yaml 10000
         | tee -a "$OUT/engine-native-1.jsonl"
     timeout 900 node --max-old-space-size=8192 scripts/bench/engine-wasm.mjs www/src/wasm "$mesh" "$runs" "$form" \
         | tee -a "$OUT/engine-wasm.jsonl"
-done
-
-# `plan` beside `analyze`, on the same analysis: the 10k mesh (every tenth namespace without
-# injection, so its clients keep most ports PERMISSIVE) and the same mesh with every namespace
-# injected (the plan turns it all STRICT).
-: >"$OUT/engine-plan.jsonl"
-sed 's/istio-injection: disabled/istio-injection: enabled/' "$OUT/mesh-10000-docs.yaml" >"$OUT/mesh-10000-injected.yaml"
-for mesh in mesh-10000-docs mesh-10000-injected; do
-    timeout 900 "$scale" plan "$OUT/$mesh.yaml" 3 2>/dev/null | tee -a "$OUT/engine-plan.jsonl"
 done
 
 # What a user has at hand: PyYAML's C loader (libyaml) merely parsing the same files.
@@ -87,26 +105,47 @@ print(json.dumps({"services": n, "form": form, "yaml_bytes": len(text.encode()),
                   "pyyaml": yaml.__version__}))
 PY
 done
+fi
 
+if want plan; then
+# `plan` beside `analyze`, on the same analysis: the 10k mesh (every tenth namespace without
+# injection, so its clients keep most ports PERMISSIVE) and the same mesh with every namespace
+# injected (the plan turns it all STRICT).
+step "1. plan at cluster size"
+: >"$OUT/engine-plan.jsonl"
+sed 's/istio-injection: disabled/istio-injection: enabled/' "$(mesh_file 10000 docs)" >"$OUT/mesh-10000-injected.yaml"
+for mesh in mesh-10000-docs mesh-10000-injected; do
+    timeout 900 "$scale" plan "$OUT/$mesh.yaml" 3 2>/dev/null | tee -a "$OUT/engine-plan.jsonl"
+done
+fi
+
+if want criterion; then
 step "2, 3, 5. decision cost, data path, VM start (criterion)"
 cargo bench --quiet -p meshlock-testbed --bench datapath -- --noplot 2>&1 | grep -E "^[a-z].*time:|^\S+/" || true
+fi
 
+if want sidecars; then
 step "3. calls through both sidecars against bare rustls"
 cargo bench --quiet -p meshlock-testbed --bench sidecars
+fi
 
+if want simulate; then
 step "3. simulate: every call of the 200-service mesh through both sidecars on 127.0.0.1"
-[ -s "$OUT/mesh-200-docs.yaml" ] || "$scale" gen 200 "$OUT/mesh-200-docs.yaml" docs
 cargo build --quiet --release -p meshlock-cli --bin meshlock
-/usr/bin/time -f "%e s wall, %M KiB peak" "$TARGET_DIR/release/meshlock" simulate "$OUT/mesh-200-docs.yaml" \
+/usr/bin/time -f "%e s wall, %M KiB peak" "$TARGET_DIR/release/meshlock" simulate "$(mesh_file 200 docs)" \
     2>"$OUT/simulate-200.time" | tail -1 >"$OUT/simulate-200.txt" || true
+fi
 
+if want envoy; then
 step "4, 5. in Envoy: no filter, RBAC, meshlock (interleaved), /ready"
 if cargo bench --quiet -p meshlock-testbed --bench envoy --no-run >/dev/null 2>&1; then
     cargo bench --quiet -p meshlock-testbed --bench envoy
 else
     echo "the Envoy bench does not build here: section 4 is left out" >&2
 fi
+fi
 
+if want manifests; then
 step "5. mesh-scale delivery: a WasmPlugin per workload for the 10k and 50k meshes"
 cargo build --quiet --profile bench --bin meshlock
 meshlock_bin="$TARGET_DIR/release/meshlock"
@@ -114,7 +153,7 @@ meshlock_bin="$TARGET_DIR/release/meshlock"
 for n in 10000 50000; do
     dir="$OUT/manifests-$n"
     rm -rf "$dir"
-    log="$("$meshlock_bin" envoy-config --wasm-plugin --all --out "$dir" "$OUT/mesh-$n-docs.yaml" 2>&1 >/dev/null)"
+    log="$("$meshlock_bin" envoy-config --wasm-plugin --all --out "$dir" "$(mesh_file "$n" docs)" 2>&1 >/dev/null)"
     echo "$log"
     python3 - "$n" "$dir" "$log" >>"$OUT/manifests.jsonl" <<'PY'
 import json, os, re, sys
@@ -126,7 +165,9 @@ print(json.dumps({"services": n, "manifests": len(sizes), "total_bytes": sum(siz
 PY
     rm -rf "$dir"
 done
+fi
 
+if want sizes; then
 step "5. sizes (the shipped filter, and the yaml-config variant that parses YAML itself, for comparison)"
 cargo build --quiet -p meshlock-filter --target wasm32-wasip1 --profile release-wasm --features yaml-config \
     --target-dir "$TARGET_DIR/yaml-config"
@@ -159,6 +200,7 @@ if js:
     rows.append({"name": f"playground JavaScript ({len(js)} files, www/dist/assets)", "raw": len(data), "gz": len(gzip.compress(data, 9))})
 json.dump(rows, open(out, "w"), indent=1)
 PY
+fi
 
 step "BENCHMARKS.md"
 python3 scripts/bench/report.py

@@ -2,18 +2,30 @@
 """Renders BENCHMARKS.md (and the engine-scale SVG) from what scripts/bench.sh measured:
 target/bench/engine-*.jsonl (core/examples/scale.rs and engine-wasm.mjs), criterion's estimates
 (host-runner/testbed/benches/datapath.rs), target/bench/envoy.json (host-runner/testbed/benches/envoy.rs) and
-target/bench/sizes.json. Every figure is printed beside its baseline from the same run."""
+target/bench/sizes.json. Every figure is printed beside its baseline from the same run.
+
+The generated tables sit in BENCHMARKS.md between markers (`<!-- bench.sh:NAME -->` and
+`<!-- /bench.sh:NAME -->`); a run rewrites only the blocks of the sections it measured
+(MESHLOCK_BENCH_SECTIONS, set by bench.sh) and keeps everything else, the hand-measured sections
+among it. Without a BENCHMARKS.md, the whole file is written."""
 import datetime
 import glob
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 OUT = os.environ.get("MESHLOCK_BENCH_OUT", os.path.join(TARGET, "bench"))
+ALL_SECTIONS = "engine plan criterion sidecars simulate envoy manifests sizes"
+SECTIONS = os.environ.get("MESHLOCK_BENCH_SECTIONS", ALL_SECTIONS).split()
+# The blocks of BENCHMARKS.md each section of bench.sh writes.
+BLOCKS_OF = {"criterion": ["decision", "datapath", "start"]}
+MEASURED = {block for section in SECTIONS for block in BLOCKS_OF.get(section, [section])}
+MARKED = re.compile(r"<!-- bench\.sh:([a-z]+) -->\n.*?<!-- /bench\.sh:\1 -->\n", re.S)
 
 
 def load_jsonl(path):
@@ -125,16 +137,50 @@ def svg_plot(native, wasm, path):
     return True
 
 
+def splice(existing, parts):
+    """`existing` with each measured block's text replaced by the one just rendered; the names of
+    the measured blocks it has no place for."""
+    rendered = {block: text for block, text in parts if block in MEASURED}
+    placed = set()
+
+    def replace(m):
+        block = m.group(1)
+        if block not in rendered:
+            return m.group(0)
+        placed.add(block)
+        return marked(block, rendered[block])
+
+    return MARKED.sub(replace, existing), sorted(set(rendered) - placed)
+
+
+def marked(block, lines):
+    return f"<!-- bench.sh:{block} -->\n" + "".join(line + "\n" for line in lines) + f"<!-- /bench.sh:{block} -->\n"
+
+
 def main():
-    lines = []
-    add = lines.append
+    # The file in parts: (None, lines) is fixed text, (name, lines) a block a section rewrites.
+    parts = []
+
+    def begin(block=None):
+        parts.append((block, []))
+        if block is not None:
+            add(f"*Written by `bash scripts/bench.sh` {now} on {machine()}.*")
+            add("")
+
+    def add(line):
+        parts[-1][1].append(line)
+
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    begin()
     add("# Benchmarks")
     add("")
-    add(f"Measured {now} on {machine()}, by `bash scripts/bench.sh` (the README's third command).")
-    add("Every figure sits beside its baseline measured in the same run, and the ratio between them is what")
-    add("counts: this machine is shared and noisy, so absolute numbers move between runs while ratios hold.")
-    add("Figures are medians of several runs (criterion's median for the in-process benches).")
+    add("A part that opens with *Written by `bash scripts/bench.sh` DATE* comes from that run of the")
+    add("README's third command, which rewrites the parts of the sections it measures and keeps the rest")
+    add("of this file (the other generated parts are from earlier runs, dated in their text); the sections")
+    add("marked *hand-measured* were measured by hand, each beside its own baseline. Every figure sits")
+    add("beside its baseline measured in the same run, and the ratio between them is what counts: this")
+    add("machine is shared and noisy, so absolute numbers move between runs while ratios hold. Figures")
+    add("are medians of several runs (criterion's median for the in-process benches).")
     add("")
 
     # 1. Engine at scale.
@@ -144,6 +190,8 @@ def main():
     wasm = [r for r in wasm_all if r.get("form", "docs") == "docs"]
     add("## 1. Engine at scale")
     add("")
+    # A block is written only from data of this run (a section without data keeps its old text).
+    begin("engine" if native_all else None)
     add("The synthetic mesh (`meshlock_core::synth`: 20 services per namespace, every tenth namespace without")
     add("injection, mesh + namespace + workload + port-level PeerAuthentications, service DestinationRules and a")
     add("root `*.local` ISTIO_MUTUAL rule). *load* = parse + index + resolve every workload port + lint;")
@@ -244,12 +292,14 @@ def main():
     if svg_plot(native, wasm, os.path.join(ROOT, "docs", "bench", "engine-scale.svg")):
         add("![time against size, log-log, native and wasm](docs/bench/engine-scale.svg)")
         add("")
+    begin()
 
     # `plan` beside `analyze` (scale plan: the same analysis, medians of its runs).
     plans = load_jsonl(os.path.join(OUT, "engine-plan.jsonl"))
     if plans:
         add("### `plan` at cluster size")
         add("")
+        begin("plan")
         add("`meshlock plan` (docs/plan.md) on the 10,000-service synthetic mesh, beside `analyze` in the same")
         add("process (`scale plan FILE 3`, native, medians): *plan* is the search, the steps and their proofs on an")
         add("analysis already loaded; every comparison is call by call over reach's client classes. *injected*")
@@ -266,12 +316,14 @@ def main():
                 f"| {r['strict_ports_before']:,} → {r['strict_ports_after']:,} of {r['sidecar_ports']:,} "
                 f"| {cost.get('checks', 0)} | {cost.get('classEvaluations', 0):,} |")
         add("")
+        begin()
 
     # 2 and 3 and 5 (criterion).
     crit = criterion()
     ns = lambda g, f: crit.get((g, f))
     add("## 2. Decision cost")
     add("")
+    begin("decision" if crit else None)
     add("One inbound decision (STRICT port, a verified client certificate with the mesh's trust domain): natively,")
     add("`meshlock_filter::config::Guard::decide_inbound` (the code the .wasm runs, over the core's `enforce`);")
     add("in wasmtime, the whole ABI sequence a proxy drives per connection (context create, `on_new_connection`,")
@@ -290,9 +342,11 @@ def main():
     add("")
     add("Cedar's published authorization medians are 4–11 µs per request (performance-anchors.md).")
     add("")
+    begin()
 
     add("## 3. Data path")
     add("")
+    begin("datapath" if crit else None)
     add("A full mTLS handshake (TLS 1.3, ECDSA P-256 certificates from the test CA, client certificate verified")
     add("against the mesh root) and one HTTP request/response, in memory. Baseline: bare rustls with the same")
     add("`ServerConfig` object (certificates and client verifier) and the same client configuration code;")
@@ -309,13 +363,15 @@ def main():
         add("")
         add(f"Throughput cost of the data path and filter: **{cost * 100:.1f}%** (goal < 3%: {ok(cost < 0.03)}).")
         add("")
+    begin()
 
-    def file_section(title, intro, path, indent=""):
+    def file_section(block, title, intro, path, indent=""):
         """A section whose body is a file a bench wrote, line by line; False when it is absent."""
         if not os.path.exists(path):
             return False
         add(f"### {title}")
         add("")
+        begin(block)
         for line in intro:
             add(line)
         add("")
@@ -326,6 +382,7 @@ def main():
 
     # 3. Through both sidecars (written by host-runner/testbed/benches/sidecars.rs).
     if file_section(
+        "sidecars",
         "Through both sidecars",
         [
             "An app's call through its client-side sidecar (the filter outbound, Istio mTLS origination with the",
@@ -335,9 +392,11 @@ def main():
         os.path.join(OUT, "sidecars.md"),
     ):
         add("")
+        begin()
 
     # 3. simulate on the 200-service mesh (its last line, and /usr/bin/time's).
     if file_section(
+        "simulate",
         "`meshlock simulate` on the 200-service synthetic mesh",
         [
             "Every call `reach` lists, each over a real connection through the client's and the server's sidecar",
@@ -351,6 +410,7 @@ def main():
             with open(time_path) as f:
                 add("    " + f.read().strip().splitlines()[-1])
         add("")
+        begin()
 
     # 4. Envoy (written by host-runner/testbed/benches/envoy.rs).
     envoy_path = os.path.join(OUT, "envoy.json")
@@ -359,6 +419,7 @@ def main():
             env = json.load(f)
         add(f"## 4. {env.get('section', 'In Envoy')}")
         add("")
+        begin("envoy")
         for note in env.get("notes", []):
             add(note)
         add("")
@@ -372,6 +433,7 @@ def main():
         add("")
         add(f"Command: `{env.get('command', '')}`.")
         add("")
+        begin()
     else:
         add("## 4. In Envoy")
         add("")
@@ -381,6 +443,7 @@ def main():
     add("## 5. Start and size")
     add("")
     s1 = ns("start", "suite policies")
+    begin("start" if s1 else None)
     s10, s50 = ns("start", "compiled, 10000-service mesh"), ns("start", "compiled, 50000-service mesh")
     if s1:
         add("VM start (instantiate + `on_configure`) with the compiled policy the shipped filter reads")
@@ -396,8 +459,10 @@ def main():
         if s50:
             add(f"| ns0/svc0 of the 50,000-service mesh | {fmt(s50 / 1e6, 'ms')} | < 1 ms, ≈ the 10k figure | {ok(s50 < 1e6)} |")
         add("")
+    begin()
     manifests = load_jsonl(os.path.join(OUT, "manifests.jsonl"))
     if manifests:
+        begin("manifests")
         add("Mesh-scale delivery: `meshlock envoy-config --wasm-plugin --all --out DIR` writes one WasmPlugin per")
         add("workload, each carrying only that workload's compiled inbound policy (before: one workload's WasmPlugin")
         add("for the 10,000-service mesh was 10.7 MB, every input document in its `pluginConfig`).")
@@ -408,20 +473,23 @@ def main():
             add(f"| {m['services']:,} services | {m['manifests']:,} | {m['total_bytes'] / 1e6:.1f} MB | "
                 f"{m['largest_bytes']:,} bytes | well under 1 MiB | {ok(m['largest_bytes'] < 256 * 1024)} | {fmt(m['ms'], 'ms')} |")
         add("")
+        begin()
     sizes_path = os.path.join(OUT, "sizes.json")
     if os.path.exists(sizes_path):
         with open(sizes_path) as f:
             sizes = json.load(f)
+        begin("sizes")
         add("| module | raw | gzip -9 | after wasm-opt -Oz | wasm-opt, gzip -9 |")
         add("|---|---|---|---|---|")
         kib = lambda b: "—" if b is None else f"{b / 1024:,.0f} KiB"
         for s in sizes:
             add(f"| {s['name']} | {kib(s['raw'])} | {kib(s['gz'])} | {kib(s.get('opt'))} | {kib(s.get('opt_gz'))} |")
         add("")
+        begin()
     add("## Commands")
     add("")
     add("```")
-    add("bash scripts/bench.sh        # everything above, then this file")
+    add("bash scripts/bench.sh [SECTION...]   # everything above (or those sections), then this file")
     add("cargo run --release -p meshlock-core --example scale -- run MESH.yaml RUNS")
     add("cargo run --release -p meshlock-core --example scale -- plan MESH.yaml RUNS")
     add("node scripts/bench/engine-wasm.mjs www/src/wasm MESH.yaml RUNS [FORM] [SUMMARY_LIMIT [EXAMPLES]]")
@@ -429,9 +497,18 @@ def main():
     add("cargo bench -p meshlock-testbed --bench envoy")
     add("cargo bench -p meshlock-core   # criterion: analyze and reach listing")
     add("```")
-    with open(os.path.join(ROOT, "BENCHMARKS.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("wrote BENCHMARKS.md", file=sys.stderr)
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    if os.path.exists(path):
+        with open(path) as f:
+            text, unplaced = splice(f.read(), parts)
+        for block in unplaced:
+            print(f"BENCHMARKS.md has no <!-- bench.sh:{block} --> block: those figures are only in {OUT}", file=sys.stderr)
+    else:
+        text = "".join("".join(line + "\n" for line in lines) if block is None else marked(block, lines)
+                       for block, lines in parts)
+    with open(path, "w") as f:
+        f.write(text)
+    print(f"wrote BENCHMARKS.md (blocks: {', '.join(sorted(MEASURED))})", file=sys.stderr)
 
 
 if __name__ == "__main__":
