@@ -1,7 +1,7 @@
 // The engine at scale through the playground's wasm build (www/src/wasm, built by
 // scripts/build-web.sh) in Node: the same steps and output as `core/examples/scale.rs run`.
 // *analyze* is the report as `meshlock analyze --format json` writes it (`analyzeJson`, the
-// page's report download), the work scale.rs times natively; *analyze_objects* is the same
+// page's report download: UTF-8 bytes handed to JavaScript), the work scale.rs times natively; *analyze_objects* is the same
 // report handed to JavaScript as objects (`analyze`: written in wasm, then `JSON.parse`d by V8).
 // With SUMMARY_LIMIT, also what the page's worker asks at that size, each with the time of the
 // worker's copy into the page (`structuredClone`) and the bytes of its JSON:

@@ -556,8 +556,8 @@ byId('download').addEventListener('click', () => {
 byId('download-report').addEventListener('click', async () => {
   try {
     const yaml = editor.state.doc.toString();
-    const text = await engine.run<string>('report', { op: 'report', yaml, version: versionSelect.value });
-    const blob = new Blob([text], { type: 'application/json' });
+    const bytes = await engine.run<Uint8Array<ArrayBuffer>>('report', { op: 'report', yaml, version: versionSelect.value });
+    const blob = new Blob([bytes], { type: 'application/json' });
     const a = el('a', { attrs: { href: URL.createObjectURL(blob), download: 'meshlock-report.json' } });
     a.click();
     setTimeout(() => URL.revokeObjectURL(a.href), 1000);

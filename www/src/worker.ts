@@ -112,5 +112,7 @@ self.onmessage = async (event: MessageEvent<Request>) => {
   } catch (e) {
     res = { id: req.id, ok: false, error: e instanceof Error ? e.message : String(e) };
   }
-  (self as unknown as Worker).postMessage(res);
+  // Bytes (the report download) are handed over, not copied.
+  const bytes = res.ok && res.value instanceof Uint8Array ? [res.value.buffer] : [];
+  (self as unknown as Worker).postMessage(res, bytes);
 };

@@ -269,11 +269,13 @@ describe('the report the page holds', () => {
     }
   });
 
-  it('analyzeJson is analyze as pretty JSON text (the CLI\'s output; the browser test compares the bytes)', () => {
+  it('analyzeJson is analyze as pretty JSON text in UTF-8 (the CLI\'s output; the browser test compares the bytes)', () => {
     for (const ex of EXAMPLES) {
       const model = new glue.Model(ex.yaml, ex.istio, undefined);
       try {
-        const text = model.analyzeJson();
+        const bytes = model.analyzeJson();
+        expect(bytes, ex.id).toBeInstanceOf(Uint8Array);
+        const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
         expect(text.endsWith('}\n'), ex.id).toBe(true);
         expect(text.startsWith('{\n  "'), ex.id).toBe(true);
         expect(JSON.parse(text), ex.id).toEqual(model.analyze());
