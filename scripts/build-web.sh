@@ -33,8 +33,13 @@ else
 fi
 
 # --- meshlock-web → wasm32-unknown-unknown (profile release-web: opt-level 3, LTO, abort) ---
-say "cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-web"
-cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-web
+# With wasm SIMD (every current browser and Node runs it): the memchr crate's searches then
+# take 16 bytes at a time instead of 4, and a cluster dump's document split and Helm check are
+# whole-text scans (10k kubectl dump, load in Node: 1.44-1.64 -> 1.25-1.31 s). Only this build:
+# the filter, which every proxy compiles, is built without it.
+say "cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-web (+simd128)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
+    cargo build -p meshlock-web --target wasm32-unknown-unknown --profile release-web
 target_dir="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 wasm_in="$target_dir/wasm32-unknown-unknown/release-web/meshlock_web.wasm"
 
