@@ -69,17 +69,31 @@ for case in 1000:docs 10000:docs 50000:docs 1000:list-yaml 10000:list-yaml 10000
     n="${case%%:*}"
     form="${case#*:}"
     mesh="$(mesh_file "$n" "$form")"
+    # A 1k run takes tens of milliseconds, where one slow run (a page fault storm, V8 still in
+    # its baseline tier) moves a median of 5 by half: 15 runs there.
     runs=5
+    [ "$n" -le 1000 ] && runs=15
     [ "$n" -ge 10000 ] && [ "$form" != docs ] && runs=3
     [ "$n" -ge 50000 ] && runs=3
     # One process per size and target, so each peak-memory figure is that size's own.
     timeout 900 "$scale" run "$mesh" "$runs" "$form" | tee -a "$OUT/engine-native.jsonl"
-    # A List is read on every core the CLI has (outlined on one while its items are read on
-    # another); the same work on one thread is what the playground's wasm does.
-    [ "$form" != docs ] && SCALE_THREADS=1 timeout 900 "$scale" run "$mesh" "$runs" "$form" \
-        | tee -a "$OUT/engine-native-1.jsonl"
+    # A List or a `---` stream of 1 MiB or more is read on every core the CLI has (split or
+    # outlined on one while its documents or items are read on another); the same work on one
+    # thread is what the playground's wasm does.
+    SCALE_THREADS=1 timeout 900 "$scale" run "$mesh" "$runs" "$form" | tee -a "$OUT/engine-native-1.jsonl"
     timeout 900 node --max-old-space-size=8192 scripts/bench/engine-wasm.mjs www/src/wasm "$mesh" "$runs" "$form" \
         | tee -a "$OUT/engine-wasm.jsonl"
+done
+
+# Cost per service, 1k against 50k, as the CLI pays it: one run in a fresh process (in-process
+# runs after the first reuse the pages and caches the first warmed, which a 1k run feels most),
+# seven processes per size, on the machine's cores and on one thread, sizes alternating.
+: >"$OUT/engine-cold.jsonl"
+for round in 1 2 3 4 5 6 7; do
+    for n in 1000 50000; do
+        timeout 900 "$scale" run "$(mesh_file "$n" docs)" 1 docs >>"$OUT/engine-cold.jsonl"
+        SCALE_THREADS=1 timeout 900 "$scale" run "$(mesh_file "$n" docs)" 1 docs >>"$OUT/engine-cold.jsonl"
+    done
 done
 
 # What a user has at hand: PyYAML's C loader (libyaml) merely parsing the same files.

@@ -201,14 +201,20 @@ def main():
     add("reach matrix (every client × service port × endpoint, computed per client class in linear time).")
     add("Native: `core/examples/scale.rs`; wasm: the playground's module (`www/src/wasm`) in Node,")
     add("`scripts/bench/engine-wasm.mjs`. Peak memory: the process's VmHWM natively; wasm linear memory (and")
-    add("the Node process's max RSS).")
+    add("the Node process's max RSS). *native* runs on the machine's cores as the CLI does; *wasm / native*")
+    add("compares the wasm module, which has one thread, with the same native build on one thread")
+    add("(`SCALE_THREADS=1`).")
     add("")
-    add("| services | workloads | YAML | calls | native load | analyze | reach | native peak RSS | wasm load | analyze | reach | wasm memory (Node RSS) | wasm / native |")
+    # The same inputs read on one thread (`SCALE_THREADS=1`): the work the wasm module does.
+    one_thread = {(r["services"], r.get("form", "docs")): r for r in load_jsonl(os.path.join(OUT, "engine-native-1.jsonl"))}
+    native_1 = lambda r: one_thread.get((r["services"], r.get("form", "docs")), r)
+    add("| services | workloads | YAML | calls | native load | analyze | reach | native peak RSS | wasm load | analyze | reach | wasm memory (Node RSS) | wasm / native (one thread) |")
     add("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     by_w = {r["services"]: r for r in wasm}
     for r in native:
         wr = by_w.get(r["services"])
-        tn = r["load_ms"] + r["analyze_ms"] + r["reach_ms"]
+        r1 = native_1(r)
+        tn = r1["load_ms"] + r1["analyze_ms"] + r1["reach_ms"]
         tw = wr and wr["load_ms"] + wr["analyze_ms"] + wr["reach_ms"]
         add(f"| {r['services']:,} | {r['workloads']:,} | {r['yaml_bytes'] / 1e6:.1f} MB | {r['calls']:,} "
             f"| {fmt(r['load_ms'], 'ms')} | {fmt(r['analyze_ms'], 'ms')} | {fmt(r['reach_ms'], 'ms')} "
@@ -220,9 +226,6 @@ def main():
     # The same meshes as users pipe them in: one List (YAML, JSON), and kubectl-shaped dumps.
     forms = [r for r in native_all if r.get("form", "docs") != "docs"]
     by_wf = {(r["services"], r.get("form")): r for r in wasm_all}
-    # The same inputs read on one thread (`SCALE_THREADS=1`): the work the wasm module does.
-    one_thread = {(r["services"], r.get("form")): r for r in load_jsonl(os.path.join(OUT, "engine-native-1.jsonl"))}
-    native_1 = lambda r: one_thread.get((r["services"], r.get("form", "docs")), r)
     pyyaml = {(r["services"], r["form"]): r for r in load_jsonl(os.path.join(OUT, "pyyaml.jsonl"))}
     total = lambda r: r["load_ms"] + r["analyze_ms"] + r["reach_ms"]
     if forms:
@@ -232,8 +235,9 @@ def main():
         add("Pod behind each Deployment, EndpointSlices, Events, ConfigMaps, Secrets). Before this front door, a")
         add("200-service dump-yaml took 9.7 s to load and a 1,000-service JSON List had no answer in 28 minutes.")
         add("*PyYAML* is `yaml.load_all(text, Loader=CSafeLoader)` (libyaml in C) merely parsing the same file.")
-        add("*native* reads on the machine's cores as the CLI does (a List of 1 MiB or more is outlined on one")
-        add("thread while its items are read on another); *one thread* is the same build with `SCALE_THREADS=1`,")
+        add("*native* reads on the machine's cores as the CLI does (a List or a `---` stream of 1 MiB or more is")
+        add("split or outlined on one thread while its documents or items are read on another); *one thread* is")
+        add("the same build with `SCALE_THREADS=1`,")
         add("the work the playground's wasm does on its one thread, so *wasm / native* compares it with that.")
         add("")
         add("| services | form | bytes | bytes / service | workloads | native load | analyze | reach | peak RSS | one thread, load + analyze | wasm total | wasm / native (one thread) | PyYAML parse | meshlock whole / PyYAML parse |")
@@ -269,15 +273,28 @@ def main():
             ratio = (r["load_ms"] + r["analyze_ms"]) / py["parse_ms"]
             goals.append((f"meshlock load + analyze / PyYAML CSafeLoader parse, {r['services']:,} {r.get('form', 'docs')}",
                           f"{ratio:.3f}", "< 1", ratio < 1))
-    if len(native) >= 2:
-        first, last = native[0], native[-1]
-        growth = (total(last) / last["services"]) / (total(first) / first["services"])
-        goals.append((f"cost per service, {last['services']:,} vs {first['services']:,} services (1.0 = linear)",
-                      f"{growth:.2f}", "≤ 1.2 (linear)", growth <= 1.2))
+    # Cost per service, smallest against largest size, from one run per fresh process (medians).
+    cold = {}
+    for r in load_jsonl(os.path.join(OUT, "engine-cold.jsonl")):
+        cold.setdefault((r["threads"], r["services"]), []).append(total(r) / r["services"])
+    median = lambda v: sorted(v)[len(v) // 2]
+    for threads in sorted({t for t, _ in cold}, reverse=True):
+        sizes = sorted(n for t, n in cold if t == threads)
+        if len(sizes) >= 2:
+            small, large = median(cold[(threads, sizes[0])]), median(cold[(threads, sizes[-1])])
+            growth = large / small
+            who = "one thread (the playground's case)" if threads == 1 else f"{threads} threads (the CLI's case)"
+            goals.append((f"cost per service, {sizes[-1]:,} vs {sizes[0]:,} services, {who}, one run per process, "
+                          f"median of {len(cold[(threads, sizes[0])])} (1.0 = linear; {small * 1e3:.1f} → {large * 1e3:.1f} µs)",
+                          f"{growth:.2f}", "≤ 1.2 (linear)", growth <= 1.2))
     fifty = next((r for r in native if r["services"] == 50000), None)
     if fifty:
-        mib = fifty["peak_rss_kib"] / 1024
-        goals.append(("peak RSS, 50k clean, native", f"{mib:.0f} MiB", "≤ 350 MiB", mib <= 350))
+        # The CLI loads once per process: the goal is judged on the first run's peak. The process's
+        # peak over all its runs is the table's; later runs reuse what the allocator kept.
+        first_run = fifty.get("peak_rss_first_run_kib") or fifty["peak_rss_kib"]
+        mib = first_run / 1024
+        goals.append((f"peak RSS, 50k clean, native, one run as the CLI loads (all {fifty.get('runs', 1)} runs of the "
+                      f"process: {fifty['peak_rss_kib'] / 1024:.0f} MiB)", f"{mib:.0f} MiB", "≤ 350 MiB", mib <= 350))
     if native_all and wasm_all:
         ratios = [total(by_wf[(r["services"], r.get("form", "docs"))]) / total(native_1(r))
                   for r in native_all if (r["services"], r.get("form", "docs")) in by_wf]
