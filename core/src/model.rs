@@ -33,6 +33,20 @@ impl fmt::Display for ResourceId {
     }
 }
 
+/// `items` by their ids, the first of each id kept (what a search from the start finds). For
+/// look-ups by id inside a loop over findings or groups: a linear search there is quadratic in a
+/// mesh with a rule per service.
+pub(crate) fn first_by_id<'a, T>(
+    items: &'a [T],
+    id: impl Fn(&'a T) -> &'a ResourceId,
+) -> std::collections::HashMap<&'a ResourceId, &'a T> {
+    let mut by_id = std::collections::HashMap::with_capacity(items.len());
+    for item in items {
+        by_id.entry(id(item)).or_insert(item);
+    }
+    by_id
+}
+
 /// Serialized as it is printed: `Kind namespace/name`.
 impl Serialize for ResourceId {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {

@@ -10,7 +10,7 @@ use crate::provenance::{AutoMtls, ClientTlsSource, PolicyRef};
 use crate::report::{ClientTlsKind, ServerModeKind, list_some};
 use crate::server::target_port;
 use crate::source::Location;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The policy of a port no policy sets (Istio's default), to borrow like the others.
 static BUILT_IN: PolicyRef = PolicyRef::BuiltIn;
@@ -177,8 +177,10 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
         );
         out.push(d(Code::UndefinedSubset, msg, &vs.meta.at, &vs.meta.id));
     }
+    let rules =
+        if grouped.is_empty() { HashMap::new() } else { first_by_id(&a.resources.destination_rules, |d| &d.meta.id) };
     for ((code, source, to_workload, target_port), (c, namespaces)) in grouped {
-        let at = source_location(a, &source)
+        let at = source_location(&rules, &source)
             .unwrap_or_else(|| a.workload(&to_workload).map(|(_, w)| w.workload.meta.at.clone()).unwrap_or_default());
         let symptom = c.symptom;
         let names: Vec<&str> = namespaces.iter().map(String::as_str).collect();
@@ -257,10 +259,10 @@ struct FailedCall {
     symptom: String,
 }
 
-/// The position of the DestinationRule named in a call's client TLS source.
-fn source_location(a: &Analysis, source: &ClientTlsSource) -> Option<Location> {
-    let id = source.rule()?;
-    let dr = a.resources.destination_rules.iter().find(|d| d.meta.id == *id)?;
+/// The position of the DestinationRule named in a call's client TLS source (`rules`: the mesh's
+/// DestinationRules by id).
+fn source_location(rules: &HashMap<&ResourceId, &DestinationRule>, source: &ClientTlsSource) -> Option<Location> {
+    let dr = rules.get(source.rule()?)?;
     let tls_at = dr.traffic_policy.as_ref().and_then(|tp| tp.tls.as_ref()).map(|t| t.at.clone());
     Some(tls_at.unwrap_or_else(|| dr.meta.at.clone()))
 }

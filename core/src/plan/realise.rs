@@ -2,7 +2,7 @@
 //! DestinationRule changes that give every port its target mode, as documents to apply.
 
 use super::*;
-use crate::model::{DeclaredMode, selects};
+use crate::model::{DeclaredMode, first_by_id, selects};
 
 impl Planner<'_> {
     /// The mode each known port of a sidecar workload should end with, and its workload-level
@@ -158,9 +158,10 @@ impl Planner<'_> {
             was_disable(ns) && eff.get(ns).is_some_and(|m| *m != Mode::Disable)
         };
         // Existing winners shared by several workloads: one target for all of them.
+        let pas = first_by_id(&a.resources.peer_authentications, |p| &p.meta.id);
         for (id, members) in groups {
             let Some(id) = id else { continue };
-            let Some(pa) = a.resources.peer_authentications.iter().find(|p| p.meta.id == id) else { continue };
+            let Some(&pa) = pas.get(&id) else { continue };
             let sharing: Vec<usize> = a
                 .workloads_in(pa.meta.namespace())
                 .filter(|(i, _)| workload_winner(a, *i).is_some_and(|p| p.meta.id == id))
@@ -215,8 +216,9 @@ impl Planner<'_> {
         for f in &self.fixes {
             by_rule.entry(f.rule.clone()).or_default().push(f.block.clone());
         }
+        let rules = first_by_id(&a.resources.destination_rules, |d| &d.meta.id);
         for (id, blocks) in by_rule {
-            let Some(dr) = a.resources.destination_rules.iter().find(|d| d.meta.id == id) else { continue };
+            let Some(&dr) = rules.get(&id) else { continue };
             let Some(mut doc) = self.originals.get(&dr.meta) else { continue };
             restate::clean(&mut doc, dr.meta.namespace());
             let mut unset = Vec::new();
