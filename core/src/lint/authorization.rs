@@ -3,7 +3,7 @@
 
 use super::d;
 use crate::diagnostic::{Code, Diagnostic};
-use crate::index::Analysis;
+use crate::index::{Analysis, WorkloadView};
 use crate::model::*;
 
 pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
@@ -28,10 +28,13 @@ pub(super) fn check(a: &Analysis, out: &mut Vec<Diagnostic>) {
             continue;
         }
         let ns = ap.meta.namespace();
+        // A policy of the root namespace is mesh-wide; any other sees its own namespace's
+        // workloads, taken from the index (a scan of the mesh per policy is quadratic in a mesh
+        // with a policy per workload).
+        let in_scope: Vec<&WorkloadView> =
+            if ns == root { a.workloads.iter().collect() } else { a.workloads_in(ns).map(|(_, w)| w).collect() };
         let mut weak: Vec<String> = Vec::new();
-        for w in a.workloads.iter().filter(|w| {
-            (w.namespace() == ns || ns == root) && ap.selector.as_ref().is_none_or(|s| s.matches(w.labels()))
-        }) {
+        for w in in_scope.into_iter().filter(|w| ap.selector.as_ref().is_none_or(|s| s.matches(w.labels()))) {
             if !w.sidecar {
                 weak.push(format!("{} (no sidecar)", w.key()));
             } else if w.server.mode != Mode::Strict || w.server.per_port.values().any(|p| p.mode != Mode::Strict) {
