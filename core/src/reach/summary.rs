@@ -262,8 +262,8 @@ struct GroupTally<'a> {
     outside_except: [Option<BTreeSet<&'a str>>; 2],
     /// Namespaces a `Listed` class of the group holds whole: every sidecar client of the
     /// namespace, kept as its name. A policy per workload makes a group per policy, each failing
-    /// for nearly every client namespace: their members one by one were a set of every client
-    /// per group (10,000 services: 1.9 GB and most of the summary's time).
+    /// for nearly every client namespace: kept client by client, that is a set of nearly every
+    /// client per group, groups × clients in all.
     whole: HashSet<&'a str>,
     /// Clients of `Listed` classes that hold part of their namespace.
     listed: HashSet<usize>,
