@@ -158,10 +158,11 @@ impl Planner<'_> {
             was_disable(ns) && eff.get(ns).is_some_and(|m| *m != Mode::Disable)
         };
         // Existing winners shared by several workloads: one target for all of them.
-        let pas = first_by_id(&a.resources.peer_authentications, |p| &p.meta.id);
         for (id, members) in groups {
             let Some(id) = id else { continue };
-            let Some(&pa) = pas.get(&id) else { continue };
+            // The namespace's PeerAuthentications, from the index: a search of the mesh's per
+            // group is quadratic in a mesh with a policy per workload.
+            let Some(pa) = a.peer_authentications_in(&id.namespace).find(|p| p.meta.id == id) else { continue };
             let sharing: Vec<usize> = a
                 .workloads_in(pa.meta.namespace())
                 .filter(|(i, _)| workload_winner(a, *i).is_some_and(|p| p.meta.id == id))
