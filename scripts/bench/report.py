@@ -164,13 +164,14 @@ def main():
     def begin(block=None):
         parts.append((block, []))
         if block is not None:
-            add(f"*Written by `bash scripts/bench.sh` {now} on {machine()}.*")
+            add(f"*Written by `bash scripts/bench.sh` {now} on {host}.*")
             add("")
 
     def add(line):
         parts[-1][1].append(line)
 
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    host = machine()  # runs rustc and node: once, not per block
     begin()
     add("# Benchmarks")
     add("")
